@@ -1,0 +1,43 @@
+/**
+ * Option checks shared by the layers: a `TypeError` for a wrong type, a
+ * `RangeError` for a value out of range, each naming the option.
+ *
+ * @module
+ */
+
+/**
+ * Checks that an option is a positive safe integer.
+ *
+ * @param name The option's name, for the message.
+ * @param value The value given.
+ * @returns The value.
+ * @throws {TypeError} When it is not a number.
+ * @throws {RangeError} When it is not a positive whole number.
+ */
+export function positiveInteger(name: string, value: unknown): number {
+  if (typeof value !== "number") {
+    throw new TypeError(
+      `Invalid ${name}: expected a number, got ${typeof value}`,
+    );
+  }
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new RangeError(
+      `Invalid ${name}: expected a positive whole number, got ${value}`,
+    );
+  }
+  return value;
+}
+
+/**
+ * Checks that an option is `undefined` or an `AbortSignal`.
+ *
+ * @param value The value given.
+ * @returns The signal, or `undefined`.
+ * @throws {TypeError} When it is something else.
+ */
+export function optionalSignal(value: unknown): AbortSignal | undefined {
+  if (value !== undefined && !(value instanceof AbortSignal)) {
+    throw new TypeError("Invalid signal: expected an AbortSignal");
+  }
+  return value;
+}

@@ -1,0 +1,584 @@
+/**
+ * The {@linkcode Socket}: any web-standard `WebSocket` as an async iterable of
+ * messages, with a settled-once `closed` promise, `send()` with backpressure
+ * and a validating, idempotent `close()`.
+ *
+ * This file uses no Deno API, so it runs in browsers too.
+ *
+ * @module
+ */
+
+import {
+  type CloseInfo,
+  type Message,
+  utf8Length,
+  validateClose,
+} from "./message.ts";
+import { optionalSignal, positiveInteger } from "./_validate.ts";
+
+/**
+ * Options for {@linkcode Socket}.
+ *
+ * @example Wrapping with a smaller send buffer
+ * ```ts
+ * import type { SocketOptions } from "@switchboard/switchboard";
+ *
+ * const options: SocketOptions = { highWaterMark: 64 * 1024 };
+ * console.log(options.highWaterMark);
+ * ```
+ */
+export interface SocketOptions {
+  /**
+   * How many bytes may wait in the runtime's send buffer before `send()`
+   * waits for it to drain.
+   *
+   * @default {1048576}
+   */
+  highWaterMark?: number;
+  /**
+   * The largest message accepted, in bytes. A larger one closes the
+   * connection with 1009 and never reaches the loop.
+   *
+   * @default {16777216}
+   */
+  maxMessageSize?: number;
+  /** Closes the socket with 1001 when aborted. @default {undefined} */
+  signal?: AbortSignal;
+  /**
+   * The negotiated subprotocol, for runtimes whose server-side `WebSocket`
+   * does not report it (Deno's reads `""`).
+   *
+   * @default {the wrapped WebSocket's `protocol`}
+   */
+  protocol?: string;
+}
+
+/**
+ * Raised by {@linkcode Socket.send} once the socket is closing or closed.
+ *
+ * @example Telling a closed socket apart
+ * ```ts
+ * import { SocketClosedError } from "@switchboard/switchboard";
+ *
+ * const error = new SocketClosedError(1006, "");
+ * console.log(error.message, error.code);
+ * ```
+ */
+export class SocketClosedError extends Error {
+  /** The close code of the socket. */
+  readonly code: number;
+  /** The close reason of the socket. */
+  readonly reason: string;
+
+  /**
+   * Makes the error.
+   *
+   * @param code The close code the socket closed (or is closing) with.
+   * @param reason The close reason.
+   * @param options Standard error options, such as `cause`.
+   * @param closing Whether the close handshake is still under way.
+   */
+  constructor(
+    code: number,
+    reason: string,
+    options?: ErrorOptions,
+    closing = false,
+  ) {
+    super(
+      `Cannot send message: the socket ${
+        closing ? "is closing" : "closed"
+      } with code ${code}${reason ? ` (${reason})` : ""}`,
+      options,
+    );
+    this.name = "SocketClosedError";
+    this.code = code;
+    this.reason = reason;
+  }
+}
+
+type Data = string | Uint8Array | ArrayBuffer;
+
+interface PendingSend {
+  data: Data;
+  size: number;
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+
+const CONNECTING = 0;
+const OPEN = 1;
+const CLOSING = 2;
+const CLOSED = 3;
+
+const RESOLVED: Promise<void> = Promise.resolve();
+const DONE: IteratorReturnResult<undefined> = Object.freeze({
+  value: undefined,
+  done: true,
+});
+const MAX_POLL_MS = 32;
+
+let shutdown: (socket: Socket, code: number, reason: string) => void;
+
+/**
+ * A WebSocket connection as an `AsyncIterable<Message>`.
+ *
+ * Wraps any web-standard `WebSocket`: the server side from
+ * `Deno.upgradeWebSocket` (usually through {@linkcode upgrade} or
+ * {@linkcode route}) or a client `new WebSocket(url)`. Messages that arrive
+ * before anyone iterates are kept, in order; the loop ends when the
+ * connection closes, and {@linkcode Socket.closed} then tells why.
+ *
+ * @example Echo every message in kind
+ * ```ts ignore
+ * import { upgrade } from "@switchboard/switchboard";
+ *
+ * Deno.serve(async (request) => {
+ *   const { socket, response } = upgrade(request);
+ *   (async () => {
+ *     for await (const msg of socket) await socket.send(msg.data);
+ *     console.log("closed", await socket.closed);
+ *   })();
+ *   return response;
+ * });
+ * ```
+ */
+export class Socket implements AsyncIterable<Message>, AsyncDisposable {
+  #ws: WebSocket;
+  #state: number;
+  #protocol: string;
+  #highWaterMark: number;
+  #maxMessageSize: number;
+  /** Text messages this many UTF-16 units long or shorter cannot be too big. */
+  #maxChars: number;
+
+  #queue: (Message | undefined)[] = [];
+  #head = 0;
+  #waiters: ((result: IteratorResult<Message>) => void)[] = [];
+  #reading = false;
+  #accepting = true;
+
+  /** An upper bound on the runtime's bufferedAmount, read only when needed. */
+  #buffered = 0;
+  #pending: PendingSend[] = [];
+  #pollTimer: ReturnType<typeof setTimeout> | undefined;
+  #pollDelay = 1;
+
+  #closing: CloseInfo | undefined;
+  #info: CloseInfo | undefined;
+  #closed: Promise<CloseInfo> | undefined;
+  #settle: ((info: CloseInfo) => void) | undefined;
+  #error = "";
+  #signal: AbortSignal | undefined;
+  #listener: EventListenerObject;
+
+  static {
+    shutdown = (socket, code, reason) => socket.#shutdown(code, reason);
+  }
+
+  /**
+   * Wraps a `WebSocket`. Its `binaryType` is set to `"arraybuffer"`.
+   *
+   * @param ws The WebSocket to wrap, in any state.
+   * @param options Buffer and size limits, an abort signal, the protocol.
+   * @throws {TypeError} When `ws` is not a WebSocket-like object or an option
+   * has the wrong type.
+   * @throws {RangeError} When a size option is not a positive integer.
+   *
+   * @example Wrapping a client WebSocket
+   * ```ts ignore
+   * import { Socket } from "@switchboard/switchboard";
+   *
+   * await using socket = new Socket(new WebSocket("wss://echo.example"));
+   * await socket.send("hello");
+   * for await (const msg of socket) console.log(msg);
+   * ```
+   */
+  constructor(ws: WebSocket, options: SocketOptions = {}) {
+    if (
+      ws === null || typeof ws !== "object" ||
+      typeof ws.send !== "function" || typeof ws.addEventListener !== "function"
+    ) {
+      throw new TypeError("Cannot wrap socket: expected a WebSocket object");
+    }
+    const {
+      highWaterMark = 1024 * 1024,
+      maxMessageSize = 16 * 1024 * 1024,
+      signal,
+      protocol,
+    } = options;
+    this.#highWaterMark = positiveInteger("highWaterMark", highWaterMark);
+    this.#maxMessageSize = positiveInteger("maxMessageSize", maxMessageSize);
+    this.#maxChars = Math.floor(this.#maxMessageSize / 3);
+    if (protocol !== undefined && typeof protocol !== "string") {
+      throw new TypeError(
+        `Invalid protocol: expected a string, got ${typeof protocol}`,
+      );
+    }
+    optionalSignal(signal);
+    this.#ws = ws;
+    this.#protocol = protocol ?? ws.protocol ?? "";
+    ws.binaryType = "arraybuffer";
+    this.#listener = { handleEvent: (event) => this.#dispatch(event) };
+    ws.addEventListener("message", this.#listener);
+    ws.addEventListener("close", this.#listener);
+    ws.addEventListener("error", this.#listener);
+    this.#state = ws.readyState;
+    if (this.#state === CONNECTING) ws.addEventListener("open", this.#listener);
+    if (this.#state === CLOSED) {
+      this.#finish(1006, "The WebSocket was already closed", false);
+    }
+    if (signal) {
+      this.#signal = signal;
+      if (signal.aborted) this.#shutdown(1001, "Going away");
+      else signal.addEventListener("abort", this.#listener, { once: true });
+    }
+  }
+
+  /** The subprotocol in use, `""` when none was negotiated. */
+  get protocol(): string {
+    return this.#protocol;
+  }
+
+  /**
+   * The connection state, with the values of `WebSocket.readyState`:
+   * 0 connecting, 1 open, 2 closing, 3 closed.
+   */
+  get readyState(): number {
+    return this.#state;
+  }
+
+  /** Bytes handed to the runtime and not yet written to the network. */
+  get bufferedAmount(): number {
+    return this.#ws.bufferedAmount;
+  }
+
+  /**
+   * Settles once, when the connection has closed, with its code, reason and
+   * whether the close was clean. Never rejects.
+   */
+  get closed(): Promise<CloseInfo> {
+    if (this.#closed === undefined) {
+      this.#closed = this.#info
+        ? Promise.resolve(this.#info)
+        : new Promise((resolve) => this.#settle = resolve);
+    }
+    return this.#closed;
+  }
+
+  /**
+   * Sends a text (string) or binary (Uint8Array, ArrayBuffer) message.
+   *
+   * Resolves at once while the send buffer holds less than `highWaterMark`
+   * bytes; otherwise waits until it drains. Messages go out in call order.
+   *
+   * @param data The message: a string is sent as text, bytes as binary.
+   * @returns A promise that resolves once the message is handed to the
+   * runtime.
+   * @throws {SocketClosedError} (as a rejection) when the socket is closing or
+   * closed, naming the close code.
+   * @throws {TypeError} (as a rejection) when `data` is of another type.
+   *
+   * @example Sending text and bytes
+   * ```ts ignore
+   * await socket.send("hello");
+   * await socket.send(new Uint8Array([1, 2, 3]));
+   * ```
+   */
+  send(data: string | Uint8Array | ArrayBuffer): Promise<void> {
+    let size: number;
+    if (typeof data === "string") size = data.length * 3;
+    else if (data instanceof Uint8Array || data instanceof ArrayBuffer) {
+      size = data.byteLength;
+    } else {
+      return Promise.reject(
+        new TypeError(
+          "Cannot send message: expected a string, Uint8Array or ArrayBuffer",
+        ),
+      );
+    }
+    if (this.#state !== OPEN || this.#pending.length > 0) {
+      return this.#sendLater(data, size);
+    }
+    if (this.#buffered >= this.#highWaterMark) {
+      this.#buffered = this.#ws.bufferedAmount;
+      if (this.#buffered >= this.#highWaterMark) {
+        return this.#sendLater(data, size);
+      }
+    }
+    this.#ws.send(data);
+    this.#buffered += size;
+    return RESOLVED;
+  }
+
+  /**
+   * Starts the closing handshake. Calling it again, or after the peer closed,
+   * does nothing. Messages waiting for the send buffer to drain are written
+   * first.
+   *
+   * @param code The close code: 1000 or 3000-4999.
+   * @param reason Up to 123 UTF-8 bytes.
+   * @throws {RangeError} When the code or the reason is out of range.
+   * @throws {TypeError} When the code is not a number or the reason not a
+   * string.
+   *
+   * @example Closing with a reason
+   * ```ts ignore
+   * socket.close(4000, "session expired");
+   * console.log(await socket.closed);
+   * ```
+   */
+  close(code = 1000, reason = ""): void {
+    validateClose(code, reason);
+    this.#shutdown(code, reason);
+  }
+
+  /**
+   * Closes with 1000 if still open and waits for the connection to end.
+   *
+   * @returns A promise that resolves once the socket is closed.
+   *
+   * @example Scoped cleanup
+   * ```ts ignore
+   * {
+   *   await using socket = new Socket(new WebSocket(url));
+   *   await socket.send("bye");
+   * } // closed here
+   * ```
+   */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.#shutdown(1000, "");
+    await this.closed;
+  }
+
+  /**
+   * Iterates the messages in arrival order. The loop ends when the
+   * connection closes; leaving it early (`break`, `return`, a throw) closes
+   * the socket with 1000. One loop at a time.
+   *
+   * @returns The iterator.
+   * @throws {TypeError} When another loop is already reading this socket.
+   *
+   * @example Reading until the peer closes
+   * ```ts ignore
+   * for await (const msg of socket) {
+   *   if (msg.type === "text") console.log(msg.data);
+   * }
+   * console.log(await socket.closed);
+   * ```
+   */
+  [Symbol.asyncIterator](): AsyncIterator<Message> {
+    if (this.#reading) {
+      throw new TypeError(
+        "Cannot iterate socket: another loop is already reading it",
+      );
+    }
+    this.#reading = true;
+    return {
+      next: () => this.#next(),
+      return: () => {
+        this.#reading = false;
+        this.#shutdown(1000, "");
+        return Promise.resolve(DONE);
+      },
+    };
+  }
+
+  #next(): Promise<IteratorResult<Message>> {
+    if (this.#head < this.#queue.length) {
+      const value = this.#queue[this.#head] as Message;
+      this.#queue[this.#head++] = undefined;
+      if (this.#head === this.#queue.length) {
+        this.#queue.length = 0;
+        this.#head = 0;
+      }
+      return Promise.resolve({ value, done: false });
+    }
+    if (this.#info) {
+      this.#reading = false;
+      return Promise.resolve(DONE);
+    }
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  #dispatch(event: Event): void {
+    switch (event.type) {
+      case "message":
+        return this.#onMessage((event as MessageEvent).data);
+      case "close": {
+        const { code, reason, wasClean } = event as CloseEvent;
+        return this.#onClose(code, reason, wasClean);
+      }
+      case "error":
+        this.#error = (event as ErrorEvent).message ?? "";
+        return;
+      case "open":
+        if (this.#state === CONNECTING) {
+          this.#state = OPEN;
+          this.#flush();
+          if (this.#pending.length > 0) this.#schedulePoll();
+        }
+        return;
+      case "abort":
+        return this.#shutdown(1001, "Going away");
+    }
+  }
+
+  #onMessage(data: unknown): void {
+    if (!this.#accepting) return;
+    let msg: Message;
+    if (typeof data === "string") {
+      if (
+        data.length > this.#maxChars &&
+        utf8Length(data) > this.#maxMessageSize
+      ) {
+        return this.#tooBig(utf8Length(data));
+      }
+      msg = { type: "text", data };
+    } else if (data instanceof ArrayBuffer) {
+      if (data.byteLength > this.#maxMessageSize) {
+        return this.#tooBig(data.byteLength);
+      }
+      msg = { type: "binary", data: new Uint8Array(data) };
+    } else return;
+    const waiter = this.#waiters.shift();
+    if (waiter) waiter({ value: msg, done: false });
+    else this.#queue.push(msg);
+  }
+
+  #tooBig(size: number): void {
+    this.#accepting = false;
+    this.#shutdown(
+      1009,
+      `Message of ${size} bytes exceeds the limit of ${this.#maxMessageSize}`,
+    );
+  }
+
+  #onClose(code: number, reason: string, wasClean: boolean): void {
+    if (this.#info) return;
+    if (code === 0 || code === 1006) {
+      this.#finish(1006, reason || this.#error, false);
+    } else this.#finish(code, reason, wasClean);
+  }
+
+  #finish(code: number, reason: string, wasClean: boolean): void {
+    const info: CloseInfo = { code, reason, wasClean };
+    this.#info = info;
+    this.#state = CLOSED;
+    this.#accepting = false;
+    clearTimeout(this.#pollTimer);
+    this.#signal?.removeEventListener("abort", this.#listener);
+    this.#signal = undefined;
+    const pending = this.#pending;
+    this.#pending = [];
+    for (const send of pending) {
+      send.reject(new SocketClosedError(code, reason));
+    }
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const waiter of waiters) waiter(DONE);
+    if (waiters.length > 0) this.#reading = false;
+    this.#settle?.(info);
+    this.#settle = undefined;
+  }
+
+  #shutdown(code: number, reason: string): void {
+    if (this.#state >= CLOSING) return;
+    const wasOpen = this.#state === OPEN;
+    this.#state = CLOSING;
+    this.#closing = { code, reason, wasClean: false };
+    if (wasOpen) {
+      // Accepted messages are not dropped: what waited for the buffer to
+      // drain is written ahead of the close frame.
+      const pending = this.#pending;
+      this.#pending = [];
+      clearTimeout(this.#pollTimer);
+      for (const send of pending) {
+        try {
+          this.#ws.send(send.data);
+          send.resolve();
+        } catch (error) {
+          send.reject(
+            error instanceof Error ? error : new Error(String(error)),
+          );
+        }
+      }
+    } else {
+      const pending = this.#pending;
+      this.#pending = [];
+      for (const send of pending) {
+        send.reject(new SocketClosedError(code, reason, undefined, true));
+      }
+    }
+    try {
+      this.#ws.close(code, reason);
+    } catch {
+      // The runtime refused (already closed underneath us): the close event
+      // still settles the socket.
+    }
+  }
+
+  #sendLater(data: Data, size: number): Promise<void> {
+    if (this.#state >= CLOSING) {
+      const info = this.#info ?? this.#closing;
+      return Promise.reject(
+        new SocketClosedError(
+          info?.code ?? 1006,
+          info?.reason ?? "",
+          undefined,
+          this.#info === undefined,
+        ),
+      );
+    }
+    return new Promise((resolve, reject) => {
+      this.#pending.push({ data, size, resolve, reject });
+      if (this.#state === OPEN && this.#pollTimer === undefined) {
+        this.#schedulePoll();
+      }
+    });
+  }
+
+  #schedulePoll(): void {
+    this.#pollTimer = setTimeout(() => {
+      this.#pollTimer = undefined;
+      const waiting = this.#pending.length;
+      this.#flush();
+      if (this.#pending.length > 0) {
+        // Deno has no drain event: poll, backing off while nothing drains.
+        this.#pollDelay = this.#pending.length < waiting
+          ? 1
+          : Math.min(this.#pollDelay * 2, MAX_POLL_MS);
+        this.#schedulePoll();
+      } else this.#pollDelay = 1;
+    }, this.#pollDelay);
+  }
+
+  #flush(): void {
+    if (this.#state !== OPEN) return;
+    this.#buffered = this.#ws.bufferedAmount;
+    let i = 0;
+    while (i < this.#pending.length && this.#buffered < this.#highWaterMark) {
+      const send = this.#pending[i++] as PendingSend;
+      this.#ws.send(send.data);
+      this.#buffered += send.size;
+      send.resolve();
+    }
+    this.#pending.splice(0, i);
+  }
+}
+
+/**
+ * Closes a socket with any code, skipping the checks of
+ * {@linkcode Socket.close}: for the library's own 1001, 1008, 1009, 1011 and
+ * 1013 closes. Internal; not exported from the package.
+ *
+ * @param socket The socket to close.
+ * @param code The close code.
+ * @param reason The close reason, at most 123 UTF-8 bytes.
+ */
+export function closeSocket(
+  socket: Socket,
+  code: number,
+  reason: string,
+): void {
+  shutdown(socket, code, reason);
+}

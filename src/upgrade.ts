@@ -1,0 +1,233 @@
+/**
+ * `upgrade()`: `Deno.upgradeWebSocket` with the handshake checked, options
+ * validated and the result wrapped in a {@linkcode Socket}.
+ *
+ * @module
+ */
+
+import {
+  type AllowedOrigins,
+  checkAllowedOrigins,
+  checkHandshake,
+  checkProtocols,
+  HandshakeError,
+} from "./handshake.ts";
+import { Socket, type SocketOptions } from "./socket.ts";
+import { optionalSignal, positiveInteger } from "./_validate.ts";
+
+/**
+ * Options for {@linkcode upgrade} and {@linkcode route}.
+ *
+ * @example A chat server's options
+ * ```ts
+ * import type { UpgradeOptions } from "@switchboard/switchboard";
+ *
+ * const options: UpgradeOptions = {
+ *   protocols: ["chat.v2", "chat.v1"],
+ *   keepAliveInterval: 20,
+ *   maxMessageSize: 64 * 1024,
+ *   allowedOrigins: ["https://chat.example.com"],
+ * };
+ * console.log(options.keepAliveInterval);
+ * ```
+ */
+export interface UpgradeOptions {
+  /**
+   * The subprotocols the server speaks. The first protocol in the client's
+   * `Sec-WebSocket-Protocol` list that is also in this list is chosen and
+   * echoed (see {@linkcode Socket.protocol}); when none matches, the
+   * connection is accepted without a subprotocol.
+   *
+   * @default {[]}
+   */
+  protocols?: readonly string[];
+  /**
+   * Seconds without traffic from the peer before a ping goes out; a peer
+   * that stays silent as long again is closed with 1001 "No response from
+   * ping frame." (ASP.NET Core's `KeepAliveInterval`). Built on Deno's
+   * `idleTimeout`, which is set to twice this value. 0 turns it off.
+   *
+   * @default {30}
+   */
+  keepAliveInterval?: number;
+  /**
+   * The largest message accepted, in bytes. A larger one closes the
+   * connection with 1009 and never reaches the loop. Deno has already
+   * received the whole message by then.
+   *
+   * @default {16777216}
+   */
+  maxMessageSize?: number;
+  /**
+   * Which `Origin` headers may connect (ASP.NET Core's `AllowedOrigins`).
+   * Others get 403. A request without an `Origin` header (a non-browser
+   * client) is not checked.
+   *
+   * @default {undefined (all origins)}
+   */
+  allowedOrigins?: AllowedOrigins;
+  /**
+   * Bytes that may wait in the send buffer before `send()` waits.
+   *
+   * @default {1048576}
+   */
+  highWaterMark?: number;
+  /** Closes the socket with 1001 when aborted. @default {undefined} */
+  signal?: AbortSignal;
+}
+
+/**
+ * What {@linkcode upgrade} returns: the socket and the 101 response to return
+ * from the request handler.
+ *
+ * @example Destructuring the result
+ * ```ts ignore
+ * const { socket, response }: UpgradeResult = upgrade(request);
+ * ```
+ */
+export interface UpgradeResult {
+  /** The new connection; it opens once `response` is returned. */
+  readonly socket: Socket;
+  /** The `101 Switching Protocols` response to return. */
+  readonly response: Response;
+}
+
+/** Options checked once, so a route does not repeat it per connection. */
+export interface CheckedUpgradeOptions {
+  protocols: readonly string[];
+  idleTimeout: number;
+  allowedOrigins: AllowedOrigins | undefined;
+  socket: SocketOptions;
+}
+
+/**
+ * Validates upgrade options and applies their defaults.
+ *
+ * @param options The options as given.
+ * @returns The checked options.
+ * @throws {TypeError} When an option has the wrong type.
+ * @throws {RangeError} When a number is out of range.
+ */
+export function checkUpgradeOptions(
+  options: UpgradeOptions,
+): CheckedUpgradeOptions {
+  if (options === null || typeof options !== "object") {
+    throw new TypeError("Invalid options: expected an object");
+  }
+  const {
+    protocols,
+    keepAliveInterval = 30,
+    maxMessageSize = 16 * 1024 * 1024,
+    allowedOrigins,
+    highWaterMark = 1024 * 1024,
+    signal,
+  } = options;
+  if (typeof keepAliveInterval !== "number") {
+    throw new TypeError(
+      `Invalid keepAliveInterval: expected a number of seconds, got ${typeof keepAliveInterval}`,
+    );
+  }
+  if (!Number.isFinite(keepAliveInterval) || keepAliveInterval < 0) {
+    throw new RangeError(
+      `Invalid keepAliveInterval: expected 0 or a positive number of seconds, got ${keepAliveInterval}`,
+    );
+  }
+  const socket: SocketOptions = {
+    highWaterMark: positiveInteger("highWaterMark", highWaterMark),
+    maxMessageSize: positiveInteger("maxMessageSize", maxMessageSize),
+  };
+  if (optionalSignal(signal)) socket.signal = signal as AbortSignal;
+  return {
+    protocols: checkProtocols(protocols),
+    idleTimeout: keepAliveInterval * 2,
+    allowedOrigins: checkAllowedOrigins(allowedOrigins),
+    socket,
+  };
+}
+
+/**
+ * Upgrades a request to a WebSocket, after checking the handshake.
+ *
+ * A refused handshake throws a {@linkcode HandshakeError} whose `response` is
+ * the answer to send: 400 for a non-GET, a missing or malformed
+ * `Sec-WebSocket-Key`, or a missing `Upgrade: websocket` or
+ * `Connection: upgrade`; 426 with `Sec-WebSocket-Version: 13` for another
+ * version; 403 for an origin outside `allowedOrigins`. It is never a 500.
+ *
+ * @param request The incoming request.
+ * @param options Subprotocols, keepalive, size and buffer limits, origins,
+ * an abort signal.
+ * @returns The socket and the 101 response to return.
+ * @throws {HandshakeError} When the handshake is refused.
+ * @throws {TypeError} When an option has the wrong type.
+ * @throws {RangeError} When an option is out of range.
+ *
+ * @example An echo server
+ * ```ts ignore
+ * import { HandshakeError, upgrade } from "@switchboard/switchboard";
+ *
+ * Deno.serve((request) => {
+ *   try {
+ *     const { socket, response } = upgrade(request, { keepAliveInterval: 20 });
+ *     (async () => {
+ *       for await (const msg of socket) await socket.send(msg.data);
+ *     })();
+ *     return response;
+ *   } catch (error) {
+ *     if (error instanceof HandshakeError) return error.response;
+ *     throw error;
+ *   }
+ * });
+ * ```
+ */
+export function upgrade(
+  request: Request,
+  options: UpgradeOptions = {},
+): UpgradeResult {
+  return upgradeChecked(request, checkUpgradeOptions(options));
+}
+
+/**
+ * {@linkcode upgrade} with options already checked.
+ *
+ * @param request The incoming request.
+ * @param options Options from {@linkcode checkUpgradeOptions}.
+ * @returns The socket and the 101 response.
+ * @throws {HandshakeError} When the handshake is refused.
+ */
+export function upgradeChecked(
+  request: Request,
+  options: CheckedUpgradeOptions,
+): UpgradeResult {
+  if (!(request instanceof Request)) {
+    throw new TypeError("Invalid request: expected a Request");
+  }
+  const protocol = checkHandshake(
+    request,
+    options.allowedOrigins,
+    options.protocols,
+  );
+  let upgraded: { socket: WebSocket; response: Response };
+  try {
+    upgraded = Deno.upgradeWebSocket(
+      request,
+      protocol === undefined
+        ? { idleTimeout: options.idleTimeout }
+        : { idleTimeout: options.idleTimeout, protocol },
+    );
+  } catch (error) {
+    throw new HandshakeError(
+      400,
+      `Bad WebSocket handshake: ${
+        error instanceof Error ? error.message : String(error)
+      }`,
+      {},
+      { cause: error },
+    );
+  }
+  const socket = new Socket(
+    upgraded.socket,
+    protocol === undefined ? options.socket : { ...options.socket, protocol },
+  );
+  return { socket, response: upgraded.response };
+}
