@@ -416,7 +416,7 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
           this.#state = OPEN;
           this.#flush();
           if (this.#pending.length > 0) this.#schedulePoll();
-        }
+        } else if (this.#state === CLOSING) this.#closeNow();
         return;
       case "abort":
         return this.#shutdown(1001, "Going away");
@@ -486,29 +486,27 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
     const wasOpen = this.#state === OPEN;
     this.#state = CLOSING;
     this.#closing = { code, reason, wasClean: false };
-    if (wasOpen) {
-      // Accepted messages are not dropped: what waited for the buffer to
-      // drain is written ahead of the close frame.
-      const pending = this.#pending;
-      this.#pending = [];
-      clearTimeout(this.#pollTimer);
-      for (const send of pending) {
-        try {
-          this.#ws.send(send.data);
-          send.resolve();
-        } catch (error) {
-          send.reject(
-            error instanceof Error ? error : new Error(String(error)),
-          );
-        }
-      }
-    } else {
-      const pending = this.#pending;
-      this.#pending = [];
-      for (const send of pending) {
-        send.reject(new SocketClosedError(code, reason, undefined, true));
+    // Deno's server side ignores close() before the open event (the
+    // connection then stays up), so a close asked for while connecting is
+    // carried out on open, after the sends that were waiting for it.
+    if (wasOpen) this.#closeNow();
+  }
+
+  #closeNow(): void {
+    // Accepted messages are not dropped: what waited for the buffer to
+    // drain is written ahead of the close frame.
+    const pending = this.#pending;
+    this.#pending = [];
+    clearTimeout(this.#pollTimer);
+    for (const send of pending) {
+      try {
+        this.#ws.send(send.data);
+        send.resolve();
+      } catch (error) {
+        send.reject(error instanceof Error ? error : new Error(String(error)));
       }
     }
+    const { code, reason } = this.#closing as CloseInfo;
     try {
       this.#ws.close(code, reason);
     } catch {
