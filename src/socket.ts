@@ -164,6 +164,9 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
   #pollDelay = 1;
 
   #closing: CloseInfo | undefined;
+  #soft = false;
+  #softTimer: ReturnType<typeof setTimeout> | undefined;
+  #frameSent = false;
   #info: CloseInfo | undefined;
   #closed: Promise<CloseInfo> | undefined;
   #settle: ((info: CloseInfo) => void) | undefined;
@@ -346,7 +349,7 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
    * ```
    */
   async [Symbol.asyncDispose](): Promise<void> {
-    this.#shutdown(1000, "");
+    this.#shutdown(1000, "", true);
     await this.closed;
   }
 
@@ -377,7 +380,7 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
       next: () => this.#next(),
       return: () => {
         this.#reading = false;
-        this.#shutdown(1000, "");
+        this.#shutdown(1000, "", true);
         return Promise.resolve(DONE);
       },
     };
@@ -466,6 +469,7 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
     this.#state = CLOSED;
     this.#accepting = false;
     clearTimeout(this.#pollTimer);
+    clearTimeout(this.#softTimer);
     this.#signal?.removeEventListener("abort", this.#listener);
     this.#signal = undefined;
     const pending = this.#pending;
@@ -481,15 +485,39 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
     this.#settle = undefined;
   }
 
-  #shutdown(code: number, reason: string): void {
-    if (this.#state >= CLOSING) return;
+  /**
+   * Starts the close. A soft close (leaving the loop, `await using`) waits
+   * one task before the frame goes out, so that a handler's throw that left
+   * the loop can still turn it into 1011; any other close overrides it.
+   */
+  #shutdown(code: number, reason: string, soft = false): void {
+    if (this.#state >= CLOSING) {
+      if (!this.#soft || soft || this.#frameSent || this.#state === CLOSED) {
+        return;
+      }
+      this.#soft = false;
+      this.#closing = { code, reason, wasClean: false };
+      if (this.#softTimer !== undefined) {
+        clearTimeout(this.#softTimer);
+        this.#softTimer = undefined;
+        this.#closeNow();
+      }
+      return;
+    }
     const wasOpen = this.#state === OPEN;
     this.#state = CLOSING;
+    this.#soft = soft;
     this.#closing = { code, reason, wasClean: false };
     // Deno's server side ignores close() before the open event (the
     // connection then stays up), so a close asked for while connecting is
     // carried out on open, after the sends that were waiting for it.
-    if (wasOpen) this.#closeNow();
+    if (!wasOpen) return;
+    if (soft) {
+      this.#softTimer = setTimeout(() => {
+        this.#softTimer = undefined;
+        this.#closeNow();
+      }, 0);
+    } else this.#closeNow();
   }
 
   #closeNow(): void {
@@ -507,6 +535,7 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
       }
     }
     const { code, reason } = this.#closing as CloseInfo;
+    this.#frameSent = true;
     try {
       this.#ws.close(code, reason);
     } catch {
