@@ -31,7 +31,7 @@ Deno.test("validateClose rejects other codes and long reasons with a RangeError"
   ) {
     assert.throws(() => validateClose(code, ""), RangeError, String(code));
   }
-  assert.throws(() => validateClose(1000, "€".repeat(42)), /124 UTF-8 bytes/);
+  assert.throws(() => validateClose(1000, "€".repeat(42)), /126 UTF-8 bytes/);
   assert.throws(() => validateClose("x" as unknown as number, ""), TypeError);
   assert.throws(() => validateClose(1000, 5 as unknown as string), TypeError);
 });
