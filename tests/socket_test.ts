@@ -191,7 +191,11 @@ Deno.test("closed settles once even when the runtime reports two closes", async 
   });
   const socket = new Socket(target);
   target.dispatchEvent(
-    new CloseEvent("close", { code: 1001, reason: "No response", wasClean: false }),
+    new CloseEvent("close", {
+      code: 1001,
+      reason: "No response",
+      wasClean: false,
+    }),
   );
   target.dispatchEvent(new CloseEvent("close", { code: 1005, wasClean: true }));
   assert.deepEqual(await socket.closed, {
