@@ -1,0 +1,162 @@
+/**
+ * The echo page in a real Chromium, driven the way a person uses it.
+ *
+ * Chromium comes from Debian (`/usr/bin/chromium`); Playwright's own browser
+ * download is not used. In CI (`CI=true`) this test always runs; elsewhere it
+ * is skipped, with a message, only when Chromium is missing.
+ *
+ * `UPDATE_SCREENSHOT=1 deno task test tests/browser_test.ts` rewrites
+ * `docs/echo.png` from the exchange.
+ */
+
+import assert from "node:assert/strict";
+import { chromium, type Page } from "npm:playwright-core@1";
+import { startExample } from "./_example_process.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const inCI = Deno.env.get("CI") === "true";
+const hasChromium = await Deno.stat(CHROMIUM).then(
+  (info) => info.isFile,
+  () => false,
+);
+const skip = !inCI && !hasChromium;
+if (skip) {
+  console.log(
+    `browser_test: skipped, ${CHROMIUM} is missing (apt-get install -y chromium); CI=true runs it anyway`,
+  );
+}
+
+const screenshot = Deno.env.get("UPDATE_SCREENSHOT") === "1"
+  ? new URL("../docs/echo.png", import.meta.url)
+  : undefined;
+
+/** Waits until the state label matches `pattern`; names what it saw if not. */
+async function expectState(page: Page, pattern: RegExp): Promise<string> {
+  const label = page.locator("#stateLabel");
+  try {
+    await label.filter({ hasText: pattern }).waitFor({ timeout: 10_000 });
+  } catch (error) {
+    throw new Error(
+      `the state label reads "${await label
+        .textContent()}", expected ${pattern}`,
+      { cause: error },
+    );
+  }
+  return (await label.textContent()) ?? "";
+}
+
+/** The communication log as rows of cell texts (event rows have one cell). */
+async function logRows(page: Page): Promise<string[][]> {
+  const rows = page.locator("#commsLog tr");
+  const n = await rows.count();
+  const texts: string[][] = [];
+  for (let i = 0; i < n; i++) {
+    texts.push(await rows.nth(i).locator("td").allTextContents());
+  }
+  return texts;
+}
+
+/** Waits for `n` message rows; returns them as [From, To, Data]. */
+async function waitForMessages(page: Page, n: number): Promise<string[][]> {
+  await page.locator("#commsLog tr.from-client, #commsLog tr.from-server")
+    .nth(n - 1).waitFor({ timeout: 10_000 });
+  return (await logRows(page)).filter((row) => row.length === 3);
+}
+
+Deno.test({
+  name: "a person can use the echo page in Chromium",
+  ignore: skip,
+  async fn() {
+    const startedAt = performance.now();
+    await using echo = await startExample("echo.ts");
+    const profile = await Deno.makeTempDir({ prefix: "switchboard-chromium-" });
+    const context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      viewport: { width: 900, height: 560 },
+      args: [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
+    });
+    try {
+      const page = context.pages()[0] ?? await context.newPage();
+      const pageErrors: string[] = [];
+      page.on("pageerror", (error) => pageErrors.push(error.message));
+      await page.goto(`${echo.origin}/`);
+
+      assert.equal(
+        await page.inputValue("#connectionUrl"),
+        `ws://127.0.0.1:${echo.port}/ws`,
+      );
+      assert.ok(await page.isDisabled("#sendButton"));
+
+      await page.click("#connectButton");
+      assert.equal(await expectState(page, /^Open$/), "Open");
+      assert.ok(await page.isEnabled("#sendButton"));
+
+      await page.fill("#sendMessage", "Hello, Switchboard");
+      await page.click("#sendButton");
+      assert.deepEqual(await waitForMessages(page, 2), [
+        ["Client", "Server", "Hello, Switchboard"],
+        ["Server", "Client", "Hello, Switchboard"],
+      ]);
+
+      const long = "Grüße, 世界 🌍 — ".repeat(12) + "ça marche, ΑΒΓ, עברית";
+      await page.fill("#sendMessage", long);
+      await page.press("#sendMessage", "Enter");
+      const rows = await waitForMessages(page, 4);
+      assert.deepEqual(rows.slice(2), [
+        ["Client", "Server", long],
+        ["Server", "Client", long],
+      ]);
+
+      if (screenshot) {
+        await page.fill("#sendMessage", "Type a message and press Enter");
+        await page.screenshot({ path: screenshot.pathname });
+        console.log(`wrote ${screenshot.pathname}`);
+        await page.fill("#sendMessage", "");
+      }
+
+      await page.click("#closeButton");
+      const closed = await expectState(page, /^Closed \(1000\)/);
+      assert.equal(closed, "Closed (1000) — Closing from client");
+      assert.equal(
+        await page.getAttribute("#stateLabel", "data-state"),
+        "closed",
+      );
+      assert.ok(await page.isDisabled("#sendButton"));
+      assert.ok(await page.isEnabled("#connectButton"));
+      await echo.waitForLine(/^#1 closed 1000 "Closing from client" \(clean\)/);
+
+      // Nothing listens on the port once the server has stopped.
+      assert.equal((await echo.stop()).code, 0);
+      await page.click("#connectButton");
+      const failed = await expectState(page, /could not connect/);
+      assert.match(failed, /^Closed \(1006\) — could not connect$/);
+      assert.equal(
+        await page.getAttribute("#stateLabel", "data-state"),
+        "error",
+      );
+      assert.ok(await page.isVisible("#stateLabel"));
+      assert.match(
+        (await logRows(page)).at(-1)?.[0] ?? "",
+        /^Could not connect to ws:\/\/127\.0\.0\.1:\d+\/ws/,
+      );
+      assert.deepEqual(pageErrors, []);
+    } finally {
+      await context.close();
+      await Deno.remove(profile, { recursive: true });
+    }
+    console.log(
+      `browser test took ${
+        ((performance.now() - startedAt) / 1000).toFixed(1)
+      } s`,
+    );
+  },
+});
