@@ -63,14 +63,23 @@ async function waitForMessages(page: Page, n: number): Promise<string[][]> {
   return (await logRows(page)).filter((row) => row.length === 3);
 }
 
+/** A fresh Chromium profile directory, removed at the end of the scope. */
+async function tempDir(): Promise<AsyncDisposable & { path: string }> {
+  const path = await Deno.makeTempDir({ prefix: "switchboard-chromium-" });
+  return {
+    path,
+    [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }),
+  };
+}
+
 Deno.test({
   name: "a person can use the echo page in Chromium",
   ignore: skip,
   async fn() {
     const startedAt = performance.now();
     await using echo = await startExample("echo.ts");
-    const profile = await Deno.makeTempDir({ prefix: "switchboard-chromium-" });
-    const context = await chromium.launchPersistentContext(profile, {
+    await using profile = await tempDir();
+    const context = await chromium.launchPersistentContext(profile.path, {
       executablePath: CHROMIUM,
       headless: true,
       viewport: { width: 900, height: 560 },
@@ -151,7 +160,6 @@ Deno.test({
       assert.deepEqual(pageErrors, []);
     } finally {
       await context.close();
-      await Deno.remove(profile, { recursive: true });
     }
     console.log(
       `browser test took ${
