@@ -41,3 +41,26 @@ export function optionalSignal(value: unknown): AbortSignal | undefined {
   }
   return value;
 }
+
+/**
+ * Checks that an option is a finite number, 0 or more.
+ *
+ * @param name The option's name, for the message.
+ * @param value The value given.
+ * @returns The value.
+ * @throws {TypeError} When it is not a number.
+ * @throws {RangeError} When it is negative or not finite.
+ */
+export function nonNegative(name: string, value: unknown): number {
+  if (typeof value !== "number") {
+    throw new TypeError(
+      `Invalid ${name}: expected a number, got ${typeof value}`,
+    );
+  }
+  if (!Number.isFinite(value) || value < 0) {
+    throw new RangeError(
+      `Invalid ${name}: expected 0 or a positive number, got ${value}`,
+    );
+  }
+  return value;
+}

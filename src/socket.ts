@@ -14,7 +14,7 @@ import {
   utf8Length,
   validateClose,
 } from "./message.ts";
-import { optionalSignal, positiveInteger } from "./_validate.ts";
+import { nonNegative, optionalSignal, positiveInteger } from "./_validate.ts";
 
 /**
  * Options for {@linkcode Socket}.
@@ -42,6 +42,21 @@ export interface SocketOptions {
    * @default {16777216}
    */
   maxMessageSize?: number;
+  /**
+   * How many received messages may wait for the loop. Deno cannot stop
+   * reading a connection, so past this bound the socket closes with 1013
+   * rather than let memory grow.
+   *
+   * @default {100000}
+   */
+  maxQueuedMessages?: number;
+  /**
+   * Milliseconds a `send()` may wait for the send buffer to drain before the
+   * peer is taken as stuck and the socket closes with 1008. 0 waits forever.
+   *
+   * @default {30000}
+   */
+  sendTimeout?: number;
   /** Closes the socket with 1001 when aborted. @default {undefined} */
   signal?: AbortSignal;
   /**
@@ -118,6 +133,8 @@ const DONE: IteratorReturnResult<undefined> = Object.freeze({
 const MAX_POLL_MS = 32;
 
 let shutdown: (socket: Socket, code: number, reason: string) => void;
+let counters: (socket: Socket) => { in: number; out: number };
+let limitInbound: (socket: Socket, limit: number) => void;
 
 /**
  * A WebSocket connection as an `AsyncIterable<Message>`.
@@ -150,6 +167,14 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
   #maxMessageSize: number;
   /** Text messages this many UTF-16 units long or shorter cannot be too big. */
   #maxChars: number;
+  #maxQueued: number;
+  #sendTimeout: number;
+  /** Messages received and sent, for statistics and the rate limit. */
+  #in = 0;
+  #out = 0;
+  /** Past this many received messages the socket closes with 1008. */
+  #inLimit = Infinity;
+  #stalledSince = 0;
 
   #queue: (Message | undefined)[] = [];
   #head = 0;
@@ -176,6 +201,8 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
 
   static {
     shutdown = (socket, code, reason) => socket.#shutdown(code, reason);
+    counters = (socket) => ({ in: socket.#in, out: socket.#out });
+    limitInbound = (socket, limit) => socket.#inLimit = limit;
   }
 
   /**
@@ -206,12 +233,16 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
     const {
       highWaterMark = 1024 * 1024,
       maxMessageSize = 16 * 1024 * 1024,
+      maxQueuedMessages = 100_000,
+      sendTimeout = 30_000,
       signal,
       protocol,
     } = options;
     this.#highWaterMark = positiveInteger("highWaterMark", highWaterMark);
     this.#maxMessageSize = positiveInteger("maxMessageSize", maxMessageSize);
     this.#maxChars = Math.floor(this.#maxMessageSize / 3);
+    this.#maxQueued = positiveInteger("maxQueuedMessages", maxQueuedMessages);
+    this.#sendTimeout = nonNegative("sendTimeout", sendTimeout);
     if (protocol !== undefined && typeof protocol !== "string") {
       throw new TypeError(
         `Invalid protocol: expected a string, got ${typeof protocol}`,
@@ -310,6 +341,7 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
     }
     this.#ws.send(data);
     this.#buffered += size;
+    this.#out++;
     return RESOLVED;
   }
 
@@ -443,9 +475,21 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
       }
       msg = { type: "binary", data: new Uint8Array(data) };
     } else return;
+    if (++this.#in > this.#inLimit) {
+      this.#accepting = false;
+      return this.#shutdown(1008, "Message rate limit exceeded");
+    }
     const waiter = this.#waiters.shift();
     if (waiter) waiter({ value: msg, done: false });
-    else this.#queue.push(msg);
+    else if (this.#queue.length - this.#head < this.#maxQueued) {
+      this.#queue.push(msg);
+    } else {
+      this.#accepting = false;
+      this.#shutdown(
+        1013,
+        `More than ${this.#maxQueued} messages waiting for the loop`,
+      );
+    }
   }
 
   #tooBig(size: number): void {
@@ -529,6 +573,7 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
     for (const send of pending) {
       try {
         this.#ws.send(send.data);
+        this.#out++;
         send.resolve();
       } catch (error) {
         send.reject(error instanceof Error ? error : new Error(String(error)));
@@ -556,6 +601,7 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
         ),
       );
     }
+    if (this.#pending.length === 0) this.#stalledSince = Date.now();
     return new Promise((resolve, reject) => {
       this.#pending.push({ data, size, resolve, reject });
       if (this.#state === OPEN && this.#pollTimer === undefined) {
@@ -569,13 +615,31 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
       this.#pollTimer = undefined;
       const waiting = this.#pending.length;
       this.#flush();
-      if (this.#pending.length > 0) {
+      if (this.#pending.length === 0) {
+        this.#pollDelay = 1;
+        return;
+      }
+      if (this.#pending.length < waiting) {
+        this.#stalledSince = Date.now();
+        this.#pollDelay = 1;
+      } else if (
+        this.#sendTimeout > 0 &&
+        Date.now() - this.#stalledSince >= this.#sendTimeout
+      ) {
+        const reason =
+          `Send timeout: the peer read nothing for ${this.#sendTimeout} ms`;
+        // A stuck peer's backlog is refused, not pushed into Deno's buffer.
+        const pending = this.#pending;
+        this.#pending = [];
+        for (const send of pending) {
+          send.reject(new SocketClosedError(1008, reason));
+        }
+        return this.#shutdown(1008, reason);
+      } else {
         // Deno has no drain event: poll, backing off while nothing drains.
-        this.#pollDelay = this.#pending.length < waiting
-          ? 1
-          : Math.min(this.#pollDelay * 2, MAX_POLL_MS);
-        this.#schedulePoll();
-      } else this.#pollDelay = 1;
+        this.#pollDelay = Math.min(this.#pollDelay * 2, MAX_POLL_MS);
+      }
+      this.#schedulePoll();
     }, this.#pollDelay);
   }
 
@@ -587,6 +651,7 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
       const send = this.#pending[i++] as PendingSend;
       this.#ws.send(send.data);
       this.#buffered += send.size;
+      this.#out++;
       send.resolve();
     }
     this.#pending.splice(0, i);
@@ -608,4 +673,26 @@ export function closeSocket(
   reason: string,
 ): void {
   shutdown(socket, code, reason);
+}
+
+/**
+ * How many messages a socket has received and sent. Internal.
+ *
+ * @param socket The socket.
+ * @returns The two counts.
+ */
+export function messageCounts(socket: Socket): { in: number; out: number } {
+  return counters(socket);
+}
+
+/**
+ * Sets the received-message count past which the socket closes with 1008
+ * ("Message rate limit exceeded"). Internal: the route's rate limit moves it
+ * forward once a second.
+ *
+ * @param socket The socket.
+ * @param limit The count; `Infinity` for none.
+ */
+export function setInboundLimit(socket: Socket, limit: number): void {
+  limitInbound(socket, limit);
 }

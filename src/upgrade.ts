@@ -13,7 +13,7 @@ import {
   HandshakeError,
 } from "./handshake.ts";
 import { Socket, type SocketOptions } from "./socket.ts";
-import { optionalSignal, positiveInteger } from "./_validate.ts";
+import { nonNegative, optionalSignal, positiveInteger } from "./_validate.ts";
 
 /**
  * Options for {@linkcode upgrade} and {@linkcode route}.
@@ -72,6 +72,20 @@ export interface UpgradeOptions {
    * @default {1048576}
    */
   highWaterMark?: number;
+  /**
+   * Received messages that may wait for the loop; past it the socket closes
+   * with 1013.
+   *
+   * @default {100000}
+   */
+  maxQueuedMessages?: number;
+  /**
+   * Milliseconds a `send()` may wait for a peer that reads nothing before the
+   * socket closes with 1008. 0 waits forever.
+   *
+   * @default {30000}
+   */
+  sendTimeout?: number;
   /** Closes the socket with 1001 when aborted. @default {undefined} */
   signal?: AbortSignal;
 }
@@ -120,6 +134,8 @@ export function checkUpgradeOptions(
     maxMessageSize = 16 * 1024 * 1024,
     allowedOrigins,
     highWaterMark = 1024 * 1024,
+    maxQueuedMessages = 100_000,
+    sendTimeout = 30_000,
     signal,
   } = options;
   if (typeof keepAliveInterval !== "number") {
@@ -135,6 +151,8 @@ export function checkUpgradeOptions(
   const socket: SocketOptions = {
     highWaterMark: positiveInteger("highWaterMark", highWaterMark),
     maxMessageSize: positiveInteger("maxMessageSize", maxMessageSize),
+    maxQueuedMessages: positiveInteger("maxQueuedMessages", maxQueuedMessages),
+    sendTimeout: nonNegative("sendTimeout", sendTimeout),
   };
   if (optionalSignal(signal)) socket.signal = signal as AbortSignal;
   return {
