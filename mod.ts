@@ -41,7 +41,9 @@ export {
 } from "./src/upgrade.ts";
 export {
   type RequestHandler,
+  type Route,
   route,
   type RouteOptions,
+  type RouteStats,
   type SocketHandler,
 } from "./src/route.ts";

@@ -6,7 +6,13 @@
  */
 
 import { HandshakeError } from "./handshake.ts";
-import { closeSocket, type Socket } from "./socket.ts";
+import {
+  closeSocket,
+  messageCounts,
+  setInboundLimit,
+  type Socket,
+} from "./socket.ts";
+import { nonNegative, optionalSignal, positiveInteger } from "./_validate.ts";
 import {
   checkUpgradeOptions,
   upgradeChecked,
@@ -52,9 +58,11 @@ export type RequestHandler = (
 
 /**
  * Options for {@linkcode route}: the {@linkcode UpgradeOptions} plus what to
- * do with other paths and with handler errors.
+ * do with other paths and handler errors, server-level limits and shutdown.
+ * The `signal` option here shuts the whole route down (see
+ * {@linkcode Route.shutdown}).
  *
- * @example Serving a page beside the socket
+ * @example Serving a page beside the socket, with limits
  * ```ts
  * import type { RouteOptions } from "@switchboard/switchboard";
  *
@@ -63,8 +71,10 @@ export type RequestHandler = (
  *     headers: { "content-type": "text/html" },
  *   }),
  *   onError: (error) => console.error("handler failed", error),
+ *   maxConnections: 10_000,
+ *   maxMessagesPerSecond: 100,
  * };
- * console.log(typeof options.fallback);
+ * console.log(options.maxConnections);
  * ```
  */
 export interface RouteOptions extends UpgradeOptions {
@@ -81,6 +91,102 @@ export interface RouteOptions extends UpgradeOptions {
    * @default {logs with console.error}
    */
   onError?: (error: unknown, request: Request) => void;
+  /**
+   * Open connections at most; past it a handshake gets 503 with
+   * `Retry-After: 1`.
+   *
+   * @default {Infinity}
+   */
+  maxConnections?: number;
+  /**
+   * Messages a connection may send per second (counted in one-second
+   * windows); past it the socket closes with 1008 "Message rate limit
+   * exceeded".
+   *
+   * @default {Infinity}
+   */
+  maxMessagesPerSecond?: number;
+  /**
+   * Milliseconds {@linkcode Route.shutdown} waits for handlers to finish and
+   * sockets to close.
+   *
+   * @default {10000}
+   */
+  shutdownTimeout?: number;
+}
+
+/**
+ * Counters for a health endpoint, from {@linkcode Route.stats}.
+ *
+ * @example Serving the stats as JSON
+ * ```ts
+ * import { route } from "@switchboard/switchboard";
+ *
+ * const ws = route("/ws", () => {});
+ * const body = JSON.stringify(ws.stats());
+ * console.log(body);
+ * ```
+ */
+export interface RouteStats {
+  /** Connections open now (including those still opening). */
+  readonly connections: number;
+  /** Connections accepted since the route was made. */
+  readonly accepted: number;
+  /** Handshakes refused with 503 (connection limit or shutting down). */
+  readonly refused: number;
+  /** Messages received, over all connections. */
+  readonly messagesIn: number;
+  /** Messages sent, over all connections. */
+  readonly messagesOut: number;
+  /** Closed connections by close code. */
+  readonly closes: Readonly<Record<string, number>>;
+}
+
+/**
+ * What {@linkcode route} returns: a `Deno.serve` handler with statistics and
+ * a graceful shutdown.
+ *
+ * @example Shutting down on SIGTERM
+ * ```ts ignore
+ * import { route } from "@switchboard/switchboard";
+ *
+ * const ws = route("/ws", async (socket) => {
+ *   for await (const msg of socket) await socket.send(msg.data);
+ * });
+ * const server = Deno.serve(ws);
+ * Deno.addSignalListener("SIGTERM", async () => {
+ *   await ws.shutdown();
+ *   await server.shutdown();
+ * });
+ * ```
+ */
+export interface Route {
+  /**
+   * Handles one request, as `Deno.serve` calls it.
+   *
+   * @param request The request.
+   * @param info Connection info from `Deno.serve`, if any.
+   * @returns The response.
+   */
+  (
+    request: Request,
+    info?: Deno.ServeHandlerInfo,
+  ): Response | Promise<Response>;
+  /**
+   * Stops accepting (new handshakes get 503), closes every socket with 1001
+   * "Server shutting down", and resolves once the handlers have finished and
+   * the sockets have closed, or `shutdownTimeout` has passed. Calling it again
+   * returns the same promise.
+   *
+   * @returns A promise that resolves when the route is down.
+   */
+  shutdown(): Promise<void>;
+  /**
+   * Counters for a health endpoint.
+   *
+   * @returns A snapshot of the counters.
+   */
+  stats(): RouteStats;
 }
 
 /**
@@ -92,8 +198,9 @@ export interface RouteOptions extends UpgradeOptions {
  *
  * @param path The exact path to serve WebSockets on, such as `"/ws"`.
  * @param handler Runs once per connection.
- * @param options Upgrade options, a fallback handler and an error reporter.
- * @returns A handler for `Deno.serve`.
+ * @param options Upgrade options, a fallback handler, an error reporter,
+ * limits and shutdown.
+ * @returns A handler for `Deno.serve`, with `shutdown()` and `stats()`.
  * @throws {TypeError} When `path` does not start with `/`, `handler` is not a
  * function, or an option has the wrong type.
  * @throws {RangeError} When an option is out of range.
@@ -111,21 +218,43 @@ export function route(
   path: string,
   handler: SocketHandler,
   options: RouteOptions = {},
-): RequestHandler {
+): Route {
   if (typeof path !== "string" || !path.startsWith("/")) {
     throw new TypeError(`Invalid path: expected a path starting with "/"`);
   }
   if (typeof handler !== "function") {
     throw new TypeError("Invalid handler: expected a function");
   }
-  const { fallback = notFound, onError = logError } = options;
+  const {
+    fallback = notFound,
+    onError = logError,
+    maxConnections = Infinity,
+    maxMessagesPerSecond = Infinity,
+    shutdownTimeout = 10_000,
+    signal,
+    ...upgradeOptions
+  } = options;
   if (typeof fallback !== "function") {
     throw new TypeError("Invalid fallback: expected a function");
   }
   if (typeof onError !== "function") {
     throw new TypeError("Invalid onError: expected a function");
   }
-  const checked = checkUpgradeOptions(options);
+  limit("maxConnections", maxConnections);
+  limit("maxMessagesPerSecond", maxMessagesPerSecond);
+  nonNegative("shutdownTimeout", shutdownTimeout);
+  optionalSignal(signal);
+  const checked = checkUpgradeOptions(upgradeOptions);
+
+  const sockets = new Set<Socket>();
+  const running = new Set<Promise<void>>();
+  const closes: Record<string, number> = {};
+  let accepted = 0;
+  let refused = 0;
+  let closedIn = 0;
+  let closedOut = 0;
+  let rateTimer: ReturnType<typeof setInterval> | undefined;
+  let stopping: Promise<void> | undefined;
 
   function fail(socket: Socket, request: Request, error: unknown): void {
     closeSocket(socket, 1011, "Internal server error");
@@ -136,7 +265,83 @@ export function route(
     }
   }
 
-  return (request, info) => {
+  function track(socket: Socket): void {
+    sockets.add(socket);
+    accepted++;
+    if (maxMessagesPerSecond !== Infinity) {
+      setInboundLimit(socket, maxMessagesPerSecond);
+      // One timer for all connections moves every window forward.
+      rateTimer ??= setInterval(() => {
+        for (const open of sockets) {
+          setInboundLimit(open, messageCounts(open).in + maxMessagesPerSecond);
+        }
+      }, 1000);
+    }
+    socket.closed.then((info) => {
+      sockets.delete(socket);
+      const counts = messageCounts(socket);
+      closedIn += counts.in;
+      closedOut += counts.out;
+      closes[info.code] = (closes[info.code] ?? 0) + 1;
+      if (sockets.size === 0 && rateTimer !== undefined) {
+        clearInterval(rateTimer);
+        rateTimer = undefined;
+      }
+    });
+  }
+
+  function unavailable(reason: string): Response {
+    refused++;
+    return new Response(`Service unavailable: ${reason}\n`, {
+      status: 503,
+      headers: { "content-type": "text/plain", "retry-after": "1" },
+    });
+  }
+
+  function shutdown(): Promise<void> {
+    stopping ??= (async () => {
+      for (const socket of sockets) {
+        closeSocket(socket, 1001, "Server shutting down");
+      }
+      const finished = Promise.allSettled([
+        ...running,
+        ...[...sockets].map((socket) => socket.closed),
+      ]);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const deadline = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, shutdownTimeout);
+      });
+      await Promise.race([finished, deadline]);
+      clearTimeout(timer);
+    })();
+    return stopping;
+  }
+
+  if (signal?.aborted) void shutdown();
+  else signal?.addEventListener("abort", () => void shutdown(), { once: true });
+
+  function stats(): RouteStats {
+    let messagesIn = closedIn;
+    let messagesOut = closedOut;
+    for (const socket of sockets) {
+      const counts = messageCounts(socket);
+      messagesIn += counts.in;
+      messagesOut += counts.out;
+    }
+    return {
+      connections: sockets.size,
+      accepted,
+      refused,
+      messagesIn,
+      messagesOut,
+      closes: { ...closes },
+    };
+  }
+
+  function handle(
+    request: Request,
+    info?: Deno.ServeHandlerInfo,
+  ): Response | Promise<Response> {
     if (new URL(request.url).pathname !== path) {
       return info === undefined ? fallback(request) : fallback(request, info);
     }
@@ -144,6 +349,12 @@ export function route(
       return new Response(
         "Bad request: this path only accepts WebSocket connections\n",
         { status: 400, headers: { "content-type": "text/plain" } },
+      );
+    }
+    if (stopping) return unavailable("the server is shutting down");
+    if (sockets.size >= maxConnections) {
+      return unavailable(
+        `the limit of ${maxConnections} connections is reached`,
       );
     }
     let socket: Socket;
@@ -154,16 +365,28 @@ export function route(
       if (error instanceof HandshakeError) return error.response;
       throw error;
     }
+    track(socket);
     try {
       const result = handler(socket, request);
       if (result instanceof Promise) {
-        result.catch((error) => fail(socket, request, error));
+        const done: Promise<void> = result.then(
+          () => {},
+          (error) => fail(socket, request, error),
+        );
+        running.add(done);
+        done.finally(() => running.delete(done));
       }
     } catch (error) {
       fail(socket, request, error);
     }
     return response;
-  };
+  }
+
+  return Object.assign(handle, { shutdown, stats });
+}
+
+function limit(name: string, value: unknown): void {
+  if (value !== Infinity) positiveInteger(name, value);
 }
 
 function notFound(): Response {

@@ -503,7 +503,11 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
   #onClose(code: number, reason: string, wasClean: boolean): void {
     if (this.#info) return;
     if (code === 0 || code === 1006) {
-      this.#finish(1006, reason || this.#error, false);
+      // Deno drops the connection when data arrives after its close frame:
+      // the close this side asked for is still why the connection ended.
+      if (this.#frameSent && this.#closing) {
+        this.#finish(this.#closing.code, this.#closing.reason, false);
+      } else this.#finish(1006, reason || this.#error, false);
     } else this.#finish(code, reason, wasClean);
   }
 
