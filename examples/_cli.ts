@@ -6,7 +6,7 @@
  */
 
 import { parseArgs } from "node:util";
-import type { CloseInfo, RequestHandler } from "../mod.ts";
+import type { CloseInfo, Route } from "../mod.ts";
 
 /** The flags every example takes, plus its own string flags. */
 export interface Flags {
@@ -67,18 +67,20 @@ export function fail(message: string, usage: string): never {
 }
 
 /**
- * Serves `handler` until SIGINT or SIGTERM. `makeHandler` gets the shutdown
- * signal so the sockets can close with 1001 "going away". Prints
+ * Serves `handler` until SIGINT or SIGTERM, then shuts down gracefully: the
+ * route closes every socket with 1001 "Server shutting down" and waits for
+ * the handlers, then the server stops. Prints
  * `Listening on http://host:port/` (with the real port when `--port 0`).
  */
 export async function serveUntilSignal(
   { port, hostname }: Flags,
-  makeHandler: (signal: AbortSignal) => RequestHandler,
+  handler: Route,
   describe: (origin: string) => string,
 ): Promise<void> {
   const controller = new AbortController();
-  const stop = () => {
+  const stop = async () => {
     console.log("Shutting down");
+    await handler.shutdown();
     controller.abort();
   };
   const signals: Deno.Signal[] = Deno.build.os === "windows"
@@ -95,7 +97,7 @@ export async function serveUntilSignal(
       console.log(`Listening on ${origin}/`);
       console.log(describe(origin));
     },
-  }, makeHandler(controller.signal));
+  }, handler);
   await server.finished;
   for (const name of signals) Deno.removeSignalListener(name, stop);
 }

@@ -44,18 +44,16 @@ if (import.meta.main) {
 
   await serveUntilSignal(
     flags,
-    (signal) =>
-      route("/ws", loggingEcho(), {
-        signal,
-        fallback(request) {
-          if (new URL(request.url).pathname !== "/") {
-            return new Response("Not found\n", { status: 404 });
-          }
-          return new Response(page, {
-            headers: { "content-type": "text/html; charset=utf-8" },
-          });
-        },
-      }),
+    route("/ws", loggingEcho(), {
+      fallback(request) {
+        if (new URL(request.url).pathname !== "/") {
+          return new Response("Not found\n", { status: 404 });
+        }
+        return new Response(page, {
+          headers: { "content-type": "text/html; charset=utf-8" },
+        });
+      },
+    }),
     (origin) =>
       `Echo page at ${origin}/, WebSocket at ${
         origin.replace("http", "ws")

@@ -39,8 +39,7 @@ if (import.meta.main) {
 
   await serveUntilSignal(
     flags,
-    (signal) =>
-      route("/ws", loggingEcho(), { keepAliveInterval: interval, signal }),
+    route("/ws", loggingEcho(), { keepAliveInterval: interval }),
     (origin) =>
       `WebSocket at ${
         origin.replace("http", "ws")
