@@ -126,8 +126,12 @@ Deno.test("the echo example serves its page and echoes at /ws", async (t) => {
       await echo.waitForLine(/^#3 open$/);
       const closed = closeEvent(client);
       const status = await echo.stop();
-      assert.equal((await closed).code, 1001);
+      const event = await closed;
+      assert.equal(event.code, 1001);
+      assert.equal(event.reason, "Server shutting down");
       assert.equal(status.code, 0);
+      // The handler ran to its end before the process exited.
+      assert.ok(echo.lines.some((line) => /^#3 closed 1001/.test(line)));
       assert.ok(echo.lines.includes("Shutting down"));
     },
   );
