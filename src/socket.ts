@@ -347,8 +347,9 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
 
   /**
    * Starts the closing handshake. Calling it again, or after the peer closed,
-   * does nothing. Messages waiting for the send buffer to drain are written
-   * first.
+   * does nothing, with one exception: it replaces the 1000 of a loop left
+   * early whose close frame has not gone out yet (that waits one task).
+   * Messages waiting for the send buffer to drain are written first.
    *
    * @param code The close code: 1000 or 3000-4999.
    * @param reason Up to 123 UTF-8 bytes.
