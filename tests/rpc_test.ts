@@ -11,6 +11,8 @@ import {
   type StandardSchemaLike,
 } from "../src/rpc.ts";
 import { delay, serve } from "./_helpers.ts";
+import { startExample } from "./_example_process.ts";
+import type { PageApi, ServerApi as ExampleApi } from "../examples/rpc.ts";
 
 type ServerApi = {
   add(params: [a: number, b: number]): number;
@@ -1084,3 +1086,118 @@ function _typeChecks(
   });
   void [sum, greeting, time, wrong, batched, anything];
 }
+
+Deno.test("the rpc example serves its methods and asks the page", async () => {
+  await using example = await startExample("rpc.ts");
+  const page = await fetch(`${example.origin}/`);
+  assert.match(await page.text(), /id="greetButton"/);
+  const asked: string[] = [];
+  await using peer = new RpcPeer<PageApi, ExampleApi>(
+    new Socket(new WebSocket(`ws://127.0.0.1:${example.port}/rpc`)),
+    {
+      methods: {
+        ask: ({ question }) => {
+          asked.push(question);
+          return "Grace";
+        },
+      },
+    },
+  );
+  assert.equal(await peer.call("add", [2, 3]), 5);
+  assert.equal(await peer.call("divide", [6, 3]), 2);
+  const zero = await peer.call("divide", [1, 0]).catch((e) => e);
+  assert.ok(zero instanceof RpcError);
+  assert.deepEqual(zero.toJSON(), {
+    code: 4000,
+    message: "Cannot divide by zero",
+    data: { dividend: 1 },
+  });
+  const bad = await peer.call("add", [1, "x"] as never).catch((e) => e);
+  assert.equal(bad.code, RpcErrorCode.InvalidParams);
+  assert.ok(!Number.isNaN(Date.parse(await peer.call("time"))));
+  assert.equal(await peer.call("greetMe"), "Hello, Grace!");
+  assert.deepEqual(asked, ["What is your name?", "Who should I greet?"]);
+  await example.waitForLine(/^#1 the page answered ask: "Grace"$/);
+  peer.close();
+  await peer.closed;
+  await example.waitForLine(/^#1 closed 1000/);
+});
+
+const CHROMIUM = "/usr/bin/chromium";
+const hasChromium = await Deno.stat(CHROMIUM).then(
+  (info) => info.isFile,
+  () => false,
+);
+
+Deno.test({
+  name: "a person can use the rpc page in Chromium",
+  // as in browser_test.ts: CI always runs it, elsewhere only with Chromium
+  ignore: Deno.env.get("CI") !== "true" && !hasChromium,
+  async fn() {
+    const { chromium } = await import("npm:playwright-core@1");
+    await using example = await startExample("rpc.ts");
+    const profile = await Deno.makeTempDir({ prefix: "switchboard-rpc-" });
+    try {
+      const context = await chromium.launchPersistentContext(profile, {
+        executablePath: CHROMIUM,
+        headless: true,
+        args: ["--no-sandbox", "--disable-gpu", "--no-first-run"],
+      });
+      try {
+        const page = context.pages()[0] ?? await context.newPage();
+        const pageErrors: string[] = [];
+        page.on("pageerror", (error) => pageErrors.push(error.message));
+        await page.goto(`${example.origin}/`);
+        await page.locator("#stateLabel", { hasText: "Open" }).waitFor();
+        const rows = page.locator("#callLog tr");
+        const row = async (n: number) => {
+          await rows.nth(n - 1).waitFor({ timeout: 10_000 });
+          return await rows.nth(n - 1).locator("td").allTextContents();
+        };
+        // the server calls the page as soon as it connects
+        assert.deepEqual(await row(1), [
+          "server → page",
+          'ask({"question":"What is your name?"})',
+          '"Ada"',
+        ]);
+        await example.waitForLine(/the page answered ask: "Ada"$/);
+
+        await page.click("#addButton");
+        assert.deepEqual(await row(2), ["page → server", "add([6,3])", "9"]);
+        await page.fill("#b", "0");
+        await page.click("#divideButton");
+        assert.deepEqual(await row(3), [
+          "page → server",
+          "divide([6,0])",
+          'error 4000: Cannot divide by zero {"dividend":6}',
+        ]);
+        await page.fill("#name", "Grace");
+        await page.click("#greetButton");
+        assert.deepEqual(await row(4), [
+          "server → page",
+          'ask({"question":"Who should I greet?"})',
+          '"Grace"',
+        ]);
+        assert.deepEqual(await row(5), [
+          "page → server",
+          "greetMe()",
+          '"Hello, Grace!"',
+        ]);
+        await page.click("#missingButton");
+        assert.deepEqual(await row(6), [
+          "page → server",
+          "nope()",
+          "error -32601: Method not found",
+        ]);
+        await page.click("#timeButton");
+        assert.match((await row(7))[2]!, /^"\d{4}-\d\d-\d\dT/);
+        assert.deepEqual(pageErrors, []);
+      } finally {
+        await context.close();
+      }
+    } finally {
+      await Deno.remove(profile, { recursive: true });
+    }
+    await example.waitForLine(/^#1 closed/);
+  },
+});
