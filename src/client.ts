@@ -1,0 +1,854 @@
+/**
+ * A reconnecting WebSocket client for browsers and Deno: `connect(url)`
+ * returns a {@linkcode Client} that reads like a loop across reconnects,
+ * retries with exponential backoff and full jitter, and keeps what you send
+ * while the connection is away in a bounded outbox.
+ *
+ * This module uses no Deno API: it runs unchanged in a browser (as
+ * JavaScript built by `deno task build:client`) and in Deno.
+ *
+ * @example Reading and writing across reconnects
+ * ```ts ignore
+ * import { connect } from "@switchboard/switchboard/client";
+ *
+ * const client = connect("ws://127.0.0.1:8000/ws", { maxRetries: 10 });
+ * client.addEventListener("statechange", () => console.log(client.state));
+ * await client.send("hello"); // queued until the connection is open
+ * for await (const msg of client) console.log(msg.data);
+ * console.log("gave up:", await client.closed);
+ * ```
+ *
+ * @module
+ */
+
+import {
+  type CloseInfo,
+  type Message,
+  utf8Length,
+  validateClose,
+} from "./message.ts";
+import { Socket, SocketClosedError } from "./socket.ts";
+import { optionalSignal, positiveInteger } from "./_validate.ts";
+
+export {
+  type BinaryMessage,
+  CloseCode,
+  type CloseInfo,
+  type Message,
+  type TextMessage,
+} from "./message.ts";
+export { SocketClosedError } from "./socket.ts";
+
+/**
+ * Where a {@linkcode Client} is: `"connecting"` until the first connection
+ * opens, `"open"` while one is, `"reconnecting"` while it waits for or tries
+ * the next connection, `"closed"` for good.
+ *
+ * @example Showing the state on a page
+ * ```ts
+ * import type { ClientState } from "@switchboard/switchboard/client";
+ *
+ * const labels: Record<ClientState, string> = {
+ *   connecting: "Connecting...",
+ *   open: "Connected",
+ *   reconnecting: "Reconnecting...",
+ *   closed: "Disconnected",
+ * };
+ * console.log(labels.reconnecting);
+ * ```
+ */
+export type ClientState = "connecting" | "open" | "reconnecting" | "closed";
+
+/**
+ * Options for {@linkcode connect}. Each is checked when given: a `TypeError`
+ * for a wrong type, a `RangeError` for a value out of range.
+ *
+ * @example Fast retries for a local server
+ * ```ts
+ * import type { ClientOptions } from "@switchboard/switchboard/client";
+ *
+ * const options: ClientOptions = {
+ *   initialDelay: 100,
+ *   maxDelay: 2000,
+ *   maxRetries: 20,
+ *   maxQueued: 100,
+ * };
+ * console.log(options.maxDelay);
+ * ```
+ */
+export interface ClientOptions {
+  /** Subprotocols to offer, as for `new WebSocket(url, protocols)`. @default {[]} */
+  protocols?: string | readonly string[];
+  /**
+   * The upper bound, in milliseconds, of the first retry's delay. Retry `n`
+   * waits a random time between 0 and
+   * `min(maxDelay, initialDelay * factor ** (n - 1))` (full jitter).
+   *
+   * @default {500}
+   */
+  initialDelay?: number;
+  /** The largest delay before a retry, in milliseconds. @default {30000} */
+  maxDelay?: number;
+  /** How much the delay's upper bound grows per retry, at least 1. @default {2} */
+  factor?: number;
+  /**
+   * How many retries in a row may fail before the client gives up. A retry
+   * fails when its connection does not open or closes within `minUptime`.
+   * `0` never reconnects.
+   *
+   * @default {Infinity}
+   */
+  maxRetries?: number;
+  /**
+   * Milliseconds a connection must stay open to count as a success, which
+   * starts the retry count and the backoff again. A server that accepts and
+   * at once closes is therefore retried with growing delays, and counts
+   * against `maxRetries`.
+   *
+   * @default {5000}
+   */
+  minUptime?: number;
+  /**
+   * Close codes from the server that mean "don't come back": a list, or a
+   * test. 1008 (policy violation) always ends the client.
+   *
+   * @default {codes 4000-4999}
+   */
+  finalCodes?: readonly number[] | ((code: number) => boolean);
+  /**
+   * How many messages may wait in the outbox while the client is not open.
+   * `0` makes every send while disconnected reject.
+   *
+   * @default {1000}
+   */
+  maxQueued?: number;
+  /** How many bytes (UTF-8 for text) may wait in the outbox. @default {1048576} */
+  maxQueuedBytes?: number;
+  /**
+   * Bytes in the runtime's send buffer before `send()` waits for it to
+   * drain (see {@linkcode Socket}).
+   *
+   * @default {1048576}
+   */
+  highWaterMark?: number;
+  /**
+   * The largest message accepted from the server, in bytes; a larger one
+   * closes that connection with 1009 (and the client reconnects).
+   *
+   * @default {16777216}
+   */
+  maxMessageSize?: number;
+  /** Closes the client for good when aborted. @default {undefined} */
+  signal?: AbortSignal;
+}
+
+/**
+ * Raised (as a rejection) by {@linkcode Client.send} when the outbox is full
+ * while the client is not open.
+ *
+ * @example Telling a full outbox apart
+ * ```ts
+ * import { OutboxFullError } from "@switchboard/switchboard/client";
+ *
+ * const error = new OutboxFullError("maxQueued", 1000);
+ * console.log(error.message, error.limit);
+ * ```
+ */
+export class OutboxFullError extends Error {
+  /** The option whose limit was reached. */
+  readonly limit: "maxQueued" | "maxQueuedBytes";
+  /** That option's value. */
+  readonly max: number;
+
+  /**
+   * Makes the error.
+   *
+   * @param limit The option whose limit was reached.
+   * @param max That option's value.
+   * @param options Standard error options, such as `cause`.
+   */
+  constructor(
+    limit: "maxQueued" | "maxQueuedBytes",
+    max: number,
+    options?: ErrorOptions,
+  ) {
+    super(
+      `Cannot queue message: the outbox is full (${limit} is ${max}${
+        limit === "maxQueued" ? " messages" : " bytes"
+      }) while the client is not connected`,
+      options,
+    );
+    this.name = "OutboxFullError";
+    this.limit = limit;
+    this.max = max;
+  }
+}
+
+/**
+ * What a {@linkcode ClientEvent} carries besides its type.
+ *
+ * @example An event init for a retry
+ * ```ts
+ * import type { ClientEventInit } from "@switchboard/switchboard/client";
+ *
+ * const init: ClientEventInit = { state: "reconnecting", attempt: 1, delay: 120 };
+ * console.log(init.delay);
+ * ```
+ */
+export interface ClientEventInit {
+  /** The client's state when the event fired. */
+  state: ClientState;
+  /** The retry number (1 for the first retry); `0` when not retrying. @default {0} */
+  attempt?: number;
+  /** Milliseconds before the retry; `0` when not retrying. @default {0} */
+  delay?: number;
+  /** Why the last connection (or attempt) ended. @default {undefined} */
+  closeInfo?: CloseInfo;
+}
+
+/**
+ * Every event a {@linkcode Client} dispatches:
+ *
+ * - `"statechange"` whenever {@linkcode Client.state} changes;
+ * - `"open"` each time a connection opens (the first and every reconnect);
+ * - `"reconnecting"` each time a retry is scheduled, with its `attempt`,
+ *   `delay` and the `closeInfo` of what ended;
+ * - `"close"` once, when the client is closed for good, with the final
+ *   `closeInfo`.
+ *
+ * @example Listening for reconnects
+ * ```ts ignore
+ * import { type ClientEvent, connect } from "@switchboard/switchboard/client";
+ *
+ * const client = connect("ws://127.0.0.1:8000/ws");
+ * client.addEventListener("reconnecting", (event) => {
+ *   const { attempt, delay } = event as ClientEvent;
+ *   console.log(`retry ${attempt} in ${delay} ms`);
+ * });
+ * ```
+ */
+export class ClientEvent extends Event {
+  /** The client's state when the event fired. */
+  readonly state: ClientState;
+  /** The retry number (1 for the first retry); `0` when not retrying. */
+  readonly attempt: number;
+  /** Milliseconds before the retry; `0` when not retrying. */
+  readonly delay: number;
+  /** Why the last connection ended (`"reconnecting"`, `"close"`). */
+  readonly closeInfo: CloseInfo | undefined;
+
+  /**
+   * Makes the event.
+   *
+   * @param type The event type.
+   * @param init The state, retry and close details.
+   */
+  constructor(type: string, init: ClientEventInit) {
+    super(type);
+    this.state = init.state;
+    this.attempt = init.attempt ?? 0;
+    this.delay = init.delay ?? 0;
+    this.closeInfo = init.closeInfo;
+  }
+}
+
+type Data = string | Uint8Array | ArrayBuffer;
+
+interface Outgoing {
+  data: Data;
+  size: number;
+  handed: boolean;
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+
+const DONE: IteratorReturnResult<undefined> = Object.freeze({
+  value: undefined,
+  done: true,
+});
+
+function nonNegative(name: string, value: unknown, min = 0): number {
+  if (typeof value !== "number") {
+    throw new TypeError(
+      `Invalid ${name}: expected a number, got ${typeof value}`,
+    );
+  }
+  if (!Number.isFinite(value) || value < min) {
+    throw new RangeError(
+      `Invalid ${name}: expected a finite number of at least ${min}, got ${value}`,
+    );
+  }
+  return value;
+}
+
+function count(name: string, value: unknown, infinite = false): number {
+  if (typeof value !== "number") {
+    throw new TypeError(
+      `Invalid ${name}: expected a number, got ${typeof value}`,
+    );
+  }
+  if (
+    !(infinite && value === Infinity) &&
+    (!Number.isSafeInteger(value) || value < 0)
+  ) {
+    throw new RangeError(
+      `Invalid ${name}: expected a whole number of at least 0${
+        infinite ? " or Infinity" : ""
+      }, got ${value}`,
+    );
+  }
+  return value;
+}
+
+function finalCodeTest(
+  value: unknown,
+): (code: number) => boolean {
+  if (typeof value === "function") return value as (code: number) => boolean;
+  if (Array.isArray(value)) {
+    for (const code of value) {
+      if (typeof code !== "number" || !Number.isInteger(code)) {
+        throw new TypeError(
+          `Invalid finalCodes: expected whole numbers, got ${String(code)}`,
+        );
+      }
+    }
+    const codes = new Set<number>(value);
+    return (code) => codes.has(code);
+  }
+  throw new TypeError(
+    "Invalid finalCodes: expected an array of close codes or a function",
+  );
+}
+
+function isDefaultFinal(code: number): boolean {
+  return code >= 4000 && code <= 4999;
+}
+
+function protocolList(value: unknown): string[] {
+  const list = typeof value === "string" ? [value] : value;
+  if (
+    !Array.isArray(list) || !list.every((p) => typeof p === "string")
+  ) {
+    throw new TypeError(
+      "Invalid protocols: expected a string or an array of strings",
+    );
+  }
+  return [...list];
+}
+
+/**
+ * A WebSocket connection that comes back: an `AsyncIterable<Message>` over
+ * every connection in turn, an `EventTarget` for its state, and `send()`
+ * with an outbox for the time the connection is away. Made by
+ * {@linkcode connect}.
+ *
+ * Delivery: messages are sent in call order, none twice. A message sent
+ * while the client is not open waits in the outbox and goes out once, in
+ * order, when a connection opens. A message already handed to a connection
+ * that then drops may or may not have reached the server and is not sent
+ * again (at most once); so the server sees the messages in order, with at
+ * most a gap where a connection dropped. Received messages are yielded in
+ * arrival order, connection after connection.
+ *
+ * @example A page showing "Reconnecting..."
+ * ```ts ignore
+ * import { connect } from "@switchboard/switchboard/client";
+ *
+ * const client = connect(`ws://${location.host}/ws`);
+ * const status = document.querySelector("#status")!;
+ * client.addEventListener("statechange", () => {
+ *   status.textContent = client.state === "reconnecting"
+ *     ? "Reconnecting..."
+ *     : client.state;
+ * });
+ * for await (const msg of client) console.log(msg.data);
+ * ```
+ */
+export class Client extends EventTarget
+  implements AsyncIterable<Message>, AsyncDisposable {
+  #url: string;
+  #protocols: string[];
+  #initialDelay: number;
+  #maxDelay: number;
+  #factor: number;
+  #maxRetries: number;
+  #minUptime: number;
+  #openedAt = 0;
+  #isFinal: (code: number) => boolean;
+  #maxQueued: number;
+  #maxQueuedBytes: number;
+  #highWaterMark: number;
+  #maxMessageSize: number;
+  #signal: AbortSignal | undefined;
+  #onAbort = (): void => this.#shutdown(1000, "Aborted");
+
+  #state: ClientState = "connecting";
+  #socket: Socket | undefined;
+  #inflight: Outgoing[] = [];
+  #outbox: Outgoing[] = [];
+  #outboxBytes = 0;
+  #retries = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #closing: { code: number; reason: string } | undefined;
+
+  #queue: (Message | undefined)[] = [];
+  #head = 0;
+  #waiters: ((result: IteratorResult<Message>) => void)[] = [];
+  #reading = false;
+
+  #info: CloseInfo | undefined;
+  #closed: Promise<CloseInfo> | undefined;
+  #settle: ((info: CloseInfo) => void) | undefined;
+
+  /**
+   * Checks the options and opens the first connection. Prefer
+   * {@linkcode connect}.
+   *
+   * @param url The `ws:` or `wss:` URL.
+   * @param options Backoff, outbox and socket options, an abort signal.
+   * @throws {TypeError} When an option has the wrong type.
+   * @throws {RangeError} When an option is out of range.
+   * @throws {SyntaxError} When the runtime's `WebSocket` rejects the URL.
+   *
+   * @example Constructing directly
+   * ```ts ignore
+   * import { Client } from "@switchboard/switchboard/client";
+   *
+   * const client = new Client("ws://127.0.0.1:8000/ws", { maxRetries: 3 });
+   * ```
+   */
+  constructor(url: string | URL, options: ClientOptions = {}) {
+    super();
+    const {
+      protocols = [],
+      initialDelay = 500,
+      maxDelay = 30_000,
+      factor = 2,
+      maxRetries = Infinity,
+      minUptime = 5000,
+      finalCodes = isDefaultFinal,
+      maxQueued = 1000,
+      maxQueuedBytes = 1024 * 1024,
+      highWaterMark = 1024 * 1024,
+      maxMessageSize = 16 * 1024 * 1024,
+      signal,
+    } = options;
+    if (typeof url !== "string" && !(url instanceof URL)) {
+      throw new TypeError("Invalid url: expected a string or a URL");
+    }
+    this.#url = String(url);
+    this.#protocols = protocolList(protocols);
+    this.#initialDelay = nonNegative("initialDelay", initialDelay);
+    this.#maxDelay = nonNegative("maxDelay", maxDelay);
+    if (this.#maxDelay < this.#initialDelay) {
+      throw new RangeError(
+        `Invalid maxDelay: ${maxDelay} is less than initialDelay (${initialDelay})`,
+      );
+    }
+    this.#factor = nonNegative("factor", factor, 1);
+    this.#maxRetries = count("maxRetries", maxRetries, true);
+    this.#minUptime = nonNegative("minUptime", minUptime);
+    this.#isFinal = finalCodeTest(finalCodes);
+    this.#maxQueued = count("maxQueued", maxQueued);
+    this.#maxQueuedBytes = count("maxQueuedBytes", maxQueuedBytes);
+    this.#highWaterMark = positiveInteger("highWaterMark", highWaterMark);
+    this.#maxMessageSize = positiveInteger("maxMessageSize", maxMessageSize);
+    optionalSignal(signal);
+    if (signal?.aborted) {
+      this.#closing = { code: 1000, reason: "Aborted" };
+      this.#finish({ code: 1000, reason: "Aborted", wasClean: false }, []);
+      return;
+    }
+    this.#open(true);
+    if (signal) {
+      this.#signal = signal;
+      signal.addEventListener("abort", this.#onAbort, { once: true });
+    }
+  }
+
+  /** The URL the client connects to. */
+  get url(): string {
+    return this.#url;
+  }
+
+  /** The client's state; a `"statechange"` event fires when it changes. */
+  get state(): ClientState {
+    return this.#state;
+  }
+
+  /** How many messages wait in the outbox for a connection. */
+  get queued(): number {
+    return this.#outbox.length;
+  }
+
+  /**
+   * Settles once, when the client is closed for good, with the final
+   * connection's code, reason and whether it closed cleanly. When no
+   * connection was open at the end (closed or aborted while waiting to
+   * retry), it is the code and reason given to `close()` (1000 "Aborted" for
+   * the signal) with `wasClean: false`. Never rejects.
+   */
+  get closed(): Promise<CloseInfo> {
+    if (this.#closed === undefined) {
+      this.#closed = this.#info
+        ? Promise.resolve(this.#info)
+        : new Promise((resolve) => this.#settle = resolve);
+    }
+    return this.#closed;
+  }
+
+  /**
+   * Sends a text (string) or binary (Uint8Array, ArrayBuffer) message.
+   *
+   * While the client is open this is {@linkcode Socket.send}: it resolves
+   * once the message is handed to the connection, waiting while the send
+   * buffer is full. Otherwise the message (bytes are copied) waits in the
+   * outbox and the promise resolves when a connection takes it. If the
+   * client closes for good first, the promise rejects with a
+   * {@linkcode SocketClosedError}; an unawaited send rejected that way does
+   * not raise an unhandled rejection.
+   *
+   * @param data The message: a string is sent as text, bytes as binary.
+   * @returns A promise that resolves once a connection has the message.
+   * @throws {OutboxFullError} (as a rejection) when the client is not open
+   * and the outbox already holds `maxQueued` messages or would exceed
+   * `maxQueuedBytes`.
+   * @throws {SocketClosedError} (as a rejection) when the client is closed.
+   * @throws {TypeError} (as a rejection) when `data` is of another type.
+   *
+   * @example Sending while the server is away
+   * ```ts ignore
+   * client.send("saved for later").catch((error) => console.warn(error));
+   * ```
+   */
+  send(data: string | Uint8Array | ArrayBuffer): Promise<void> {
+    let size: number;
+    if (typeof data === "string") size = utf8Length(data);
+    else if (data instanceof Uint8Array || data instanceof ArrayBuffer) {
+      size = data.byteLength;
+    } else {
+      return Promise.reject(
+        new TypeError(
+          "Cannot send message: expected a string, Uint8Array or ArrayBuffer",
+        ),
+      );
+    }
+    if (this.#state === "closed" || this.#closing) {
+      const info = this.#info ?? { ...this.#closing!, wasClean: false };
+      return Promise.reject(
+        new SocketClosedError(
+          info.code,
+          info.reason,
+          undefined,
+          this.#info === undefined,
+        ),
+      );
+    }
+    const socket = this.#socket;
+    if (this.#state === "open" && socket) {
+      return new Promise((resolve, reject) =>
+        this.#hand(socket, { data, size, handed: false, resolve, reject })
+      );
+    }
+    if (this.#outbox.length >= this.#maxQueued) {
+      return Promise.reject(new OutboxFullError("maxQueued", this.#maxQueued));
+    }
+    if (this.#outboxBytes + size > this.#maxQueuedBytes) {
+      return Promise.reject(
+        new OutboxFullError("maxQueuedBytes", this.#maxQueuedBytes),
+      );
+    }
+    const copy = typeof data === "string"
+      ? data
+      : data instanceof Uint8Array
+      ? data.slice()
+      : data.slice(0);
+    const promise = new Promise<void>((resolve, reject) => {
+      this.#outbox.push({ data: copy, size, handed: false, resolve, reject });
+    });
+    this.#outboxBytes += size;
+    promise.catch(() => {});
+    return promise;
+  }
+
+  /**
+   * Closes the client for good: no more reconnects. Closes the connection
+   * if one is open (messages waiting for its send buffer are written first),
+   * cancels a pending retry, and rejects what is still in the outbox. The
+   * loop ends and {@linkcode Client.closed} settles. Calling it again does
+   * nothing.
+   *
+   * @param code The close code: 1000 or 3000-4999.
+   * @param reason Up to 123 UTF-8 bytes.
+   * @throws {RangeError} When the code or the reason is out of range.
+   * @throws {TypeError} When the code is not a number or the reason not a
+   * string.
+   *
+   * @example Closing when the page is done
+   * ```ts ignore
+   * client.close(1000, "bye");
+   * console.log(await client.closed);
+   * ```
+   */
+  close(code = 1000, reason = ""): void {
+    validateClose(code, reason);
+    this.#shutdown(code, reason);
+  }
+
+  /**
+   * Closes with 1000 and waits until the client is closed.
+   *
+   * @returns A promise that resolves once the client is closed.
+   *
+   * @example Scoped cleanup
+   * ```ts ignore
+   * {
+   *   await using client = connect("ws://127.0.0.1:8000/ws");
+   *   await client.send("bye");
+   * } // closed here
+   * ```
+   */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.#shutdown(1000, "");
+    await this.closed;
+  }
+
+  /**
+   * Iterates the messages of every connection in arrival order. The loop
+   * ends when the client is closed for good; leaving it early (`break`,
+   * `return`, a throw) closes the client with 1000. One loop at a time.
+   *
+   * @returns The iterator.
+   * @throws {TypeError} When another loop is already reading this client.
+   *
+   * @example Reading until the client gives up
+   * ```ts ignore
+   * for await (const msg of client) console.log(msg.data);
+   * console.log(await client.closed);
+   * ```
+   */
+  [Symbol.asyncIterator](): AsyncIterator<Message> {
+    if (this.#reading) {
+      throw new TypeError(
+        "Cannot iterate client: another loop is already reading it",
+      );
+    }
+    this.#reading = true;
+    return {
+      next: () => this.#next(),
+      return: () => {
+        this.#reading = false;
+        this.#shutdown(1000, "");
+        return Promise.resolve(DONE);
+      },
+    };
+  }
+
+  #next(): Promise<IteratorResult<Message>> {
+    if (this.#head < this.#queue.length) {
+      const value = this.#queue[this.#head] as Message;
+      this.#queue[this.#head++] = undefined;
+      if (this.#head === this.#queue.length) {
+        this.#queue.length = 0;
+        this.#head = 0;
+      }
+      return Promise.resolve({ value, done: false });
+    }
+    if (this.#info) {
+      this.#reading = false;
+      return Promise.resolve(DONE);
+    }
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  #push(msg: Message): void {
+    const waiter = this.#waiters.shift();
+    if (waiter) waiter({ value: msg, done: false });
+    else this.#queue.push(msg);
+  }
+
+  #open(first: boolean): void {
+    let socket: Socket;
+    try {
+      const ws = new WebSocket(this.#url, this.#protocols);
+      socket = new Socket(ws, {
+        highWaterMark: this.#highWaterMark,
+        maxMessageSize: this.#maxMessageSize,
+      });
+      // Registered after the Socket's own listener, so the Socket is open
+      // by the time this runs.
+      ws.addEventListener("open", () => this.#onOpen(socket), { once: true });
+    } catch (error) {
+      if (first) throw error;
+      const reason = error instanceof Error ? error.message : String(error);
+      return this.#finish({ code: 1006, reason, wasClean: false }, []);
+    }
+    this.#socket = socket;
+    this.#pump(socket);
+  }
+
+  async #pump(socket: Socket): Promise<void> {
+    for await (const msg of socket) this.#push(msg);
+    this.#onDrop(socket, await socket.closed);
+  }
+
+  #onOpen(socket: Socket): void {
+    if (this.#socket !== socket || this.#closing || socket.readyState !== 1) {
+      return;
+    }
+    this.#openedAt = Date.now();
+    const outbox = this.#outbox;
+    this.#outbox = [];
+    this.#outboxBytes = 0;
+    for (const entry of outbox) this.#hand(socket, entry);
+    this.#setState("open");
+    this.dispatchEvent(new ClientEvent("open", { state: "open" }));
+  }
+
+  #hand(socket: Socket, entry: Outgoing): void {
+    this.#inflight.push(entry);
+    socket.send(entry.data).then(() => {
+      entry.handed = true;
+      while (this.#inflight[0]?.handed) this.#inflight.shift();
+      entry.resolve();
+    }, () => {
+      // Not handed to the runtime: #onDrop puts it back in the outbox or
+      // rejects it when the client closes.
+    });
+  }
+
+  #onDrop(socket: Socket, info: CloseInfo): void {
+    if (this.#socket !== socket) return;
+    this.#socket = undefined;
+    const opened = this.#state === "open";
+    if (opened && Date.now() - this.#openedAt >= this.#minUptime) {
+      this.#retries = 0;
+    }
+    const unsent = this.#inflight.filter((entry) => !entry.handed);
+    this.#inflight = [];
+    if (this.#closing) {
+      return this.#finish(
+        opened ? info : { ...this.#closing, wasClean: false },
+        unsent,
+      );
+    }
+    if (
+      info.code === 1008 || this.#isFinal(info.code) ||
+      this.#retries >= this.#maxRetries
+    ) {
+      return this.#finish(info, unsent);
+    }
+    // Never handed to the dropped connection: they go first, in order, on
+    // the next one, even past the outbox limits (they were accepted).
+    for (const entry of unsent) this.#outboxBytes += entry.size;
+    this.#outbox = unsent.concat(this.#outbox);
+    const attempt = ++this.#retries;
+    const cap = Math.min(
+      this.#maxDelay,
+      this.#initialDelay * this.#factor ** (attempt - 1),
+    );
+    const delay = Math.round(Math.random() * cap);
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#open(false);
+    }, delay);
+    this.#setState("reconnecting");
+    this.dispatchEvent(
+      new ClientEvent("reconnecting", {
+        state: "reconnecting",
+        attempt,
+        delay,
+        closeInfo: info,
+      }),
+    );
+  }
+
+  #shutdown(code: number, reason: string): void {
+    if (this.#closing || this.#state === "closed") return;
+    this.#closing = { code, reason };
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#socket) this.#socket.close(code, reason);
+    else this.#finish({ code, reason, wasClean: false }, []);
+  }
+
+  #finish(info: CloseInfo, unsent: Outgoing[]): void {
+    if (this.#info) return;
+    this.#info = info;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#signal?.removeEventListener("abort", this.#onAbort);
+    this.#signal = undefined;
+    const dropped = unsent.concat(this.#outbox);
+    this.#outbox = [];
+    this.#outboxBytes = 0;
+    for (const entry of dropped) {
+      entry.reject(new SocketClosedError(info.code, info.reason));
+    }
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const waiter of waiters) waiter(DONE);
+    if (waiters.length > 0) this.#reading = false;
+    this.#settle?.(info);
+    this.#settle = undefined;
+    this.#setState("closed");
+    this.dispatchEvent(
+      new ClientEvent("close", { state: "closed", closeInfo: info }),
+    );
+  }
+
+  #setState(state: ClientState): void {
+    if (this.#state === state) return;
+    this.#state = state;
+    this.dispatchEvent(new ClientEvent("statechange", { state }));
+  }
+}
+
+/**
+ * Opens a reconnecting WebSocket client: the client side of Switchboard,
+ * for browsers and Deno.
+ *
+ * The connection is opened at once. When it drops (or an attempt fails) the
+ * client retries after a random delay between 0 and
+ * `min(maxDelay, initialDelay * factor ** (retry - 1))`, up to `maxRetries`
+ * failures in a row. It does not come back after {@linkcode Client.close},
+ * after `signal` aborts, or after the server closes with 1008 or one of
+ * `finalCodes` (4000-4999 by default); the loop then ends and
+ * {@linkcode Client.closed} tells why. Any other close (1000 and 1001
+ * included) is retried.
+ *
+ * @param url The `ws:` or `wss:` URL.
+ * @param options Backoff, outbox and socket options, an abort signal.
+ * @returns The client, already connecting.
+ * @throws {TypeError} When an option has the wrong type.
+ * @throws {RangeError} When an option is out of range.
+ * @throws {SyntaxError} When the runtime's `WebSocket` rejects the URL.
+ *
+ * @example Echo across server restarts
+ * ```ts ignore
+ * import { connect } from "@switchboard/switchboard/client";
+ *
+ * const client = connect("ws://127.0.0.1:8000/ws", {
+ *   initialDelay: 250,
+ *   maxDelay: 5000,
+ *   signal: AbortSignal.timeout(60_000),
+ * });
+ * client.addEventListener("reconnecting", () => console.log("Reconnecting..."));
+ * await client.send("hello");
+ * for await (const msg of client) console.log("got", msg.data);
+ * ```
+ *
+ * @example Options are checked at once
+ * ```ts
+ * import { connect } from "@switchboard/switchboard/client";
+ *
+ * try {
+ *   connect("ws://127.0.0.1:1", { factor: 0.5 });
+ * } catch (error) {
+ *   console.log((error as RangeError).message);
+ * }
+ * ```
+ */
+export function connect(url: string | URL, options?: ClientOptions): Client {
+  return new Client(url, options);
+}

@@ -1,0 +1,69 @@
+/**
+ * Builds `examples/client.js`, the browser JavaScript of `src/client.ts`
+ * (with `src/socket.ts` and `src/message.ts` inlined), with `deno bundle`.
+ *
+ * `deno task build:client` writes the file; `--check` only reports whether
+ * the committed file is up to date (exit code 1 when not).
+ *
+ * @module
+ */
+
+/** Where the built client is written, relative to the repository root. */
+export const OUTPUT = "examples/client.js";
+
+const HEADER = "// Built from src/client.ts by `deno task build:client`: " +
+  "do not edit.\n// deno-lint-ignore-file\n";
+
+async function run(args: string[], stdin?: string): Promise<string> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args,
+    cwd: new URL("..", import.meta.url),
+    stdin: stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  if (stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(stdin));
+    await writer.close();
+  }
+  const { code, stdout, stderr } = await child.output();
+  if (code !== 0) {
+    throw new Error(
+      `deno ${args[0]} failed: ${new TextDecoder().decode(stderr)}`,
+    );
+  }
+  return new TextDecoder().decode(stdout);
+}
+
+/**
+ * Bundles `src/client.ts` for browsers and formats it as the repository
+ * does.
+ *
+ * @returns The text of `examples/client.js`.
+ */
+export async function buildClient(): Promise<string> {
+  const bundled = await run([
+    "bundle",
+    "--quiet",
+    "--platform",
+    "browser",
+    "--format",
+    "esm",
+    "src/client.ts",
+  ]);
+  return await run(["fmt", "--ext", "js", "-"], HEADER + bundled);
+}
+
+if (import.meta.main) {
+  const built = await buildClient();
+  const path = new URL(`../${OUTPUT}`, import.meta.url);
+  if (Deno.args.includes("--check")) {
+    const current = await Deno.readTextFile(path).catch(() => "");
+    if (current !== built) {
+      console.error(`${OUTPUT} is out of date: run deno task build:client`);
+      Deno.exit(1);
+    }
+  } else await Deno.writeTextFile(path, built);
+}
