@@ -1096,6 +1096,9 @@ var Client = class extends EventTarget {
       socket = new Socket(ws, {
         highWaterMark: this.#highWaterMark,
         maxMessageSize: this.#maxMessageSize,
+        // No send timeout: the Socket would close itself with 1008, which
+        // reads as the server's "don't come back" and browsers refuse.
+        sendTimeout: 0,
       });
       ws.addEventListener("open", () => this.#onOpen(socket), {
         once: true,

@@ -126,7 +126,8 @@ export interface ClientOptions {
   maxQueuedBytes?: number;
   /**
    * Bytes in the runtime's send buffer before `send()` waits for it to
-   * drain (see {@linkcode Socket}).
+   * drain (see {@linkcode Socket}), with no time limit: a stuck connection
+   * ends when the network or the server says so.
    *
    * @default {1048576}
    */
@@ -674,6 +675,9 @@ export class Client extends EventTarget
       socket = new Socket(ws, {
         highWaterMark: this.#highWaterMark,
         maxMessageSize: this.#maxMessageSize,
+        // No send timeout: the Socket would close itself with 1008, which
+        // reads as the server's "don't come back" and browsers refuse.
+        sendTimeout: 0,
       });
       // Registered after the Socket's own listener, so the Socket is open
       // by the time this runs.
