@@ -684,12 +684,24 @@ interface BatchEntry {
 
 interface PendingCall {
   method: string;
-  timeout: number;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
-  timer: ReturnType<typeof setTimeout> | undefined;
+  /** When it times out (`performance.now()` time), with its group. */
+  deadline: number;
+  group: TimeoutGroup | undefined;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
+}
+
+/**
+ * The pending calls that share one timeout, in call order, so in deadline
+ * order: one timer serves them all, armed for the earliest deadline. A timer
+ * per call would cost about as much as the rest of the call.
+ */
+interface TimeoutGroup {
+  timeout: number;
+  calls: Map<number, PendingCall>;
+  timer: ReturnType<typeof setTimeout> | undefined;
 }
 
 const MAX_TIMEOUT = 2 ** 31 - 1;
@@ -753,9 +765,21 @@ export class RpcPeer<
   #closed: Promise<CloseInfo>;
   #controller = new AbortController();
 
-  readonly #expire = (id: number): void => {
-    const call = this.#take(id);
-    call?.reject(new RpcTimeoutError(call.method, call.timeout));
+  readonly #groups = new Map<number, TimeoutGroup>();
+  readonly #expire = (group: TimeoutGroup): void => {
+    group.timer = undefined;
+    // Timers may fire a little early by performance.now(): a millisecond of
+    // slack keeps that from costing a second round.
+    const now = performance.now() + 1;
+    for (const [id, call] of group.calls) {
+      if (call.deadline > now) {
+        group.timer = setTimeout(this.#expire, call.deadline - now, group);
+        return;
+      }
+      this.#take(id);
+      call.reject(new RpcTimeoutError(call.method, group.timeout));
+    }
+    this.#groups.delete(group.timeout);
   };
   readonly #sendAnswer = (answer: string | undefined): void => {
     if (answer !== undefined) this.#send(answer);
@@ -999,6 +1023,8 @@ export class RpcPeer<
       const call = this.#take(id) as PendingCall;
       call.reject(new RpcClosedError(call.method, info));
     }
+    for (const group of this.#groups.values()) clearTimeout(group.timer);
+    this.#groups.clear();
     return info;
   }
 
@@ -1152,13 +1178,24 @@ export class RpcPeer<
     }
     const call: PendingCall = {
       method,
-      timeout,
       resolve: resolve as (value: unknown) => void,
       reject,
-      timer: timeout > 0 ? setTimeout(this.#expire, timeout, id) : undefined,
+      deadline: 0,
+      group: undefined,
       signal,
       onAbort: undefined,
     };
+    if (timeout > 0) {
+      let group = this.#groups.get(timeout);
+      if (group === undefined) {
+        group = { timeout, calls: new Map(), timer: undefined };
+        this.#groups.set(timeout, group);
+      }
+      call.deadline = performance.now() + timeout;
+      call.group = group;
+      group.calls.set(id, call);
+      group.timer ??= setTimeout(this.#expire, timeout, group);
+    }
     if (signal !== undefined) {
       call.onAbort = () => {
         this.#take(id);
@@ -1174,7 +1211,7 @@ export class RpcPeer<
     const call = this.#pending.get(id);
     if (call !== undefined) {
       this.#pending.delete(id);
-      clearTimeout(call.timer);
+      call.group?.calls.delete(id);
       if (call.onAbort) call.signal?.removeEventListener("abort", call.onAbort);
     }
     return call;
