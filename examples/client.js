@@ -700,6 +700,7 @@ var ClientEvent = class extends Event {
     this.closeInfo = init.closeInfo;
   }
 };
+var MAX_TIMER_MS = 2 ** 31 - 1;
 var DONE2 = Object.freeze({
   value: void 0,
   done: true,
@@ -841,6 +842,11 @@ var Client = class extends EventTarget {
     this.#protocols = protocolList(protocols);
     this.#initialDelay = nonNegative2("initialDelay", initialDelay);
     this.#maxDelay = nonNegative2("maxDelay", maxDelay);
+    if (this.#maxDelay > MAX_TIMER_MS) {
+      throw new RangeError(
+        `Invalid maxDelay: ${maxDelay} is more than timers allow (${MAX_TIMER_MS} ms)`,
+      );
+    }
     if (this.#maxDelay < this.#initialDelay) {
       throw new RangeError(
         `Invalid maxDelay: ${maxDelay} is less than initialDelay (${initialDelay})`,
@@ -1171,10 +1177,12 @@ var Client = class extends EventTarget {
     for (const entry of unsent) this.#outboxBytes += entry.size;
     this.#outbox = unsent.concat(this.#outbox);
     const attempt = ++this.#retries;
-    const cap = Math.min(
-      this.#maxDelay,
-      this.#initialDelay * this.#factor ** (attempt - 1),
-    );
+    const cap = this.#initialDelay === 0
+      ? 0
+      : Math.min(
+        this.#maxDelay,
+        this.#initialDelay * this.#factor ** (attempt - 1),
+      );
     const delay = Math.round(Math.random() * cap);
     this.#timer = setTimeout(() => {
       this.#timer = void 0;

@@ -263,6 +263,9 @@ interface Outgoing {
   reject: (error: Error) => void;
 }
 
+/** The longest delay `setTimeout` honours; longer ones fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 const DONE: IteratorReturnResult<undefined> = Object.freeze({
   value: undefined,
   done: true,
@@ -441,6 +444,11 @@ export class Client extends EventTarget
     this.#protocols = protocolList(protocols);
     this.#initialDelay = nonNegative("initialDelay", initialDelay);
     this.#maxDelay = nonNegative("maxDelay", maxDelay);
+    if (this.#maxDelay > MAX_TIMER_MS) {
+      throw new RangeError(
+        `Invalid maxDelay: ${maxDelay} is more than timers allow (${MAX_TIMER_MS} ms)`,
+      );
+    }
     if (this.#maxDelay < this.#initialDelay) {
       throw new RangeError(
         `Invalid maxDelay: ${maxDelay} is less than initialDelay (${initialDelay})`,
@@ -747,7 +755,8 @@ export class Client extends EventTarget
     for (const entry of unsent) this.#outboxBytes += entry.size;
     this.#outbox = unsent.concat(this.#outbox);
     const attempt = ++this.#retries;
-    const cap = Math.min(
+    // 0 * Infinity is NaN: with no initial delay, the bound stays 0.
+    const cap = this.#initialDelay === 0 ? 0 : Math.min(
       this.#maxDelay,
       this.#initialDelay * this.#factor ** (attempt - 1),
     );

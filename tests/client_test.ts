@@ -521,6 +521,8 @@ Deno.test("connect() checks its options", () => {
     [{ initialDelay: -1 }, RangeError],
     [{ initialDelay: "5" }, TypeError],
     [{ maxDelay: Infinity }, RangeError],
+    [{ maxDelay: 2 ** 31 }, RangeError],
+    [{ minUptime: -5 }, RangeError],
     [{ initialDelay: 100, maxDelay: 50 }, RangeError],
     [{ factor: 0.5 }, RangeError],
     [{ factor: NaN }, RangeError],
