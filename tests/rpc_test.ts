@@ -1134,6 +1134,9 @@ Deno.test({
   // as in browser_test.ts: CI always runs it, elsewhere only with Chromium
   ignore: Deno.env.get("CI") !== "true" && !hasChromium,
   async fn() {
+    // as in browser_test.ts: keeps playwright-core from probing /proc/sys,
+    // which `deno task test`'s permissions do not allow
+    Deno.env.set("__IS_WSL_TEST__", "1");
     const { chromium } = await import("npm:playwright-core@1");
     await using example = await startExample("rpc.ts");
     const profile = await Deno.makeTempDir({ prefix: "switchboard-rpc-" });
