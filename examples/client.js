@@ -144,7 +144,26 @@ var DONE = Object.freeze({
   done: true,
 });
 var MAX_POLL_MS = 32;
+var LISTEN = Object.freeze({
+  capture: false,
+});
+var ONCE = Object.freeze({
+  capture: false,
+  once: true,
+});
+var captured;
+function capture(resolve) {
+  captured = resolve;
+}
+function take() {
+  const resolve = captured;
+  captured = void 0;
+  return resolve;
+}
 var shutdown;
+var dispatch;
+var next;
+var leave;
 var counters;
 var limitInbound;
 var Socket = class {
@@ -163,14 +182,18 @@ var Socket = class {
   /** Past this many received messages the socket closes with 1008. */
   #inLimit = Infinity;
   #stalledSince = 0;
-  #queue = [];
+  /** Messages no loop has asked for yet; made on first use. */
+  #queue;
   #head = 0;
-  #waiters = [];
+  /** The loop waiting for a message; a second waiter goes to #waiters. */
+  #waiter;
+  #waiters;
   #reading = false;
   #accepting = true;
   /** An upper bound on the runtime's bufferedAmount, read only when needed. */
   #buffered = 0;
-  #pending = [];
+  /** Sends waiting for the buffer to drain; made on first use. */
+  #pending;
   #pollTimer;
   #pollDelay = 1;
   #closing;
@@ -185,6 +208,13 @@ var Socket = class {
   #listener;
   static {
     shutdown = (socket, code, reason) => socket.#shutdown(code, reason);
+    dispatch = (socket, event) => socket.#dispatch(event);
+    next = (socket) => socket.#next();
+    leave = (socket) => {
+      socket.#reading = false;
+      socket.#shutdown(1e3, "", true);
+      return Promise.resolve(DONE);
+    };
     counters = (socket) => ({
       in: socket.#in,
       out: socket.#out,
@@ -238,23 +268,21 @@ var Socket = class {
     this.#ws = ws;
     this.#protocol = protocol ?? ws.protocol ?? "";
     ws.binaryType = "arraybuffer";
-    this.#listener = {
-      handleEvent: (event) => this.#dispatch(event),
-    };
-    ws.addEventListener("message", this.#listener);
-    ws.addEventListener("close", this.#listener);
-    ws.addEventListener("error", this.#listener);
+    this.#listener = new Listener(this);
+    ws.addEventListener("message", this.#listener, LISTEN);
+    ws.addEventListener("close", this.#listener, LISTEN);
+    ws.addEventListener("error", this.#listener, LISTEN);
     this.#state = ws.readyState;
-    if (this.#state === CONNECTING) ws.addEventListener("open", this.#listener);
+    if (this.#state === CONNECTING) {
+      ws.addEventListener("open", this.#listener, ONCE);
+    }
     if (this.#state === CLOSED) {
       this.#finish(1006, "The WebSocket was already closed", false);
     }
     if (signal) {
       this.#signal = signal;
       if (signal.aborted) this.#shutdown(1001, "Going away");
-      else {signal.addEventListener("abort", this.#listener, {
-          once: true,
-        });}
+      else signal.addEventListener("abort", this.#listener, ONCE);
     }
   }
   /** The subprotocol in use, `""` when none was negotiated. */
@@ -278,9 +306,11 @@ var Socket = class {
    */
   get closed() {
     if (this.#closed === void 0) {
-      this.#closed = this.#info
-        ? Promise.resolve(this.#info)
-        : new Promise((resolve) => this.#settle = resolve);
+      if (this.#info) this.#closed = Promise.resolve(this.#info);
+      else {
+        this.#closed = new Promise(capture);
+        this.#settle = take();
+      }
     }
     return this.#closed;
   }
@@ -306,16 +336,22 @@ var Socket = class {
   send(data) {
     let size;
     if (typeof data === "string") size = data.length * 3;
-    else if (data instanceof Uint8Array || data instanceof ArrayBuffer) {
+    else if (data instanceof Uint8Array) {
       size = data.byteLength;
-    } else {
+      const buffer = data.buffer;
+      if (
+        data.byteOffset === 0 && buffer instanceof ArrayBuffer &&
+        buffer.byteLength === size
+      ) data = buffer;
+    } else if (data instanceof ArrayBuffer) size = data.byteLength;
+    else {
       return Promise.reject(
         new TypeError(
           "Cannot send message: expected a string, Uint8Array or ArrayBuffer",
         ),
       );
     }
-    if (this.#state !== OPEN || this.#pending.length > 0) {
+    if (this.#state !== OPEN || this.#pending !== void 0) {
       return this.#sendLater(data, size);
     }
     if (this.#buffered >= this.#highWaterMark) {
@@ -391,23 +427,16 @@ var Socket = class {
       );
     }
     this.#reading = true;
-    return {
-      next: () => this.#next(),
-      return: () => {
-        this.#reading = false;
-        this.#shutdown(1e3, "", true);
-        return Promise.resolve(DONE);
-      },
-    };
+    return new SocketIterator(this);
   }
   #next() {
-    if (this.#head < this.#queue.length) {
-      const value = this.#queue[this.#head];
-      this.#queue[this.#head++] = void 0;
-      if (this.#head === this.#queue.length) {
-        this.#queue.length = 0;
+    const queue = this.#queue;
+    if (queue !== void 0) {
+      const value = queue[this.#head];
+      if (++this.#head === queue.length) {
+        this.#queue = void 0;
         this.#head = 0;
-      }
+      } else queue[this.#head - 1] = void 0;
       return Promise.resolve({
         value,
         done: false,
@@ -417,7 +446,10 @@ var Socket = class {
       this.#reading = false;
       return Promise.resolve(DONE);
     }
-    return new Promise((resolve) => this.#waiters.push(resolve));
+    const promise = new Promise(capture);
+    if (this.#waiter === void 0) this.#waiter = take();
+    else (this.#waiters ??= []).push(take());
+    return promise;
   }
   #dispatch(event) {
     switch (event.type) {
@@ -434,7 +466,7 @@ var Socket = class {
         if (this.#state === CONNECTING) {
           this.#state = OPEN;
           this.#flush();
-          if (this.#pending.length > 0) this.#schedulePoll();
+          if (this.#pending !== void 0) this.#schedulePoll();
         } else if (this.#state === CLOSING) this.#closeNow();
         return;
       case "abort":
@@ -467,12 +499,17 @@ var Socket = class {
       this.#accepting = false;
       return this.#shutdown(1008, "Message rate limit exceeded");
     }
-    const waiter = this.#waiters.shift();
-    if (waiter) {
+    const waiter = this.#waiter;
+    if (waiter !== void 0) {
+      this.#waiter = this.#waiters?.shift();
       waiter({
         value: msg,
         done: false,
       });
+    } else if (this.#queue === void 0) {
+      this.#queue = [
+        msg,
+      ];
     } else if (this.#queue.length - this.#head < this.#maxQueued) {
       this.#queue.push(msg);
     } else {
@@ -511,15 +548,20 @@ var Socket = class {
     clearTimeout(this.#softTimer);
     this.#signal?.removeEventListener("abort", this.#listener);
     this.#signal = void 0;
-    const pending = this.#pending;
-    this.#pending = [];
+    const pending = this.#pending ?? [];
+    this.#pending = void 0;
     for (const send of pending) {
       send.reject(new SocketClosedError(code, reason));
     }
-    const waiters = this.#waiters;
-    this.#waiters = [];
-    for (const waiter of waiters) waiter(DONE);
-    if (waiters.length > 0) this.#reading = false;
+    if (this.#waiter !== void 0) {
+      const waiters = [
+        this.#waiter,
+        ...this.#waiters ?? [],
+      ];
+      this.#waiter = this.#waiters = void 0;
+      this.#reading = false;
+      for (const waiter of waiters) waiter(DONE);
+    }
     this.#settle?.(info);
     this.#settle = void 0;
   }
@@ -563,8 +605,8 @@ var Socket = class {
     } else this.#closeNow();
   }
   #closeNow() {
-    const pending = this.#pending;
-    this.#pending = [];
+    const pending = this.#pending ?? [];
+    this.#pending = void 0;
     clearTimeout(this.#pollTimer);
     for (const send of pending) {
       try {
@@ -594,9 +636,9 @@ var Socket = class {
         ),
       );
     }
-    if (this.#pending.length === 0) this.#stalledSince = Date.now();
+    if (this.#pending === void 0) this.#stalledSince = Date.now();
     return new Promise((resolve, reject) => {
-      this.#pending.push({
+      (this.#pending ??= []).push({
         data,
         size,
         resolve,
@@ -610,9 +652,9 @@ var Socket = class {
   #schedulePoll() {
     this.#pollTimer = setTimeout(() => {
       this.#pollTimer = void 0;
-      const waiting = this.#pending.length;
+      const waiting = this.#pending?.length ?? 0;
       this.#flush();
-      if (this.#pending.length === 0) {
+      if (this.#pending === void 0) {
         this.#pollDelay = 1;
         return;
       }
@@ -626,7 +668,7 @@ var Socket = class {
         const reason =
           `Send timeout: the peer read nothing for ${this.#sendTimeout} ms`;
         const pending = this.#pending;
-        this.#pending = [];
+        this.#pending = void 0;
         for (const send of pending) {
           send.reject(new SocketClosedError(1008, reason));
         }
@@ -638,17 +680,40 @@ var Socket = class {
     }, this.#pollDelay);
   }
   #flush() {
-    if (this.#state !== OPEN) return;
+    const pending = this.#pending;
+    if (this.#state !== OPEN || pending === void 0) return;
     this.#buffered = this.#ws.bufferedAmount;
     let i = 0;
-    while (i < this.#pending.length && this.#buffered < this.#highWaterMark) {
-      const send = this.#pending[i++];
+    while (i < pending.length && this.#buffered < this.#highWaterMark) {
+      const send = pending[i++];
       this.#ws.send(send.data);
       this.#buffered += send.size;
       this.#out++;
       send.resolve();
     }
-    this.#pending.splice(0, i);
+    if (i === pending.length) this.#pending = void 0;
+    else pending.splice(0, i);
+  }
+};
+var Listener = class {
+  #socket;
+  constructor(socket) {
+    this.#socket = socket;
+  }
+  handleEvent(event) {
+    dispatch(this.#socket, event);
+  }
+};
+var SocketIterator = class {
+  #socket;
+  constructor(socket) {
+    this.#socket = socket;
+  }
+  next() {
+    return next(this.#socket);
+  }
+  return() {
+    return leave(this.#socket);
   }
 };
 

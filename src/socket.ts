@@ -131,8 +131,35 @@ const DONE: IteratorReturnResult<undefined> = Object.freeze({
   done: true,
 });
 const MAX_POLL_MS = 32;
+// Listener options shared by every socket: given none, Deno allocates an
+// options object per listener and keeps it as long as the listener.
+const LISTEN: AddEventListenerOptions = Object.freeze({ capture: false });
+const ONCE: AddEventListenerOptions = Object.freeze({
+  capture: false,
+  once: true,
+});
+
+type Waiter = (result: IteratorResult<Message>) => void;
+
+/**
+ * The executor of the library's own pending promises: it hands the resolve
+ * function over to {@linkcode take}, so that making a promise allocates no
+ * closure: `new Promise(capture)`, then `take()` at once.
+ */
+let captured: ((value: never) => void) | undefined;
+function capture(resolve: (value: never) => void): void {
+  captured = resolve;
+}
+function take<T>(): (value: T) => void {
+  const resolve = captured as (value: T) => void;
+  captured = undefined;
+  return resolve;
+}
 
 let shutdown: (socket: Socket, code: number, reason: string) => void;
+let dispatch: (socket: Socket, event: Event) => void;
+let next: (socket: Socket) => Promise<IteratorResult<Message>>;
+let leave: (socket: Socket) => Promise<IteratorResult<Message>>;
 let counters: (socket: Socket) => { in: number; out: number };
 let limitInbound: (socket: Socket, limit: number) => void;
 
@@ -176,15 +203,19 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
   #inLimit = Infinity;
   #stalledSince = 0;
 
-  #queue: (Message | undefined)[] = [];
+  /** Messages no loop has asked for yet; made on first use. */
+  #queue: (Message | undefined)[] | undefined;
   #head = 0;
-  #waiters: ((result: IteratorResult<Message>) => void)[] = [];
+  /** The loop waiting for a message; a second waiter goes to #waiters. */
+  #waiter: Waiter | undefined;
+  #waiters: Waiter[] | undefined;
   #reading = false;
   #accepting = true;
 
   /** An upper bound on the runtime's bufferedAmount, read only when needed. */
   #buffered = 0;
-  #pending: PendingSend[] = [];
+  /** Sends waiting for the buffer to drain; made on first use. */
+  #pending: PendingSend[] | undefined;
   #pollTimer: ReturnType<typeof setTimeout> | undefined;
   #pollDelay = 1;
 
@@ -201,6 +232,13 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
 
   static {
     shutdown = (socket, code, reason) => socket.#shutdown(code, reason);
+    dispatch = (socket, event) => socket.#dispatch(event);
+    next = (socket) => socket.#next();
+    leave = (socket) => {
+      socket.#reading = false;
+      socket.#shutdown(1000, "", true);
+      return Promise.resolve(DONE);
+    };
     counters = (socket) => ({ in: socket.#in, out: socket.#out });
     limitInbound = (socket, limit) => socket.#inLimit = limit;
   }
@@ -252,19 +290,21 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
     this.#ws = ws;
     this.#protocol = protocol ?? ws.protocol ?? "";
     ws.binaryType = "arraybuffer";
-    this.#listener = { handleEvent: (event) => this.#dispatch(event) };
-    ws.addEventListener("message", this.#listener);
-    ws.addEventListener("close", this.#listener);
-    ws.addEventListener("error", this.#listener);
+    this.#listener = new Listener(this);
+    ws.addEventListener("message", this.#listener, LISTEN);
+    ws.addEventListener("close", this.#listener, LISTEN);
+    ws.addEventListener("error", this.#listener, LISTEN);
     this.#state = ws.readyState;
-    if (this.#state === CONNECTING) ws.addEventListener("open", this.#listener);
+    if (this.#state === CONNECTING) {
+      ws.addEventListener("open", this.#listener, ONCE);
+    }
     if (this.#state === CLOSED) {
       this.#finish(1006, "The WebSocket was already closed", false);
     }
     if (signal) {
       this.#signal = signal;
       if (signal.aborted) this.#shutdown(1001, "Going away");
-      else signal.addEventListener("abort", this.#listener, { once: true });
+      else signal.addEventListener("abort", this.#listener, ONCE);
     }
   }
 
@@ -292,9 +332,11 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
    */
   get closed(): Promise<CloseInfo> {
     if (this.#closed === undefined) {
-      this.#closed = this.#info
-        ? Promise.resolve(this.#info)
-        : new Promise((resolve) => this.#settle = resolve);
+      if (this.#info) this.#closed = Promise.resolve(this.#info);
+      else {
+        this.#closed = new Promise<CloseInfo>(capture);
+        this.#settle = take();
+      }
     }
     return this.#closed;
   }
@@ -321,16 +363,24 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
   send(data: string | Uint8Array | ArrayBuffer): Promise<void> {
     let size: number;
     if (typeof data === "string") size = data.length * 3;
-    else if (data instanceof Uint8Array || data instanceof ArrayBuffer) {
+    else if (data instanceof Uint8Array) {
       size = data.byteLength;
-    } else {
+      // A view of a whole buffer goes out as the buffer itself: Deno sends an
+      // ArrayBuffer through a fast call and a view through a slow one.
+      const buffer = data.buffer;
+      if (
+        data.byteOffset === 0 && buffer instanceof ArrayBuffer &&
+        buffer.byteLength === size
+      ) data = buffer;
+    } else if (data instanceof ArrayBuffer) size = data.byteLength;
+    else {
       return Promise.reject(
         new TypeError(
           "Cannot send message: expected a string, Uint8Array or ArrayBuffer",
         ),
       );
     }
-    if (this.#state !== OPEN || this.#pending.length > 0) {
+    if (this.#state !== OPEN || this.#pending !== undefined) {
       return this.#sendLater(data, size);
     }
     if (this.#buffered >= this.#highWaterMark) {
@@ -409,31 +459,27 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
       );
     }
     this.#reading = true;
-    return {
-      next: () => this.#next(),
-      return: () => {
-        this.#reading = false;
-        this.#shutdown(1000, "", true);
-        return Promise.resolve(DONE);
-      },
-    };
+    return new SocketIterator(this);
   }
 
   #next(): Promise<IteratorResult<Message>> {
-    if (this.#head < this.#queue.length) {
-      const value = this.#queue[this.#head] as Message;
-      this.#queue[this.#head++] = undefined;
-      if (this.#head === this.#queue.length) {
-        this.#queue.length = 0;
+    const queue = this.#queue;
+    if (queue !== undefined) {
+      const value = queue[this.#head] as Message;
+      if (++this.#head === queue.length) {
+        this.#queue = undefined;
         this.#head = 0;
-      }
+      } else queue[this.#head - 1] = undefined;
       return Promise.resolve({ value, done: false });
     }
     if (this.#info) {
       this.#reading = false;
       return Promise.resolve(DONE);
     }
-    return new Promise((resolve) => this.#waiters.push(resolve));
+    const promise = new Promise<IteratorResult<Message>>(capture);
+    if (this.#waiter === undefined) this.#waiter = take();
+    else (this.#waiters ??= []).push(take());
+    return promise;
   }
 
   #dispatch(event: Event): void {
@@ -451,7 +497,7 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
         if (this.#state === CONNECTING) {
           this.#state = OPEN;
           this.#flush();
-          if (this.#pending.length > 0) this.#schedulePoll();
+          if (this.#pending !== undefined) this.#schedulePoll();
         } else if (this.#state === CLOSING) this.#closeNow();
         return;
       case "abort":
@@ -480,8 +526,11 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
       this.#accepting = false;
       return this.#shutdown(1008, "Message rate limit exceeded");
     }
-    const waiter = this.#waiters.shift();
-    if (waiter) waiter({ value: msg, done: false });
+    const waiter = this.#waiter;
+    if (waiter !== undefined) {
+      this.#waiter = this.#waiters?.shift();
+      waiter({ value: msg, done: false });
+    } else if (this.#queue === undefined) this.#queue = [msg];
     else if (this.#queue.length - this.#head < this.#maxQueued) {
       this.#queue.push(msg);
     } else {
@@ -521,15 +570,17 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
     clearTimeout(this.#softTimer);
     this.#signal?.removeEventListener("abort", this.#listener);
     this.#signal = undefined;
-    const pending = this.#pending;
-    this.#pending = [];
+    const pending = this.#pending ?? [];
+    this.#pending = undefined;
     for (const send of pending) {
       send.reject(new SocketClosedError(code, reason));
     }
-    const waiters = this.#waiters;
-    this.#waiters = [];
-    for (const waiter of waiters) waiter(DONE);
-    if (waiters.length > 0) this.#reading = false;
+    if (this.#waiter !== undefined) {
+      const waiters = [this.#waiter, ...this.#waiters ?? []];
+      this.#waiter = this.#waiters = undefined;
+      this.#reading = false;
+      for (const waiter of waiters) waiter(DONE);
+    }
     this.#settle?.(info);
     this.#settle = undefined;
   }
@@ -572,8 +623,8 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
   #closeNow(): void {
     // Accepted messages are not dropped: what waited for the buffer to
     // drain is written ahead of the close frame.
-    const pending = this.#pending;
-    this.#pending = [];
+    const pending = this.#pending ?? [];
+    this.#pending = undefined;
     clearTimeout(this.#pollTimer);
     for (const send of pending) {
       try {
@@ -606,9 +657,9 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
         ),
       );
     }
-    if (this.#pending.length === 0) this.#stalledSince = Date.now();
+    if (this.#pending === undefined) this.#stalledSince = Date.now();
     return new Promise((resolve, reject) => {
-      this.#pending.push({ data, size, resolve, reject });
+      (this.#pending ??= []).push({ data, size, resolve, reject });
       if (this.#state === OPEN && this.#pollTimer === undefined) {
         this.#schedulePoll();
       }
@@ -618,9 +669,9 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
   #schedulePoll(): void {
     this.#pollTimer = setTimeout(() => {
       this.#pollTimer = undefined;
-      const waiting = this.#pending.length;
+      const waiting = this.#pending?.length ?? 0;
       this.#flush();
-      if (this.#pending.length === 0) {
+      if (this.#pending === undefined) {
         this.#pollDelay = 1;
         return;
       }
@@ -635,7 +686,7 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
           `Send timeout: the peer read nothing for ${this.#sendTimeout} ms`;
         // A stuck peer's backlog is refused, not pushed into Deno's buffer.
         const pending = this.#pending;
-        this.#pending = [];
+        this.#pending = undefined;
         for (const send of pending) {
           send.reject(new SocketClosedError(1008, reason));
         }
@@ -649,17 +700,52 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
   }
 
   #flush(): void {
-    if (this.#state !== OPEN) return;
+    const pending = this.#pending;
+    if (this.#state !== OPEN || pending === undefined) return;
     this.#buffered = this.#ws.bufferedAmount;
     let i = 0;
-    while (i < this.#pending.length && this.#buffered < this.#highWaterMark) {
-      const send = this.#pending[i++] as PendingSend;
+    while (i < pending.length && this.#buffered < this.#highWaterMark) {
+      const send = pending[i++] as PendingSend;
       this.#ws.send(send.data);
       this.#buffered += send.size;
       this.#out++;
       send.resolve();
     }
-    this.#pending.splice(0, i);
+    if (i === pending.length) this.#pending = undefined;
+    else pending.splice(0, i);
+  }
+}
+
+/**
+ * The one event listener of a socket: a method on a prototype, not a
+ * closure per socket.
+ */
+class Listener implements EventListenerObject {
+  #socket: Socket;
+
+  constructor(socket: Socket) {
+    this.#socket = socket;
+  }
+
+  handleEvent(event: Event): void {
+    dispatch(this.#socket, event);
+  }
+}
+
+/** The iterator of a `for await` loop over a socket. */
+class SocketIterator implements AsyncIterator<Message> {
+  #socket: Socket;
+
+  constructor(socket: Socket) {
+    this.#socket = socket;
+  }
+
+  next(): Promise<IteratorResult<Message>> {
+    return next(this.#socket);
+  }
+
+  return(): Promise<IteratorResult<Message>> {
+    return leave(this.#socket);
   }
 }
 
