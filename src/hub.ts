@@ -131,6 +131,10 @@ interface Envelope {
 
 const OPEN_OR_CONNECTING = 1;
 
+/** The promise `Socket.send()` returns for a message written at once. */
+let alreadySent: Promise<void> | undefined;
+let lastSent: Promise<void> | undefined;
+
 /**
  * Rooms, broadcast, presence and sending by id over {@linkcode Socket}s, on
  * one server or many.
@@ -493,10 +497,21 @@ export class Hub implements AsyncDisposable {
   #deliver(entry: Entry, data: string | Uint8Array): void {
     const socket = entry.socket;
     if (socket.readyState > OPEN_OR_CONNECTING) return;
+    const sent = socket.send(data);
+    if (sent === alreadySent) return;
+    if (sent === lastSent) {
+      // Only a settled promise that send() shares between calls comes back
+      // twice (a waiting send gets a promise of its own): that one means
+      // "written at once" and needs no tracking, saving a reaction per
+      // member and message.
+      alreadySent = sent;
+      return;
+    }
+    lastSent = sent;
     entry.waiting++;
     // Fire and track: a rejection only means the socket closed, and its
     // closed promise removes it; the handler keeps it from being unhandled.
-    socket.send(data).then(entry.settled, entry.settled);
+    sent.then(entry.settled, entry.settled);
     if (entry.waiting > this.#maxQueued && !entry.checking) {
       entry.checking = true;
       // Sends that went straight out settle in the next microtasks; what is

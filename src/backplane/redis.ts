@@ -131,6 +131,12 @@ export class RedisBackplaneError extends Error {
   }
 }
 
+/** A subscribed channel: its listeners, and Redis's confirmation. */
+interface Channel {
+  listeners: Set<(message: string) => void>;
+  subscribed: Promise<void>;
+}
+
 interface Waiting {
   seq: number;
   channel: string;
@@ -157,7 +163,7 @@ export class RedisBackplane implements Backplane, AsyncDisposable {
   #maxBuffered: number;
   #resendDelay: number;
   #onError: (error: RedisBackplaneError) => void;
-  #listeners = new Map<string, Set<(message: string) => void>>();
+  #channels = new Map<string, Channel>();
   #buffer: Waiting[] = [];
   #seq = 0;
   #dropped = 0;
@@ -294,30 +300,41 @@ export class RedisBackplane implements Backplane, AsyncDisposable {
     if (typeof listener !== "function") {
       throw new TypeError("Invalid listener: expected a function");
     }
-    let listeners = this.#listeners.get(channel);
-    if (listeners === undefined) {
-      const created = new Set<(message: string) => void>();
-      listeners = created;
-      this.#listeners.set(channel, created);
-      await this.#sub.subscribe(channel, (message: string) => {
-        for (const listener of created) {
-          try {
-            listener(message);
-          } catch (error) {
-            console.error("Switchboard: a backplane listener threw:", error);
+    let entry = this.#channels.get(channel);
+    if (entry === undefined) {
+      const listeners = new Set<(message: string) => void>();
+      const created: Channel = {
+        listeners,
+        subscribed: this.#sub.subscribe(channel, (message: string) => {
+          for (const listener of listeners) {
+            try {
+              listener(message);
+            } catch (error) {
+              console.error("Switchboard: a backplane listener threw:", error);
+            }
           }
+        }),
+      };
+      entry = created;
+      this.#channels.set(channel, created);
+      // Forget a refused channel so that the next subscribe tries again.
+      created.subscribed.catch(() => {
+        if (this.#channels.get(channel) === created) {
+          this.#channels.delete(channel);
         }
       });
     }
+    await entry.subscribed;
+    const listeners = entry.listeners;
     const own = listeners.has(listener)
       ? (message: string) => listener(message)
       : listener;
     listeners.add(own);
     return async () => {
-      const current = this.#listeners.get(channel);
-      if (current === undefined || !current.delete(own)) return;
-      if (current.size === 0) {
-        this.#listeners.delete(channel);
+      const current = this.#channels.get(channel);
+      if (current?.listeners !== listeners || !listeners.delete(own)) return;
+      if (listeners.size === 0) {
+        this.#channels.delete(channel);
         if (this.#sub.isReady) await this.#sub.unsubscribe(channel);
       }
     };
@@ -341,7 +358,7 @@ export class RedisBackplane implements Backplane, AsyncDisposable {
     const buffer = this.#buffer;
     this.#buffer = [];
     for (const waiting of buffer) this.#drop(waiting);
-    this.#listeners.clear();
+    this.#channels.clear();
     await Promise.all([this.#pub, this.#sub].map(async (client) => {
       if (!client.isOpen) return;
       if (client.isReady) {
