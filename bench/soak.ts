@@ -12,7 +12,9 @@
  * soak.svg (soak.quick.* with `--quick`); exits 1 on a failed check.
  * Everything runs on 127.0.0.1. A run takes about 40 s and stops its churn
  * early past 145 s, so it ends within three minutes; `--quick` (200 held,
- * 2,000 cycles) takes about 15 s. `--held` and `--cycles` override the counts.
+ * 2,000 cycles) takes about 15 s. `--held` and `--cycles` override the counts;
+ * `--raw` runs the same load against a raw `Deno.upgradeWebSocket` echo
+ * server, the control (writes soak.raw.*).
  *
  * The load client (this process) needs about 2,000 + 100 file descriptors
  * and the server as many: `ulimit -n 8192` first if the limit is lower (the
@@ -29,6 +31,7 @@ const { values: flags } = parseArgs({
   options: {
     serve: { type: "boolean", default: false },
     quick: { type: "boolean", default: false },
+    raw: { type: "boolean", default: false },
     held: { type: "string" },
     cycles: { type: "string" },
     help: { type: "boolean", short: "h", default: false },
@@ -40,8 +43,12 @@ const USAGE = `Usage: deno task soak [--quick]
 
 Soak test of a Switchboard echo server: 2,000 held connections, then 20,000
 connect/echo/close cycles 50 at a time, RSS sampled every second.
-  --quick   200 held connections and 2,000 cycles
-Writes bench/results/soak.{json,svg} (soak.quick.* with --quick).`;
+  --quick           200 held connections and 2,000 cycles
+  --raw             the control: a raw Deno.upgradeWebSocket echo server
+  --held <n>        held connections (default 2000)
+  --cycles <n>      connect/echo/close cycles (default 20000)
+Writes bench/results/soak.{json,svg} (soak.quick.*, soak.raw.* with the
+flags).`;
 
 /** What the server's /stats endpoint answers. */
 interface ServerStats {
@@ -57,7 +64,7 @@ interface ServerStats {
  * The server under test: a `route()` echo at /ws, counters at /stats, and a
  * full GC at /gc (with `--v8-flags=--expose-gc`). Prints `port <n>`.
  */
-function serve(): void {
+function serve(raw: boolean): void {
   const stats: ServerStats = {
     open: 0,
     opened: 0,
@@ -66,41 +73,59 @@ function serve(): void {
     messagesOut: 0,
   };
   const gc = (globalThis as { gc?: (options?: unknown) => void }).gc;
+  function other(request: Request): Response {
+    const { pathname } = new URL(request.url);
+    if (pathname === "/stats") {
+      return Response.json({ ...stats, memory: Deno.memoryUsage() });
+    }
+    if (pathname === "/gc" && gc) {
+      // V8's memory-reducing full GC: also shrinks the young generation and
+      // gives pooled pages back, as V8 does by itself when idle
+      gc({ type: "major", execution: "sync", flavor: "last-resort" });
+      return new Response("ok\n");
+    }
+    return new Response("Not found\n", { status: 404 });
+  }
+  const switchboard = route("/ws", async (socket) => {
+    stats.open++;
+    stats.opened++;
+    try {
+      for await (const msg of socket) {
+        stats.messagesIn++;
+        await socket.send(msg.data);
+        stats.messagesOut++;
+      }
+    } finally {
+      const { code } = await socket.closed;
+      stats.closed[code] = (stats.closed[code] ?? 0) + 1;
+      stats.open--;
+    }
+  }, { fallback: other });
+  // The control: Deno's own WebSocket with onmessage, no Switchboard.
+  function denoRaw(request: Request): Response {
+    if (new URL(request.url).pathname !== "/ws") return other(request);
+    const { socket, response } = Deno.upgradeWebSocket(request);
+    stats.open++;
+    stats.opened++;
+    socket.onmessage = (e) => {
+      stats.messagesIn++;
+      socket.send(e.data);
+      stats.messagesOut++;
+    };
+    socket.onclose = (e) => {
+      const code = e.code === 0 ? 1006 : e.code;
+      stats.closed[code] = (stats.closed[code] ?? 0) + 1;
+      stats.open--;
+    };
+    return response;
+  }
   const server = Deno.serve(
     {
       port: 0,
       hostname: "127.0.0.1",
       onListen: ({ port }) => console.log(`port ${port}`),
     },
-    route("/ws", async (socket) => {
-      stats.open++;
-      stats.opened++;
-      try {
-        for await (const msg of socket) {
-          stats.messagesIn++;
-          await socket.send(msg.data);
-          stats.messagesOut++;
-        }
-      } finally {
-        const { code } = await socket.closed;
-        stats.closed[code] = (stats.closed[code] ?? 0) + 1;
-        stats.open--;
-      }
-    }, {
-      fallback(request) {
-        const { pathname } = new URL(request.url);
-        if (pathname === "/stats") {
-          return Response.json({ ...stats, memory: Deno.memoryUsage() });
-        }
-        if (pathname === "/gc" && gc) {
-          // V8's memory-reducing full GC: also shrinks the young generation
-          // and gives pooled pages back, as V8 does by itself when idle
-          gc({ type: "major", execution: "sync", flavor: "last-resort" });
-          return new Response("ok\n");
-        }
-        return new Response("Not found\n", { status: 404 });
-      },
-    }),
+    raw ? denoRaw : switchboard,
   );
   Deno.addSignalListener("SIGTERM", () => server.shutdown());
 }
@@ -216,7 +241,11 @@ function closeWs(ws: WebSocket, ms = 10_000): Promise<number> {
   });
 }
 
-async function soak(config: Config, quick: boolean): Promise<boolean> {
+async function soak(
+  config: Config,
+  quick: boolean,
+  raw: boolean,
+): Promise<boolean> {
   const limit = openFileLimit();
   const needed = config.held + 2 * config.concurrency + 100;
   if (limit < needed) {
@@ -237,6 +266,7 @@ async function soak(config: Config, quick: boolean): Promise<boolean> {
       "--v8-flags=--expose-gc",
       new URL(import.meta.url).pathname,
       "--serve",
+      ...(raw ? ["--raw"] : []),
     ],
     stdin: "null",
     stdout: "piped",
@@ -441,6 +471,7 @@ async function soak(config: Config, quick: boolean): Promise<boolean> {
   const results = {
     date: new Date().toISOString(),
     deno: Deno.version.deno,
+    server: raw ? "raw Deno.upgradeWebSocket" : "Switchboard route()",
     quick,
     config,
     pass,
@@ -490,14 +521,21 @@ async function soak(config: Config, quick: boolean): Promise<boolean> {
 
   const dir = new URL("./results/", import.meta.url);
   await Deno.mkdir(dir, { recursive: true });
-  const name = quick ? "soak.quick" : "soak";
+  const name = `soak${raw ? ".raw" : ""}${quick ? ".quick" : ""}`;
   await Deno.writeTextFile(
     new URL(`${name}.json`, dir),
     JSON.stringify(results, null, 2) + "\n",
   );
   await Deno.writeTextFile(
     new URL(`${name}.svg`, dir),
-    chart(results.samples, results.phases, baseline, config, results.pass),
+    chart(
+      results.samples,
+      results.phases,
+      baseline,
+      config,
+      results.pass,
+      raw ? "raw Deno echo server (the control)" : "Switchboard echo server",
+    ),
   );
 
   console.log(
@@ -558,6 +596,7 @@ function chart(
   baseline: number,
   config: Config,
   pass: boolean,
+  server: string,
 ): string {
   const width = 900;
   const height = 440;
@@ -578,7 +617,7 @@ function chart(
   out.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
     `<rect width="${width}" height="${height}" fill="#fff"/>`,
-    `<text x="${left}" y="20" font-size="15" font-weight="bold">Switchboard soak: the echo server's RSS over time</text>`,
+    `<text x="${left}" y="20" font-size="15" font-weight="bold">Soak: the ${server}'s RSS over time</text>`,
     `<text x="${left}" y="38">${
       escape(
         `${config.held} connections held, then ${config.cycles} connect/echo/close cycles ${config.concurrency} at a time, then the held ones closed`,
@@ -684,12 +723,12 @@ if (import.meta.main) {
   if (flags.help) {
     console.log(USAGE);
   } else if (flags.serve) {
-    serve();
+    serve(flags.raw);
   } else {
     const config = { ...(flags.quick ? QUICK : FULL) };
     if (flags.held) config.held = Number(flags.held);
     if (flags.cycles) config.cycles = Number(flags.cycles);
-    const ok = await soak(config, flags.quick);
+    const ok = await soak(config, flags.quick, flags.raw);
     Deno.exit(ok ? 0 : 1);
   }
 }
