@@ -54,11 +54,12 @@ export function chat(hub: Hub, server: string): SocketHandler {
     const id = hub.add(socket);
     hub.join(id, room);
     const notice = (text: string) => {
+      const here = hub.members(room).length;
       const event: Event = {
         type: "notice",
         room,
-        text: `${text} (${hub.members(room).length} here on ${server})`,
-        here: hub.members(room).length,
+        text: `${text} (${here} here on ${server})`,
+        here,
       };
       hub.broadcast(room, JSON.stringify(event));
     };

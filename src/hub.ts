@@ -396,15 +396,9 @@ export class Hub implements AsyncDisposable {
     checkData(data);
     const { except } = options;
     this.#deliverToRoom(room, data, except);
-    this.#publish(
-      except === undefined ? { n: this.#id, r: room, d: "" } : {
-        n: this.#id,
-        r: room,
-        x: except,
-        d: "",
-      },
-      data,
-    );
+    const envelope: Envelope = { n: this.#id, r: room, d: "" };
+    if (except !== undefined) envelope.x = except;
+    this.#publish(envelope, data);
   }
 
   /**
