@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import type { Buffer } from "node:buffer";
-import { type CloseInfo, route, type Socket } from "../mod.ts";
+import { type CloseInfo, type Message, route, type Socket } from "../mod.ts";
 import {
   closeEvent,
   collect,
@@ -105,19 +105,32 @@ function echoServer(): {
   srv: TestServer;
   next: () => Promise<Socket>;
   errors: unknown[];
+  /** Resolves, once the socket's loop has ended, with what it yielded. */
+  yielded: (socket: Socket) => Promise<Message[]>;
 } {
   const waiting: ((socket: Socket) => void)[] = [];
   const ready: Socket[] = [];
   const errors: unknown[] = [];
-  const srv = serve(route("/", async (socket) => {
+  const loops = new Map<Socket, Promise<Message[]>>();
+  const srv = serve(route("/", (socket) => {
+    const loop = (async () => {
+      const messages: Message[] = [];
+      for await (const msg of socket) {
+        messages.push(msg);
+        await socket.send(msg.data);
+      }
+      return messages;
+    })();
+    loops.set(socket, loop);
     const take = waiting.shift();
     if (take) take(socket);
     else ready.push(socket);
-    for await (const msg of socket) await socket.send(msg.data);
+    return loop.then(() => {});
   }, { keepAliveInterval: 0, onError: (error) => errors.push(error) }));
   return {
     srv,
     errors,
+    yielded: (socket) => loops.get(socket)!,
     next: () => {
       const socket = ready.shift();
       return socket
@@ -327,6 +340,9 @@ for (const c of PROTOCOL_ERRORS) {
     assert.equal(info.code, c.code, JSON.stringify(info));
     assert.equal(info.wasClean, c.wasClean ?? false, JSON.stringify(info));
     assert.match(info.reason, c.reason, JSON.stringify(info));
+    assert.deepEqual(await server.yielded(socket), [
+      { type: "text", data: "ok" },
+    ]);
     peer.close();
     await assertStillServes(server);
     assert.deepEqual(server.errors, []);
@@ -349,6 +365,9 @@ Deno.test("hostile: unmasked client frames are accepted by Deno against RFC 6455
     reason: "",
     wasClean: true,
   });
+  assert.deepEqual(await server.yielded(socket), [
+    { type: "text", data: "not masked" },
+  ]);
   peer.close();
   await assertStillServes(server);
 });
@@ -410,6 +429,10 @@ Deno.test("hostile: a flood of 10,000 pings gets every pong, then the echo, and 
     reason: "bye",
     wasClean: true,
   });
+  // pings never reach the loop
+  assert.deepEqual(await server.yielded(socket), [
+    { type: "text", data: "after the flood" },
+  ]);
   peer.close();
   await assertStillServes(server);
 });
@@ -445,6 +468,9 @@ Deno.test("hostile: 100,000 one-byte fragments arrive as one intact message", as
   await peer.write(frameBytes(CLOSE, closePayload(1000)));
   assert.equal(await onTheWire(peer), "close 1000");
   assert.equal((await socket.closed).code, 1000);
+  assert.deepEqual(await server.yielded(socket), [
+    { type: "text", data: expected },
+  ]);
   peer.close();
   await assertStillServes(server);
 });
@@ -474,6 +500,8 @@ Deno.test("hostile: a TCP reset in the middle of a message -> the loop sees 1006
   assert.equal(info.code, 1006, JSON.stringify(info));
   assert.equal(info.wasClean, false);
   assert.match(info.reason, /^Connection reset by peer/);
+  // half a message never reaches the loop
+  assert.deepEqual(await server.yielded(socket), []);
   await assertStillServes(server);
 });
 
@@ -489,5 +517,6 @@ Deno.test("hostile: a TCP FIN in the middle of a message -> the loop sees 1006 '
   assert.equal(info.code, 1006, JSON.stringify(info));
   assert.equal(info.wasClean, false);
   assert.equal(info.reason, "Unexpected EOF");
+  assert.deepEqual(await server.yielded(socket), []);
   await assertStillServes(server);
 });
