@@ -1,0 +1,692 @@
+/**
+ * `deno task bench [--quick]`: Switchboard, raw Deno, Node's ws and Bun echo
+ * servers against one load client, in one run. Servers run pinned to core 0
+ * and this process, the load client, to core 1 when `taskset` is there.
+ * Writes bench/results/results.{md,json} and chart.svg (quick.* for
+ * `--quick`, partial.* when `--servers`, `--scenarios` or `--reps` narrow the
+ * run), runs every bench/scenarios/*.ts and appends what each prints, and on
+ * a full run puts the table and chart into the README. The whole run stops
+ * itself within five minutes.
+ *
+ * @module
+ */
+
+import {
+  churn,
+  clientFrame,
+  closeWs,
+  echoLoad,
+  openMany,
+  openWs,
+  pingPong,
+  timed,
+  type Window,
+  writeAll,
+} from "./client.ts";
+import {
+  type BenchResults,
+  markdownReport,
+  median,
+  type Metric,
+  percentile,
+  resultsTable,
+  type ServerInfo,
+  summarize,
+  svgChart,
+} from "./report.ts";
+import {
+  canPin,
+  type Launch,
+  output,
+  pin,
+  RunningServer,
+  SERVERS,
+  type ServerSpec,
+} from "./servers.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const RESULTS = `${ROOT}bench/results`;
+const START = performance.now();
+/** The whole run, extension scenarios included, ends by this. */
+const HARD_LIMIT_S = 295;
+/** The built-in scenarios stop starting new runs after this. */
+const CORE_LIMIT_S = 215;
+
+const USAGE = "Usage: deno task bench [--quick] [--servers=a,b] " +
+  "[--scenarios=a,b] [--reps=N]";
+const options = parseArgs(Deno.args);
+const quick = options.quick;
+/** A run that leaves out servers or scenarios is a partial one. */
+const partialRun = options.servers !== undefined ||
+  options.scenarios !== undefined || options.reps !== undefined;
+
+function parseArgs(args: string[]): {
+  quick: boolean;
+  servers?: string[];
+  scenarios?: string[];
+  reps?: number;
+} {
+  const parsed: ReturnType<typeof parseArgs> = { quick: false };
+  for (const arg of args) {
+    const [key, value] = arg.split("=", 2) as [string, string | undefined];
+    if (key === "--quick" && value === undefined) parsed.quick = true;
+    else if (key === "--servers" && value) parsed.servers = value.split(",");
+    else if (key === "--scenarios" && value) {
+      parsed.scenarios = value.split(",");
+    } else if (key === "--reps" && Number(value) >= 1) {
+      parsed.reps = Number(value);
+    } else {
+      console.error(`Unknown argument ${arg}. ${USAGE}`);
+      Deno.exit(2);
+    }
+  }
+  return parsed;
+}
+
+/** Durations in seconds, sizes and counts of the two kinds of run. */
+const plan = {
+  ...(quick
+    ? {
+      reps: 1,
+      warmup: 0.25,
+      measure: 0.75,
+      latency: 0.75,
+      idle: 200,
+      churn: 0.75,
+    }
+    : {
+      reps: 3,
+      warmup: 0.5,
+      measure: 2,
+      latency: 1.5,
+      idle: 2000,
+      churn: 1.5,
+    }),
+  ...(options.reps ? { reps: options.reps } : {}),
+};
+
+const THROUGHPUT = { ratio: 0.95, text: "≥ 0.95x" };
+const WITHIN_10 = { ratio: 1 / 1.1, text: "≤ 1.10x" };
+
+const METRICS: Metric[] = [
+  {
+    id: "text64",
+    label: "64 B text, 50 conns × 10 in flight",
+    short: "64 B text",
+    unit: "msgs/s",
+    better: "higher",
+    digits: 0,
+    target: THROUGHPUT,
+  },
+  {
+    id: "binary16k",
+    label: "16 KiB binary, 20 conns × 4 in flight",
+    short: "16 KiB binary",
+    unit: "MB/s",
+    better: "higher",
+    digits: 0,
+    target: THROUGHPUT,
+  },
+  {
+    id: "binary1m",
+    label: "1 MiB binary, 4 conns × 2 in flight",
+    short: "1 MiB binary",
+    unit: "MB/s",
+    better: "higher",
+    digits: 0,
+    target: THROUGHPUT,
+  },
+  {
+    id: "latency_p50",
+    label: "round trip p50, 1 conn, 64 B",
+    short: "p50 latency",
+    unit: "µs",
+    better: "lower",
+    digits: 0,
+  },
+  {
+    id: "latency_p99",
+    label: "round trip p99, 1 conn, 64 B",
+    short: "p99 latency",
+    unit: "µs",
+    better: "lower",
+    digits: 0,
+    target: WITHIN_10,
+  },
+  {
+    id: "idle_memory",
+    label: `memory per idle conn, ${plan.idle.toLocaleString("en-US")} conns`,
+    short: "idle memory",
+    unit: "KiB",
+    better: "lower",
+    digits: 1,
+    target: WITHIN_10,
+  },
+  {
+    id: "handshakes",
+    label: "handshakes (open + close), 20 openers",
+    short: "handshakes",
+    unit: "per s",
+    better: "higher",
+    digits: 0,
+    target: THROUGHPUT,
+  },
+];
+
+/** What one run of a scenario on one server gives. */
+interface Run {
+  values: Record<string, number>;
+  window?: Window;
+}
+
+interface Scenario {
+  readonly name: string;
+  run(server: RunningServer, launch: Launch): Promise<Run>;
+}
+
+function serverCpu(server: RunningServer): () => number {
+  return () => server.cpuSeconds();
+}
+
+function echo(
+  opcode: number,
+  size: number,
+  conns: number,
+  inflight: number,
+  metric: string,
+  toValue: (perSecond: number) => number,
+): Scenario {
+  const payload = new Uint8Array(size).fill(opcode === 1 ? 0x61 : 0xa5);
+  const frame = clientFrame(opcode, payload);
+  return {
+    name: metric,
+    async run(server) {
+      const list = await openMany(server.port, conns, 10);
+      const window = await timed(
+        plan.warmup,
+        plan.measure,
+        serverCpu(server),
+        (state) => echoLoad(list, frame, inflight, state),
+      );
+      return {
+        values: { [metric]: toValue(window.count / window.seconds) },
+        window,
+      };
+    },
+  };
+}
+
+const SCENARIOS: Scenario[] = [
+  echo(1, 64, 50, 10, "text64", (n) => n),
+  echo(2, 16 * 1024, 20, 4, "binary16k", (n) => n * 16 * 1024 / 1e6),
+  echo(2, 1024 * 1024, 4, 2, "binary1m", (n) => n * 1024 * 1024 / 1e6),
+  {
+    name: "latency",
+    async run(server) {
+      const ws = await openWs(server.port);
+      const frame = clientFrame(1, new Uint8Array(64).fill(0x61));
+      const samples: number[] = [];
+      const window = await timed(
+        plan.warmup,
+        plan.latency,
+        serverCpu(server),
+        (state) => pingPong(ws, frame, state, samples),
+      );
+      samples.sort((a, b) => a - b);
+      return {
+        values: {
+          latency_p50: percentile(samples, 50),
+          latency_p99: percentile(samples, 99),
+        },
+        window,
+      };
+    },
+  },
+  {
+    name: "idle_memory",
+    // A fresh server for each run, so that no run finds pages an earlier
+    // one left behind.
+    async run(shared, launch) {
+      await using server = await RunningServer.start(
+        shared.spec,
+        launch,
+        serverCore,
+      );
+      const warm = await openMany(server.port, 100, 20);
+      await Promise.all(warm.map((ws) => closeWs(ws)));
+      await server.collectGarbage();
+      await sleep(200);
+      const before = server.rssKiB();
+      const conns = await openMany(server.port, plan.idle, 50);
+      await sleep(300);
+      await server.collectGarbage();
+      await sleep(200);
+      const after = server.rssKiB();
+      await Promise.all(conns.map((ws) => closeWs(ws)));
+      return { values: { idle_memory: (after - before) / plan.idle } };
+    },
+  },
+  {
+    name: "handshakes",
+    async run(server) {
+      const window = await timed(
+        plan.warmup,
+        plan.churn,
+        serverCpu(server),
+        (state) => churn(server.port, 20, state),
+      );
+      return {
+        values: { handshakes: window.count / window.seconds },
+        window,
+      };
+    },
+  },
+];
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function elapsed(): number {
+  return (performance.now() - START) / 1000;
+}
+
+function log(text: string): void {
+  console.error(`[${elapsed().toFixed(0).padStart(3)}s] ${text}`);
+}
+
+/** Sends a text and a binary message and checks both come back unchanged. */
+async function echoCheck(server: RunningServer): Promise<void> {
+  for (
+    const [opcode, payload] of [
+      [1, new TextEncoder().encode("héllo, ✓ echo")],
+      [2, Uint8Array.from({ length: 300 }, (_, i) => i & 0xff)],
+    ] as const
+  ) {
+    const ws = await openWs(server.port, true);
+    await writeAll(ws.conn, clientFrame(opcode, payload));
+    const buf = new Uint8Array(4096);
+    while (!ws.counter.first) {
+      const n = await ws.conn.read(buf);
+      if (n === null) break;
+      ws.counter.feed(buf.subarray(0, n));
+    }
+    await closeWs(ws);
+    const got = ws.counter.first;
+    if (!got || got.join() !== payload.join()) {
+      throw new Error(`${server.spec.name} did not echo a message unchanged`);
+    }
+  }
+}
+
+async function machine(): Promise<string> {
+  const cpuinfo = await Deno.readTextFile("/proc/cpuinfo").catch(() => "");
+  const model = cpuinfo.match(/^model name\s*:\s*(.+)$/m)?.[1] ?? "unknown CPU";
+  const kernel = (await output("uname", ["-r"]).catch(() => "")).trim();
+  const memory = (await Deno.readTextFile("/proc/meminfo").catch(() => ""))
+    .match(/^MemTotal:\s+(\d+)/m)?.[1];
+  return `${model}, ${navigator.hardwareConcurrency} cores` +
+    (memory ? `, ${Math.round(Number(memory) / 1048576)} GiB` : "") +
+    `, Linux ${kernel}`;
+}
+
+// Every child process started, so the hard limit can stop them all.
+const running = new Set<RunningServer>();
+let serverCore: number | undefined;
+
+async function main(): Promise<void> {
+  await Deno.mkdir(RESULTS, { recursive: true });
+  const pinned = await canPin();
+  if (pinned) {
+    await pin(Deno.pid, 1);
+    serverCore = 0;
+  }
+  const pinning = pinned
+    ? "Servers pinned to core 0 and the load client to core 1 with `taskset`."
+    : "Not pinned (`taskset` missing or a single core): client and server share the CPU.";
+
+  const servers: { spec: ServerSpec; launch: Launch; server: RunningServer }[] =
+    [];
+  const skipped: { id: string; name: string; why: string }[] = [];
+  for (const spec of SERVERS) {
+    if (options.servers && !options.servers.includes(spec.id)) continue;
+    try {
+      const launch = await spec.prepare();
+      const server = await RunningServer.start(spec, launch, serverCore);
+      running.add(server);
+      await echoCheck(server);
+      servers.push({ spec, launch, server });
+      log(`${spec.name} (${launch.version}) on port ${server.port}`);
+    } catch (error) {
+      const why = error instanceof Error ? error.message : String(error);
+      skipped.push({ id: spec.id, name: spec.name, why });
+      log(`${spec.name} skipped: ${why}`);
+    }
+  }
+  if (!servers.some((s) => s.spec.id === "deno")) {
+    throw new Error("raw Deno, the baseline, could not start");
+  }
+
+  const info: ServerInfo[] = servers.map(({ spec, launch }) => ({
+    id: spec.id,
+    name: spec.name,
+    version: launch.version,
+  }));
+  const values: Record<string, Record<string, number[]>> = {};
+  const cpu: Record<
+    string,
+    Record<string, { client: number[]; server: number[]; serverUs: number[] }>
+  > = {};
+  const notes: string[] = [];
+  const store = (metric: string, server: string, value: number) => {
+    ((values[metric] ??= {})[server] ??= []).push(value);
+  };
+
+  const results = (): BenchResults => ({
+    date: new Date().toISOString().slice(0, 16).replace("T", " ") + " UTC",
+    command: ["deno task bench", ...Deno.args].join(" "),
+    quick: quick || partialRun,
+    machine: `${machineText}; ${
+      info.map((s) => s.version).filter(unique).join(", ")
+    }`,
+    pinning,
+    servers: info,
+    skipped,
+    metrics: METRICS.filter((m) => values[m.id]),
+    results: Object.fromEntries(
+      Object.entries(values).map(([m, byServer]) => [
+        m,
+        Object.fromEntries(
+          Object.entries(byServer).map(([s, runs]) => [s, summarize(runs)]),
+        ),
+      ]),
+    ),
+    cpu: Object.fromEntries(
+      Object.entries(cpu).map(([m, byServer]) => [
+        m,
+        Object.fromEntries(
+          Object.entries(byServer).map(([s, c]) => [s, {
+            client: median(c.client),
+            server: median(c.server),
+            serverUs: median(c.serverUs),
+          }]),
+        ),
+      ]),
+    ),
+    notes,
+  });
+  const machineText = await machine();
+  partial = results;
+
+  for (const scenario of SCENARIOS) {
+    if (options.scenarios && !options.scenarios.includes(scenario.name)) {
+      continue;
+    }
+    for (let rep = 0; rep < plan.reps; rep++) {
+      if (elapsed() > CORE_LIMIT_S) {
+        notes.push(
+          `Time ran short: ${scenario.name} run ${
+            rep + 1
+          } and later runs were left out.`,
+        );
+        break;
+      }
+      // Rotate the order so that no server always goes first after a pause.
+      for (let i = 0; i < servers.length; i++) {
+        const { spec, launch, server } = servers[(i + rep) % servers.length]!;
+        try {
+          const run = await scenario.run(server, launch);
+          for (const [metric, value] of Object.entries(run.values)) {
+            store(metric, spec.id, value);
+            if (run.window) {
+              const w = run.window;
+              const c = (cpu[metric] ??= {})[spec.id] ??= {
+                client: [],
+                server: [],
+                serverUs: [],
+              };
+              c.client.push(w.clientCpu);
+              c.server.push(w.serverCpu);
+              c.serverUs.push(w.serverCpu * w.seconds / w.count * 1e6);
+            }
+          }
+          log(
+            `${scenario.name} #${rep + 1} ${spec.name}: ${
+              Object.entries(run.values).map(([k, v]) => `${k}=${v.toFixed(1)}`)
+                .join(" ")
+            }${
+              run.window
+                ? ` (client ${pct(run.window.clientCpu)}, server ${
+                  pct(run.window.serverCpu)
+                }, ${
+                  (run.window.serverCpu * run.window.seconds /
+                    run.window.count * 1e6).toFixed(1)
+                } µs/op)`
+                : ""
+            }`,
+          );
+        } catch (error) {
+          const why = error instanceof Error ? error.message : String(error);
+          notes.push(
+            `${scenario.name} run ${rep + 1} on ${spec.name} failed: ${why}`,
+          );
+          log(
+            `${scenario.name} #${
+              rep + 1
+            } ${spec.name} failed: ${why}\n${server.stderr}`,
+          );
+        }
+      }
+    }
+  }
+  for (const { server } of servers) {
+    running.delete(server);
+    await server[Symbol.asyncDispose]();
+  }
+
+  const final = results();
+  notes.push(...saturation(final));
+  await write(final);
+
+  if (!partialRun) {
+    // The scenario scripts pin their own processes: give them every core.
+    if (pinned) await pin(Deno.pid, `0-${navigator.hardwareConcurrency - 1}`);
+    const extra = await extensionScenarios();
+    if (extra) await write(final, extra);
+    if (!quick) await updateReadme(final);
+  }
+  log(`done in ${elapsed().toFixed(0)} s: bench/results/${base()}.md`);
+  console.log(resultsTable(final));
+}
+
+function unique<T>(value: T, index: number, all: T[]): boolean {
+  return all.indexOf(value) === index;
+}
+
+function pct(share: number): string {
+  return `${Math.round(share * 100)}%`;
+}
+
+/**
+ * The evidence that the load client is not the limit: in each throughput
+ * scenario, the most any server reached, against what the Deno servers got.
+ */
+function saturation(results: BenchResults): string[] {
+  const notes: string[] = [];
+  for (const metric of results.metrics) {
+    if (metric.better !== "higher") continue;
+    const byServer = results.results[metric.id] ?? {};
+    const best = Object.entries(byServer).sort((a, b) =>
+      b[1].median - a[1].median
+    )[0];
+    const deno = byServer["deno"];
+    if (!best || !deno) continue;
+    const [id, summary] = best;
+    const name = results.servers.find((s) => s.id === id)?.name ?? id;
+    const client = results.cpu[metric.id]?.[id]?.client;
+    if (id === "deno" || id === "switchboard") {
+      notes.push(
+        `${metric.short}: no server was faster than the Deno servers, so this run does not show the client's ceiling.`,
+      );
+    } else {
+      notes.push(
+        `${metric.short}: the same client drove ${name} to ${
+          (summary.median / deno.median).toFixed(2)
+        }x raw Deno` +
+          (client === undefined ? "" : ` using ${pct(client)} of its core`) +
+          ": the Deno figures are the servers' limit, not the client's.",
+      );
+    }
+  }
+  return notes;
+}
+
+function base(): string {
+  return partialRun ? "partial" : quick ? "quick" : "results";
+}
+
+async function write(results: BenchResults, extra = ""): Promise<void> {
+  const name = base();
+  const chart = name === "results" ? "chart.svg" : `${name}.svg`;
+  await Deno.writeTextFile(
+    `${RESULTS}/${name}.json`,
+    JSON.stringify(results, null, 2) + "\n",
+  );
+  await Deno.writeTextFile(`${RESULTS}/${chart}`, svgChart(results));
+  await Deno.writeTextFile(
+    `${RESULTS}/${name}.md`,
+    markdownReport(results, chart) + extra,
+  );
+}
+
+/**
+ * Runs each bench/scenarios/*.ts in name order with what is left of the time
+ * budget, and returns their markdown sections.
+ */
+async function extensionScenarios(): Promise<string> {
+  const dir = `${ROOT}bench/scenarios`;
+  const names: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      if (
+        entry.isFile && entry.name.endsWith(".ts") &&
+        !entry.name.startsWith("_")
+      ) {
+        names.push(entry.name);
+      }
+    }
+  } catch {
+    // No scenarios folder: nothing to add.
+  }
+  names.sort();
+  const sections: string[] = [];
+  for (const [i, name] of names.entries()) {
+    const left = HARD_LIMIT_S - 5 - elapsed();
+    const seconds = Math.floor(left / (names.length - i));
+    if (seconds < 5) {
+      sections.push(`## ${name}\n\nNot run: the five-minute budget was spent.`);
+      continue;
+    }
+    log(`scenario ${name} (at most ${seconds} s)`);
+    sections.push(await runScript(`${dir}/${name}`, name, seconds));
+  }
+  return sections.length > 0 ? "\n" + sections.join("\n\n") + "\n" : "";
+}
+
+async function runScript(
+  path: string,
+  name: string,
+  seconds: number,
+): Promise<string> {
+  // setsid puts the script and whatever it starts in a process group of its
+  // own, so that a timeout stops all of them.
+  const child = new Deno.Command("setsid", {
+    args: [Deno.execPath(), "run", "-A", path, ...(quick ? ["--quick"] : [])],
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+    env: {
+      BENCH_SECONDS: String(seconds),
+      ...(quick ? { BENCH_QUICK: "1" } : {}),
+    },
+  }).spawn();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    killGroup(child.pid);
+  }, seconds * 1000);
+  const [out, status] = await Promise.all([
+    new Response(child.stdout).text(),
+    child.status,
+  ]);
+  clearTimeout(timer);
+  killGroup(child.pid);
+  if (timedOut) {
+    return `${out.trim()}\n\n_${name} was stopped after ${seconds} s._`.trim();
+  }
+  if (!status.success) {
+    return `${out.trim()}\n\n_${name} failed with exit code ${status.code}._`
+      .trim();
+  }
+  return out.trim();
+}
+
+function killGroup(pid: number): void {
+  try {
+    Deno.kill(-pid, "SIGKILL");
+  } catch {
+    // The group is gone.
+  }
+}
+
+/** Puts the table and the chart between the README's bench markers. */
+async function updateReadme(results: BenchResults): Promise<void> {
+  const path = `${ROOT}README.md`;
+  const readme = await Deno.readTextFile(path);
+  const start = "<!-- bench:start -->", end = "<!-- bench:end -->";
+  const a = readme.indexOf(start), b = readme.indexOf(end);
+  if (a < 0 || b < a) return;
+  const block = [
+    start,
+    "",
+    `Measured with \`${results.command}\` on ${results.date}: ${results.machine}. ${results.pinning}`,
+    "",
+    resultsTable(results),
+    "",
+    "![Each server relative to raw Deno](bench/results/chart.svg)",
+    "",
+  ].join("\n");
+  await Deno.writeTextFile(path, readme.slice(0, a) + block + readme.slice(b));
+  await output(Deno.execPath(), ["fmt", "README.md"], ROOT).catch(() => {});
+}
+
+let partial: (() => BenchResults) | undefined;
+
+// The hard limit: whatever is under way, write what was measured and stop.
+const hardStop = setTimeout(async () => {
+  log(`the ${HARD_LIMIT_S} s limit was reached: stopping`);
+  for (const server of running) {
+    await server[Symbol.asyncDispose]().catch(() => {});
+  }
+  if (partial) {
+    const r = partial();
+    (r.notes as string[]).push(
+      `The run hit its ${HARD_LIMIT_S} s limit and was cut short.`,
+    );
+    await write(r).catch(() => {});
+  }
+  Deno.exit(1);
+}, HARD_LIMIT_S * 1000);
+
+try {
+  await main();
+} catch (error) {
+  log(`failed: ${error instanceof Error ? error.stack : error}`);
+  for (const server of running) {
+    await server[Symbol.asyncDispose]().catch(() => {});
+  }
+  Deno.exitCode = 1;
+} finally {
+  clearTimeout(hardStop);
+}

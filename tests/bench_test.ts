@@ -1,0 +1,139 @@
+import assert from "node:assert/strict";
+import {
+  type BenchResults,
+  markdownReport,
+  median,
+  meetsTarget,
+  type Metric,
+  percentile,
+  ratio,
+  resultsTable,
+  summarize,
+  svgChart,
+} from "../bench/report.ts";
+import { clientFrame, FrameCounter, repeat } from "../bench/client.ts";
+
+const throughput: Metric = {
+  id: "text64",
+  label: "64 B text",
+  short: "text",
+  unit: "msgs/s",
+  better: "higher",
+  digits: 0,
+  target: { ratio: 0.95, text: "≥ 0.95x" },
+};
+const latency: Metric = {
+  id: "p99",
+  label: "p99 latency",
+  short: "p99",
+  unit: "µs",
+  better: "lower",
+  digits: 0,
+  target: { ratio: 1 / 1.1, text: "≤ 1.10x" },
+};
+
+function results(
+  values: Record<string, Record<string, number[]>>,
+): BenchResults {
+  return {
+    date: "2026-01-01 00:00 UTC",
+    command: "deno task bench",
+    quick: false,
+    machine: "test machine",
+    pinning: "",
+    servers: [
+      { id: "switchboard", name: "Switchboard", version: "Deno" },
+      { id: "deno", name: "raw Deno", version: "Deno" },
+      { id: "bun", name: "Bun", version: "Bun" },
+    ],
+    skipped: [],
+    metrics: [throughput, latency],
+    results: Object.fromEntries(
+      Object.entries(values).map(([m, byServer]) => [
+        m,
+        Object.fromEntries(
+          Object.entries(byServer).map(([s, runs]) => [s, summarize(runs)]),
+        ),
+      ]),
+    ),
+    cpu: {},
+    notes: [],
+  };
+}
+
+Deno.test("bench statistics: median, percentile and spread", () => {
+  assert.equal(median([3, 1, 2]), 2);
+  assert.equal(median([4, 1, 3, 2]), 2.5);
+  assert.throws(() => median([]), RangeError);
+  const sorted = Array.from({ length: 100 }, (_, i) => i + 1);
+  assert.equal(percentile(sorted, 50), 50);
+  assert.equal(percentile(sorted, 99), 99);
+  assert.equal(percentile([7], 99), 7);
+  assert.deepEqual(summarize([90, 100, 110]), {
+    runs: [90, 100, 110],
+    median: 100,
+    spread: 0.2,
+  });
+  assert.equal(summarize([5]).spread, 0);
+});
+
+Deno.test("bench report: ratios to raw Deno and targets in both directions", () => {
+  const r = results({
+    text64: { switchboard: [96], deno: [100], bun: [900] },
+    p99: { switchboard: [115], deno: [100], bun: [50] },
+  });
+  assert.equal(ratio(r, "text64", "switchboard"), 0.96);
+  assert.equal(meetsTarget(r, throughput), true);
+  assert.equal(meetsTarget(r, latency), false);
+  const table = resultsTable(r);
+  assert.match(
+    table,
+    /\| 64 B text \| msgs\/s \| 96 \(0\.96x\) \| 100 \| 900 \(9\.00x\) \| ≥ 0\.95x ✅ \|/,
+  );
+  assert.match(
+    table,
+    /\| p99 latency \| µs \| 115 \(1\.15x\) .* ≤ 1\.10x ❌ \|/,
+  );
+  assert.match(markdownReport(r, "chart.svg"), /!\[.*\]\(chart\.svg\)/);
+});
+
+Deno.test("bench chart: one bar per server and metric, tall ones cut and labelled", () => {
+  const svg = svgChart(results({
+    text64: { switchboard: [96], deno: [100], bun: [900] },
+    p99: { switchboard: [115], deno: [100], bun: [50] },
+  }));
+  assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+  assert.match(svg, /<\/svg>\n$/);
+  assert.equal(svg.match(/<title>/g)?.length, 6);
+  assert.match(svg, />9\.0x</);
+  assert.match(svg, /Bun, p99 latency: 2\.00x/);
+});
+
+Deno.test("bench load client: frames are masked with a zero key and counted across chunks", () => {
+  const small = clientFrame(1, new TextEncoder().encode("hi"));
+  assert.deepEqual([...small], [0x81, 0x82, 0, 0, 0, 0, 0x68, 0x69]);
+  assert.deepEqual([...clientFrame(2, new Uint8Array(300)).subarray(0, 4)], [
+    0x82,
+    0x80 | 126,
+    1,
+    44,
+  ]);
+  assert.equal(clientFrame(2, new Uint8Array(70_000))[1], 0x80 | 127);
+  assert.equal(repeat(small, 3).length, 24);
+
+  // Server frames (unmasked): two texts, a 300-byte binary, a close, fed
+  // one byte at a time and then all at once.
+  const server = new Uint8Array([
+    ...[0x81, 1, 0x61],
+    ...[0x81, 0],
+    ...[0x82, 126, 1, 44, ...new Uint8Array(300)],
+    ...[0x88, 2, 0x03, 0xe8],
+  ]);
+  const bytewise = new FrameCounter(true);
+  let count = 0;
+  for (const byte of server) count += bytewise.feed(new Uint8Array([byte]));
+  assert.equal(count, 3);
+  assert.equal(bytewise.closed, true);
+  assert.deepEqual([...bytewise.first ?? []], [0x61]);
+  assert.equal(new FrameCounter().feed(server), 3);
+});
