@@ -408,7 +408,9 @@ export class RedisBackplane implements Backplane, AsyncDisposable {
   #hold(waiting: Waiting): void {
     if (this.#buffer.length >= this.#maxBuffered) return this.#drop(waiting);
     this.#buffer.push(waiting);
-    if (this.#pub.isReady) this.#scheduleFlush(0);
+    // During an outage, #back() schedules the resend once both connections
+    // are up again.
+    if (this.#pub.isReady && !this.#down) this.#scheduleFlush(0);
   }
 
   #drop(waiting: Waiting): void {
