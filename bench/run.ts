@@ -611,6 +611,7 @@ async function runScript(
       ...(quick ? { BENCH_QUICK: "1" } : {}),
     },
   }).spawn();
+  script = child.pid;
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
@@ -622,6 +623,7 @@ async function runScript(
   ]);
   clearTimeout(timer);
   killGroup(child.pid);
+  script = undefined;
   if (timedOut) {
     return `${out.trim()}\n\n_${name} was stopped after ${seconds} s._`.trim();
   }
@@ -662,10 +664,13 @@ async function updateReadme(results: BenchResults): Promise<void> {
 }
 
 let partial: (() => BenchResults) | undefined;
+/** The process group of the scenario script under way, if any. */
+let script: number | undefined;
 
 // The hard limit: whatever is under way, write what was measured and stop.
 const hardStop = setTimeout(async () => {
   log(`the ${HARD_LIMIT_S} s limit was reached: stopping`);
+  if (script !== undefined) killGroup(script);
   for (const server of running) {
     await server[Symbol.asyncDispose]().catch(() => {});
   }
