@@ -166,6 +166,7 @@ var next;
 var leave;
 var counters;
 var limitInbound;
+var watch;
 var Socket = class {
   #ws;
   #state;
@@ -203,6 +204,8 @@ var Socket = class {
   #info;
   #closed;
   #settle;
+  /** The route's bookkeeping, told of the close without a promise. */
+  #onFinish;
   #error = "";
   #signal;
   #listener;
@@ -220,6 +223,10 @@ var Socket = class {
       out: socket.#out,
     });
     limitInbound = (socket, limit) => socket.#inLimit = limit;
+    watch = (socket, onClose) => {
+      if (socket.#info) onClose(socket.#info);
+      else socket.#onFinish = onClose;
+    };
   }
   /**
    * Wraps a `WebSocket`. Its `binaryType` is set to `"arraybuffer"`.
@@ -533,6 +540,11 @@ var Socket = class {
       if (this.#frameSent && this.#closing) {
         this.#finish(this.#closing.code, this.#closing.reason, false);
       } else this.#finish(1006, reason || this.#error, false);
+    } else if (
+      reason.length > MAX_CLOSE_REASON_BYTES / 3 &&
+      utf8Length(reason) > MAX_CLOSE_REASON_BYTES
+    ) {
+      this.#finish(1002, "Close frame over 125 bytes", false);
     } else this.#finish(code, reason, wasClean);
   }
   #finish(code, reason, wasClean) {
@@ -564,6 +576,9 @@ var Socket = class {
     }
     this.#settle?.(info);
     this.#settle = void 0;
+    const onFinish = this.#onFinish;
+    this.#onFinish = void 0;
+    onFinish?.(info);
   }
   /**
    * Starts the close. A soft close (leaving the loop, `await using`) waits

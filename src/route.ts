@@ -11,6 +11,7 @@ import {
   messageCounts,
   setInboundLimit,
   type Socket,
+  watchClose,
 } from "./socket.ts";
 import { nonNegative, optionalSignal, positiveInteger } from "./_validate.ts";
 import {
@@ -277,7 +278,7 @@ export function route(
         }
       }, 1000);
     }
-    socket.closed.then((info) => {
+    watchClose(socket, (info) => {
       sockets.delete(socket);
       const counts = messageCounts(socket);
       closedIn += counts.in;
@@ -370,11 +371,13 @@ export function route(
       const result = handler(socket, request);
       if (result instanceof Promise) {
         const done: Promise<void> = result.then(
-          () => {},
-          (error) => fail(socket, request, error),
+          () => void running.delete(done),
+          (error) => {
+            running.delete(done);
+            fail(socket, request, error);
+          },
         );
         running.add(done);
-        done.finally(() => running.delete(done));
       }
     } catch (error) {
       fail(socket, request, error);

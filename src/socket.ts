@@ -10,6 +10,7 @@
 
 import {
   type CloseInfo,
+  MAX_CLOSE_REASON_BYTES,
   type Message,
   utf8Length,
   validateClose,
@@ -162,6 +163,7 @@ let next: (socket: Socket) => Promise<IteratorResult<Message>>;
 let leave: (socket: Socket) => Promise<IteratorResult<Message>>;
 let counters: (socket: Socket) => { in: number; out: number };
 let limitInbound: (socket: Socket, limit: number) => void;
+let watch: (socket: Socket, onClose: (info: CloseInfo) => void) => void;
 
 /**
  * A WebSocket connection as an `AsyncIterable<Message>`.
@@ -226,6 +228,8 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
   #info: CloseInfo | undefined;
   #closed: Promise<CloseInfo> | undefined;
   #settle: ((info: CloseInfo) => void) | undefined;
+  /** The route's bookkeeping, told of the close without a promise. */
+  #onFinish: ((info: CloseInfo) => void) | undefined;
   #error = "";
   #signal: AbortSignal | undefined;
   #listener: EventListenerObject;
@@ -241,6 +245,10 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
     };
     counters = (socket) => ({ in: socket.#in, out: socket.#out });
     limitInbound = (socket, limit) => socket.#inLimit = limit;
+    watch = (socket, onClose) => {
+      if (socket.#info) onClose(socket.#info);
+      else socket.#onFinish = onClose;
+    };
   }
 
   /**
@@ -558,6 +566,12 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
       if (this.#frameSent && this.#closing) {
         this.#finish(this.#closing.code, this.#closing.reason, false);
       } else this.#finish(1006, reason || this.#error, false);
+    } else if (
+      reason.length > MAX_CLOSE_REASON_BYTES / 3 &&
+      utf8Length(reason) > MAX_CLOSE_REASON_BYTES
+    ) {
+      // Deno accepts a close frame over 125 bytes; RFC 6455 5.5 forbids it.
+      this.#finish(1002, "Close frame over 125 bytes", false);
     } else this.#finish(code, reason, wasClean);
   }
 
@@ -583,6 +597,9 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
     }
     this.#settle?.(info);
     this.#settle = undefined;
+    const onFinish = this.#onFinish;
+    this.#onFinish = undefined;
+    onFinish?.(info);
   }
 
   /**
@@ -786,4 +803,19 @@ export function messageCounts(socket: Socket): { in: number; out: number } {
  */
 export function setInboundLimit(socket: Socket, limit: number): void {
   limitInbound(socket, limit);
+}
+
+/**
+ * Calls `onClose` once when the socket closes (at once if it has), without
+ * allocating a promise: the route's per-connection bookkeeping. Internal; one
+ * watcher per socket.
+ *
+ * @param socket The socket.
+ * @param onClose Told the close information.
+ */
+export function watchClose(
+  socket: Socket,
+  onClose: (info: CloseInfo) => void,
+): void {
+  watch(socket, onClose);
 }
