@@ -248,7 +248,9 @@ export function route(
   const checked = checkUpgradeOptions(upgradeOptions);
 
   const sockets = new Set<Socket>();
-  const running = new Set<Promise<void>>();
+  /** Handlers still running, and who waits for them to reach none. */
+  let active = 0;
+  let drained: (() => void) | undefined;
   const closes: Record<string, number> = {};
   let accepted = 0;
   let refused = 0;
@@ -291,6 +293,11 @@ export function route(
     });
   }
 
+  // Shared by every connection: no closure per connection for the success path.
+  function handlerDone(): void {
+    if (--active === 0) drained?.();
+  }
+
   function unavailable(reason: string): Response {
     refused++;
     return new Response(`Service unavailable: ${reason}\n`, {
@@ -304,8 +311,11 @@ export function route(
       for (const socket of sockets) {
         closeSocket(socket, 1001, "Server shutting down");
       }
+      const handlers = active === 0
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => drained = resolve);
       const finished = Promise.allSettled([
-        ...running,
+        handlers,
         ...[...sockets].map((socket) => socket.closed),
       ]);
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -370,14 +380,11 @@ export function route(
     try {
       const result = handler(socket, request);
       if (result instanceof Promise) {
-        const done: Promise<void> = result.then(
-          () => void running.delete(done),
-          (error) => {
-            running.delete(done);
-            fail(socket, request, error);
-          },
-        );
-        running.add(done);
+        active++;
+        result.then(handlerDone, (error) => {
+          fail(socket, request, error);
+          handlerDone();
+        });
       }
     } catch (error) {
       fail(socket, request, error);
