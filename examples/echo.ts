@@ -1,6 +1,7 @@
 /**
- * The echo server: the page at `/`, and at `/ws` every message comes back in
- * kind (text as text, binary as binary).
+ * The echo server: the page at `/` (with the reconnecting client it uses at
+ * `/client.js`), and at `/ws` every message comes back in kind (text as text,
+ * binary as binary).
  *
  * ```sh
  * deno run --allow-net --allow-read examples/echo.ts [--port 8000] [--hostname 127.0.0.1]
@@ -41,12 +42,20 @@ export function loggingEcho(): SocketHandler {
 if (import.meta.main) {
   const flags = parseFlags(Deno.args, USAGE);
   const page = await Deno.readFile(new URL("./echo.html", import.meta.url));
+  // The reconnecting client the page uses, built by `deno task build:client`.
+  const client = await Deno.readFile(new URL("./client.js", import.meta.url));
 
   await serveUntilSignal(
     flags,
     route("/ws", loggingEcho(), {
       fallback(request) {
-        if (new URL(request.url).pathname !== "/") {
+        const { pathname } = new URL(request.url);
+        if (pathname === "/client.js") {
+          return new Response(client, {
+            headers: { "content-type": "text/javascript; charset=utf-8" },
+          });
+        }
+        if (pathname !== "/") {
           return new Response("Not found\n", { status: 404 });
         }
         return new Response(page, {

@@ -166,6 +166,41 @@ Deno.test({
         (await logRows(page)).at(-1)?.[0] ?? "",
         /^Could not connect to ws:\/\/127\.0\.0\.1:\d+\/ws/,
       );
+
+      // The page's client reconnects: with the server back on the same port
+      // it connects; when the server stops it shows "Reconnecting…" and keeps
+      // what is sent meanwhile; when the server is back it sends that, once.
+      const port = `${echo.port}`;
+      await using again = await startExample("echo.ts", ["--port", port]);
+      assert.equal(again.port, echo.port);
+      await page.click("#connectButton");
+      await expectState(page, /^Open$/);
+      assert.equal((await again.stop()).code, 0);
+      await expectState(page, /^Reconnecting…$/);
+      assert.equal(
+        await page.getAttribute("#stateLabel", "data-state"),
+        "reconnecting",
+      );
+      assert.ok(await page.isEnabled("#sendButton"));
+      await page.fill("#sendMessage", "sent while the server was away");
+      await page.click("#sendButton");
+      await using back = await startExample("echo.ts", ["--port", port]);
+      await expectState(page, /^Open$/);
+      assert.deepEqual((await waitForMessages(page, 6)).slice(4), [
+        ["Client", "Server", "sent while the server was away"],
+        ["Server", "Client", "sent while the server was away"],
+      ]);
+      const events = (await logRows(page)).filter((row) => row.length === 1)
+        .map(([text]) => text);
+      assert.match(
+        events.at(-2) ?? "",
+        /^Connection lost\. Code: 1001 — Server shutting down\. Reconnecting…$/,
+      );
+      assert.match(events.at(-1) ?? "", /^Reconnected to ws:\/\/127\.0\.0\.1:/);
+      await back.waitForLine(/^#1 open/);
+      await page.click("#closeButton");
+      await expectState(page, /^Closed \(1000\)/);
+      await back.waitForLine(/^#1 closed 1000 "Closing from client"/);
       assert.deepEqual(pageErrors, []);
     } finally {
       await context.close();
