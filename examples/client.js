@@ -637,6 +637,10 @@ var Socket = class {
     try {
       this.#ws.close(code, reason);
     } catch {
+      try {
+        this.#ws.close(1e3, reason);
+      } catch {
+      }
     }
   }
   #sendLater(data, size) {

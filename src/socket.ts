@@ -657,8 +657,14 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
     try {
       this.#ws.close(code, reason);
     } catch {
-      // The runtime refused (already closed underneath us): the close event
-      // still settles the socket.
+      // A browser's close() refuses codes other than 1000 and 3000-4999
+      // (1001, 1008, 1009 ...): close with 1000 and keep the reason, rather
+      // than leave the socket half closed.
+      try {
+        this.#ws.close(1000, reason);
+      } catch {
+        // Already closed underneath us: the close event settles the socket.
+      }
     }
   }
 

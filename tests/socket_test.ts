@@ -492,3 +492,29 @@ Deno.test("Socket validates its options", () => {
   );
   assert.throws(() => new Socket({} as WebSocket), TypeError);
 });
+
+Deno.test("a runtime that refuses a library close code still gets a close, with 1000", async () => {
+  // Browsers throw on close(1009); the socket must not stay half closed.
+  const calls: [number, string][] = [];
+  const target = new EventTarget() as WebSocket;
+  Object.assign(target, {
+    readyState: 1,
+    send() {},
+    close(code: number, reason: string) {
+      if (code !== 1000 && (code < 3000 || code > 4999)) {
+        throw new DOMException("invalid code", "InvalidAccessError");
+      }
+      calls.push([code, reason]);
+      target.dispatchEvent(
+        new CloseEvent("close", { code, reason, wasClean: true }),
+      );
+    },
+  });
+  const socket = new Socket(target, { maxMessageSize: 4 });
+  target.dispatchEvent(new MessageEvent("message", { data: "too long" }));
+  assert.deepEqual(calls, [[
+    1000,
+    "Message of 8 bytes exceeds the limit of 4",
+  ]]);
+  assert.equal((await socket.closed).code, 1000);
+});
