@@ -26,6 +26,7 @@ export {
   type CloseInfo,
   type Message,
   type TextMessage,
+  type Transport,
   validateClose,
 } from "./src/message.ts";
 export { Socket, SocketClosedError, type SocketOptions } from "./src/socket.ts";

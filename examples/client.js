@@ -1,6 +1,25 @@
 // Built from src/client.ts by `deno task build:client`: do not edit.
 // deno-lint-ignore-file
 // src/message.ts
+function checkTransports(value) {
+  if (!Array.isArray(value) || value.length === 0) {
+    throw new TypeError(
+      'Invalid transports: expected a non-empty list of "websocket" and "sse"',
+    );
+  }
+  for (const item of value) {
+    if (item !== "websocket" && item !== "sse") {
+      throw new TypeError(
+        `Invalid transports: unknown transport ${
+          JSON.stringify(item)
+        }; expected "websocket" or "sse"`,
+      );
+    }
+  }
+  return [
+    ...new Set(value),
+  ];
+}
 var CloseCode = {
   /** 1000: the purpose of the connection was fulfilled. */
   NormalClosure: 1e3,
@@ -736,6 +755,358 @@ var SocketIterator = class {
   }
 };
 
+// src/_event_stream.ts
+var SESSION_PARAM = "session";
+var PROTOCOLS_PARAM = "protocols";
+function toBase64(bytes) {
+  const native = bytes.toBase64;
+  if (typeof native === "function") return native.call(bytes);
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 32768) {
+    binary += String.fromCharCode(...bytes.subarray(i, i + 32768));
+  }
+  return btoa(binary);
+}
+function fromBase64(text) {
+  const native = Uint8Array.fromBase64;
+  if (typeof native === "function") {
+    try {
+      return native(text);
+    } catch {
+      throw new SyntaxError("Invalid base64 data");
+    }
+  }
+  let binary;
+  try {
+    binary = atob(text);
+  } catch {
+    throw new SyntaxError("Invalid base64 data");
+  }
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+var EventStreamParser = class {
+  #buffer = "";
+  #event = "";
+  #data = [];
+  #onEvent;
+  /**
+   * @param onEvent Called for each event, with its name (`message` when
+   * none was given) and data.
+   */
+  constructor(onEvent) {
+    this.#onEvent = onEvent;
+  }
+  /**
+   * Feeds the next chunk of decoded text.
+   *
+   * @param chunk The text.
+   */
+  push(chunk) {
+    let text = this.#buffer + chunk;
+    let start = 0;
+    for (;;) {
+      const lf = text.indexOf("\n", start);
+      const cr = text.indexOf("\r", start);
+      let end;
+      if (lf === -1 && cr === -1) break;
+      if (cr === -1 || lf !== -1 && lf < cr) end = lf;
+      else {
+        if (cr === text.length - 1) break;
+        end = cr;
+      }
+      this.#line(text.slice(start, end));
+      start = end + 1;
+      if (text[end] === "\r" && text[start] === "\n") start++;
+    }
+    text = text.slice(start);
+    this.#buffer = text;
+  }
+  #line(line) {
+    if (line === "") {
+      if (this.#data.length > 0) {
+        this.#onEvent(this.#event || "message", this.#data.join("\n"));
+      }
+      this.#event = "";
+      this.#data = [];
+      return;
+    }
+    if (line[0] === ":") return;
+    const colon = line.indexOf(":");
+    const field = colon === -1 ? line : line.slice(0, colon);
+    let value = colon === -1 ? "" : line.slice(colon + 1);
+    if (value[0] === " ") value = value.slice(1);
+    if (field === "event") this.#event = value;
+    else if (field === "data") this.#data.push(value);
+  }
+};
+
+// src/_sse_client.ts
+var CONNECTING2 = 0;
+var OPEN2 = 1;
+var CLOSING2 = 2;
+var CLOSED2 = 3;
+var BATCH_BYTES = 64 * 1024;
+var POST_ATTEMPTS = 6;
+var CLOSE_TIMEOUT = 5e3;
+function httpUrl(url) {
+  const http = new URL(url);
+  if (http.protocol === "ws:") http.protocol = "http:";
+  else if (http.protocol === "wss:") http.protocol = "https:";
+  return http;
+}
+var EventStreamSocket = class extends EventTarget {
+  binaryType = "arraybuffer";
+  protocol = "";
+  readyState = CONNECTING2;
+  /** Bytes sent and not yet acknowledged by the server. */
+  bufferedAmount = 0;
+  url;
+  #fetch;
+  #base;
+  #abort = new AbortController();
+  #session = "";
+  #seq = 0;
+  #outgoing = [];
+  #posting = false;
+  #closeTimer;
+  #closeInfo;
+  /**
+   * Opens the stream.
+   *
+   * @param url The `ws(s)://` or `http(s)://` URL of the route.
+   * @param protocols Subprotocols to offer.
+   * @param fetchFn The `fetch` to use.
+   */
+  constructor(url, protocols, fetchFn) {
+    super();
+    this.url = url;
+    this.#fetch = fetchFn;
+    this.#base = httpUrl(url);
+    const streamUrl = new URL(this.#base);
+    if (protocols.length > 0) {
+      streamUrl.searchParams.set(PROTOCOLS_PARAM, protocols.join(","));
+    }
+    this.#read(streamUrl).catch((error) => {
+      this.#end(1006, messageOf(error), false);
+    });
+  }
+  /**
+   * Queues a message for the next POST.
+   *
+   * @param data Text, or bytes (sent as base64).
+   */
+  send(data) {
+    if (this.readyState !== OPEN2) {
+      throw new DOMException("The connection is not open", "InvalidStateError");
+    }
+    if (typeof data === "string") {
+      this.#queue([
+        "t",
+        data,
+      ], data.length);
+    } else {
+      const bytes = data instanceof ArrayBuffer
+        ? new Uint8Array(data)
+        : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+      this.#queue([
+        "b",
+        toBase64(bytes),
+      ], bytes.byteLength);
+    }
+  }
+  /**
+   * Sends the close after what is queued and waits for the server's close
+   * event (at most 5 s; then the connection ends with 1006).
+   *
+   * @param code The close code.
+   * @param reason The reason.
+   */
+  close(code = 1e3, reason = "") {
+    if (this.readyState >= CLOSING2) return;
+    if (this.readyState === CONNECTING2) {
+      this.#end(1006, "Closed before the event stream opened", false);
+      return;
+    }
+    this.#queue([
+      "c",
+      code,
+      reason,
+    ], 0);
+    this.readyState = CLOSING2;
+    this.#closeTimer = setTimeout(
+      () => this.#end(1006, "The server did not answer the close", false),
+      CLOSE_TIMEOUT,
+    );
+  }
+  async #read(url) {
+    const response = await this.#fetch(url, {
+      headers: {
+        accept: "text/event-stream",
+      },
+      cache: "no-store",
+      signal: this.#abort.signal,
+    });
+    if (!response.ok || response.body === null) {
+      const text = (await response.text().catch(() => "")).trim();
+      throw new Error(
+        `The event stream was refused: ${response.status}${
+          text ? ` ${text}` : ""
+        }`,
+      );
+    }
+    const parser = new EventStreamParser((event, data) =>
+      this.#event(event, data)
+    );
+    const reader = response.body.pipeThrough(new TextDecoderStream())
+      .getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      parser.push(value);
+      if (this.readyState === CLOSED2) {
+        reader.cancel().catch(() => {
+        });
+        return;
+      }
+    }
+    const close = this.#closeInfo;
+    if (close) this.#end(close.code, close.reason, true);
+    else this.#end(1006, "The event stream ended without a close", false);
+  }
+  #event(event, data) {
+    if (this.readyState === CLOSED2) return;
+    switch (event) {
+      case "open": {
+        if (this.readyState !== CONNECTING2) return;
+        const open = JSON.parse(data);
+        this.#session = open.session;
+        this.protocol = open.protocol;
+        this.readyState = OPEN2;
+        this.dispatchEvent(new Event("open"));
+        return;
+      }
+      case "text":
+        return this.#message(JSON.parse(data));
+      case "binary":
+        return this.#message(fromBase64(data).buffer);
+      case "close": {
+        const { code, reason } = JSON.parse(data);
+        this.#closeInfo = {
+          code,
+          reason,
+        };
+        if (this.readyState === OPEN2) this.readyState = CLOSING2;
+        return;
+      }
+    }
+  }
+  #message(data) {
+    if (this.readyState !== OPEN2 && this.readyState !== CLOSING2) return;
+    this.dispatchEvent(
+      new MessageEvent("message", {
+        data,
+      }),
+    );
+  }
+  #queue(entry, size) {
+    this.#outgoing.push({
+      entry,
+      size,
+    });
+    this.bufferedAmount += size;
+    if (!this.#posting) {
+      this.#posting = true;
+      queueMicrotask(() => this.#post());
+    }
+  }
+  async #post() {
+    while (this.#outgoing.length > 0 && this.readyState !== CLOSED2) {
+      let bytes = 0;
+      let count2 = 0;
+      while (
+        count2 < this.#outgoing.length && (count2 === 0 || bytes < BATCH_BYTES)
+      ) {
+        bytes += this.#outgoing[count2].size;
+        count2++;
+      }
+      const batch = this.#outgoing.splice(0, count2);
+      const body = JSON.stringify({
+        seq: this.#seq++,
+        messages: batch.map((item) => item.entry),
+      });
+      const url = new URL(this.#base);
+      url.searchParams.set(SESSION_PARAM, this.#session);
+      const status = await this.#deliver(url, body);
+      if (this.readyState === CLOSED2) break;
+      if (status !== 204) {
+        this.#outgoing = [];
+        clearTimeout(this.#closeTimer);
+        this.#closeTimer = setTimeout(
+          () => this.#end(1006, `A POST was refused: ${status}`, false),
+          1e3,
+        );
+        break;
+      }
+      this.bufferedAmount = Math.max(0, this.bufferedAmount - bytes);
+    }
+    this.#posting = false;
+  }
+  /** Sends one POST, retrying the same body when the answer is lost. */
+  async #deliver(url, body) {
+    let error;
+    for (let attempt = 0; attempt < POST_ATTEMPTS; attempt++) {
+      if (attempt > 0) await delay(50 * 2 ** attempt);
+      if (this.readyState === CLOSED2) return 0;
+      try {
+        const response = await this.#fetch(url, {
+          method: "POST",
+          headers: {
+            "content-type": "text/plain;charset=UTF-8",
+          },
+          body,
+          signal: this.#abort.signal,
+        });
+        await response.body?.cancel();
+        if (response.status < 500) return response.status;
+        error = new Error(`HTTP ${response.status}`);
+      } catch (caught) {
+        error = caught;
+      }
+    }
+    this.#end(1006, `Could not deliver messages: ${messageOf(error)}`, false);
+    return 0;
+  }
+  #end(code, reason, wasClean) {
+    if (this.readyState === CLOSED2) return;
+    const opened = this.readyState !== CONNECTING2;
+    this.readyState = CLOSED2;
+    clearTimeout(this.#closeTimer);
+    this.#abort.abort();
+    this.#outgoing = [];
+    this.bufferedAmount = 0;
+    if (!opened || !wasClean) {
+      this.dispatchEvent(Object.assign(new Event("error"), {
+        message: reason,
+      }));
+    }
+    this.dispatchEvent(
+      new CloseEvent("close", {
+        code,
+        reason,
+        wasClean,
+      }),
+    );
+  }
+};
+function delay(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+function messageOf(error) {
+  return error instanceof Error ? error.message : String(error);
+}
+
 // src/client.ts
 var OutboxFullError = class extends Error {
   /** The option whose limit was reached. */
@@ -871,6 +1242,12 @@ var Client = class extends EventTarget {
   #maxMessageSize;
   #signal;
   #onAbort = () => this.#shutdown(1e3, "Aborted");
+  #transports;
+  /** The transport the current or next connection uses. */
+  #transportIndex = 0;
+  #openTimeout;
+  #openTimer;
+  #fetch;
   #state = "connecting";
   #socket;
   #inflight = [];
@@ -918,6 +1295,11 @@ var Client = class extends EventTarget {
       highWaterMark = 1024 * 1024,
       maxMessageSize = 16 * 1024 * 1024,
       signal,
+      transports = [
+        "websocket",
+      ],
+      openTimeout = 1500,
+      fetch: fetchFn,
     } = options;
     if (typeof url !== "string" && !(url instanceof URL)) {
       throw new TypeError("Invalid url: expected a string or a URL");
@@ -945,6 +1327,12 @@ var Client = class extends EventTarget {
     this.#highWaterMark = positiveInteger("highWaterMark", highWaterMark);
     this.#maxMessageSize = positiveInteger("maxMessageSize", maxMessageSize);
     optionalSignal(signal);
+    this.#transports = checkTransports(transports);
+    this.#openTimeout = nonNegative2("openTimeout", openTimeout);
+    if (fetchFn !== void 0 && typeof fetchFn !== "function") {
+      throw new TypeError("Invalid fetch: expected a function");
+    }
+    this.#fetch = fetchFn ?? ((input, init) => fetch(input, init));
     if (signal?.aborted) {
       this.#closing = {
         code: 1e3,
@@ -972,6 +1360,13 @@ var Client = class extends EventTarget {
   /** The client's state; a `"statechange"` event fires when it changes. */
   get state() {
     return this.#state;
+  }
+  /**
+   * The transport of the connection that is open, or being tried:
+   * `"websocket"`, or `"sse"` after a fallback.
+   */
+  get transport() {
+    return this.#transports[this.#transportIndex];
   }
   /** How many messages wait in the outbox for a connection. */
   get queued() {
@@ -1182,7 +1577,16 @@ var Client = class extends EventTarget {
   #open(first) {
     let socket;
     try {
-      const ws = new WebSocket(this.#url, this.#protocols);
+      let transport = this.transport;
+      if (
+        transport === "websocket" && typeof WebSocket === "undefined" &&
+        this.#transportIndex < this.#transports.length - 1
+      ) {
+        transport = this.#transports[++this.#transportIndex];
+      }
+      const ws = transport === "websocket"
+        ? new WebSocket(this.#url, this.#protocols)
+        : new EventStreamSocket(this.#url, this.#protocols, this.#fetch);
       socket = new Socket(ws, {
         highWaterMark: this.#highWaterMark,
         maxMessageSize: this.#maxMessageSize,
@@ -1193,6 +1597,18 @@ var Client = class extends EventTarget {
       ws.addEventListener("open", () => this.#onOpen(socket), {
         once: true,
       });
+      if (
+        transport === "websocket" &&
+        this.#transportIndex < this.#transports.length - 1
+      ) {
+        this.#openTimer = setTimeout(() => {
+          this.#openTimer = void 0;
+          if (this.#socket !== socket || socket.readyState !== 0) return;
+          this.#socket = void 0;
+          socket.close();
+          this.#fallBack();
+        }, this.#openTimeout);
+      }
     } catch (error) {
       if (first) throw error;
       const reason = error instanceof Error ? error.message : String(error);
@@ -1213,6 +1629,8 @@ var Client = class extends EventTarget {
     if (this.#socket !== socket || this.#closing || socket.readyState !== 1) {
       return;
     }
+    clearTimeout(this.#openTimer);
+    this.#openTimer = void 0;
     this.#openedAt = Date.now();
     const outbox = this.#outbox;
     this.#outbox = [];
@@ -1234,10 +1652,31 @@ var Client = class extends EventTarget {
     }, () => {
     });
   }
+  /** Opens the next transport after the current one failed to open. */
+  #fallBack() {
+    clearTimeout(this.#openTimer);
+    this.#openTimer = void 0;
+    const unsent = this.#inflight.filter((entry) => !entry.handed);
+    this.#inflight = [];
+    for (const entry of unsent) this.#outboxBytes += entry.size;
+    this.#outbox = unsent.concat(this.#outbox);
+    this.#transportIndex++;
+    this.#open(false);
+  }
   #onDrop(socket, info) {
     if (this.#socket !== socket) return;
     this.#socket = void 0;
     const opened = this.#state === "open";
+    if (
+      !opened && !this.#closing &&
+      this.#transportIndex < this.#transports.length - 1 &&
+      this.#transports[this.#transportIndex] === "websocket"
+    ) {
+      return this.#fallBack();
+    }
+    clearTimeout(this.#openTimer);
+    this.#openTimer = void 0;
+    if (!opened) this.#transportIndex = 0;
     if (opened && Date.now() - this.#openedAt >= this.#minUptime) {
       this.#retries = 0;
     }
@@ -1267,17 +1706,17 @@ var Client = class extends EventTarget {
         this.#maxDelay,
         this.#initialDelay * this.#factor ** (attempt - 1),
       );
-    const delay = Math.round(Math.random() * cap);
+    const delay2 = Math.round(Math.random() * cap);
     this.#timer = setTimeout(() => {
       this.#timer = void 0;
       this.#open(false);
-    }, delay);
+    }, delay2);
     this.#setState("reconnecting");
     this.dispatchEvent(
       new ClientEvent("reconnecting", {
         state: "reconnecting",
         attempt,
-        delay,
+        delay: delay2,
         closeInfo: info,
       }),
     );
@@ -1288,6 +1727,8 @@ var Client = class extends EventTarget {
       code,
       reason,
     };
+    clearTimeout(this.#openTimer);
+    this.#openTimer = void 0;
     clearTimeout(this.#timer);
     this.#timer = void 0;
     if (this.#socket) this.#socket.close(code, reason);

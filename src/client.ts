@@ -22,13 +22,16 @@
  */
 
 import {
+  checkTransports,
   type CloseInfo,
   type Message,
+  type Transport,
   utf8Length,
   validateClose,
 } from "./message.ts";
 import { Socket, SocketClosedError } from "./socket.ts";
 import { optionalSignal, positiveInteger } from "./_validate.ts";
+import { EventStreamSocket, type Fetch } from "./_sse_client.ts";
 
 export {
   type BinaryMessage,
@@ -36,8 +39,10 @@ export {
   type CloseInfo,
   type Message,
   type TextMessage,
+  type Transport,
 } from "./message.ts";
 export { SocketClosedError } from "./socket.ts";
+export type { Fetch } from "./_sse_client.ts";
 
 /**
  * Where a {@linkcode Client} is: `"connecting"` until the first connection
@@ -141,6 +146,32 @@ export interface ClientOptions {
   maxMessageSize?: number;
   /** Closes the client for good when aborted. @default {undefined} */
   signal?: AbortSignal;
+  /**
+   * The transports to try, in order. With `["websocket", "sse"]` a
+   * WebSocket that is refused, or does not open within `openTimeout`, is
+   * followed at once by the fallback (a Server-Sent Events stream and POSTs,
+   * served by `route()` with the same `transports`); a WebSocket that opened
+   * and later closed is not a reason to fall back. Reconnects start with the
+   * transport that last opened. Without `WebSocket` in the runtime the
+   * WebSocket is skipped.
+   *
+   * @default {["websocket"]}
+   */
+  transports?: readonly Transport[];
+  /**
+   * Milliseconds a WebSocket may take to open before the next transport is
+   * tried; used only when another transport follows it.
+   *
+   * @default {1500}
+   */
+  openTimeout?: number;
+  /**
+   * The `fetch` the fallback transport uses for its stream and POSTs (to add
+   * credentials or headers, say).
+   *
+   * @default {globalThis.fetch}
+   */
+  fetch?: Fetch;
 }
 
 /**
@@ -385,6 +416,12 @@ export class Client extends EventTarget
   #maxMessageSize: number;
   #signal: AbortSignal | undefined;
   #onAbort = (): void => this.#shutdown(1000, "Aborted");
+  #transports: readonly Transport[];
+  /** The transport the current or next connection uses. */
+  #transportIndex = 0;
+  #openTimeout: number;
+  #openTimer: ReturnType<typeof setTimeout> | undefined;
+  #fetch: Fetch;
 
   #state: ClientState = "connecting";
   #socket: Socket | undefined;
@@ -436,6 +473,9 @@ export class Client extends EventTarget
       highWaterMark = 1024 * 1024,
       maxMessageSize = 16 * 1024 * 1024,
       signal,
+      transports = ["websocket"],
+      openTimeout = 1500,
+      fetch: fetchFn,
     } = options;
     if (typeof url !== "string" && !(url instanceof URL)) {
       throw new TypeError("Invalid url: expected a string or a URL");
@@ -463,6 +503,12 @@ export class Client extends EventTarget
     this.#highWaterMark = positiveInteger("highWaterMark", highWaterMark);
     this.#maxMessageSize = positiveInteger("maxMessageSize", maxMessageSize);
     optionalSignal(signal);
+    this.#transports = checkTransports(transports);
+    this.#openTimeout = nonNegative("openTimeout", openTimeout);
+    if (fetchFn !== undefined && typeof fetchFn !== "function") {
+      throw new TypeError("Invalid fetch: expected a function");
+    }
+    this.#fetch = fetchFn ?? ((input, init) => fetch(input, init));
     if (signal?.aborted) {
       this.#closing = { code: 1000, reason: "Aborted" };
       this.#finish({ code: 1000, reason: "Aborted", wasClean: false }, []);
@@ -483,6 +529,14 @@ export class Client extends EventTarget
   /** The client's state; a `"statechange"` event fires when it changes. */
   get state(): ClientState {
     return this.#state;
+  }
+
+  /**
+   * The transport of the connection that is open, or being tried:
+   * `"websocket"`, or `"sse"` after a fallback.
+   */
+  get transport(): Transport {
+    return this.#transports[this.#transportIndex] as Transport;
   }
 
   /** How many messages wait in the outbox for a connection. */
@@ -679,7 +733,20 @@ export class Client extends EventTarget
   #open(first: boolean): void {
     let socket: Socket;
     try {
-      const ws = new WebSocket(this.#url, this.#protocols);
+      let transport = this.transport;
+      if (
+        transport === "websocket" && typeof WebSocket === "undefined" &&
+        this.#transportIndex < this.#transports.length - 1
+      ) {
+        transport = this.#transports[++this.#transportIndex] as Transport;
+      }
+      const ws = transport === "websocket"
+        ? new WebSocket(this.#url, this.#protocols)
+        : new EventStreamSocket(
+          this.#url,
+          this.#protocols,
+          this.#fetch,
+        ) as unknown as WebSocket;
       socket = new Socket(ws, {
         highWaterMark: this.#highWaterMark,
         maxMessageSize: this.#maxMessageSize,
@@ -690,6 +757,19 @@ export class Client extends EventTarget
       // Registered after the Socket's own listener, so the Socket is open
       // by the time this runs.
       ws.addEventListener("open", () => this.#onOpen(socket), { once: true });
+      if (
+        transport === "websocket" &&
+        this.#transportIndex < this.#transports.length - 1
+      ) {
+        this.#openTimer = setTimeout(() => {
+          this.#openTimer = undefined;
+          if (this.#socket !== socket || socket.readyState !== 0) return;
+          // No open in time: leave this attempt and try the next transport.
+          this.#socket = undefined;
+          socket.close();
+          this.#fallBack();
+        }, this.#openTimeout);
+      }
     } catch (error) {
       if (first) throw error;
       const reason = error instanceof Error ? error.message : String(error);
@@ -708,6 +788,8 @@ export class Client extends EventTarget
     if (this.#socket !== socket || this.#closing || socket.readyState !== 1) {
       return;
     }
+    clearTimeout(this.#openTimer);
+    this.#openTimer = undefined;
     this.#openedAt = Date.now();
     const outbox = this.#outbox;
     this.#outbox = [];
@@ -729,10 +811,37 @@ export class Client extends EventTarget
     });
   }
 
+  /** Opens the next transport after the current one failed to open. */
+  #fallBack(): void {
+    clearTimeout(this.#openTimer);
+    this.#openTimer = undefined;
+    // Sends given to the attempt that never opened go first on the next.
+    const unsent = this.#inflight.filter((entry) => !entry.handed);
+    this.#inflight = [];
+    for (const entry of unsent) this.#outboxBytes += entry.size;
+    this.#outbox = unsent.concat(this.#outbox);
+    this.#transportIndex++;
+    this.#open(false);
+  }
+
   #onDrop(socket: Socket, info: CloseInfo): void {
     if (this.#socket !== socket) return;
     this.#socket = undefined;
     const opened = this.#state === "open";
+    if (
+      !opened && !this.#closing &&
+      this.#transportIndex < this.#transports.length - 1 &&
+      this.#transports[this.#transportIndex] === "websocket"
+    ) {
+      // A refused upgrade: fall back now, without counting a retry.
+      return this.#fallBack();
+    }
+    clearTimeout(this.#openTimer);
+    this.#openTimer = undefined;
+    // When no transport opened, the next attempt starts again with the
+    // first (a server that was down is no reason to stay on the fallback);
+    // otherwise it starts with the one that opened.
+    if (!opened) this.#transportIndex = 0;
     if (opened && Date.now() - this.#openedAt >= this.#minUptime) {
       this.#retries = 0;
     }
@@ -779,6 +888,8 @@ export class Client extends EventTarget
   #shutdown(code: number, reason: string): void {
     if (this.#closing || this.#state === "closed") return;
     this.#closing = { code, reason };
+    clearTimeout(this.#openTimer);
+    this.#openTimer = undefined;
     clearTimeout(this.#timer);
     this.#timer = undefined;
     if (this.#socket) this.#socket.close(code, reason);

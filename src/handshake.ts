@@ -176,7 +176,24 @@ export function checkHandshake(
       { "sec-websocket-version": "13" },
     );
   }
-  const origin = headers.get("origin");
+  checkOrigin(request, origins);
+  return chooseProtocol(headers.get("sec-websocket-protocol"), protocols);
+}
+
+/**
+ * Checks the `Origin` header against the allowed origins; a request without
+ * one (a non-browser client) passes.
+ *
+ * @param request The request.
+ * @param origins The allowed origins, already checked by
+ * {@linkcode checkAllowedOrigins}.
+ * @throws {HandshakeError} 403 when the origin is not allowed.
+ */
+export function checkOrigin(
+  request: Request,
+  origins: AllowedOrigins | undefined,
+): void {
+  const origin = request.headers.get("origin");
   if (origins !== undefined && origin !== null) {
     let allowed = false;
     let cause: unknown;
@@ -196,7 +213,20 @@ export function checkHandshake(
       );
     }
   }
-  const offered = headers.get("sec-websocket-protocol");
+}
+
+/**
+ * Picks the subprotocol: the first one the client offers that the server
+ * speaks.
+ *
+ * @param offered The client's comma-separated list, if any.
+ * @param protocols The server's protocols.
+ * @returns The chosen protocol, or `undefined` for none.
+ */
+export function chooseProtocol(
+  offered: string | null,
+  protocols: readonly string[],
+): string | undefined {
   if (offered === null || protocols.length === 0) return undefined;
   for (const name of offered.split(",")) {
     const protocol = name.trim();

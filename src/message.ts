@@ -57,6 +57,46 @@ export interface BinaryMessage {
 export type Message = TextMessage | BinaryMessage;
 
 /**
+ * How a connection travels: `"websocket"`, or `"sse"` for the fallback (a
+ * Server-Sent Events stream from the server and POSTs from the client) for
+ * networks that break WebSocket upgrades.
+ *
+ * @example Enabling the fallback on a route
+ * ```ts
+ * import type { Transport } from "@switchboard/switchboard";
+ *
+ * const transports: Transport[] = ["websocket", "sse"];
+ * console.log(transports.join(", "));
+ * ```
+ */
+export type Transport = "websocket" | "sse";
+
+/**
+ * Checks a `transports` option.
+ *
+ * @param value The option's value.
+ * @returns The transports, without repeats.
+ * @throws {TypeError} When it is not a non-empty list of known transports.
+ */
+export function checkTransports(value: unknown): readonly Transport[] {
+  if (!Array.isArray(value) || value.length === 0) {
+    throw new TypeError(
+      'Invalid transports: expected a non-empty list of "websocket" and "sse"',
+    );
+  }
+  for (const item of value) {
+    if (item !== "websocket" && item !== "sse") {
+      throw new TypeError(
+        `Invalid transports: unknown transport ${
+          JSON.stringify(item)
+        }; expected "websocket" or "sse"`,
+      );
+    }
+  }
+  return [...new Set(value as Transport[])];
+}
+
+/**
  * Why and how a connection ended.
  *
  * `code` is 1005 when the peer's close frame carried no code and 1006 when

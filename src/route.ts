@@ -5,14 +5,23 @@
  * @module
  */
 
-import { HandshakeError } from "./handshake.ts";
+import { checkOrigin, chooseProtocol, HandshakeError } from "./handshake.ts";
+import { checkTransports, type Transport } from "./message.ts";
 import {
   closeSocket,
   messageCounts,
   setInboundLimit,
-  type Socket,
+  Socket,
   watchClose,
 } from "./socket.ts";
+import {
+  EventStreamConnection,
+  plain,
+  postedSession,
+  readBody,
+  wantsEventStream,
+} from "./sse.ts";
+import { PROTOCOLS_PARAM } from "./_event_stream.ts";
 import { nonNegative, optionalSignal, positiveInteger } from "./_validate.ts";
 import {
   checkUpgradeOptions,
@@ -114,6 +123,18 @@ export interface RouteOptions extends UpgradeOptions {
    * @default {10000}
    */
   shutdownTimeout?: number;
+  /**
+   * How clients may connect on `path`. `"websocket"` is the WebSocket
+   * upgrade; `"sse"` adds the fallback for networks that break upgrades: a
+   * GET with `Accept: text/event-stream` opens a Server-Sent Events stream
+   * (server to client) and POSTs to `path?session=<id>` carry the client's
+   * messages. The handler gets the same {@linkcode Socket} either way; the
+   * limits, origin checks and `maxMessageSize` (413 on a POST, then 1009)
+   * apply to both. See the README's "Fallback transport" section.
+   *
+   * @default {["websocket"]}
+   */
+  transports?: readonly Transport[];
 }
 
 /**
@@ -232,6 +253,7 @@ export function route(
     maxConnections = Infinity,
     maxMessagesPerSecond = Infinity,
     shutdownTimeout = 10_000,
+    transports = ["websocket"],
     signal,
     ...upgradeOptions
   } = options;
@@ -246,6 +268,15 @@ export function route(
   nonNegative("shutdownTimeout", shutdownTimeout);
   optionalSignal(signal);
   const checked = checkUpgradeOptions(upgradeOptions);
+  const enabled = checkTransports(transports);
+  const websocket = enabled.includes("websocket");
+  const sse = enabled.includes("sse");
+  /** Open fallback sessions by id. */
+  const sessions = new Map<string, EventStreamConnection>();
+  const maxMessageSize = checked.socket.maxMessageSize ?? 16 * 1024 * 1024;
+  // Room for one largest message in base64 or JSON-escaped text, and more.
+  const postLimit = 2 * maxMessageSize + 65_536;
+  const keepAliveMs = checked.idleTimeout * 500;
 
   const sockets = new Set<Socket>();
   /** Handlers still running, and who waits for them to reach none. */
@@ -357,17 +388,28 @@ export function route(
       return info === undefined ? fallback(request) : fallback(request, info);
     }
     if (request.headers.get("upgrade") === null) {
-      return new Response(
-        "Bad request: this path only accepts WebSocket connections\n",
-        { status: 400, headers: { "content-type": "text/plain" } },
+      if (sse) {
+        if (wantsEventStream(request)) return openStream(request);
+        const id = postedSession(request);
+        if (id !== undefined) return receive(request, id);
+        return plain(
+          400,
+          "Bad request: this path accepts WebSocket connections, event streams (GET with Accept: text/event-stream) and POSTs to a session",
+        );
+      }
+      return plain(
+        400,
+        "Bad request: this path only accepts WebSocket connections",
       );
     }
-    if (stopping) return unavailable("the server is shutting down");
-    if (sockets.size >= maxConnections) {
-      return unavailable(
-        `the limit of ${maxConnections} connections is reached`,
+    if (!websocket) {
+      return plain(
+        400,
+        "Bad request: this path does not accept WebSocket upgrades; open an event stream (GET with Accept: text/event-stream)",
       );
     }
+    const refused = refusal();
+    if (refused) return refused;
     let socket: Socket;
     let response: Response;
     try {
@@ -376,6 +418,11 @@ export function route(
       if (error instanceof HandshakeError) return error.response;
       throw error;
     }
+    start(socket, request);
+    return response;
+  }
+
+  function start(socket: Socket, request: Request): void {
     track(socket);
     try {
       const result = handler(socket, request);
@@ -389,7 +436,77 @@ export function route(
     } catch (error) {
       fail(socket, request, error);
     }
-    return response;
+  }
+
+  function refusal(): Response | undefined {
+    if (stopping) return unavailable("the server is shutting down");
+    if (sockets.size >= maxConnections) {
+      return unavailable(
+        `the limit of ${maxConnections} connections is reached`,
+      );
+    }
+    return undefined;
+  }
+
+  function openStream(request: Request): Response {
+    const refused = refusal();
+    if (refused) return refused;
+    try {
+      checkOrigin(request, checked.allowedOrigins);
+    } catch (error) {
+      if (error instanceof HandshakeError) return error.response;
+      throw error;
+    }
+    const protocol = chooseProtocol(
+      new URL(request.url).searchParams.get(PROTOCOLS_PARAM),
+      checked.protocols,
+    );
+    const connection = new EventStreamConnection(
+      protocol ?? "",
+      keepAliveMs,
+      (ended) => sessions.delete(ended.id),
+    );
+    const socket = new Socket(
+      connection as unknown as WebSocket,
+      protocol === undefined ? checked.socket : { ...checked.socket, protocol },
+    );
+    connection.socket = socket;
+    sessions.set(connection.id, connection);
+    start(socket, request);
+    return connection.response;
+  }
+
+  async function receive(request: Request, id: string): Promise<Response> {
+    try {
+      checkOrigin(request, checked.allowedOrigins);
+    } catch (error) {
+      if (error instanceof HandshakeError) return error.response;
+      throw error;
+    }
+    const connection = sessions.get(id);
+    if (connection === undefined) {
+      return plain(404, "Not found: no open session has this id");
+    }
+    let text: string | undefined;
+    try {
+      text = await readBody(request, postLimit);
+    } catch {
+      return plain(400, "Bad request: the body could not be read");
+    }
+    if (text === undefined) {
+      if (connection.socket) {
+        closeSocket(
+          connection.socket,
+          1009,
+          `Message batch over ${postLimit} bytes`,
+        );
+      }
+      return plain(
+        413,
+        `Payload too large: a message batch may hold at most ${postLimit} bytes`,
+      );
+    }
+    return connection.receive(text, maxMessageSize);
   }
 
   return Object.assign(handle, { shutdown, stats });

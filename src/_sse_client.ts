@@ -1,0 +1,292 @@
+/**
+ * The client side of the fallback transport, shaped like a `WebSocket` so a
+ * {@linkcode Socket} wraps it: the stream is read with `fetch`, messages go
+ * out in POST batches, one POST at a time, each retried with the same
+ * sequence number until the server answers. No Deno APIs: it runs in
+ * browsers.
+ *
+ * @module
+ */
+
+import {
+  type Entry,
+  EventStreamParser,
+  fromBase64,
+  type OpenData,
+  PROTOCOLS_PARAM,
+  SESSION_PARAM,
+  toBase64,
+} from "./_event_stream.ts";
+
+const CONNECTING = 0;
+const OPEN = 1;
+const CLOSING = 2;
+const CLOSED = 3;
+
+/** A POST carries what is waiting, up to about this many bytes. */
+const BATCH_BYTES = 64 * 1024;
+/** Attempts per POST before the session is given up (1006). */
+const POST_ATTEMPTS = 6;
+/** Milliseconds to wait for the server's close event after our close. */
+const CLOSE_TIMEOUT = 5000;
+
+/** The `fetch` function the transport uses. */
+export type Fetch = (
+  input: string | URL | Request,
+  init?: RequestInit,
+) => Promise<Response>;
+
+/**
+ * The `http(s)://` address of a `ws(s)://` URL.
+ *
+ * @param url The URL.
+ * @returns The URL with an HTTP scheme.
+ */
+export function httpUrl(url: string): URL {
+  const http = new URL(url);
+  if (http.protocol === "ws:") http.protocol = "http:";
+  else if (http.protocol === "wss:") http.protocol = "https:";
+  return http;
+}
+
+/** One fallback connection, with the `WebSocket` surface a Socket uses. */
+export class EventStreamSocket extends EventTarget {
+  binaryType = "arraybuffer";
+  protocol = "";
+  readyState: number = CONNECTING;
+  /** Bytes sent and not yet acknowledged by the server. */
+  bufferedAmount = 0;
+  readonly url: string;
+
+  #fetch: Fetch;
+  #base: URL;
+  #abort = new AbortController();
+  #session = "";
+  #seq = 0;
+  #outgoing: { entry: Entry; size: number }[] = [];
+  #posting = false;
+  #closeTimer: ReturnType<typeof setTimeout> | undefined;
+  #closeInfo: { code: number; reason: string } | undefined;
+
+  /**
+   * Opens the stream.
+   *
+   * @param url The `ws(s)://` or `http(s)://` URL of the route.
+   * @param protocols Subprotocols to offer.
+   * @param fetchFn The `fetch` to use.
+   */
+  constructor(url: string, protocols: readonly string[], fetchFn: Fetch) {
+    super();
+    this.url = url;
+    this.#fetch = fetchFn;
+    this.#base = httpUrl(url);
+    const streamUrl = new URL(this.#base);
+    if (protocols.length > 0) {
+      streamUrl.searchParams.set(PROTOCOLS_PARAM, protocols.join(","));
+    }
+    this.#read(streamUrl).catch((error) => {
+      this.#end(1006, messageOf(error), false);
+    });
+  }
+
+  /**
+   * Queues a message for the next POST.
+   *
+   * @param data Text, or bytes (sent as base64).
+   */
+  send(data: string | ArrayBuffer | ArrayBufferView): void {
+    if (this.readyState !== OPEN) {
+      throw new DOMException("The connection is not open", "InvalidStateError");
+    }
+    if (typeof data === "string") {
+      this.#queue(["t", data], data.length);
+    } else {
+      const bytes = data instanceof ArrayBuffer
+        ? new Uint8Array(data)
+        : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+      this.#queue(["b", toBase64(bytes)], bytes.byteLength);
+    }
+  }
+
+  /**
+   * Sends the close after what is queued and waits for the server's close
+   * event (at most 5 s; then the connection ends with 1006).
+   *
+   * @param code The close code.
+   * @param reason The reason.
+   */
+  close(code = 1000, reason = ""): void {
+    if (this.readyState >= CLOSING) return;
+    if (this.readyState === CONNECTING) {
+      this.#end(1006, "Closed before the event stream opened", false);
+      return;
+    }
+    this.#queue(["c", code, reason], 0);
+    this.readyState = CLOSING;
+    this.#closeTimer = setTimeout(
+      () => this.#end(1006, "The server did not answer the close", false),
+      CLOSE_TIMEOUT,
+    );
+  }
+
+  async #read(url: URL): Promise<void> {
+    const response = await this.#fetch(url, {
+      headers: { accept: "text/event-stream" },
+      cache: "no-store",
+      signal: this.#abort.signal,
+    });
+    if (!response.ok || response.body === null) {
+      const text = (await response.text().catch(() => "")).trim();
+      throw new Error(
+        `The event stream was refused: ${response.status}${
+          text ? ` ${text}` : ""
+        }`,
+      );
+    }
+    const parser = new EventStreamParser((event, data) =>
+      this.#event(event, data)
+    );
+    const reader = response.body.pipeThrough(new TextDecoderStream())
+      .getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      parser.push(value);
+      if (this.readyState === CLOSED) {
+        reader.cancel().catch(() => {});
+        return;
+      }
+    }
+    const close = this.#closeInfo;
+    if (close) this.#end(close.code, close.reason, true);
+    else this.#end(1006, "The event stream ended without a close", false);
+  }
+
+  #event(event: string, data: string): void {
+    if (this.readyState === CLOSED) return;
+    switch (event) {
+      case "open": {
+        if (this.readyState !== CONNECTING) return;
+        const open = JSON.parse(data) as OpenData;
+        this.#session = open.session;
+        this.protocol = open.protocol;
+        this.readyState = OPEN;
+        this.dispatchEvent(new Event("open"));
+        return;
+      }
+      case "text":
+        return this.#message(JSON.parse(data) as string);
+      case "binary":
+        return this.#message(fromBase64(data).buffer as ArrayBuffer);
+      case "close": {
+        const { code, reason } = JSON.parse(data) as {
+          code: number;
+          reason: string;
+        };
+        // The connection ends when the stream does, after this event.
+        this.#closeInfo = { code, reason };
+        if (this.readyState === OPEN) this.readyState = CLOSING;
+        return;
+      }
+    }
+  }
+
+  #message(data: string | ArrayBuffer): void {
+    if (this.readyState !== OPEN && this.readyState !== CLOSING) return;
+    this.dispatchEvent(new MessageEvent("message", { data }));
+  }
+
+  #queue(entry: Entry, size: number): void {
+    this.#outgoing.push({ entry, size });
+    this.bufferedAmount += size;
+    if (!this.#posting) {
+      this.#posting = true;
+      // Sends made in the same task go in one POST.
+      queueMicrotask(() => this.#post());
+    }
+  }
+
+  async #post(): Promise<void> {
+    while (this.#outgoing.length > 0 && this.readyState !== CLOSED) {
+      let bytes = 0;
+      let count = 0;
+      while (
+        count < this.#outgoing.length && (count === 0 || bytes < BATCH_BYTES)
+      ) {
+        bytes += (this.#outgoing[count] as { size: number }).size;
+        count++;
+      }
+      const batch = this.#outgoing.splice(0, count);
+      const body = JSON.stringify({
+        seq: this.#seq++,
+        messages: batch.map((item) => item.entry),
+      });
+      const url = new URL(this.#base);
+      url.searchParams.set(SESSION_PARAM, this.#session);
+      const status = await this.#deliver(url, body);
+      if (this.readyState === CLOSED) break;
+      if (status !== 204) {
+        // 404, 409, 413, 400: the server closes the session (or has); its
+        // close event ends this side. Give it a moment, then give up.
+        this.#outgoing = [];
+        clearTimeout(this.#closeTimer);
+        this.#closeTimer = setTimeout(
+          () => this.#end(1006, `A POST was refused: ${status}`, false),
+          1000,
+        );
+        break;
+      }
+      this.bufferedAmount = Math.max(0, this.bufferedAmount - bytes);
+    }
+    this.#posting = false;
+  }
+
+  /** Sends one POST, retrying the same body when the answer is lost. */
+  async #deliver(url: URL, body: string): Promise<number> {
+    let error: unknown;
+    for (let attempt = 0; attempt < POST_ATTEMPTS; attempt++) {
+      if (attempt > 0) await delay(50 * 2 ** attempt);
+      if (this.readyState === CLOSED) return 0;
+      try {
+        const response = await this.#fetch(url, {
+          method: "POST",
+          headers: { "content-type": "text/plain;charset=UTF-8" },
+          body,
+          signal: this.#abort.signal,
+        });
+        await response.body?.cancel();
+        // A 5xx from a proxy: the POST may not have arrived; send it again.
+        if (response.status < 500) return response.status;
+        error = new Error(`HTTP ${response.status}`);
+      } catch (caught) {
+        error = caught;
+      }
+    }
+    this.#end(1006, `Could not deliver messages: ${messageOf(error)}`, false);
+    return 0;
+  }
+
+  #end(code: number, reason: string, wasClean: boolean): void {
+    if (this.readyState === CLOSED) return;
+    const opened = this.readyState !== CONNECTING;
+    this.readyState = CLOSED;
+    clearTimeout(this.#closeTimer);
+    this.#abort.abort();
+    this.#outgoing = [];
+    this.bufferedAmount = 0;
+    if (!opened || !wasClean) {
+      this.dispatchEvent(
+        Object.assign(new Event("error"), { message: reason }),
+      );
+    }
+    this.dispatchEvent(new CloseEvent("close", { code, reason, wasClean }));
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,326 @@
+/**
+ * The server side of the fallback transport: a Server-Sent Events stream for
+ * server-to-client messages and POSTs for client-to-server batches, shaped
+ * like a `WebSocket` so that a {@linkcode Socket} wraps it unchanged. Used by
+ * `route()` when its `transports` include `"sse"`; the wire format is in
+ * `_event_stream.ts`.
+ *
+ * @module
+ */
+
+import {
+  EVENT_STREAM,
+  formatEvent,
+  fromBase64,
+  type OpenData,
+  parseBatch,
+  SESSION_PARAM,
+  toBase64,
+} from "./_event_stream.ts";
+import { closeSocket, type Socket } from "./socket.ts";
+import { utf8Length } from "./message.ts";
+
+const CONNECTING = 0;
+const OPEN = 1;
+const CLOSING = 2;
+const CLOSED = 3;
+
+const encoder = new TextEncoder();
+const KEEPALIVE = encoder.encode(": keepalive\n\n");
+
+/** Headers of the stream's response: no caching, no proxy buffering. */
+const STREAM_HEADERS = {
+  "content-type": `${EVENT_STREAM}; charset=utf-8`,
+  "cache-control": "no-cache, no-store",
+  "x-accel-buffering": "no",
+};
+
+/**
+ * One fallback session, seen through the `WebSocket` interface a
+ * {@linkcode Socket} uses: `readyState`, `bufferedAmount` (bytes queued in
+ * the stream and not yet taken by the HTTP server), `send`, `close` and the
+ * `open`, `message` and `close` events.
+ */
+export class EventStreamConnection extends EventTarget {
+  /** The session id: a random UUID, the only key to this session's POSTs. */
+  readonly id: string = crypto.randomUUID();
+  /** Set by `route()`: the Socket that wraps this connection. */
+  socket: Socket | undefined;
+  binaryType = "arraybuffer";
+  readonly protocol: string;
+  readyState: number = CONNECTING;
+  /** The next POST sequence number to deliver. */
+  nextSeq = 0;
+
+  #controller!: ReadableStreamDefaultController<Uint8Array>;
+  #keepAlive: ReturnType<typeof setInterval> | undefined;
+  #onEnd: (connection: EventStreamConnection) => void;
+  readonly response: Response;
+
+  /**
+   * @param protocol The subprotocol chosen for the session.
+   * @param keepAliveMs Milliseconds between comment lines; 0 for none.
+   * @param onEnd Called once when the session is closed.
+   */
+  constructor(
+    protocol: string,
+    keepAliveMs: number,
+    onEnd: (connection: EventStreamConnection) => void,
+  ) {
+    super();
+    this.protocol = protocol;
+    this.#onEnd = onEnd;
+    const open: OpenData = { session: this.id, protocol };
+    const body = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        this.#controller = controller;
+        controller.enqueue(
+          encoder.encode(formatEvent("open", JSON.stringify(open))),
+        );
+      },
+      cancel: () => {
+        this.#end(1006, "The client closed the event stream", false);
+      },
+    }, { highWaterMark: 0, size: (chunk) => chunk.byteLength });
+    this.response = new Response(body, { headers: STREAM_HEADERS });
+    // Like Deno's upgraded sockets: open once the response is on its way.
+    setTimeout(() => {
+      if (this.readyState !== CONNECTING) return;
+      this.readyState = OPEN;
+      this.dispatchEvent(new Event("open"));
+      if (keepAliveMs > 0) {
+        this.#keepAlive = setInterval(
+          () => this.#write(KEEPALIVE),
+          keepAliveMs,
+        );
+      }
+    }, 0);
+  }
+
+  /** Bytes in the stream's queue that the HTTP server has not taken yet. */
+  get bufferedAmount(): number {
+    if (this.readyState === CLOSED) return 0;
+    return Math.max(0, -(this.#controller.desiredSize ?? 0));
+  }
+
+  /**
+   * Queues a message on the stream.
+   *
+   * @param data Text, or bytes sent as base64.
+   */
+  send(data: string | ArrayBuffer | ArrayBufferView): void {
+    if (this.readyState !== OPEN) {
+      throw new DOMException("The session is not open", "InvalidStateError");
+    }
+    const event = typeof data === "string"
+      ? formatEvent("text", JSON.stringify(data))
+      : formatEvent(
+        "binary",
+        toBase64(
+          data instanceof ArrayBuffer
+            ? new Uint8Array(data)
+            : new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+        ),
+      );
+    this.#write(encoder.encode(event));
+  }
+
+  /**
+   * Sends the final `close` event and ends the stream.
+   *
+   * @param code The close code.
+   * @param reason The reason.
+   */
+  close(code = 1000, reason = ""): void {
+    if (this.readyState >= CLOSING) return;
+    this.readyState = CLOSING;
+    this.#sendClose(code, reason);
+    // The close event fires once the events before it have been queued.
+    setTimeout(() => this.#end(code, reason, true), 0);
+  }
+
+  /**
+   * Delivers one POST body, in order. Answers 204 (delivered, or an already
+   * delivered retry), 400 for a malformed body (the session closes with
+   * 1002), 409 for a sequence number from the future, 413 for a message over
+   * `maxMessageSize` (the session closes with 1009).
+   *
+   * @param text The body.
+   * @param maxMessageSize The largest message, in bytes.
+   * @returns The answer.
+   */
+  receive(text: string, maxMessageSize: number): Response {
+    const batch = parseBatch(text);
+    if (typeof batch === "string") {
+      this.#fail(1002, "Invalid message batch");
+      return plain(400, `Bad request: ${batch}`);
+    }
+    if (batch.seq < this.nextSeq) return new Response(null, { status: 204 });
+    if (batch.seq > this.nextSeq) {
+      return plain(
+        409,
+        `Conflict: expected seq ${this.nextSeq}, got ${batch.seq}`,
+      );
+    }
+    if (this.readyState !== OPEN) {
+      return plain(404, "Not found: the session is closing");
+    }
+    // Checked before any of the batch is delivered: a batch is all or none.
+    const decoded: (string | ArrayBuffer)[] = [];
+    let close: { code: number; reason: string } | undefined;
+    for (const entry of batch.messages) {
+      if (close) break;
+      if (entry[0] === "c") {
+        close = { code: entry[1], reason: entry[2] };
+        continue;
+      }
+      let data: string | ArrayBuffer;
+      let size: number;
+      if (entry[0] === "t") {
+        data = entry[1];
+        size = utf8Length(data);
+      } else {
+        let bytes: Uint8Array;
+        try {
+          bytes = fromBase64(entry[1]);
+        } catch {
+          this.#fail(1002, "Invalid base64 in a binary message");
+          return plain(400, "Bad request: a binary message is not base64");
+        }
+        data = bytes.buffer as ArrayBuffer;
+        size = bytes.byteLength;
+      }
+      if (size > maxMessageSize) {
+        this.#fail(
+          1009,
+          `Message of ${size} bytes exceeds the limit of ${maxMessageSize}`,
+        );
+        return plain(
+          413,
+          `Payload too large: a message of ${size} bytes exceeds the limit of ${maxMessageSize}`,
+        );
+      }
+      decoded.push(data);
+    }
+    this.nextSeq++;
+    for (const data of decoded) {
+      if (this.readyState !== OPEN) break;
+      this.dispatchEvent(new MessageEvent("message", { data }));
+    }
+    if (close && this.readyState === OPEN) {
+      // The client's close: echo it, as a WebSocket echoes a close frame.
+      this.readyState = CLOSING;
+      this.#sendClose(close.code, close.reason);
+      this.#end(close.code, close.reason, true);
+    }
+    return new Response(null, { status: 204 });
+  }
+
+  /** Closes the session from the server side because of a bad POST. */
+  #fail(code: number, reason: string): void {
+    if (this.socket) closeSocket(this.socket, code, reason);
+    else this.close(code, reason);
+  }
+
+  #sendClose(code: number, reason: string): void {
+    this.#write(
+      encoder.encode(formatEvent("close", JSON.stringify({ code, reason }))),
+    );
+    try {
+      this.#controller.close();
+    } catch {
+      // The client already went away.
+    }
+  }
+
+  #write(chunk: Uint8Array): void {
+    try {
+      this.#controller.enqueue(chunk);
+    } catch {
+      // The stream was cancelled: the cancel callback ends the session.
+    }
+  }
+
+  #end(code: number, reason: string, wasClean: boolean): void {
+    if (this.readyState === CLOSED) return;
+    const opened = this.readyState !== CONNECTING;
+    this.readyState = CLOSED;
+    clearInterval(this.#keepAlive);
+    if (!wasClean) {
+      try {
+        this.#controller.error(new Error(reason));
+      } catch {
+        // Already closed.
+      }
+    }
+    this.#onEnd(this);
+    if (!opened && !wasClean) this.dispatchEvent(new Event("error"));
+    this.dispatchEvent(new CloseEvent("close", { code, reason, wasClean }));
+  }
+}
+
+/**
+ * Whether a request asks for the fallback stream.
+ *
+ * @param request The request.
+ * @returns `true` for a GET that accepts `text/event-stream`.
+ */
+export function wantsEventStream(request: Request): boolean {
+  return request.method === "GET" &&
+    (request.headers.get("accept") ?? "").includes(EVENT_STREAM);
+}
+
+/**
+ * The session a POST is addressed to, by its `session` query parameter.
+ *
+ * @param request The request.
+ * @returns The session id, or `undefined` when the request is no such POST.
+ */
+export function postedSession(request: Request): string | undefined {
+  if (request.method !== "POST") return undefined;
+  return new URL(request.url).searchParams.get(SESSION_PARAM) ?? undefined;
+}
+
+/**
+ * Reads a request body up to `limit` bytes.
+ *
+ * @param request The request.
+ * @param limit The most bytes to read.
+ * @returns The body as text, or `undefined` when it is longer than `limit`.
+ */
+export async function readBody(
+  request: Request,
+  limit: number,
+): Promise<string | undefined> {
+  const length = Number(request.headers.get("content-length") ?? NaN);
+  if (length > limit) return undefined;
+  if (request.body === null) return "";
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of request.body) {
+    size += chunk.byteLength;
+    if (size > limit) return undefined;
+    chunks.push(chunk);
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return new TextDecoder().decode(bytes);
+}
+
+/**
+ * A plain-text answer.
+ *
+ * @param status The HTTP status.
+ * @param text The reason, one sentence.
+ * @returns The response.
+ */
+export function plain(status: number, text: string): Response {
+  return new Response(`${text}\n`, {
+    status,
+    headers: { "content-type": "text/plain" },
+  });
+}
