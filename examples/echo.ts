@@ -1,7 +1,8 @@
 /**
  * The echo server: the page at `/` (with the reconnecting client it uses at
  * `/client.js`), and at `/ws` every message comes back in kind (text as text,
- * binary as binary).
+ * binary as binary). `/ws` takes WebSocket connections and, for networks that
+ * block them, the Server-Sent Events fallback (`transports`).
  *
  * ```sh
  * deno run --allow-net --allow-read examples/echo.ts [--port 8000] [--hostname 127.0.0.1]
@@ -16,7 +17,8 @@ import { describeEnd, parseFlags, serveUntilSignal } from "./_cli.ts";
 const USAGE =
   `Usage: deno run --allow-net --allow-read examples/echo.ts [options]
 
-Serves the echo page at / and echoes every WebSocket message at /ws.
+Serves the echo page at / and echoes every message at /ws (over WebSocket,
+or over Server-Sent Events and POSTs where WebSockets are blocked).
 
 Options:
   --port <n>         port to listen on, 0 for any free port (default 8000)
@@ -48,6 +50,8 @@ if (import.meta.main) {
   await serveUntilSignal(
     flags,
     route("/ws", loggingEcho(), {
+      // The page's client falls back to "sse" when the WebSocket is refused.
+      transports: ["websocket", "sse"],
       fallback(request) {
         const { pathname } = new URL(request.url);
         if (pathname === "/client.js") {
@@ -64,7 +68,7 @@ if (import.meta.main) {
       },
     }),
     (origin) =>
-      `Echo page at ${origin}/, WebSocket at ${
+      `Echo page at ${origin}/, WebSocket (or SSE fallback) at ${
         origin.replace("http", "ws")
       }/ws (Ctrl-C stops)`,
   );

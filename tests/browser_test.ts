@@ -1,5 +1,7 @@
 /**
- * The echo page in a real Chromium, driven the way a person uses it.
+ * The echo page in a real Chromium, driven the way a person uses it: over a
+ * WebSocket, and over the Server-Sent Events fallback in a page without
+ * `WebSocket`.
  *
  * Chromium comes from Debian (`/usr/bin/chromium`); Playwright's own browser
  * download is not used. In CI (`CI=true`) this test always runs; elsewhere it
@@ -81,13 +83,10 @@ async function tempDir(): Promise<AsyncDisposable & { path: string }> {
   };
 }
 
-Deno.test({
-  name: "a person can use the echo page in Chromium",
-  ignore: skip,
-  async fn() {
-    const startedAt = performance.now();
-    await using echo = await startExample("echo.ts");
-    await using profile = await tempDir();
+/** Headless Chromium with a fresh profile, closed at the end of the scope. */
+async function launch(): Promise<AsyncDisposable & { page: Page }> {
+  const profile = await tempDir();
+  try {
     const context = await chromium.launchPersistentContext(profile.path, {
       executablePath: CHROMIUM,
       headless: true,
@@ -102,8 +101,38 @@ Deno.test({
         "--disable-sync",
       ],
     });
-    try {
-      const page = context.pages()[0] ?? await context.newPage();
+    const page = context.pages()[0] ?? await context.newPage();
+    return {
+      page,
+      async [Symbol.asyncDispose]() {
+        try {
+          await context.close();
+        } finally {
+          await profile[Symbol.asyncDispose]();
+        }
+      },
+    };
+  } catch (error) {
+    await profile[Symbol.asyncDispose]();
+    throw error;
+  }
+}
+
+/** Prints how long a browser test took. */
+function reportTime(name: string, startedAt: number): void {
+  const seconds = ((performance.now() - startedAt) / 1000).toFixed(1);
+  console.log(`${name} took ${seconds} s`);
+}
+
+Deno.test({
+  name: "a person can use the echo page in Chromium",
+  ignore: skip,
+  async fn() {
+    const startedAt = performance.now();
+    await using echo = await startExample("echo.ts");
+    {
+      await using browser = await launch();
+      const { page } = browser;
       const pageErrors: string[] = [];
       page.on("pageerror", (error) => pageErrors.push(error.message));
       await page.goto(`${echo.origin}/`);
@@ -114,8 +143,14 @@ Deno.test({
       );
       assert.ok(await page.isDisabled("#sendButton"));
 
+      assert.ok(await page.isHidden("#transportLabel"));
+
       await page.click("#connectButton");
       assert.equal(await expectState(page, /^Open$/), "Open");
+      assert.equal(
+        await page.textContent("#transportLabel"),
+        "Transport: websocket",
+      );
       assert.ok(await page.isEnabled("#sendButton"));
 
       await page.fill("#sendMessage", "Hello, Switchboard");
@@ -150,6 +185,7 @@ Deno.test({
       );
       assert.ok(await page.isDisabled("#sendButton"));
       assert.ok(await page.isEnabled("#connectButton"));
+      assert.ok(await page.isHidden("#transportLabel"));
       await echo.waitForLine(/^#1 closed 1000 "Closing from client" \(clean\)/);
 
       // Nothing listens on the port once the server has stopped.
@@ -196,19 +232,72 @@ Deno.test({
         events.at(-2) ?? "",
         /^Connection lost\. Code: 1001 — Server shutting down\. Reconnecting…$/,
       );
-      assert.match(events.at(-1) ?? "", /^Reconnected to ws:\/\/127\.0\.0\.1:/);
+      assert.match(
+        events.at(-1) ?? "",
+        /^Reconnected to ws:\/\/127\.0\.0\.1:\d+\/ws \(websocket\)$/,
+      );
       await back.waitForLine(/^#1 open/);
       await page.click("#closeButton");
       await expectState(page, /^Closed \(1000\)/);
       await back.waitForLine(/^#1 closed 1000 "Closing from client"/);
       assert.deepEqual(pageErrors, []);
-    } finally {
-      await context.close();
     }
-    console.log(
-      `browser test took ${
-        ((performance.now() - startedAt) / 1000).toFixed(1)
-      } s`,
+    reportTime("browser test", startedAt);
+  },
+});
+
+Deno.test({
+  name: "the echo page falls back to Server-Sent Events without WebSocket",
+  ignore: skip,
+  async fn() {
+    const startedAt = performance.now();
+    await using echo = await startExample("echo.ts");
+    await using browser = await launch();
+    const { page } = browser;
+    const pageErrors: string[] = [];
+    page.on("pageerror", (error) => pageErrors.push(error.message));
+    const consoleErrors: string[] = [];
+    page.on("console", (message) => {
+      if (message.type() === "error") {
+        consoleErrors.push(`${message.text()} ${message.location().url}`);
+      }
+    });
+    // As behind a proxy that lets no WebSocket through: the page has none.
+    await page.addInitScript(() => {
+      delete (globalThis as { WebSocket?: unknown }).WebSocket;
+    });
+    await page.goto(`${echo.origin}/`);
+    assert.equal(await page.evaluate(() => typeof WebSocket), "undefined");
+
+    await page.click("#connectButton");
+    assert.equal(await expectState(page, /^Open$/), "Open");
+    assert.equal(await page.textContent("#transportLabel"), "Transport: sse");
+    assert.ok(await page.isVisible("#transportLabel"));
+    assert.match(
+      (await logRows(page)).at(-1)?.[0] ?? "",
+      /^Connected to ws:\/\/127\.0\.0\.1:\d+\/ws \(sse\)$/,
     );
+    await echo.waitForLine(/^#1 open$/);
+
+    const text = "Grüße, 世界 🌍 — ça marche, ΑΒΓ, עברית \u{1F600}\u00A0\"'<&>";
+    await page.fill("#sendMessage", text);
+    await page.press("#sendMessage", "Enter");
+    assert.deepEqual(await waitForMessages(page, 2), [
+      ["Client", "Server", text],
+      ["Server", "Client", text],
+    ]);
+
+    await page.click("#closeButton");
+    const closed = await expectState(page, /^Closed \(1000\)/);
+    assert.equal(closed, "Closed (1000) — Closing from client");
+    assert.equal(
+      await page.getAttribute("#stateLabel", "data-state"),
+      "closed",
+    );
+    assert.ok(await page.isHidden("#transportLabel"));
+    await echo.waitForLine(/^#1 closed 1000 "Closing from client" \(clean\)/);
+    assert.deepEqual(pageErrors, []);
+    assert.deepEqual(consoleErrors, []);
+    reportTime("browser SSE test", startedAt);
   },
 });
