@@ -54,6 +54,7 @@ export class EventStreamConnection extends EventTarget {
 
   #controller!: ReadableStreamDefaultController<Uint8Array>;
   #keepAlive: ReturnType<typeof setInterval> | undefined;
+  #keepAliveMs: number;
   #onEnd: (connection: EventStreamConnection) => void;
   readonly response: Response;
 
@@ -83,18 +84,22 @@ export class EventStreamConnection extends EventTarget {
       },
     }, { highWaterMark: 0, size: (chunk) => chunk.byteLength });
     this.response = new Response(body, { headers: STREAM_HEADERS });
-    // Like Deno's upgraded sockets: open once the response is on its way.
-    setTimeout(() => {
-      if (this.readyState !== CONNECTING) return;
-      this.readyState = OPEN;
-      this.dispatchEvent(new Event("open"));
-      if (keepAliveMs > 0) {
-        this.#keepAlive = setInterval(
-          () => this.#write(KEEPALIVE),
-          keepAliveMs,
-        );
-      }
-    }, 0);
+    this.#keepAliveMs = keepAliveMs;
+    // Like Deno's upgraded sockets: open once the response is on its way
+    // (or when a POST shows the client has read the open event already).
+    setTimeout(() => this.#open(), 0);
+  }
+
+  #open(): void {
+    if (this.readyState !== CONNECTING) return;
+    this.readyState = OPEN;
+    this.dispatchEvent(new Event("open"));
+    if (this.#keepAliveMs > 0) {
+      this.#keepAlive = setInterval(
+        () => this.#write(KEEPALIVE),
+        this.#keepAliveMs,
+      );
+    }
   }
 
   /** Bytes in the stream's queue that the HTTP server has not taken yet. */
@@ -162,6 +167,7 @@ export class EventStreamConnection extends EventTarget {
         `Conflict: expected seq ${this.nextSeq}, got ${batch.seq}`,
       );
     }
+    this.#open();
     if (this.readyState !== OPEN) {
       return plain(404, "Not found: the session is closing");
     }

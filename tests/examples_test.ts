@@ -66,7 +66,7 @@ Deno.test("the echo example serves its page and echoes at /ws", async (t) => {
   await t.step("it answers 400 to a plain GET on /ws", async () => {
     const response = await fetch(`${echo.origin}/ws`);
     assert.equal(response.status, 400);
-    assert.match(await response.text(), /only accepts WebSocket/);
+    assert.match(await response.text(), /accepts WebSocket connections/);
   });
 
   await t.step("it answers 404 to an unknown path", async () => {
