@@ -1364,6 +1364,12 @@ var Client = class extends EventTarget {
   /**
    * The transport of the connection that is open, or being tried:
    * `"websocket"`, or `"sse"` after a fallback.
+   *
+   * @example Showing the transport once open
+   * ```ts ignore
+   * const client = connect(url, { transports: ["websocket", "sse"] });
+   * client.addEventListener("open", () => console.log(client.transport));
+   * ```
    */
   get transport() {
     return this.#transports[this.#transportIndex];

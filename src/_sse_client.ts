@@ -30,7 +30,19 @@ const POST_ATTEMPTS = 6;
 /** Milliseconds to wait for the server's close event after our close. */
 const CLOSE_TIMEOUT = 5000;
 
-/** The `fetch` function the transport uses. */
+/**
+ * A `fetch` function, as the fallback transport calls it (see the client's
+ * `fetch` option).
+ *
+ * @example A fetch that sends cookies to another origin
+ * ```ts
+ * import type { Fetch } from "@switchboard/switchboard/client";
+ *
+ * const withCookies: Fetch = (input, init) =>
+ *   fetch(input, { ...init, credentials: "include" });
+ * console.log(typeof withCookies);
+ * ```
+ */
 export type Fetch = (
   input: string | URL | Request,
   init?: RequestInit,

@@ -4,6 +4,10 @@
  * retries with exponential backoff and full jitter, and keeps what you send
  * while the connection is away in a bounded outbox.
  *
+ * With `transports: ["websocket", "sse"]` it falls back to Server-Sent
+ * Events and POSTs when the network breaks WebSocket upgrades (the server's
+ * `route()` must list the same transports).
+ *
  * This module uses no Deno API: it runs unchanged in a browser (as
  * JavaScript built by `deno task build:client`) and in Deno.
  *
@@ -534,6 +538,12 @@ export class Client extends EventTarget
   /**
    * The transport of the connection that is open, or being tried:
    * `"websocket"`, or `"sse"` after a fallback.
+   *
+   * @example Showing the transport once open
+   * ```ts ignore
+   * const client = connect(url, { transports: ["websocket", "sse"] });
+   * client.addEventListener("open", () => console.log(client.transport));
+   * ```
    */
   get transport(): Transport {
     return this.#transports[this.#transportIndex] as Transport;
