@@ -189,6 +189,7 @@ var watch;
 var Socket = class {
   #ws;
   #state;
+  /** The `protocol` option; without it the wrapped socket's is read. */
   #protocol;
   #highWaterMark;
   #maxMessageSize;
@@ -292,7 +293,7 @@ var Socket = class {
     }
     optionalSignal(signal);
     this.#ws = ws;
-    this.#protocol = protocol ?? ws.protocol ?? "";
+    this.#protocol = protocol;
     ws.binaryType = "arraybuffer";
     this.#listener = new Listener(this);
     ws.addEventListener("message", this.#listener, LISTEN);
@@ -311,9 +312,12 @@ var Socket = class {
       else signal.addEventListener("abort", this.#listener, ONCE);
     }
   }
-  /** The subprotocol in use, `""` when none was negotiated. */
+  /**
+   * The subprotocol in use, `""` when none was negotiated (or, on a client
+   * socket, until it opens).
+   */
   get protocol() {
-    return this.#protocol;
+    return this.#protocol ?? this.#ws.protocol ?? "";
   }
   /**
    * The connection state, with the values of `WebSocket.readyState`:

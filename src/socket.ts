@@ -191,7 +191,8 @@ let watch: (socket: Socket, onClose: (info: CloseInfo) => void) => void;
 export class Socket implements AsyncIterable<Message>, AsyncDisposable {
   #ws: WebSocket;
   #state: number;
-  #protocol: string;
+  /** The `protocol` option; without it the wrapped socket's is read. */
+  #protocol: string | undefined;
   #highWaterMark: number;
   #maxMessageSize: number;
   /** Text messages this many UTF-16 units long or shorter cannot be too big. */
@@ -296,7 +297,7 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
     }
     optionalSignal(signal);
     this.#ws = ws;
-    this.#protocol = protocol ?? ws.protocol ?? "";
+    this.#protocol = protocol;
     ws.binaryType = "arraybuffer";
     this.#listener = new Listener(this);
     ws.addEventListener("message", this.#listener, LISTEN);
@@ -316,9 +317,12 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
     }
   }
 
-  /** The subprotocol in use, `""` when none was negotiated. */
+  /**
+   * The subprotocol in use, `""` when none was negotiated (or, on a client
+   * socket, until it opens).
+   */
   get protocol(): string {
-    return this.#protocol;
+    return this.#protocol ?? this.#ws.protocol ?? "";
   }
 
   /**

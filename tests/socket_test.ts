@@ -518,3 +518,20 @@ Deno.test("a runtime that refuses a library close code still gets a close, with 
   ]]);
   assert.equal((await socket.closed).code, 1000);
 });
+
+Deno.test("a client Socket reports the subprotocol the server chose once open", async () => {
+  const chosen = deferred<string>();
+  await using server = serve(
+    route("/", (socket) => chosen.resolve(socket.protocol), {
+      protocols: ["v2", "v1"],
+    }),
+  );
+  const socket = new Socket(new WebSocket(server.url, ["v1", "v2"]));
+  assert.equal(socket.protocol, "");
+  await socket.send("opened");
+  while (socket.readyState !== 1) await delay(5);
+  assert.equal(await chosen.promise, "v1");
+  assert.equal(socket.protocol, "v1");
+  socket.close();
+  await socket.closed;
+});

@@ -585,3 +585,31 @@ Deno.test("RPC and the hub work over the fallback unchanged", async () => {
     await hub.close();
   }
 });
+
+Deno.test("subprotocols are offered and chosen over the fallback too", async () => {
+  const chosen = deferred<string>();
+  await using server = serve(
+    route("/ws", async (socket) => {
+      chosen.resolve(socket.protocol);
+      for await (const msg of socket) await socket.send(msg.data);
+    }, { transports: ["sse"], protocols: ["v2", "v1"] }),
+  );
+  const socket = new Socket(
+    new EventStreamSocket(
+      `${server.url}/ws`,
+      ["v1", "v2"],
+      fetch,
+    ) as unknown as WebSocket,
+  );
+  await socket.send("ping");
+  const { value } = await socket[Symbol.asyncIterator]().next();
+  assert.equal(value?.data, "ping");
+  assert.equal(await chosen.promise, "v1");
+  assert.equal(socket.protocol, "v1");
+  socket.close();
+  assert.deepEqual(await socket.closed, {
+    code: 1000,
+    reason: "",
+    wasClean: true,
+  });
+});
