@@ -177,7 +177,16 @@ export class EventStreamConnection extends EventTarget {
     for (const entry of batch.messages) {
       if (close) break;
       if (entry[0] === "c") {
-        close = { code: entry[1], reason: entry[2] };
+        const [, code, reason] = entry;
+        if (!isWireCloseCode(code) || utf8Length(reason) > 123) {
+          // As for a close frame with a forbidden code: a protocol error.
+          this.#fail(1002, `Invalid close code ${code} or reason`);
+          return plain(
+            400,
+            "Bad request: the close entry's code may be 1000-1003, 1007-1014 or 3000-4999, with a reason of at most 123 UTF-8 bytes",
+          );
+        }
+        close = { code, reason };
         continue;
       }
       let data: string | ArrayBuffer;
@@ -329,4 +338,16 @@ export function plain(status: number, text: string): Response {
     status,
     headers: { "content-type": "text/plain" },
   });
+}
+
+/**
+ * Whether a peer may put `code` in a close frame (RFC 6455 section 7.4).
+ *
+ * @param code The code.
+ * @returns `true` for 1000-1003, 1007-1014 and 3000-4999.
+ */
+function isWireCloseCode(code: number): boolean {
+  return Number.isInteger(code) &&
+    ((code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
+      (code >= 3000 && code <= 4999));
 }

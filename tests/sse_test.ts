@@ -613,3 +613,27 @@ Deno.test("subprotocols are offered and chosen over the fallback too", async () 
     wasClean: true,
   });
 });
+
+Deno.test("a close entry with a forbidden code or a long reason is a protocol error (400, then 1002)", async () => {
+  const closes: CloseInfo[] = [];
+  await using server = serve(route("/ws", async (socket) => {
+    for await (const _ of socket) { /* until the end */ }
+    closes.push(await socket.closed);
+  }, { transports: ["sse"] }));
+  const base = `http://${hostname}:${server.port}/ws`;
+  for (
+    const entry of [["c", 1005, ""], ["c", 999, ""], ["c", 5000, ""], [
+      "c",
+      1000,
+      "é".repeat(62),
+    ]]
+  ) {
+    const s = await rawStream(base);
+    const answer = await post(base, s.session, { seq: 0, messages: [entry] });
+    assert.equal(answer.status, 400);
+    assert.match(await answer.text(), /close entry/);
+    await s.reader?.cancel();
+  }
+  while (closes.length < 4) await delay(10);
+  assert.deepEqual(closes.map((c) => c.code), [1002, 1002, 1002, 1002]);
+});
