@@ -5,7 +5,12 @@
  * @module
  */
 
-import { checkOrigin, chooseProtocol, HandshakeError } from "./handshake.ts";
+import {
+  asksForUpgrade,
+  checkOrigin,
+  chooseProtocol,
+  HandshakeError,
+} from "./handshake.ts";
 import { checkTransports, type Transport } from "./message.ts";
 import {
   closeSocket,
@@ -274,8 +279,9 @@ export function route(
   /** Open fallback sessions by id. */
   const sessions = new Map<string, EventStreamConnection>();
   const maxMessageSize = checked.socket.maxMessageSize ?? 16 * 1024 * 1024;
-  // Room for one largest message in base64 or JSON-escaped text, and more.
-  const postLimit = 2 * maxMessageSize + 65_536;
+  // Room for one largest message as it travels (text JSON-escaped, at worst
+  // 6 bytes per byte; binary in base64) beside a full batch of others.
+  const postLimit = 6 * maxMessageSize + 2 * 65_536;
   const keepAliveMs = checked.idleTimeout * 500;
 
   const sockets = new Set<Socket>();
@@ -387,7 +393,12 @@ export function route(
     if (new URL(request.url).pathname !== path) {
       return info === undefined ? fallback(request) : fallback(request, info);
     }
-    if (request.headers.get("upgrade") === null) {
+    // With the fallback on, an Upgrade to something else (curl's h2c) is
+    // ignored, as HTTP allows, rather than taken for a WebSocket handshake.
+    if (
+      request.headers.get("upgrade") === null ||
+      (sse && !asksForUpgrade(request))
+    ) {
       if (sse) {
         if (wantsEventStream(request)) return openStream(request);
         const id = postedSession(request);
@@ -487,13 +498,19 @@ export function route(
     if (connection === undefined) {
       return plain(404, "Not found: no open session has this id");
     }
-    let text: string | undefined;
+    let body: Awaited<ReturnType<typeof readBody>>;
     try {
-      text = await readBody(request, postLimit);
+      body = await readBody(request, postLimit);
     } catch {
       return plain(400, "Bad request: the body could not be read");
     }
-    if (text === undefined) {
+    if (body === "not UTF-8") {
+      if (connection.socket) {
+        closeSocket(connection.socket, 1007, "A message batch is not UTF-8");
+      }
+      return plain(400, "Bad request: the body is not UTF-8");
+    }
+    if (body === "too large") {
       if (connection.socket) {
         closeSocket(
           connection.socket,
@@ -506,7 +523,7 @@ export function route(
         `Payload too large: a message batch may hold at most ${postLimit} bytes`,
       );
     }
-    return connection.receive(text, maxMessageSize);
+    return connection.receive(body.text, maxMessageSize);
   }
 
   return Object.assign(handle, { shutdown, stats });

@@ -26,6 +26,8 @@ const CLOSING = 2;
 const CLOSED = 3;
 
 const encoder = new TextEncoder();
+/** How long a closing session waits for the client to take the close event. */
+const CLOSE_DRAIN_MS = 2000;
 const KEEPALIVE = encoder.encode(": keepalive\n\n");
 
 /** Headers of the stream's response: no caching, no proxy buffering. */
@@ -140,8 +142,17 @@ export class EventStreamConnection extends EventTarget {
     if (this.readyState >= CLOSING) return;
     this.readyState = CLOSING;
     this.#sendClose(code, reason);
-    // The close event fires once the events before it have been queued.
-    setTimeout(() => this.#end(code, reason, true), 0);
+    // Clean once the HTTP server has taken the whole queue, close event
+    // included; not while a client that reads nothing holds it back.
+    const deadline = Date.now() + CLOSE_DRAIN_MS;
+    const drained = (): void => {
+      if (this.readyState === CLOSED) return;
+      if ((this.#controller.desiredSize ?? 0) >= 0) {
+        this.#end(code, reason, true);
+      } else if (Date.now() >= deadline) this.#end(code, reason, false);
+      else setTimeout(drained, 10);
+    };
+    setTimeout(drained, 0);
   }
 
   /**
@@ -193,6 +204,14 @@ export class EventStreamConnection extends EventTarget {
       let size: number;
       if (entry[0] === "t") {
         data = entry[1];
+        if (!data.isWellFormed()) {
+          // JSON can carry a lone surrogate; a WebSocket text message can't.
+          this.#fail(1007, "A text message is not valid Unicode");
+          return plain(
+            400,
+            "Bad request: a text message holds a lone surrogate",
+          );
+        }
         size = utf8Length(data);
       } else {
         let bytes: Uint8Array;
@@ -297,24 +316,25 @@ export function postedSession(request: Request): string | undefined {
 }
 
 /**
- * Reads a request body up to `limit` bytes.
+ * Reads a request body up to `limit` bytes, as strict UTF-8.
  *
  * @param request The request.
  * @param limit The most bytes to read.
- * @returns The body as text, or `undefined` when it is longer than `limit`.
+ * @returns The body as text, `"too large"` past `limit`, or `"not UTF-8"`.
+ * @throws {TypeError} When the body cannot be read (the client went away).
  */
 export async function readBody(
   request: Request,
   limit: number,
-): Promise<string | undefined> {
+): Promise<{ text: string } | "too large" | "not UTF-8"> {
   const length = Number(request.headers.get("content-length") ?? NaN);
-  if (length > limit) return undefined;
-  if (request.body === null) return "";
+  if (length > limit) return "too large";
+  if (request.body === null) return { text: "" };
   const chunks: Uint8Array[] = [];
   let size = 0;
   for await (const chunk of request.body) {
     size += chunk.byteLength;
-    if (size > limit) return undefined;
+    if (size > limit) return "too large";
     chunks.push(chunk);
   }
   const bytes = new Uint8Array(size);
@@ -323,8 +343,14 @@ export async function readBody(
     bytes.set(chunk, offset);
     offset += chunk.byteLength;
   }
-  return new TextDecoder().decode(bytes);
+  try {
+    return { text: strictDecoder.decode(bytes) };
+  } catch {
+    return "not UTF-8";
+  }
 }
+
+const strictDecoder = new TextDecoder("utf-8", { fatal: true });
 
 /**
  * A plain-text answer.

@@ -435,7 +435,7 @@ Deno.test("a message over maxMessageSize gets 413 and closes the session with 10
   assert.equal(received.length, 0, "a refused batch delivers nothing");
 
   const huge = await rawStream(base);
-  const body = await post(base, huge.session, "y".repeat(100_000));
+  const body = await post(base, huge.session, "y".repeat(200_000));
   assert.equal(body.status, 413);
   await body.body?.cancel();
 
