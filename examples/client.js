@@ -872,6 +872,7 @@ var EventStreamSocket = class extends EventTarget {
   #abort = new AbortController();
   #session = "";
   #seq = 0;
+  /** Entries as JSON text, with their UTF-8 size on the wire. */
   #outgoing = [];
   #posting = false;
   #closeTimer;
@@ -909,7 +910,7 @@ var EventStreamSocket = class extends EventTarget {
       this.#queue([
         "t",
         data,
-      ], data.length);
+      ]);
     } else {
       const bytes = data instanceof ArrayBuffer
         ? new Uint8Array(data)
@@ -917,7 +918,7 @@ var EventStreamSocket = class extends EventTarget {
       this.#queue([
         "b",
         toBase64(bytes),
-      ], bytes.byteLength);
+      ]);
     }
   }
   /**
@@ -930,14 +931,14 @@ var EventStreamSocket = class extends EventTarget {
   close(code = 1e3, reason = "") {
     if (this.readyState >= CLOSING2) return;
     if (this.readyState === CONNECTING2) {
-      this.#end(1006, "Closed before the event stream opened", false);
+      this.#end(1006, reason || "Closed before the event stream opened", false);
       return;
     }
     this.#queue([
       "c",
       code,
       reason,
-    ], 0);
+    ]);
     this.readyState = CLOSING2;
     this.#closeTimer = setTimeout(
       () => this.#end(1006, "The server did not answer the close", false),
@@ -1014,9 +1015,11 @@ var EventStreamSocket = class extends EventTarget {
       }),
     );
   }
-  #queue(entry, size) {
+  #queue(entry) {
+    const json = JSON.stringify(entry);
+    const size = utf8Length(json);
     this.#outgoing.push({
-      entry,
+      json,
       size,
     });
     this.bufferedAmount += size;
@@ -1029,17 +1032,15 @@ var EventStreamSocket = class extends EventTarget {
     while (this.#outgoing.length > 0 && this.readyState !== CLOSED2) {
       let bytes = 0;
       let count2 = 0;
-      while (
-        count2 < this.#outgoing.length && (count2 === 0 || bytes < BATCH_BYTES)
-      ) {
-        bytes += this.#outgoing[count2].size;
+      for (const item of this.#outgoing) {
+        if (count2 > 0 && bytes + item.size > BATCH_BYTES) break;
+        bytes += item.size;
         count2++;
       }
       const batch = this.#outgoing.splice(0, count2);
-      const body = JSON.stringify({
-        seq: this.#seq++,
-        messages: batch.map((item) => item.entry),
-      });
+      const body = `{"seq":${this.#seq++},"messages":[${
+        batch.map((item) => item.json).join(",")
+      }]}`;
       const url = new URL(this.#base);
       url.searchParams.set(SESSION_PARAM, this.#session);
       const status = await this.#deliver(url, body);
@@ -1251,6 +1252,8 @@ var Client = class extends EventTarget {
   #transportIndex = 0;
   #openTimeout;
   #openTimer;
+  /** What the current Socket wraps: a WebSocket or the fallback's stream. */
+  #raw;
   #fetch;
   #state = "connecting";
   #socket;
@@ -1607,16 +1610,19 @@ var Client = class extends EventTarget {
       ws.addEventListener("open", () => this.#onOpen(socket), {
         once: true,
       });
-      if (
-        transport === "websocket" &&
-        this.#transportIndex < this.#transports.length - 1
-      ) {
+      this.#raw = ws;
+      const next2 = transport === "websocket" &&
+        this.#transportIndex < this.#transports.length - 1;
+      if (next2 || transport === "sse") {
         this.#openTimer = setTimeout(() => {
           this.#openTimer = void 0;
           if (this.#socket !== socket || socket.readyState !== 0) return;
-          this.#socket = void 0;
-          socket.close();
-          this.#fallBack();
+          const reason = `No open within ${this.#openTimeout} ms`;
+          if (next2) {
+            this.#socket = void 0;
+            abandon(ws, reason);
+            this.#fallBack();
+          } else abandon(ws, reason);
         }, this.#openTimeout);
       }
     } catch (error) {
@@ -1741,8 +1747,11 @@ var Client = class extends EventTarget {
     this.#openTimer = void 0;
     clearTimeout(this.#timer);
     this.#timer = void 0;
-    if (this.#socket) this.#socket.close(code, reason);
-    else {this.#finish({
+    if (this.#socket) {
+      const connecting = this.#socket.readyState === 0;
+      this.#socket.close(code, reason);
+      if (connecting && this.#raw) abandon(this.#raw, reason);
+    } else {this.#finish({
         code,
         reason,
         wasClean: false,
@@ -1787,6 +1796,12 @@ var Client = class extends EventTarget {
 };
 function connect(url, options) {
   return new Client(url, options);
+}
+function abandon(ws, reason) {
+  try {
+    ws.close(1e3, reason);
+  } catch {
+  }
 }
 export {
   Client,

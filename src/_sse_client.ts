@@ -8,6 +8,7 @@
  * @module
  */
 
+import { utf8Length } from "./message.ts";
 import {
   type Entry,
   EventStreamParser,
@@ -23,7 +24,10 @@ const OPEN = 1;
 const CLOSING = 2;
 const CLOSED = 3;
 
-/** A POST carries what is waiting, up to about this many bytes. */
+/**
+ * A POST carries what is waiting, up to this many bytes as the entries
+ * travel (one larger message goes alone).
+ */
 const BATCH_BYTES = 64 * 1024;
 /** Attempts per POST before the session is given up (1006). */
 const POST_ATTEMPTS = 6;
@@ -75,7 +79,8 @@ export class EventStreamSocket extends EventTarget {
   #abort = new AbortController();
   #session = "";
   #seq = 0;
-  #outgoing: { entry: Entry; size: number }[] = [];
+  /** Entries as JSON text, with their UTF-8 size on the wire. */
+  #outgoing: { json: string; size: number }[] = [];
   #posting = false;
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
   #closeInfo: { code: number; reason: string } | undefined;
@@ -111,12 +116,12 @@ export class EventStreamSocket extends EventTarget {
       throw new DOMException("The connection is not open", "InvalidStateError");
     }
     if (typeof data === "string") {
-      this.#queue(["t", data], data.length);
+      this.#queue(["t", data]);
     } else {
       const bytes = data instanceof ArrayBuffer
         ? new Uint8Array(data)
         : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-      this.#queue(["b", toBase64(bytes)], bytes.byteLength);
+      this.#queue(["b", toBase64(bytes)]);
     }
   }
 
@@ -130,10 +135,10 @@ export class EventStreamSocket extends EventTarget {
   close(code = 1000, reason = ""): void {
     if (this.readyState >= CLOSING) return;
     if (this.readyState === CONNECTING) {
-      this.#end(1006, "Closed before the event stream opened", false);
+      this.#end(1006, reason || "Closed before the event stream opened", false);
       return;
     }
-    this.#queue(["c", code, reason], 0);
+    this.#queue(["c", code, reason]);
     this.readyState = CLOSING;
     this.#closeTimer = setTimeout(
       () => this.#end(1006, "The server did not answer the close", false),
@@ -208,8 +213,11 @@ export class EventStreamSocket extends EventTarget {
     this.dispatchEvent(new MessageEvent("message", { data }));
   }
 
-  #queue(entry: Entry, size: number): void {
-    this.#outgoing.push({ entry, size });
+  #queue(entry: Entry): void {
+    const json = JSON.stringify(entry);
+    // Sized as it travels (escaped, base64), which the server's limit counts.
+    const size = utf8Length(json);
+    this.#outgoing.push({ json, size });
     this.bufferedAmount += size;
     if (!this.#posting) {
       this.#posting = true;
@@ -222,17 +230,15 @@ export class EventStreamSocket extends EventTarget {
     while (this.#outgoing.length > 0 && this.readyState !== CLOSED) {
       let bytes = 0;
       let count = 0;
-      while (
-        count < this.#outgoing.length && (count === 0 || bytes < BATCH_BYTES)
-      ) {
-        bytes += (this.#outgoing[count] as { size: number }).size;
+      for (const item of this.#outgoing) {
+        if (count > 0 && bytes + item.size > BATCH_BYTES) break;
+        bytes += item.size;
         count++;
       }
       const batch = this.#outgoing.splice(0, count);
-      const body = JSON.stringify({
-        seq: this.#seq++,
-        messages: batch.map((item) => item.entry),
-      });
+      const body = `{"seq":${this.#seq++},"messages":[${
+        batch.map((item) => item.json).join(",")
+      }]}`;
       const url = new URL(this.#base);
       url.searchParams.set(SESSION_PARAM, this.#session);
       const status = await this.#deliver(url, body);

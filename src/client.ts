@@ -163,8 +163,11 @@ export interface ClientOptions {
    */
   transports?: readonly Transport[];
   /**
-   * Milliseconds a WebSocket may take to open before the next transport is
-   * tried; used only when another transport follows it.
+   * Milliseconds a connection may take to open: a WebSocket with another
+   * transport after it (then the next one is tried at once), and the
+   * fallback's stream (then the attempt fails with 1006 and is retried; a
+   * buffering proxy can hold its first event back for ever). A WebSocket
+   * with nothing after it is left to the runtime's own handshake timeout.
    *
    * @default {1500}
    */
@@ -425,6 +428,8 @@ export class Client extends EventTarget
   #transportIndex = 0;
   #openTimeout: number;
   #openTimer: ReturnType<typeof setTimeout> | undefined;
+  /** What the current Socket wraps: a WebSocket or the fallback's stream. */
+  #raw: WebSocket | undefined;
   #fetch: Fetch;
 
   #state: ClientState = "connecting";
@@ -767,17 +772,23 @@ export class Client extends EventTarget
       // Registered after the Socket's own listener, so the Socket is open
       // by the time this runs.
       ws.addEventListener("open", () => this.#onOpen(socket), { once: true });
-      if (
-        transport === "websocket" &&
-        this.#transportIndex < this.#transports.length - 1
-      ) {
+      this.#raw = ws;
+      const next = transport === "websocket" &&
+        this.#transportIndex < this.#transports.length - 1;
+      // A WebSocket with a fallback after it, and the fallback's stream (a
+      // buffering proxy can hold its open event back for ever), get
+      // openTimeout to open.
+      if (next || transport === "sse") {
         this.#openTimer = setTimeout(() => {
           this.#openTimer = undefined;
           if (this.#socket !== socket || socket.readyState !== 0) return;
-          // No open in time: leave this attempt and try the next transport.
-          this.#socket = undefined;
-          socket.close();
-          this.#fallBack();
+          const reason = `No open within ${this.#openTimeout} ms`;
+          if (next) {
+            // Leave this attempt and try the next transport now.
+            this.#socket = undefined;
+            abandon(ws, reason);
+            this.#fallBack();
+          } else abandon(ws, reason); // ends with 1006: a retry follows
         }, this.#openTimeout);
       }
     } catch (error) {
@@ -902,8 +913,13 @@ export class Client extends EventTarget
     this.#openTimer = undefined;
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    if (this.#socket) this.#socket.close(code, reason);
-    else this.#finish({ code, reason, wasClean: false }, []);
+    if (this.#socket) {
+      const connecting = this.#socket.readyState === 0;
+      this.#socket.close(code, reason);
+      // A Socket carries out a close asked for while connecting once open;
+      // the client stops the attempt instead of waiting for it.
+      if (connecting && this.#raw) abandon(this.#raw, reason);
+    } else this.#finish({ code, reason, wasClean: false }, []);
   }
 
   #finish(info: CloseInfo, unsent: Outgoing[]): void {
@@ -985,4 +1001,13 @@ export class Client extends EventTarget
  */
 export function connect(url: string | URL, options?: ClientOptions): Client {
   return new Client(url, options);
+}
+
+/** Stops a connection attempt that has not opened (it then closes as 1006). */
+function abandon(ws: WebSocket, reason: string): void {
+  try {
+    ws.close(1000, reason);
+  } catch {
+    // Already closed.
+  }
 }
