@@ -82,6 +82,13 @@ export async function serveUntilSignal(
     console.log("Shutting down");
     await handler.shutdown();
     controller.abort();
+    // Deno.serve waits for every response to finish: an event stream to a
+    // client that reads nothing never does. Give them a few seconds.
+    const timer = setTimeout(() => {
+      console.log("Responses still open after 5 s; exiting");
+      Deno.exit(0);
+    }, 5000);
+    Deno.unrefTimer(timer);
   };
   const signals: Deno.Signal[] = Deno.build.os === "windows"
     ? ["SIGINT"]
