@@ -762,7 +762,16 @@ var SocketIterator = class {
 // src/_event_stream.ts
 var SESSION_PARAM = "session";
 var PROTOCOLS_PARAM = "protocols";
-function toBase64(bytes) {
+var CONNECTING2 = 0;
+var OPEN2 = 1;
+var CLOSING2 = 2;
+var CLOSED2 = 3;
+function toBase64(data) {
+  const bytes = data instanceof Uint8Array
+    ? data
+    : data instanceof ArrayBuffer
+    ? new Uint8Array(data)
+    : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   const native = bytes.toBase64;
   if (typeof native === "function") return native.call(bytes);
   let binary = "";
@@ -847,10 +856,6 @@ var EventStreamParser = class {
 };
 
 // src/_sse_client.ts
-var CONNECTING2 = 0;
-var OPEN2 = 1;
-var CLOSING2 = 2;
-var CLOSED2 = 3;
 var BATCH_BYTES = 64 * 1024;
 var POST_ATTEMPTS = 6;
 var CLOSE_TIMEOUT = 5e3;
@@ -906,20 +911,17 @@ var EventStreamSocket = class extends EventTarget {
     if (this.readyState !== OPEN2) {
       throw new DOMException("The connection is not open", "InvalidStateError");
     }
-    if (typeof data === "string") {
-      this.#queue([
-        "t",
-        data,
-      ]);
-    } else {
-      const bytes = data instanceof ArrayBuffer
-        ? new Uint8Array(data)
-        : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-      this.#queue([
-        "b",
-        toBase64(bytes),
-      ]);
-    }
+    this.#queue(
+      typeof data === "string"
+        ? [
+          "t",
+          data,
+        ]
+        : [
+          "b",
+          toBase64(data),
+        ],
+    );
   }
   /**
    * Sends the close after what is queued and waits for the server's close
@@ -1615,7 +1617,6 @@ var Client = class extends EventTarget {
         this.#transportIndex < this.#transports.length - 1;
       if (next2 || transport === "sse") {
         this.#openTimer = setTimeout(() => {
-          this.#openTimer = void 0;
           if (this.#socket !== socket || socket.readyState !== 0) return;
           const reason = `No open within ${this.#openTimeout} ms`;
           if (next2) {
@@ -1646,7 +1647,6 @@ var Client = class extends EventTarget {
       return;
     }
     clearTimeout(this.#openTimer);
-    this.#openTimer = void 0;
     this.#openedAt = Date.now();
     const outbox = this.#outbox;
     this.#outbox = [];
@@ -1671,7 +1671,6 @@ var Client = class extends EventTarget {
   /** Opens the next transport after the current one failed to open. */
   #fallBack() {
     clearTimeout(this.#openTimer);
-    this.#openTimer = void 0;
     const unsent = this.#inflight.filter((entry) => !entry.handed);
     this.#inflight = [];
     for (const entry of unsent) this.#outboxBytes += entry.size;
@@ -1684,14 +1683,12 @@ var Client = class extends EventTarget {
     this.#socket = void 0;
     const opened = this.#state === "open";
     if (
-      !opened && !this.#closing &&
-      this.#transportIndex < this.#transports.length - 1 &&
-      this.#transports[this.#transportIndex] === "websocket"
+      !opened && !this.#closing && this.transport === "websocket" &&
+      this.#transportIndex < this.#transports.length - 1
     ) {
       return this.#fallBack();
     }
     clearTimeout(this.#openTimer);
-    this.#openTimer = void 0;
     if (!opened) this.#transportIndex = 0;
     if (opened && Date.now() - this.#openedAt >= this.#minUptime) {
       this.#retries = 0;
@@ -1744,7 +1741,6 @@ var Client = class extends EventTarget {
       reason,
     };
     clearTimeout(this.#openTimer);
-    this.#openTimer = void 0;
     clearTimeout(this.#timer);
     this.#timer = void 0;
     if (this.#socket) {

@@ -27,6 +27,12 @@ export const PROTOCOLS_PARAM = "protocols";
 /** The media type of the stream. */
 export const EVENT_STREAM = "text/event-stream";
 
+/** `readyState` values, as `WebSocket` has them, for both ends' sessions. */
+export const CONNECTING = 0;
+export const OPEN = 1;
+export const CLOSING = 2;
+export const CLOSED = 3;
+
 /** One entry of a POST batch. */
 export type Entry =
   | readonly ["t", string]
@@ -64,10 +70,15 @@ type Base64Codec = {
  * Encodes bytes as base64 (`Uint8Array.prototype.toBase64` where the runtime
  * has it).
  *
- * @param bytes The bytes.
+ * @param data The bytes: a buffer or a view of one.
  * @returns Their base64 text.
  */
-export function toBase64(bytes: Uint8Array): string {
+export function toBase64(data: ArrayBuffer | ArrayBufferView): string {
+  const bytes = data instanceof Uint8Array
+    ? data
+    : data instanceof ArrayBuffer
+    ? new Uint8Array(data)
+    : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   const native = (bytes as { toBase64?: () => string }).toBase64;
   if (typeof native === "function") return native.call(bytes);
   let binary = "";

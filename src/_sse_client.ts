@@ -10,19 +10,18 @@
 
 import { utf8Length } from "./message.ts";
 import {
+  CLOSED,
+  CLOSING,
+  CONNECTING,
   type Entry,
   EventStreamParser,
   fromBase64,
+  OPEN,
   type OpenData,
   PROTOCOLS_PARAM,
   SESSION_PARAM,
   toBase64,
 } from "./_event_stream.ts";
-
-const CONNECTING = 0;
-const OPEN = 1;
-const CLOSING = 2;
-const CLOSED = 3;
 
 /**
  * A POST carries what is waiting, up to this many bytes as the entries
@@ -115,14 +114,9 @@ export class EventStreamSocket extends EventTarget {
     if (this.readyState !== OPEN) {
       throw new DOMException("The connection is not open", "InvalidStateError");
     }
-    if (typeof data === "string") {
-      this.#queue(["t", data]);
-    } else {
-      const bytes = data instanceof ArrayBuffer
-        ? new Uint8Array(data)
-        : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-      this.#queue(["b", toBase64(bytes)]);
-    }
+    this.#queue(
+      typeof data === "string" ? ["t", data] : ["b", toBase64(data)],
+    );
   }
 
   /**

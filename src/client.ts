@@ -780,7 +780,6 @@ export class Client extends EventTarget
       // openTimeout to open.
       if (next || transport === "sse") {
         this.#openTimer = setTimeout(() => {
-          this.#openTimer = undefined;
           if (this.#socket !== socket || socket.readyState !== 0) return;
           const reason = `No open within ${this.#openTimeout} ms`;
           if (next) {
@@ -810,7 +809,6 @@ export class Client extends EventTarget
       return;
     }
     clearTimeout(this.#openTimer);
-    this.#openTimer = undefined;
     this.#openedAt = Date.now();
     const outbox = this.#outbox;
     this.#outbox = [];
@@ -835,7 +833,6 @@ export class Client extends EventTarget
   /** Opens the next transport after the current one failed to open. */
   #fallBack(): void {
     clearTimeout(this.#openTimer);
-    this.#openTimer = undefined;
     // Sends given to the attempt that never opened go first on the next.
     const unsent = this.#inflight.filter((entry) => !entry.handed);
     this.#inflight = [];
@@ -850,15 +847,13 @@ export class Client extends EventTarget
     this.#socket = undefined;
     const opened = this.#state === "open";
     if (
-      !opened && !this.#closing &&
-      this.#transportIndex < this.#transports.length - 1 &&
-      this.#transports[this.#transportIndex] === "websocket"
+      !opened && !this.#closing && this.transport === "websocket" &&
+      this.#transportIndex < this.#transports.length - 1
     ) {
       // A refused upgrade: fall back now, without counting a retry.
       return this.#fallBack();
     }
     clearTimeout(this.#openTimer);
-    this.#openTimer = undefined;
     // When no transport opened, the next attempt starts again with the
     // first (a server that was down is no reason to stay on the fallback);
     // otherwise it starts with the one that opened.
@@ -910,7 +905,6 @@ export class Client extends EventTarget
     if (this.#closing || this.#state === "closed") return;
     this.#closing = { code, reason };
     clearTimeout(this.#openTimer);
-    this.#openTimer = undefined;
     clearTimeout(this.#timer);
     this.#timer = undefined;
     if (this.#socket) {

@@ -459,15 +459,20 @@ export function route(
     return undefined;
   }
 
-  function openStream(request: Request): Response {
-    const refused = refusal();
-    if (refused) return refused;
+  /** The 403 for a fallback request from an origin that is not allowed. */
+  function forbidden(request: Request): Response | undefined {
     try {
       checkOrigin(request, checked.allowedOrigins);
     } catch (error) {
       if (error instanceof HandshakeError) return error.response;
       throw error;
     }
+    return undefined;
+  }
+
+  function openStream(request: Request): Response {
+    const refused = refusal() ?? forbidden(request);
+    if (refused) return refused;
     const protocol = chooseProtocol(
       new URL(request.url).searchParams.get(PROTOCOLS_PARAM),
       checked.protocols,
@@ -488,12 +493,8 @@ export function route(
   }
 
   async function receive(request: Request, id: string): Promise<Response> {
-    try {
-      checkOrigin(request, checked.allowedOrigins);
-    } catch (error) {
-      if (error instanceof HandshakeError) return error.response;
-      throw error;
-    }
+    const refused = forbidden(request);
+    if (refused) return refused;
     const connection = sessions.get(id);
     if (connection === undefined) {
       return plain(404, "Not found: no open session has this id");
@@ -505,19 +506,11 @@ export function route(
       return plain(400, "Bad request: the body could not be read");
     }
     if (body === "not UTF-8") {
-      if (connection.socket) {
-        closeSocket(connection.socket, 1007, "A message batch is not UTF-8");
-      }
+      connection.fail(1007, "A message batch is not UTF-8");
       return plain(400, "Bad request: the body is not UTF-8");
     }
     if (body === "too large") {
-      if (connection.socket) {
-        closeSocket(
-          connection.socket,
-          1009,
-          `Message batch over ${postLimit} bytes`,
-        );
-      }
+      connection.fail(1009, `Message batch over ${postLimit} bytes`);
       return plain(
         413,
         `Payload too large: a message batch may hold at most ${postLimit} bytes`,

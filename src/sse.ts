@@ -9,9 +9,13 @@
  */
 
 import {
+  CLOSED,
+  CLOSING,
+  CONNECTING,
   EVENT_STREAM,
   formatEvent,
   fromBase64,
+  OPEN,
   type OpenData,
   parseBatch,
   SESSION_PARAM,
@@ -19,11 +23,6 @@ import {
 } from "./_event_stream.ts";
 import { closeSocket, type Socket } from "./socket.ts";
 import { utf8Length } from "./message.ts";
-
-const CONNECTING = 0;
-const OPEN = 1;
-const CLOSING = 2;
-const CLOSED = 3;
 
 const encoder = new TextEncoder();
 /** How long a closing session waits for the client to take the close event. */
@@ -121,14 +120,7 @@ export class EventStreamConnection extends EventTarget {
     }
     const event = typeof data === "string"
       ? formatEvent("text", JSON.stringify(data))
-      : formatEvent(
-        "binary",
-        toBase64(
-          data instanceof ArrayBuffer
-            ? new Uint8Array(data)
-            : new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
-        ),
-      );
+      : formatEvent("binary", toBase64(data));
     this.#write(encoder.encode(event));
   }
 
@@ -168,7 +160,7 @@ export class EventStreamConnection extends EventTarget {
   receive(text: string, maxMessageSize: number): Response {
     const batch = parseBatch(text);
     if (typeof batch === "string") {
-      this.#fail(1002, "Invalid message batch");
+      this.fail(1002, "Invalid message batch");
       return plain(400, `Bad request: ${batch}`);
     }
     if (batch.seq < this.nextSeq) return new Response(null, { status: 204 });
@@ -191,7 +183,7 @@ export class EventStreamConnection extends EventTarget {
         const [, code, reason] = entry;
         if (!isWireCloseCode(code) || utf8Length(reason) > 123) {
           // As for a close frame with a forbidden code: a protocol error.
-          this.#fail(1002, `Invalid close code ${code} or reason`);
+          this.fail(1002, `Invalid close code ${code} or reason`);
           return plain(
             400,
             "Bad request: the close entry's code may be 1000-1003, 1007-1014 or 3000-4999, with a reason of at most 123 UTF-8 bytes",
@@ -206,7 +198,7 @@ export class EventStreamConnection extends EventTarget {
         data = entry[1];
         if (!data.isWellFormed()) {
           // JSON can carry a lone surrogate; a WebSocket text message can't.
-          this.#fail(1007, "A text message is not valid Unicode");
+          this.fail(1007, "A text message is not valid Unicode");
           return plain(
             400,
             "Bad request: a text message holds a lone surrogate",
@@ -218,14 +210,14 @@ export class EventStreamConnection extends EventTarget {
         try {
           bytes = fromBase64(entry[1]);
         } catch {
-          this.#fail(1002, "Invalid base64 in a binary message");
+          this.fail(1002, "Invalid base64 in a binary message");
           return plain(400, "Bad request: a binary message is not base64");
         }
         data = bytes.buffer as ArrayBuffer;
         size = bytes.byteLength;
       }
       if (size > maxMessageSize) {
-        this.#fail(
+        this.fail(
           1009,
           `Message of ${size} bytes exceeds the limit of ${maxMessageSize}`,
         );
@@ -250,8 +242,14 @@ export class EventStreamConnection extends EventTarget {
     return new Response(null, { status: 204 });
   }
 
-  /** Closes the session from the server side because of a bad POST. */
-  #fail(code: number, reason: string): void {
+  /**
+   * Closes the session from the server side because of a bad POST, through
+   * its Socket (which then reports the code).
+   *
+   * @param code The close code.
+   * @param reason The reason.
+   */
+  fail(code: number, reason: string): void {
     if (this.socket) closeSocket(this.socket, code, reason);
     else this.close(code, reason);
   }

@@ -12,6 +12,13 @@ import assert from "node:assert/strict";
 import { type CloseInfo, route, type Socket } from "../mod.ts";
 import { connect } from "../src/client.ts";
 import { deferred, delay } from "./_helpers.ts";
+import {
+  closeOf,
+  openStream,
+  post,
+  type RawStream,
+  within,
+} from "./_sse_helpers.ts";
 
 const hostname = "127.0.0.1";
 const encoder = new TextEncoder();
@@ -51,100 +58,6 @@ async function until(test: () => boolean, ms = 2000, what = "condition") {
     if (Date.now() > deadline) throw new Error(`Timed out waiting: ${what}`);
     await delay(5);
   }
-}
-
-/**
- * Settles like `promise`, or with `late` after `ms` if it has not settled by
- * then; the timer is cleared either way.
- */
-function within<T, U>(
-  promise: Promise<T>,
-  ms: number,
-  late: U,
-): Promise<T | U> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<U>((resolve) => {
-    timer = setTimeout(() => resolve(late), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** An open fallback stream, read by hand. */
-interface RawStream {
-  response: Response;
-  session: string;
-  reader: ReadableStreamDefaultReader<string>;
-  /** Reads to the end of the stream (at most `ms`) and returns the text. */
-  rest(ms?: number): Promise<string>;
-  cancel(): Promise<void>;
-  [Symbol.asyncDispose](): Promise<void>;
-}
-
-/** Opens a fallback stream with `fetch` and reads its open event. */
-async function openStream(url: string): Promise<RawStream> {
-  const response = await fetch(url, {
-    headers: { accept: "text/event-stream" },
-  });
-  assert.equal(response.status, 200);
-  const reader = response.body!.pipeThrough(new TextDecoderStream())
-    .getReader();
-  let text = "";
-  while (!text.includes("\n\n")) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    text += value;
-  }
-  const match = /^event: open\ndata: (.*)\n\n/.exec(text);
-  assert.ok(match, `no open event in ${JSON.stringify(text)}`);
-  const session = JSON.parse(match[1]!).session as string;
-  let cancelled = false;
-  const cancel = async () => {
-    if (cancelled) return;
-    cancelled = true;
-    await reader.cancel().catch(() => {});
-  };
-  return {
-    response,
-    session,
-    reader,
-    async rest(ms = 2000) {
-      let rest = text.slice(match[0].length);
-      const deadline = Date.now() + ms;
-      for (;;) {
-        const left = Math.max(0, deadline - Date.now());
-        const result = await within(reader.read(), left, "timeout" as const);
-        if (result === "timeout") {
-          throw new Error(`The stream did not end: ${JSON.stringify(rest)}`);
-        }
-        if (result.done) break;
-        rest += result.value;
-      }
-      cancelled = true;
-      return rest;
-    },
-    cancel,
-    [Symbol.asyncDispose]: cancel,
-  };
-}
-
-/** POSTs a body (a string as is, anything else as JSON) to a session. */
-function post(url: string, session: string, body: unknown) {
-  return fetch(`${url}?session=${session}`, {
-    method: "POST",
-    headers: { "content-type": "text/plain;charset=UTF-8" },
-    body: typeof body === "string"
-      ? body
-      : body instanceof Uint8Array
-      ? new Uint8Array(body) as Uint8Array<ArrayBuffer>
-      : JSON.stringify(body),
-  });
-}
-
-/** The close event a stream's text ends with. */
-function closeOf(text: string): { code: number; reason: string } {
-  const match = /event: close\ndata: (.*)\n\n$/.exec(text);
-  assert.ok(match, `no close event at the end of ${JSON.stringify(text)}`);
-  return JSON.parse(match[1]!);
 }
 
 /**

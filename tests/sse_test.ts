@@ -10,6 +10,7 @@ import { EventStreamSocket } from "../src/_sse_client.ts";
 import { Hub } from "../src/hub.ts";
 import { RpcPeer } from "../src/rpc.ts";
 import { deferred, delay, open, serve } from "./_helpers.ts";
+import { openStream, post } from "./_sse_helpers.ts";
 
 const hostname = "127.0.0.1";
 const BOTH = ["websocket", "sse"] as const;
@@ -26,34 +27,6 @@ function echo() {
     closes.push(await socket.closed);
   };
   return { received, closes, handler };
-}
-
-/** Opens a fallback session by hand and reads its first event. */
-async function rawStream(base: string, init: RequestInit = {}) {
-  const response = await fetch(base, {
-    ...init,
-    headers: { accept: "text/event-stream", ...init.headers },
-  });
-  if (!response.ok) return { response, session: "", events: undefined };
-  const reader = response.body!.pipeThrough(new TextDecoderStream())
-    .getReader();
-  let text = "";
-  while (!text.includes("\n\n")) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    text += value;
-  }
-  const session = JSON.parse(text.split("data: ")[1]!.split("\n")[0]!)
-    .session as string;
-  return { response, session, reader, first: text };
-}
-
-function post(base: string, session: string, body: unknown, headers = {}) {
-  return fetch(`${base}?session=${session}`, {
-    method: "POST",
-    headers: { "content-type": "text/plain", ...headers },
-    body: typeof body === "string" ? body : JSON.stringify(body),
-  });
 }
 
 /** A proxy on 127.0.0.1 that answers 502 to upgrades and forwards the rest. */
@@ -350,8 +323,8 @@ Deno.test("sessions: unknown or closed ids get 404, ids are random UUIDs, seq ke
   assert.equal(unknown.status, 404);
   assert.match(await unknown.text(), /no open session/);
 
-  const a = await rawStream(base);
-  const b = await rawStream(base);
+  const a = await openStream(base);
+  const b = await openStream(base);
   assert.match(
     a.session,
     /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
@@ -377,8 +350,8 @@ Deno.test("sessions: unknown or closed ids get 404, ids are random UUIDs, seq ke
   assert.equal(second.status, 204);
   const after = await post(base, a.session, { seq: 2, messages: [] });
   assert.equal(after.status, 404);
-  await a.reader?.cancel();
-  await b.reader?.cancel();
+  await a.cancel();
+  await b.cancel();
   while (received.length < 2) await delay(10);
   assert.deepEqual(received.map((m) => m.data), ["1", "2"]);
 });
@@ -392,14 +365,12 @@ Deno.test("origins are checked on the stream and on POSTs (403)", async () => {
     }),
   );
   const base = `http://${hostname}:${server.port}/ws`;
-  const bad = await rawStream(base, {
-    headers: { origin: "https://evil.example" },
+  const bad = await fetch(base, {
+    headers: { accept: "text/event-stream", origin: "https://evil.example" },
   });
-  assert.equal(bad.response.status, 403);
-  await bad.response.body?.cancel();
-  const good = await rawStream(base, {
-    headers: { origin: "https://good.example" },
-  });
+  assert.equal(bad.status, 403);
+  await bad.body?.cancel();
+  const good = await openStream(base, { origin: "https://good.example" });
   assert.equal(good.response.status, 200);
   const forged = await post(base, good.session, {
     seq: 0,
@@ -407,7 +378,7 @@ Deno.test("origins are checked on the stream and on POSTs (403)", async () => {
   }, { origin: "https://evil.example" });
   assert.equal(forged.status, 403);
   await forged.body?.cancel();
-  await good.reader?.cancel();
+  await good.cancel();
 });
 
 Deno.test("a message over maxMessageSize gets 413 and closes the session with 1009; a malformed POST gets 400 and 1002", async () => {
@@ -416,7 +387,7 @@ Deno.test("a message over maxMessageSize gets 413 and closes the session with 10
     route("/ws", handler, { transports: ["sse"], maxMessageSize: 1000 }),
   );
   const base = `http://${hostname}:${server.port}/ws`;
-  const s = await rawStream(base);
+  const s = await openStream(base);
   const big = await post(base, s.session, {
     seq: 0,
     messages: [["t", "ok"], ["t", "x".repeat(1001)]],
@@ -434,19 +405,19 @@ Deno.test("a message over maxMessageSize gets 413 and closes the session with 10
   assert.equal(closes[0]?.code, 1009);
   assert.equal(received.length, 0, "a refused batch delivers nothing");
 
-  const huge = await rawStream(base);
+  const huge = await openStream(base);
   const body = await post(base, huge.session, "y".repeat(200_000));
   assert.equal(body.status, 413);
   await body.body?.cancel();
 
-  const m = await rawStream(base);
+  const m = await openStream(base);
   const malformed = await post(base, m.session, "{not json");
   assert.equal(malformed.status, 400);
   assert.match(await malformed.text(), /not JSON/);
   while (closes.length < 3) await delay(10);
   assert.deepEqual(closes.map((c) => c.code), [1009, 1009, 1002]);
-  await huge.reader?.cancel();
-  await m.reader?.cancel();
+  await huge.cancel();
+  await m.cancel();
 });
 
 Deno.test("a client whose stream goes away ends the Socket with 1006; keepalive comments flow", async () => {
@@ -455,7 +426,7 @@ Deno.test("a client whose stream goes away ends the Socket with 1006; keepalive 
     for await (const _ of socket) { /* reads until the end */ }
     closed.resolve(await socket.closed);
   }, { transports: ["sse"], keepAliveInterval: 0.05 }));
-  const s = await rawStream(`http://${hostname}:${server.port}/ws`);
+  const s = await openStream(`http://${hostname}:${server.port}/ws`);
   let text = "";
   while (!text.includes(": keepalive\n\n")) {
     const { value, done } = await s.reader!.read();
@@ -463,7 +434,7 @@ Deno.test("a client whose stream goes away ends the Socket with 1006; keepalive 
     text += value;
   }
   assert.match(text, /: keepalive\n\n/);
-  await s.reader!.cancel();
+  await s.cancel();
   const info = await closed.promise;
   assert.equal(info.code, 1006);
   assert.equal(info.wasClean, false);
@@ -487,11 +458,11 @@ Deno.test("send() over the fallback waits when the client does not read the stre
     socket.close();
     ended.resolve();
   }, { transports: ["sse"], highWaterMark: 64 * 1024 }));
-  const s = await rawStream(`http://${hostname}:${server.port}/ws`);
+  const s = await openStream(`http://${hostname}:${server.port}/ws`);
   const sent = await stalled.promise;
   // Bounded by the high-water mark plus what the kernel's buffers hold.
   assert.ok(sent < 1000, `sent ${sent} chunks`);
-  await s.reader!.cancel();
+  await s.cancel();
   await ended.promise;
 });
 
@@ -628,11 +599,11 @@ Deno.test("a close entry with a forbidden code or a long reason is a protocol er
       "é".repeat(62),
     ]]
   ) {
-    const s = await rawStream(base);
+    const s = await openStream(base);
     const answer = await post(base, s.session, { seq: 0, messages: [entry] });
     assert.equal(answer.status, 400);
     assert.match(await answer.text(), /close entry/);
-    await s.reader?.cancel();
+    await s.cancel();
   }
   while (closes.length < 4) await delay(10);
   assert.deepEqual(closes.map((c) => c.code), [1002, 1002, 1002, 1002]);
