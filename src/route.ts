@@ -313,7 +313,10 @@ export function route(
       // One timer for all connections moves every window forward.
       rateTimer ??= setInterval(() => {
         for (const open of sockets) {
-          setInboundLimit(open, messageCounts(open).in + maxMessagesPerSecond);
+          setInboundLimit(
+            open,
+            messageCounts(open).charged + maxMessagesPerSecond,
+          );
         }
       }, 1000);
     }

@@ -161,9 +161,15 @@ let shutdown: (socket: Socket, code: number, reason: string) => void;
 let dispatch: (socket: Socket, event: Event) => void;
 let next: (socket: Socket) => Promise<IteratorResult<Message>>;
 let leave: (socket: Socket) => Promise<IteratorResult<Message>>;
-let counters: (socket: Socket) => { in: number; out: number };
+let counters: (
+  socket: Socket,
+) => { in: number; out: number; charged: number };
 let limitInbound: (socket: Socket, limit: number) => void;
 let watch: (socket: Socket, onClose: (info: CloseInfo) => void) => void;
+let charge: (socket: Socket, count: number) => boolean;
+let limits: (
+  socket: Socket,
+) => { highWaterMark: number; maxMessageSize: number };
 
 /**
  * A WebSocket connection as an `AsyncIterable<Message>`.
@@ -202,6 +208,11 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
   /** Messages received and sent, for statistics and the rate limit. */
   #in = 0;
   #out = 0;
+  /**
+   * Units charged against the rate limit beyond one per message (the
+   * entries of an RPC batch past the first).
+   */
+  #extra = 0;
   /** Past this many received messages the socket closes with 1008. */
   #inLimit = Infinity;
   #stalledSince = 0;
@@ -244,7 +255,25 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
       socket.#shutdown(1000, "", true);
       return Promise.resolve(DONE);
     };
-    counters = (socket) => ({ in: socket.#in, out: socket.#out });
+    counters = (socket) => ({
+      in: socket.#in,
+      out: socket.#out,
+      charged: socket.#in + socket.#extra,
+    });
+    charge = (socket, count) => {
+      if (socket.#info !== undefined || !socket.#accepting) return false;
+      socket.#extra += count;
+      if (socket.#in + socket.#extra > socket.#inLimit) {
+        socket.#accepting = false;
+        socket.#shutdown(1008, "Message rate limit exceeded");
+        return false;
+      }
+      return true;
+    };
+    limits = (socket) => ({
+      highWaterMark: socket.#highWaterMark,
+      maxMessageSize: socket.#maxMessageSize,
+    });
     limitInbound = (socket, limit) => socket.#inLimit = limit;
     watch = (socket, onClose) => {
       if (socket.#info) onClose(socket.#info);
@@ -534,7 +563,7 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
       }
       msg = { type: "binary", data: new Uint8Array(data) };
     } else return;
-    if (++this.#in > this.#inLimit) {
+    if (++this.#in + this.#extra > this.#inLimit) {
       this.#accepting = false;
       return this.#shutdown(1008, "Message rate limit exceeded");
     }
@@ -794,13 +823,47 @@ export function closeSocket(
 }
 
 /**
- * How many messages a socket has received and sent. Internal.
+ * How many messages a socket has received and sent, and how many units the
+ * rate limit has charged it (messages plus {@linkcode chargeInbound}).
+ * Internal.
  *
  * @param socket The socket.
- * @returns The two counts.
+ * @returns The counts.
  */
-export function messageCounts(socket: Socket): { in: number; out: number } {
+export function messageCounts(
+  socket: Socket,
+): { in: number; out: number; charged: number } {
   return counters(socket);
+}
+
+/**
+ * Charges `count` more units against the socket's rate limit (the route's
+ * `maxMessagesPerSecond`), as the entries of a JSON-RPC batch beyond the
+ * first. Past the limit the socket closes with 1008 "Message rate limit
+ * exceeded". Internal.
+ *
+ * @param socket The socket.
+ * @param count Units to charge, on top of the one per message already
+ * counted.
+ * @returns `false` when the socket is closed or closing (now or before), so
+ * the caller drops the rest of the message.
+ */
+export function chargeInbound(socket: Socket, count: number): boolean {
+  return charge(socket, count);
+}
+
+/**
+ * The size limits a socket was made with. Internal: the hub compares a
+ * member's `bufferedAmount` with its `highWaterMark`, RPC never builds an
+ * answer over `maxMessageSize`.
+ *
+ * @param socket The socket.
+ * @returns Its `highWaterMark` and `maxMessageSize`, in bytes.
+ */
+export function socketLimits(
+  socket: Socket,
+): { highWaterMark: number; maxMessageSize: number } {
+  return limits(socket);
 }
 
 /**
