@@ -33,9 +33,9 @@
  * @module
  */
 
-import type { CloseInfo, Message } from "./message.ts";
-import type { Socket } from "./socket.ts";
-import { optionalSignal } from "./_validate.ts";
+import { type CloseInfo, type Message, utf8Length } from "./message.ts";
+import { chargeInbound, type Socket, socketLimits } from "./socket.ts";
+import { optionalSignal, positiveInteger } from "./_validate.ts";
 
 /**
  * The error codes JSON-RPC 2.0 defines, by name. Codes from -32768 to -32000
@@ -245,7 +245,8 @@ export class RpcTimeoutError extends Error {
 /**
  * What {@linkcode RpcPeer.call} rejects with when the connection closed
  * before the answer came, or had closed before the call; it names the close
- * code.
+ * code. Its `name` is always `"RpcClosedError"`, and it carries the close
+ * information (`code`, `reason`, `wasClean`), nothing of the socket itself.
  *
  * @example Telling a closed connection apart
  * ```ts
@@ -266,6 +267,8 @@ export class RpcClosedError extends Error {
   readonly code: number;
   /** The close reason of the connection. */
   readonly reason: string;
+  /** Whether the connection closed with a completed closing handshake. */
+  readonly wasClean: boolean;
 
   /**
    * Makes the error.
@@ -285,6 +288,7 @@ export class RpcClosedError extends Error {
     this.method = method;
     this.code = info.code;
     this.reason = info.reason;
+    this.wasClean = info.wasClean;
   }
 }
 
@@ -597,13 +601,61 @@ export interface RpcPeerOptions<Local = RpcUntyped> {
   /**
    * Told what cannot be answered to the caller: what a method threw other
    * than an {@linkcode RpcError} (the caller got -32603), what a
-   * notification's handler threw, an error answer the other side sent
-   * without an id, a throw from `filter` or `onOther`. `method` names the
-   * method involved, when there is one.
+   * notification's handler threw or why a notification was refused (bad
+   * params, no such method, a limit), an error answer the other side sent
+   * without an id, an answer replaced because it was too large, a throw
+   * from `filter` or `onOther`. `method` names the method involved, when
+   * there is one.
    *
-   * @default {logs with console.error}
+   * It is called at most once per received message: when one message (a
+   * batch) causes several such errors, `onError` gets one `AggregateError`
+   * whose message gives the count and whose `errors` hold the first ten, and
+   * `method` is the method they share (`undefined` when they differ).
+   *
+   * @default {logs one line of text per call with console.error}
    */
   onError?: (error: unknown, method: string | undefined) => void;
+  /**
+   * The most entries a batch may hold. A larger batch is refused whole,
+   * before any entry runs, with one -32600 "Batch too large" answer (id
+   * `null`). Each entry of an accepted batch counts as one message toward
+   * the route's `maxMessagesPerSecond`.
+   *
+   * @default {1000}
+   */
+  maxBatchSize?: number;
+  /**
+   * How many requests and notifications this peer serves at once (handlers
+   * started and not settled yet). Past it a request is answered at once
+   * with -32000 "Too many requests in flight" without running, and a
+   * notification is dropped (and reported to `onError`). Besides, the peer
+   * reads no further message while its answers waiting for the socket's
+   * send buffer exceed the socket's `highWaterMark`, so a peer that reads
+   * nothing cannot make answers pile up.
+   *
+   * @default {100}
+   */
+  maxConcurrentRequests?: number;
+  /**
+   * How deeply a request's params may nest (`[1]` is one level, `[[1]]`
+   * two). Deeper params are answered with -32600 "Params nested too deeply"
+   * and the handler does not run (a notification is dropped and reported).
+   * A message nested deeper than `maxDepth + 2` levels and at least 1,024
+   * is refused before it is parsed, from a linear scan of its text.
+   *
+   * @default {64}
+   */
+  maxDepth?: number;
+  /**
+   * The largest message the other side accepts, in bytes: no answer this
+   * peer sends is larger. An answer to one request that would be larger is
+   * replaced by -32000 "Response too large" (and reported to `onError`); the
+   * answer to a batch that would be larger goes out as several batch
+   * messages, each within the limit.
+   *
+   * @default {the socket's `maxMessageSize`}
+   */
+  maxMessageSize?: number;
 }
 
 /**
@@ -676,6 +728,19 @@ type Id = string | number | null;
 type Run = (params: unknown, context: RpcContext) => unknown;
 type Answer = string | undefined | Promise<string | undefined>;
 
+/**
+ * The errors one received message caused that no answer tells the other
+ * side: `onError` hears of them once, when the message is done.
+ */
+interface Failures {
+  count: number;
+  /** The first {@linkcode MAX_KEPT_ERRORS}, with the method of the first. */
+  kept: unknown[];
+  method: string | undefined;
+  /** Whether they came from more than one method. */
+  mixed: boolean;
+}
+
 /** A batch's message; a call's registers it as pending, false if it is off. */
 interface BatchEntry {
   text: string;
@@ -705,6 +770,10 @@ interface TimeoutGroup {
 }
 
 const MAX_TIMEOUT = 2 ** 31 - 1;
+const MAX_KEPT_ERRORS = 10;
+/** Nesting any message may have and still be parsed, whatever `maxDepth`. */
+const MIN_SCAN_DEPTH = 1024;
+const OPEN = 1;
 const decoder = new TextDecoder();
 const ignore = (): void => {};
 
@@ -758,6 +827,20 @@ export class RpcPeer<
   #filter: ((msg: Message) => boolean) | undefined;
   #onOther: ((msg: Message) => void | Promise<void>) | undefined;
   #onError: (error: unknown, method: string | undefined) => void;
+  #maxBatchSize: number;
+  #maxConcurrent: number;
+  #maxDepth: number;
+  /** The nesting past which a message is refused unparsed. */
+  #scanDepth: number;
+  /** The other side's largest message, in bytes. */
+  #peerLimit: number;
+  #highWaterMark: number;
+  /** Handlers started and not settled. */
+  #busy = 0;
+  /** Characters of answers handed to `send()` that it has not taken yet. */
+  #unsent = 0;
+  /** Resumes the reading loop once `#unsent` is back under the mark. */
+  #drained: (() => void) | undefined;
 
   #nextId = 0;
   readonly #pending = new Map<number, PendingCall>();
@@ -781,9 +864,6 @@ export class RpcPeer<
     }
     this.#groups.delete(group.timeout);
   };
-  readonly #sendAnswer = (answer: string | undefined): void => {
-    if (answer !== undefined) this.#send(answer);
-  };
 
   /**
    * Starts serving and reading `socket`.
@@ -796,7 +876,8 @@ export class RpcPeer<
    * is neither a function nor `{ params, handler }`, a method name starts
    * with `rpc.` (reserved by the spec), or an option has the wrong type.
    * @throws {RangeError} When `timeout` is negative, not finite or over
-   * 2^31 - 1.
+   * 2^31 - 1, or `maxBatchSize`, `maxConcurrentRequests`, `maxDepth` or
+   * `maxMessageSize` is not a positive whole number.
    *
    * @example A calculator server
    * ```ts ignore
@@ -824,7 +905,23 @@ export class RpcPeer<
       filter,
       onOther,
       onError = logError,
+      maxBatchSize = 1000,
+      maxConcurrentRequests = 100,
+      maxDepth = 64,
+      maxMessageSize,
     } = options;
+    const limits = socketLimits(socket);
+    this.#maxBatchSize = positiveInteger("maxBatchSize", maxBatchSize);
+    this.#maxConcurrent = positiveInteger(
+      "maxConcurrentRequests",
+      maxConcurrentRequests,
+    );
+    this.#maxDepth = positiveInteger("maxDepth", maxDepth);
+    this.#scanDepth = Math.max(MIN_SCAN_DEPTH, this.#maxDepth + 2);
+    this.#peerLimit = maxMessageSize === undefined
+      ? limits.maxMessageSize
+      : positiveInteger("maxMessageSize", maxMessageSize);
+    this.#highWaterMark = limits.highWaterMark;
     this.#timeout = checkTimeout(timeout);
     this.#filter = optionalFunction("filter", filter);
     this.#onOther = optionalFunction("onOther", onOther);
@@ -1011,6 +1108,9 @@ export class RpcPeer<
 
   async #run(iterator: AsyncIterator<Message>): Promise<CloseInfo> {
     for (;;) {
+      if (this.#unsent > this.#highWaterMark) {
+        await new Promise<void>((resolve) => this.#drained = resolve);
+      }
       const step = await iterator.next();
       if (step.done) break;
       if (this.#filter === undefined) this.#receive(step.value);
@@ -1042,29 +1142,73 @@ export class RpcPeer<
   }
 
   #receive(msg: Message): void {
+    const text = msg.type === "text" ? msg.data : decoder.decode(msg.data);
+    // Scanning first keeps a deeply nested message from costing a parse;
+    // text shorter than maxDepth + 2 cannot nest deeper than the params may.
+    let depth = 0;
+    if (text.length > this.#maxDepth + 1) {
+      depth = nesting(text, this.#scanDepth);
+      if (depth > this.#scanDepth) {
+        void this.#reply(encodeError(topLevelId(text), TOO_DEEP));
+        return;
+      }
+    }
     let payload: unknown;
     try {
-      payload = JSON.parse(
-        msg.type === "text" ? msg.data : decoder.decode(msg.data),
-      );
+      payload = JSON.parse(text);
     } catch {
-      return this.#send(PARSE_ERROR);
-    }
-    if (!Array.isArray(payload)) {
-      const answer = this.#handle(payload);
-      if (typeof answer === "string") this.#send(answer);
-      else answer?.then(this.#sendAnswer);
+      void this.#reply(PARSE_ERROR);
       return;
     }
-    if (payload.length === 0) return this.#send(EMPTY_BATCH);
-    Promise.all(payload.map((item) => this.#handle(item))).then((answers) => {
-      const parts = answers.filter((answer) => answer !== undefined);
-      if (parts.length > 0) this.#send(`[${parts.join(",")}]`);
-    });
+    // Params nest at most depth - 1 levels (the request object is one).
+    const deep = depth > this.#maxDepth + 1;
+    const failures: Failures = {
+      count: 0,
+      kept: [],
+      method: undefined,
+      mixed: false,
+    };
+    if (!Array.isArray(payload)) {
+      const answer = this.#handle(payload, deep, failures);
+      if (answer instanceof Promise) {
+        answer.then((answer) => {
+          this.#flush(failures);
+          if (answer !== undefined) return this.#reply(answer);
+        });
+      } else {
+        this.#flush(failures);
+        if (answer !== undefined) void this.#reply(answer);
+      }
+      return;
+    }
+    if (payload.length === 0) return void this.#reply(EMPTY_BATCH);
+    if (payload.length > this.#maxBatchSize) {
+      return void this.#reply(BATCH_TOO_LARGE);
+    }
+    // Each entry beyond the first is one more message for the rate limit; a
+    // socket closing already has taken its last message.
+    if (
+      payload.length > 1 && this.#socket.readyState === OPEN &&
+      !chargeInbound(this.#socket, payload.length - 1)
+    ) return;
+    const answers: (string | undefined)[] = new Array(payload.length);
+    let waiting: Promise<void>[] | undefined;
+    for (let i = 0; i < payload.length; i++) {
+      const answer = this.#handle(payload[i], deep, failures);
+      if (answer instanceof Promise) {
+        (waiting ??= []).push(answer.then((answer) => {
+          answers[i] = answer;
+        }));
+      } else answers[i] = answer;
+    }
+    if (waiting === undefined) this.#replyBatch(answers, failures);
+    else {
+      Promise.all(waiting).then(() => this.#replyBatch(answers, failures));
+    }
   }
 
   /** Serves a request or settles a call; returns the answer to send. */
-  #handle(item: unknown): Answer {
+  #handle(item: unknown, deep: boolean, failures: Failures): Answer {
     if (item === null || typeof item !== "object" || Array.isArray(item)) {
       return invalidRequest(null, "Expected a request object");
     }
@@ -1081,7 +1225,7 @@ export class RpcPeer<
       }
       // A response is never answered, even a malformed one: two peers must
       // not trade error messages forever.
-      this.#settle(id, result, error);
+      this.#settle(id, result, error, failures);
       return undefined;
     }
     if (!validId) {
@@ -1098,59 +1242,118 @@ export class RpcPeer<
     ) {
       return invalidRequest(id ?? null, "params must be an array or an object");
     }
+    if (deep && nestsDeeper(params as object, this.#maxDepth)) {
+      if (id !== undefined) return encodeError(id, TOO_DEEP);
+      this.#fail(failures, new RpcError(-32600, TOO_DEEP_MESSAGE), method);
+      return undefined;
+    }
     const run = this.#methods.get(method);
     if (run === undefined) {
       return id === undefined ? undefined : encodeError(id, METHOD_NOT_FOUND);
+    }
+    if (this.#busy >= this.#maxConcurrent) {
+      if (id !== undefined) return encodeError(id, TOO_MANY);
+      this.#fail(failures, new RpcError(-32000, TOO_MANY_MESSAGE), method);
+      return undefined;
     }
     let outcome: unknown;
     try {
       outcome = run(params, { method, id, signal: this.#controller.signal });
     } catch (error) {
-      return this.#failed(id, method, error);
+      return this.#failed(id, method, error, failures);
     }
     if (
       outcome !== null && typeof outcome === "object" &&
       typeof (outcome as PromiseLike<unknown>).then === "function"
     ) {
+      this.#busy++;
       return Promise.resolve(outcome).then(
-        (result) => this.#answer(id, method, result),
-        (error) => this.#failed(id, method, error),
+        (result) => {
+          this.#busy--;
+          return this.#answer(id, method, result, failures);
+        },
+        (error) => {
+          this.#busy--;
+          return this.#failed(id, method, error, failures);
+        },
       );
     }
-    return this.#answer(id, method, outcome);
+    return this.#answer(id, method, outcome, failures);
   }
 
-  #answer(id: Id | undefined, method: string, result: unknown): Answer {
+  #answer(
+    id: Id | undefined,
+    method: string,
+    result: unknown,
+    failures: Failures,
+  ): string | undefined {
     if (id === undefined) return undefined;
+    let text: string;
     try {
-      return `{"jsonrpc":"2.0","result":${
+      text = `{"jsonrpc":"2.0","result":${
         JSON.stringify(result) ?? "null"
       },"id":${JSON.stringify(id)}}`;
     } catch (error) {
-      return this.#failed(id, method, error);
+      return this.#failed(id, method, error, failures);
     }
+    return this.#fit(id, method, text, failures);
   }
 
-  #failed(id: Id | undefined, method: string, error: unknown): Answer {
+  #failed(
+    id: Id | undefined,
+    method: string,
+    error: unknown,
+    failures: Failures,
+  ): string | undefined {
     if (id === undefined) {
-      this.#report(error, method);
+      this.#fail(failures, error, method);
       return undefined;
     }
     if (error instanceof RpcError) {
       try {
-        return encodeError(id, JSON.stringify(error));
+        return this.#fit(
+          id,
+          method,
+          encodeError(id, JSON.stringify(error)),
+          failures,
+        );
       } catch (encodeFailure) {
         error = encodeFailure;
       }
     }
-    this.#report(error, method);
+    this.#fail(failures, error, method);
     return encodeError(id, INTERNAL_ERROR);
   }
 
-  #settle(id: unknown, result: unknown, error: unknown): void {
+  /**
+   * The answer, or "Response too large" when it would not fit in the other
+   * side's largest message as an entry of a batch (two bytes more).
+   */
+  #fit(id: Id, method: string, text: string, failures: Failures): string {
+    const room = this.#peerLimit - 2;
+    if (text.length * 3 <= room) return text;
+    const size = utf8Length(text);
+    if (size <= room) return text;
+    this.#fail(
+      failures,
+      new RpcError(-32000, "Response too large", {
+        data:
+          `The answer is ${size} bytes; the other side accepts ${this.#peerLimit}`,
+      }),
+      method,
+    );
+    return encodeError(id, RESPONSE_TOO_LARGE);
+  }
+
+  #settle(
+    id: unknown,
+    result: unknown,
+    error: unknown,
+    failures: Failures,
+  ): void {
     if (typeof id !== "number") {
       if (id === null && error !== undefined) {
-        this.#report(toRpcError(error), undefined);
+        this.#fail(failures, toRpcError(error), undefined);
       }
       return;
     }
@@ -1221,6 +1424,72 @@ export class RpcPeer<
     this.#socket.send(text).then(undefined, ignore);
   }
 
+  /** Sends an answer; resolves, never rejects, once `send()` took it. */
+  #reply(text: string): Promise<void> {
+    const size = text.length;
+    this.#unsent += size;
+    const sent = (): void => {
+      this.#unsent -= size;
+      const drained = this.#drained;
+      if (drained !== undefined && this.#unsent <= this.#highWaterMark) {
+        this.#drained = undefined;
+        drained();
+      }
+    };
+    return this.#socket.send(text).then(sent, sent);
+  }
+
+  /**
+   * Sends a batch's answers as one batch message, or as several when one
+   * would be larger than the other side takes, each waiting for the last.
+   */
+  #replyBatch(answers: (string | undefined)[], failures: Failures): void {
+    this.#flush(failures);
+    const parts = answers.filter((answer) => answer !== undefined);
+    if (parts.length === 0) return;
+    let chars = parts.length + 1;
+    for (const part of parts) chars += part.length;
+    if (chars * 3 <= this.#peerLimit) {
+      void this.#reply(`[${parts.join(",")}]`);
+    } else void this.#replyPieces(parts);
+  }
+
+  async #replyPieces(parts: string[]): Promise<void> {
+    let start = 0;
+    let size = 1;
+    for (let i = 0; i < parts.length; i++) {
+      const bytes = utf8Length(parts[i]!) + 1;
+      if (i > start && size + bytes > this.#peerLimit) {
+        await this.#reply(`[${parts.slice(start, i).join(",")}]`);
+        start = i;
+        size = 1;
+      }
+      size += bytes;
+    }
+    await this.#reply(`[${parts.slice(start).join(",")}]`);
+  }
+
+  /** Notes an error for the message's one report. */
+  #fail(failures: Failures, error: unknown, method: string | undefined): void {
+    if (failures.count++ === 0) failures.method = method;
+    else if (method !== failures.method) failures.mixed = true;
+    if (failures.kept.length < MAX_KEPT_ERRORS) failures.kept.push(error);
+  }
+
+  /** Tells `onError` what one message caused: once, however many. */
+  #flush(failures: Failures): void {
+    const { count, kept, method, mixed } = failures;
+    if (count === 0) return;
+    if (count === 1) return this.#report(kept[0], method);
+    this.#report(
+      new AggregateError(
+        kept,
+        `One message caused ${count} errors (the first: ${describe(kept[0])})`,
+      ),
+      mixed ? undefined : method,
+    );
+  }
+
   #report(error: unknown, method: string | undefined): void {
     try {
       this.#onError(error, method);
@@ -1235,6 +1504,15 @@ const PARSE_ERROR = encodeError(
   '{"code":-32700,"message":"Parse error","data":"The message is not valid JSON"}',
 );
 const EMPTY_BATCH = invalidRequest(null, "A batch must not be empty");
+const TOO_DEEP_MESSAGE = "Params nested too deeply";
+const TOO_MANY_MESSAGE = "Too many requests in flight";
+const TOO_DEEP = `{"code":-32600,"message":"${TOO_DEEP_MESSAGE}"}`;
+const TOO_MANY = `{"code":-32000,"message":"${TOO_MANY_MESSAGE}"}`;
+const RESPONSE_TOO_LARGE = '{"code":-32000,"message":"Response too large"}';
+const BATCH_TOO_LARGE = encodeError(
+  null,
+  '{"code":-32600,"message":"Batch too large"}',
+);
 const METHOD_NOT_FOUND = '{"code":-32601,"message":"Method not found"}';
 const INTERNAL_ERROR = '{"code":-32603,"message":"Internal error"}';
 
@@ -1355,11 +1633,113 @@ function optionalFunction<F>(name: string, value: F): F {
   return value;
 }
 
+/** Logs one line of text: the console keeps no error object alive. */
 function logError(error: unknown, method: string | undefined): void {
   console.error(
     method === undefined
-      ? "Switchboard RPC:"
-      : `Switchboard RPC: method "${method}" failed:`,
-    error,
+      ? `Switchboard RPC: ${describe(error)}`
+      : `Switchboard RPC: method "${method}" failed: ${describe(error)}`,
   );
+}
+
+/** An error as one line of text. */
+function describe(error: unknown): string {
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return `${error.name}${code === undefined ? "" : ` ${code}`}: ${
+      error.message.split("\n", 1)[0]
+    }`;
+  }
+  try {
+    return String(error);
+  } catch {
+    return typeof error;
+  }
+}
+
+/**
+ * How deeply arrays and objects nest in JSON text, scanned in one pass
+ * (brackets inside strings do not count). Stops once past `cap`, returning
+ * `cap + 1`, so a message nested millions deep costs a scan, not a parse.
+ */
+function nesting(text: string, cap: number): number {
+  let depth = 0;
+  let max = 0;
+  const length = text.length;
+  for (let i = 0; i < length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      for (i++; i < length; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 0x22) break;
+        if (d === 0x5c) i++;
+      }
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) {
+        max = depth;
+        if (max > cap) return max;
+      }
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return max;
+}
+
+/**
+ * The `id` member of the object the text holds, read without parsing the
+ * rest (for a message too deep to parse); `null` when there is none to read.
+ */
+function topLevelId(text: string): Id {
+  let depth = 0;
+  const length = text.length;
+  for (let i = 0; i < length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      const start = i;
+      for (i++; i < length; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 0x22) break;
+        if (d === 0x5c) i++;
+      }
+      if (depth !== 1 || text.slice(start, i + 1) !== '"id"') continue;
+      let j = i + 1;
+      while (j < length && text.charCodeAt(j) <= 0x20) j++;
+      if (text.charCodeAt(j) !== 0x3a) continue; // a value "id", not a key
+      let end = j + 1;
+      while (end < length && !/[,}]/.test(text[end]!)) {
+        if (text.charCodeAt(end) === 0x22) { // a string id
+          for (end++; end < length && text.charCodeAt(end) !== 0x22; end++) {
+            if (text.charCodeAt(end) === 0x5c) end++;
+          }
+        }
+        end++;
+      }
+      try {
+        const id = JSON.parse(text.slice(j + 1, end));
+        return typeof id === "string" || typeof id === "number" ? id : null;
+      } catch {
+        return null;
+      }
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth === 1 && c === 0x5b) return null; // a batch
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return null;
+}
+
+/** Whether `value` nests more than `max` levels, walked without recursion. */
+function nestsDeeper(value: object, max: number): boolean {
+  const stack: unknown[] = [value];
+  const depths: number[] = [1];
+  while (stack.length > 0) {
+    const item = stack.pop() as object;
+    const depth = depths.pop()!;
+    if (depth > max) return true;
+    for (const child of Array.isArray(item) ? item : Object.values(item)) {
+      if (child !== null && typeof child === "object") {
+        stack.push(child);
+        depths.push(depth + 1);
+      }
+    }
+  }
+  return false;
 }
