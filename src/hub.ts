@@ -26,7 +26,8 @@
  * @module
  */
 
-import { closeSocket, type Socket } from "./socket.ts";
+import { closeSocket, type Socket, socketLimits } from "./socket.ts";
+import { utf8Length } from "./message.ts";
 import { positiveInteger } from "./_validate.ts";
 import { type Backplane, MemoryBackplane } from "./backplane/memory.ts";
 
@@ -59,14 +60,38 @@ export interface HubOptions {
    */
   channel?: string;
   /**
-   * How many messages may wait for one slow connection (beyond what its
-   * socket's `highWaterMark` lets through). A connection that falls further
-   * behind is closed with 1013 so that it cannot grow memory without bound;
-   * the others are never held up by it.
+   * How many messages may wait in the hub for one slow connection, whose
+   * socket already holds `highWaterMark` bytes or more. A connection that
+   * falls further behind is closed with 1013 ("Too slow: more than N
+   * messages waiting") so that it cannot grow memory without bound; the
+   * others are never held up by it.
    *
    * @default {1024}
    */
   maxQueuedMessages?: number;
+  /**
+   * The bytes the hub may have in flight for all its connections together:
+   * what it handed to their sockets that they have not written to the
+   * network yet (Deno copies a message into a native buffer per
+   * connection), plus what waits in its per-connection queues, each
+   * message counted once per connection. A connection that would take the
+   * total past this budget is closed with 1013 ("Too slow: the hub's
+   * buffers are full") rather than grow memory; a message larger than the
+   * whole budget is refused with a `RangeError`.
+   *
+   * The hub hands a connection no more message once its socket holds its
+   * `highWaterMark` (see {@linkcode SocketOptions}), so with `m`
+   * connections the memory the hub is behind stays under
+   * `maxBufferedBytes + m x (highWaterMark + the largest message)` at worst
+   * (a connection's own `send()` calls add to what its socket holds), and
+   * under `maxBufferedBytes` while connections stay below their
+   * `highWaterMark`. The runtime's copies cost about as much again: with
+   * the default, a room of readers that stopped reading holds at most
+   * 64 MiB of messages, about 130 MB of RSS.
+   *
+   * @default {67108864}
+   */
+  maxBufferedBytes?: number;
 }
 
 /**
@@ -110,11 +135,26 @@ interface Entry {
   readonly id: string;
   readonly socket: Socket;
   readonly rooms: Set<string>;
-  /** Sends handed to the socket whose promise has not settled yet. */
-  waiting: number;
-  /** Whether a check for a connection that fell behind is scheduled. */
-  checking: boolean;
-  readonly settled: () => void;
+  /** Its socket's `highWaterMark`. */
+  readonly highWaterMark: number;
+  /**
+   * An upper bound on the bytes its socket holds (its `bufferedAmount`
+   * when last read, plus what the hub handed it since), counted in the
+   * hub's total until the socket closes.
+   */
+  held: number;
+  /** Messages the hub keeps back while the socket is full; made on use. */
+  queue: (Parcel | undefined)[] | undefined;
+  head: number;
+  /** The bytes of the messages in `queue`. */
+  queued: number;
+}
+
+/** One message on its way to the members of a room, sized once. */
+interface Parcel {
+  readonly data: string | Uint8Array;
+  /** Its size on the wire: UTF-8 bytes for text. */
+  readonly size: number;
 }
 
 /** A message between hubs. `b` marks base64-encoded binary data. */
@@ -129,11 +169,8 @@ interface Envelope {
   b?: 1;
 }
 
-const OPEN_OR_CONNECTING = 1;
-
-/** The promise `Socket.send()` returns for a message written at once. */
-let alreadySent: Promise<void> | undefined;
-let lastSent: Promise<void> | undefined;
+const OPEN = 1;
+const MAX_POLL_MS = 32;
 
 /**
  * Rooms, broadcast, presence and sending by id over {@linkcode Socket}s, on
@@ -168,6 +205,21 @@ export class Hub implements AsyncDisposable {
   readonly #backplane: Backplane;
   readonly #ownsBackplane: boolean;
   readonly #maxQueued: number;
+  readonly #maxBytes: number;
+  /**
+   * An upper bound on the bytes in flight: the sum of every tracked
+   * socket's `held` and `queued`, and the `held` of the sockets the hub
+   * closed for being slow, until they have closed.
+   */
+  #total = 0;
+  /** Connections with messages in the hub's queue. */
+  readonly #backlogged = new Set<Entry>();
+  /** Sockets the hub closed for being slow whose bytes still count. */
+  readonly #dropped = new Set<Entry>();
+  #pollTimer: ReturnType<typeof setTimeout> | undefined;
+  #pollDelay = 1;
+  /** Whether every socket's bytes were read since the last poll. */
+  #swept = false;
   readonly #entries = new Map<string, Entry>();
   readonly #rooms = new Map<string, Set<Entry>>();
   readonly #ready: Promise<void>;
@@ -178,9 +230,10 @@ export class Hub implements AsyncDisposable {
    * Makes a hub and subscribes it to its backplane channel (see
    * {@linkcode Hub.ready}).
    *
-   * @param options The backplane, channel and slow-connection limit.
+   * @param options The backplane, channel and slow-connection limits.
    * @throws {TypeError} When an option has the wrong type.
-   * @throws {RangeError} When `maxQueuedMessages` is not a positive integer.
+   * @throws {RangeError} When `maxQueuedMessages` or `maxBufferedBytes` is
+   * not a positive integer.
    *
    * @example A hub for one process
    * ```ts
@@ -192,8 +245,12 @@ export class Hub implements AsyncDisposable {
    * ```
    */
   constructor(options: HubOptions = {}) {
-    const { backplane, channel = "switchboard", maxQueuedMessages = 1024 } =
-      options;
+    const {
+      backplane,
+      channel = "switchboard",
+      maxQueuedMessages = 1024,
+      maxBufferedBytes = 64 * 1024 * 1024,
+    } = options;
     if (typeof channel !== "string" || channel === "") {
       throw new TypeError("Invalid channel: expected a non-empty string");
     }
@@ -207,6 +264,7 @@ export class Hub implements AsyncDisposable {
       );
     }
     this.#maxQueued = positiveInteger("maxQueuedMessages", maxQueuedMessages);
+    this.#maxBytes = positiveInteger("maxBufferedBytes", maxBufferedBytes);
     this.#channel = channel;
     this.#ownsBackplane = backplane === undefined;
     this.#backplane = backplane ?? new MemoryBackplane();
@@ -259,17 +317,24 @@ export class Hub implements AsyncDisposable {
     if (this.#entries.has(id)) {
       throw new TypeError(`Cannot add socket: the id "${id}" is taken`);
     }
-    if (socket.readyState > OPEN_OR_CONNECTING) return id;
+    if (socket.readyState > OPEN) return id;
     const entry: Entry = {
       id,
       socket,
       rooms: new Set(),
-      waiting: 0,
-      checking: false,
-      settled: () => entry.waiting--,
+      highWaterMark: socketLimits(socket).highWaterMark,
+      held: 0,
+      queue: undefined,
+      head: 0,
+      queued: 0,
     };
     this.#entries.set(id, entry);
-    socket.closed.then(() => this.#remove(entry));
+    socket.closed.then(() => {
+      this.#remove(entry);
+      this.#dropped.delete(entry);
+      this.#total -= entry.held;
+      entry.held = 0;
+    });
     return id;
   }
 
@@ -380,6 +445,7 @@ export class Hub implements AsyncDisposable {
    * @param data Text (a string) or binary (a `Uint8Array`).
    * @param options A connection id to leave out, usually the sender's.
    * @throws {TypeError} When `data` is neither a string nor a `Uint8Array`.
+   * @throws {RangeError} When `data` is larger than `maxBufferedBytes`.
    *
    * @example Relaying a message to the rest of the room
    * ```ts ignore
@@ -393,9 +459,9 @@ export class Hub implements AsyncDisposable {
     data: string | Uint8Array,
     options: BroadcastOptions = {},
   ): void {
-    checkData(data);
+    const parcel = this.#parcel(data);
     const { except } = options;
-    this.#deliverToRoom(room, data, except);
+    this.#deliverToRoom(room, parcel, except);
     const envelope: Envelope = { n: this.#id, r: room, d: "" };
     if (except !== undefined) envelope.x = except;
     this.#publish(envelope, data);
@@ -407,6 +473,7 @@ export class Hub implements AsyncDisposable {
    * @param id The connection's id.
    * @param data Text (a string) or binary (a `Uint8Array`).
    * @throws {TypeError} When `data` is neither a string nor a `Uint8Array`.
+   * @throws {RangeError} When `data` is larger than `maxBufferedBytes`.
    *
    * @example A private message
    * ```ts ignore
@@ -414,9 +481,9 @@ export class Hub implements AsyncDisposable {
    * ```
    */
   send(id: string, data: string | Uint8Array): void {
-    checkData(data);
+    const parcel = this.#parcel(data);
     const entry = this.#entries.get(id);
-    if (entry !== undefined) this.#deliver(entry, data);
+    if (entry !== undefined) this.#deliver(entry, parcel);
     else this.#publish({ n: this.#id, c: id, d: "" }, data);
   }
 
@@ -438,6 +505,8 @@ export class Hub implements AsyncDisposable {
     if (this.#closed) return;
     this.#closed = true;
     for (const entry of [...this.#entries.values()]) this.#remove(entry);
+    clearTimeout(this.#pollTimer);
+    this.#pollTimer = undefined;
     try {
       await this.#ready;
     } catch {
@@ -468,6 +537,10 @@ export class Hub implements AsyncDisposable {
     this.#entries.delete(entry.id);
     for (const room of entry.rooms) this.#leave(entry, room);
     entry.rooms.clear();
+    this.#backlogged.delete(entry);
+    this.#total -= entry.queued + entry.held;
+    entry.queue = undefined;
+    entry.head = entry.queued = entry.held = 0;
   }
 
   #leave(entry: Entry, room: string): void {
@@ -478,51 +551,171 @@ export class Hub implements AsyncDisposable {
 
   #deliverToRoom(
     room: string,
-    data: string | Uint8Array,
+    parcel: Parcel,
     except: string | undefined,
   ): void {
     const members = this.#rooms.get(room);
     if (members === undefined) return;
     for (const entry of members) {
-      if (entry.id !== except) this.#deliver(entry, data);
+      if (entry.id !== except) this.#deliver(entry, parcel);
     }
   }
 
-  #deliver(entry: Entry, data: string | Uint8Array): void {
-    const socket = entry.socket;
-    if (socket.readyState > OPEN_OR_CONNECTING) return;
-    const sent = socket.send(data);
-    if (sent === alreadySent) return;
-    if (sent === lastSent) {
-      // Only a settled promise that send() shares between calls comes back
-      // twice (a waiting send gets a promise of its own): that one means
-      // "written at once" and needs no tracking, saving a reaction per
-      // member and message.
-      alreadySent = sent;
+  /** Sizes a message once, for all the members it goes to. */
+  #parcel(data: string | Uint8Array): Parcel {
+    let size: number;
+    if (typeof data === "string") size = utf8Length(data);
+    else if (data instanceof Uint8Array) size = data.byteLength;
+    else {
+      throw new TypeError(
+        "Cannot send message: expected a string or a Uint8Array",
+      );
+    }
+    if (size > this.#maxBytes) {
+      throw new RangeError(
+        `Cannot send message: its ${size} bytes exceed maxBufferedBytes (${this.#maxBytes})`,
+      );
+    }
+    return { data, size };
+  }
+
+  /**
+   * The hot path: a socket below its `highWaterMark` (as far as the hub's
+   * count of what it handed over tells, without reading `bufferedAmount`)
+   * and room in the budget take the message at once.
+   */
+  #deliver(entry: Entry, parcel: Parcel): void {
+    const state = entry.socket.readyState;
+    if (state > OPEN) return;
+    if (
+      entry.queue === undefined && state === OPEN &&
+      entry.held < entry.highWaterMark &&
+      this.#total + parcel.size <= this.#maxBytes
+    ) this.#hand(entry, parcel);
+    else this.#hold(entry, parcel);
+  }
+
+  #hand(entry: Entry, parcel: Parcel): void {
+    entry.held += parcel.size;
+    this.#total += parcel.size;
+    // Below its highWaterMark the socket writes at once and its promise
+    // never rejects; one that waits (the app's own sends filled it) may
+    // reject on close, which the socket's closed promise already reports.
+    entry.socket.send(parcel.data).catch(ignore);
+  }
+
+  /** The slow path: measure, then hand over, queue, or close. */
+  #hold(entry: Entry, parcel: Parcel): void {
+    const { size } = parcel;
+    if (entry.queue === undefined) {
+      this.#measure(entry);
+      if (
+        entry.socket.readyState === OPEN && entry.held < entry.highWaterMark
+      ) {
+        if (this.#total + size > this.#maxBytes) this.#sweep();
+        if (this.#total + size <= this.#maxBytes) {
+          return this.#hand(entry, parcel);
+        }
+      }
+    }
+    const queue = entry.queue ??= [];
+    if (queue.length - entry.head >= this.#maxQueued) {
+      return this.#drop(
+        entry,
+        `Too slow: more than ${this.#maxQueued} messages waiting`,
+      );
+    }
+    if (this.#total + size > this.#maxBytes) this.#sweep();
+    if (this.#total + size > this.#maxBytes) {
+      return this.#drop(
+        entry,
+        `Too slow: the hub's buffers are full (maxBufferedBytes ${this.#maxBytes})`,
+      );
+    }
+    queue.push(parcel);
+    entry.queued += size;
+    this.#total += size;
+    this.#backlogged.add(entry);
+    this.#schedulePoll();
+  }
+
+  /** Replaces the bound on what a socket holds with what it reports. */
+  #measure(entry: Entry): void {
+    const held = entry.socket.bufferedAmount;
+    this.#total += held - entry.held;
+    entry.held = held;
+  }
+
+  /**
+   * Reads what every socket holds, once between polls: nothing drains
+   * while a task runs, so a second sweep in the same one finds the same.
+   */
+  #sweep(): void {
+    if (this.#swept) return;
+    this.#swept = true;
+    for (const entry of this.#entries.values()) {
+      if (entry.held > 0) this.#measure(entry);
+    }
+    for (const entry of this.#dropped) this.#measure(entry);
+    this.#schedulePoll();
+  }
+
+  /**
+   * Closes a connection that fell behind with 1013. What its socket holds
+   * stays counted until it has closed: Deno frees it only then.
+   */
+  #drop(entry: Entry, reason: string): void {
+    const held = entry.held;
+    entry.held = 0;
+    this.#remove(entry);
+    entry.held = held;
+    this.#total += held;
+    this.#dropped.add(entry);
+    closeSocket(entry.socket, 1013, reason);
+  }
+
+  #schedulePoll(): void {
+    if (this.#pollTimer !== undefined || this.#closed) return;
+    this.#pollTimer = setTimeout(() => this.#poll(), this.#pollDelay);
+  }
+
+  /**
+   * Hands queued messages to the sockets that drained below their
+   * `highWaterMark`. Deno has no drain event: poll, backing off while
+   * nothing drains.
+   */
+  #poll(): void {
+    this.#pollTimer = undefined;
+    this.#swept = false;
+    let moved = false;
+    for (const entry of this.#backlogged) {
+      if (entry.socket.readyState !== OPEN) continue;
+      this.#measure(entry);
+      const queue = entry.queue as (Parcel | undefined)[];
+      while (entry.head < queue.length && entry.held < entry.highWaterMark) {
+        const parcel = queue[entry.head] as Parcel;
+        queue[entry.head++] = undefined;
+        // Moves from the hub's queue to the socket: the total stays.
+        entry.queued -= parcel.size;
+        entry.held += parcel.size;
+        entry.socket.send(parcel.data).catch(ignore);
+        moved = true;
+      }
+      if (entry.head === queue.length) {
+        entry.queue = undefined;
+        entry.head = 0;
+        this.#backlogged.delete(entry);
+      } else if (entry.head > 1024) {
+        queue.splice(0, entry.head);
+        entry.head = 0;
+      }
+    }
+    if (this.#backlogged.size === 0) {
+      this.#pollDelay = 1;
       return;
     }
-    lastSent = sent;
-    entry.waiting++;
-    // Fire and track: a rejection only means the socket closed, and its
-    // closed promise removes it; the handler keeps it from being unhandled.
-    sent.then(entry.settled, entry.settled);
-    if (entry.waiting > this.#maxQueued && !entry.checking) {
-      entry.checking = true;
-      // Sends that went straight out settle in the next microtasks; what is
-      // still waiting after them is queued behind a full send buffer.
-      setTimeout(() => this.#checkBehind(entry), 0);
-    }
-  }
-
-  #checkBehind(entry: Entry): void {
-    entry.checking = false;
-    if (entry.waiting <= this.#maxQueued) return;
-    this.#remove(entry);
-    closeSocket(
-      entry.socket,
-      1013,
-      `Too slow: more than ${this.#maxQueued} messages waiting`,
-    );
+    this.#pollDelay = moved ? 1 : Math.min(this.#pollDelay * 2, MAX_POLL_MS);
+    this.#schedulePoll();
   }
 
   #publish(envelope: Envelope, data: string | Uint8Array): void {
@@ -543,22 +736,24 @@ export class Hub implements AsyncDisposable {
     }
     if (envelope.n === this.#id || typeof envelope.d !== "string") return;
     const data = envelope.b === 1 ? fromBase64(envelope.d) : envelope.d;
+    let parcel: Parcel;
+    try {
+      parcel = this.#parcel(data);
+    } catch (error) {
+      // A server with a larger budget sent it: no member here can take it.
+      console.error(`Switchboard: the hub dropped a message: ${error}`);
+      return;
+    }
     if (typeof envelope.r === "string") {
-      this.#deliverToRoom(envelope.r, data, envelope.x);
+      this.#deliverToRoom(envelope.r, parcel, envelope.x);
     } else if (typeof envelope.c === "string") {
       const entry = this.#entries.get(envelope.c);
-      if (entry !== undefined) this.#deliver(entry, data);
+      if (entry !== undefined) this.#deliver(entry, parcel);
     }
   }
 }
 
-function checkData(data: unknown): void {
-  if (typeof data !== "string" && !(data instanceof Uint8Array)) {
-    throw new TypeError(
-      "Cannot send message: expected a string or a Uint8Array",
-    );
-  }
-}
+function ignore(): void {}
 
 function toBase64(bytes: Uint8Array): string {
   let binary = "";
