@@ -64,3 +64,31 @@ export function nonNegative(name: string, value: unknown): number {
   }
   return value;
 }
+
+/** The longest delay a timer takes (2^31 - 1 ms, about 24.8 days). */
+export const MAX_TIMER_DELAY = 2_147_483_647;
+
+/**
+ * Checks that an option is a number of milliseconds a timer can wait: from
+ * `min` to {@linkcode MAX_TIMER_DELAY} (a longer delay would fire at once).
+ *
+ * @param name The option's name, for the message.
+ * @param value The value given.
+ * @param min The smallest value allowed.
+ * @returns The value.
+ * @throws {TypeError} When it is not a number.
+ * @throws {RangeError} When it is out of range or not finite.
+ */
+export function milliseconds(name: string, value: unknown, min = 0): number {
+  if (typeof value !== "number") {
+    throw new TypeError(
+      `Invalid ${name}: expected a number of milliseconds, got ${typeof value}`,
+    );
+  }
+  if (!(value >= min && value <= MAX_TIMER_DELAY)) {
+    throw new RangeError(
+      `Invalid ${name}: expected ${min} to ${MAX_TIMER_DELAY} milliseconds, got ${value}`,
+    );
+  }
+  return value;
+}

@@ -3,6 +3,7 @@ import { Hub } from "../src/hub.ts";
 import {
   RedisBackplane,
   type RedisBackplaneError,
+  type RedisBackplaneOptions,
 } from "../src/backplane/redis.ts";
 import { closeEvent, collect, delay, open } from "./_helpers.ts";
 
@@ -278,4 +279,246 @@ Deno.test("RedisBackplane carries messages between two hubs in one process", asy
     RedisBackplane.connect({ url: redis.url, maxBuffered: 0 }),
     RangeError,
   );
+});
+
+/** Rejects if `promise` has not settled within `ms` (so a hang fails). */
+async function within<T>(ms: number, promise: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`still pending after ${ms} ms`)),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Resolves with what `promise` rejects with; fails if it fulfils. */
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error("expected a rejection");
+}
+
+Deno.test("connect() to a port where nothing listens rejects after connectTimeout, naming the URL without its password and the cause", async () => {
+  const port = freePort();
+  const errors: RedisBackplaneError[] = [];
+  const startedAt = performance.now();
+  const error = await within(
+    5_000,
+    rejection(RedisBackplane.connect({
+      url: `redis://someone:s3cret@127.0.0.1:${port}`,
+      connectTimeout: 500,
+      onError: (error) => errors.push(error),
+    })),
+  );
+  const took = performance.now() - startedAt;
+  assert.ok(error instanceof Error);
+  assert.ok(error.cause instanceof Error, "the client's error is the cause");
+  assert.match(error.cause.message, /^connect ECONNREFUSED/);
+  assert.equal(
+    error.message,
+    `Cannot reach Redis at redis://someone@127.0.0.1:${port} within 500 ms: ${error.cause.message}`,
+  );
+  assert.ok(!error.message.includes("s3cret"));
+  assert.ok(took >= 450 && took < 3_000, `rejected after ${took} ms`);
+  // It never had a connection: nothing about losing one.
+  assert.deepEqual(errors.map((e) => e.message), []);
+});
+
+Deno.test("connect() to a server that accepts but never answers rejects after connectTimeout and closes its sockets", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Promise<void>[] = [];
+  const accepting = (async () => {
+    for await (const conn of listener) {
+      // Read until the client hangs up, answering nothing.
+      held.push(conn.readable.pipeTo(new WritableStream()).catch(() => {}));
+    }
+  })();
+  const url = `redis://127.0.0.1:${listener.addr.port}`;
+  const error = await within(
+    5_000,
+    rejection(RedisBackplane.connect({ url, connectTimeout: 400 })),
+  );
+  assert.ok(error instanceof Error);
+  assert.equal(
+    error.message,
+    `Cannot reach Redis at ${url} within 400 ms: no answer`,
+  );
+  assert.ok(held.length >= 2, `${held.length} connections reached us`);
+  // Both clients hung up on us: the reads end.
+  await within(2_000, Promise.all(held));
+  listener.close();
+  await accepting.catch(() => {});
+});
+
+Deno.test("connect() stops when its signal aborts and rejects with the signal's reason", async () => {
+  const url = `redis://127.0.0.1:${freePort()}`;
+  const controller = new AbortController();
+  const reason = new Error("the app is stopping");
+  const startedAt = performance.now();
+  const connecting = rejection(RedisBackplane.connect({
+    url,
+    signal: controller.signal,
+  }));
+  await delay(300);
+  controller.abort(reason);
+  assert.equal(await within(2_000, connecting), reason);
+  const took = performance.now() - startedAt;
+  assert.ok(took < 2_000, `rejected ${took} ms after connect()`);
+
+  const aborted = AbortSignal.abort();
+  const early = await rejection(
+    RedisBackplane.connect({ url, signal: aborted }),
+  );
+  assert.equal(early, aborted.reason);
+  assert.equal((early as Error).name, "AbortError");
+});
+
+Deno.test("connect() waits for a Redis that starts within connectTimeout", async () => {
+  await using redis = new RedisServer();
+  const connecting = RedisBackplane.connect({
+    url: redis.url,
+    connectTimeout: 8_000,
+  });
+  await delay(400);
+  await redis.start();
+  await using backplane = await within(9_000, connecting);
+  assert.ok(backplane.connected);
+  const seen: string[] = [];
+  await backplane.subscribe("up", (message) => seen.push(message));
+  backplane.publish("up", "hello");
+  await until("the message", () => seen.length === 1);
+});
+
+Deno.test("RedisBackplane.connect() option errors name the option", async () => {
+  const cases: [Record<string, unknown>, ErrorConstructor, RegExp | string][] =
+    [
+      [
+        { url: "http://127.0.0.1:6379" },
+        TypeError,
+        /^Invalid url: .*redis:\/\//,
+      ],
+      [{ url: "not a url" }, TypeError, /^Invalid url: /],
+      [{ url: 6379 }, TypeError, /^Invalid url: /],
+      [
+        { resendDelay: "500" },
+        TypeError,
+        "Invalid resendDelay: expected a number of milliseconds, got string",
+      ],
+      [{ resendDelay: -1 }, RangeError, /^Invalid resendDelay: /],
+      [{ connectTimeout: "5000" }, TypeError, /^Invalid connectTimeout: /],
+      [{ connectTimeout: 0 }, RangeError, /^Invalid connectTimeout: /],
+      [{ connectTimeout: 2 ** 31 }, RangeError, /^Invalid connectTimeout: /],
+      [
+        { maxReconnectDelay: 3_600_000_000 },
+        RangeError,
+        /^Invalid maxReconnectDelay: /,
+      ],
+      [{ signal: "stop" }, TypeError, /^Invalid signal: /],
+      [{ maxBuffered: 0 }, RangeError, /^Invalid maxBuffered: /],
+    ];
+  for (const [options, type, message] of cases) {
+    const error = await rejection(
+      RedisBackplane.connect(options as RedisBackplaneOptions),
+    );
+    assert.ok(error instanceof type, `${JSON.stringify(options)}: ${error}`);
+    if (typeof message === "string") assert.equal(error.message, message);
+    else assert.match(error.message, message);
+  }
+  // The password of a URL that is refused is not repeated.
+  const error = await rejection(
+    RedisBackplane.connect({ url: "http://me:s3cret@127.0.0.1:6379" }),
+  );
+  assert.ok(!(error as Error).message.includes("s3cret"));
+});
+
+Deno.test("after an outage with a full buffer, the dropped total reported matches backplane.dropped, and nothing says Redis is unreachable once it is back", async () => {
+  await using redis = new RedisServer();
+  await redis.start();
+  const reports: { message: string; dropped: number }[] = [];
+  await using backplane = await RedisBackplane.connect({
+    url: redis.url,
+    maxBuffered: 100,
+    maxReconnectDelay: 100,
+    resendDelay: 600,
+    onError: ({ message, dropped }) => reports.push({ message, dropped }),
+  });
+  // Steady publishing, one message every 10 ms, across the whole outage.
+  let n = 0;
+  const publisher = setInterval(
+    () => backplane.publish("steady", `m${n++}`),
+    10,
+  );
+  try {
+    await delay(200);
+    await redis.stop();
+    await until("the loss is seen", () => !backplane.connected);
+    await delay(2_000);
+    assert.ok(backplane.dropped > 0, "the buffer filled and messages dropped");
+    await redis.start();
+    await until("reconnected", () => backplane.connected);
+    const reconnectedAt = reports.length;
+    await until("the buffer is resent", () => backplane.buffered === 0);
+    await delay(200);
+    clearInterval(publisher);
+    // Drops went on during the resend wait, so the count grew after the
+    // connection was back; the report must include them.
+    const totals = reports.flatMap(({ message }) => {
+      const found = /(\d+) messages were dropped while it was unreachable/
+        .exec(message);
+      return found ? [Number(found[1])] : [];
+    });
+    assert.deepEqual(totals, [backplane.dropped], JSON.stringify(reports));
+    const unreachable = reports.filter(({ message }) =>
+      message.includes("Redis is unreachable")
+    );
+    assert.equal(unreachable.length, 1, JSON.stringify(reports));
+    assert.ok(
+      !reports.slice(reconnectedAt).some(({ message }) =>
+        message.startsWith("Dropping messages")
+      ),
+      JSON.stringify(reports),
+    );
+  } finally {
+    clearInterval(publisher);
+  }
+});
+
+Deno.test("with the default delays, resent messages wait longer than maxReconnectDelay, so a server that reconnects one attempt later still gets them", async () => {
+  await using redis = new RedisServer();
+  await redis.start();
+  const quiet = () => {};
+  await using sender = await RedisBackplane.connect({
+    url: redis.url,
+    onError: quiet,
+  });
+  await using receiver = await RedisBackplane.connect({
+    url: redis.url,
+    onError: quiet,
+  });
+  const seen: { message: string; at: number }[] = [];
+  await receiver.subscribe(
+    "late",
+    (message) => seen.push({ message, at: performance.now() }),
+  );
+  await redis.stop();
+  await until("the loss is seen", () => !sender.connected);
+  for (let i = 0; i < 5; i++) sender.publish("late", `m${i}`);
+  // Long enough for the waits between attempts to reach maxReconnectDelay.
+  await delay(2_500);
+  await redis.start();
+  await until("the sender reconnects", () => sender.connected, 5_000);
+  const backAt = performance.now();
+  await until("the receiver gets the resent messages", () => seen.length === 5);
+  assert.deepEqual(seen.map((s) => s.message), ["m0", "m1", "m2", "m3", "m4"]);
+  const waited = seen[0]!.at - backAt;
+  assert.ok(waited >= 1_000, `resent ${waited} ms after reconnecting`);
 });

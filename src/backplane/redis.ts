@@ -6,14 +6,20 @@
  * of the `redis` package), which Deno runs through npm. This is the only
  * entry point of the package with a dependency.
  *
+ * **Connecting.** {@linkcode RedisBackplane.connect} retries until Redis
+ * answers, for at most `connectTimeout` ms (5,000 by default) or until its
+ * `signal` aborts; then it rejects, leaving no connection open.
+ *
  * **Redis outages.** The clients reconnect by themselves and resubscribe.
  * Messages published meanwhile wait in a bounded buffer (`maxBuffered`,
  * 1,000 by default) and are published again, in order, `resendDelay` ms
  * after the connection is back, so that the other servers have had time to
- * resubscribe. When the buffer is full, further messages are dropped: each
- * one is counted in {@linkcode RedisBackplane.dropped}, and `onError` hears
- * about it (once when dropping starts, and with the total once Redis is
- * back). The hub keeps serving its own connections throughout.
+ * reconnect and resubscribe (by default `maxReconnectDelay` + 1,000 ms, longer
+ * than any server's wait between two attempts). When the buffer is full,
+ * further messages are dropped until the resend: each one is counted in
+ * {@linkcode RedisBackplane.dropped}, and `onError` hears about it once when
+ * dropping starts, and with the outage's total once the buffer is resent.
+ * The hub keeps serving its own connections throughout.
  *
  * @example A hub that spans servers
  * ```ts ignore
@@ -29,25 +35,38 @@
 
 import { createClient } from "npm:@redis/client@5";
 import type { Backplane } from "./memory.ts";
-import { positiveInteger } from "../_validate.ts";
+import { milliseconds, optionalSignal, positiveInteger } from "../_validate.ts";
 
 export type { Backplane } from "./memory.ts";
 
 type Client = ReturnType<typeof makeClient>;
 
+/**
+ * A client that reconnects by itself once it has been ready; before that each
+ * `connect()` makes one attempt, and `signal` ends the attempt under way.
+ */
 function makeClient(
   url: string,
   maxReconnectDelay: number,
   disableOfflineQueue: boolean,
+  signal: AbortSignal,
 ) {
-  return createClient({
+  let ready = false;
+  const client = createClient({
     url,
     disableOfflineQueue,
     socket: {
+      signal,
       reconnectStrategy: (retries: number) =>
-        Math.min(50 * 2 ** Math.min(retries, 16), maxReconnectDelay),
+        ready && backoff(retries, maxReconnectDelay),
     },
   });
+  client.once("ready", () => ready = true);
+  return client;
+}
+
+function backoff(retries: number, maxReconnectDelay: number): number {
+  return Math.min(50 * 2 ** Math.min(retries, 16), maxReconnectDelay);
 }
 
 /**
@@ -80,9 +99,11 @@ export interface RedisBackplaneOptions {
   maxBuffered?: number;
   /**
    * Milliseconds between getting the connection back and publishing the
-   * buffered messages, for the other servers to resubscribe first.
+   * buffered messages, for the other servers to reconnect and resubscribe
+   * first. Below the other servers' `maxReconnectDelay`, a server that comes
+   * back one attempt later than this one can miss the resent messages.
    *
-   * @default {500}
+   * @default {maxReconnectDelay + 1000}
    */
   resendDelay?: number;
   /**
@@ -93,9 +114,19 @@ export interface RedisBackplaneOptions {
    */
   maxReconnectDelay?: number;
   /**
+   * How long {@linkcode RedisBackplane.connect} tries to reach Redis, in
+   * milliseconds, before it rejects. Only the first connection: later
+   * outages are retried for ever.
+   *
+   * @default {5000}
+   */
+  connectTimeout?: number;
+  /** Stops {@linkcode RedisBackplane.connect} while it is still connecting. */
+  signal?: AbortSignal;
+  /**
    * Told when the connection is lost, when messages start being dropped,
-   * how many were dropped once Redis is back, and when Redis refuses a
-   * message.
+   * how many were dropped once the buffer is resent, and when Redis refuses
+   * a message.
    *
    * @default {console.error}
    */
@@ -103,7 +134,9 @@ export interface RedisBackplaneOptions {
 }
 
 /**
- * What a {@linkcode RedisBackplane} reports to `onError`.
+ * What a {@linkcode RedisBackplane} reports to `onError`, and why
+ * {@linkcode RedisBackplane.connect} failed to reach Redis (then the client's
+ * error is the `cause`).
  *
  * @example Reading the count
  * ```ts
@@ -169,6 +202,7 @@ export class RedisBackplane implements Backplane, AsyncDisposable {
   #dropped = 0;
   #droppedThisOutage = 0;
   #down = false;
+  #starting = true;
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
 
@@ -191,18 +225,44 @@ export class RedisBackplane implements Backplane, AsyncDisposable {
   }
 
   /**
-   * Connects to Redis (waiting and retrying until it answers).
+   * Connects to Redis, retrying until it answers, for at most
+   * `connectTimeout` ms.
    *
-   * @param options The URL, buffer size, delays and error listener.
+   * @param options The URL, connect timeout and signal, buffer size, delays
+   * and error listener.
    * @returns The connected backplane.
-   * @throws {TypeError} When an option has the wrong type.
+   * @throws {TypeError} When an option has the wrong type, or `url` is not a
+   * `redis:` or `rediss:` URL.
    * @throws {RangeError} When a number option is out of range.
+   * @throws {RedisBackplaneError} (as a rejection) When Redis could not be
+   * reached within `connectTimeout`: `Cannot reach Redis at <url without its
+   * password> within <n> ms: <the last error>`, with that error as `cause`.
+   * Also the signal's reason when `signal` aborts first. Either way no
+   * connection is left open.
    *
    * @example Connecting
    * ```ts ignore
    * import { RedisBackplane } from "@switchboard/switchboard/redis";
    *
-   * const backplane = await RedisBackplane.connect({ url: "redis://10.0.0.5:6379" });
+   * const backplane = await RedisBackplane.connect({
+   *   url: "redis://10.0.0.5:6379",
+   *   connectTimeout: 10_000,
+   * });
+   * ```
+   *
+   * @example When Redis is not there
+   * ```ts
+   * import { RedisBackplane } from "@switchboard/switchboard/redis";
+   *
+   * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+   * const url = `redis://127.0.0.1:${listener.addr.port}`;
+   * listener.close(); // nothing listens there now
+   * try {
+   *   await RedisBackplane.connect({ url, connectTimeout: 200 });
+   * } catch (error) {
+   *   // Cannot reach Redis at redis://127.0.0.1:… within 200 ms: connect ECONNREFUSED …
+   *   console.log((error as Error).message);
+   * }
    * ```
    */
   static async connect(
@@ -211,27 +271,28 @@ export class RedisBackplane implements Backplane, AsyncDisposable {
     const {
       url = "redis://127.0.0.1:6379",
       maxBuffered = 1000,
-      resendDelay = 500,
       maxReconnectDelay = 1000,
+      connectTimeout = 5000,
+      signal,
       onError = report,
     } = options;
-    if (typeof url !== "string") {
-      throw new TypeError("Invalid url: expected a redis:// URL string");
-    }
+    const where = redisUrl(url);
     positiveInteger("maxBuffered", maxBuffered);
-    if (!Number.isFinite(resendDelay) || resendDelay < 0) {
-      throw new RangeError(
-        `Invalid resendDelay: expected milliseconds (0 or more), got ${resendDelay}`,
-      );
-    }
-    positiveInteger("maxReconnectDelay", maxReconnectDelay);
+    milliseconds("maxReconnectDelay", maxReconnectDelay, 1);
+    const { resendDelay = maxReconnectDelay + 1000 } = options;
+    milliseconds("resendDelay", resendDelay);
+    milliseconds("connectTimeout", connectTimeout, 1);
+    optionalSignal(signal);
     if (typeof onError !== "function") {
       throw new TypeError("Invalid onError: expected a function");
     }
+    signal?.throwIfAborted();
+    // Aborted to give up: ends the attempt under way, socket included.
+    const giveUp = new AbortController();
     // Publishing while offline must fail fast so the backplane's own bounded
     // buffer decides; subscriptions may wait for the connection.
-    const pub = makeClient(url, maxReconnectDelay, true);
-    const sub = makeClient(url, maxReconnectDelay, false);
+    const pub = makeClient(url, maxReconnectDelay, true, giveUp.signal);
+    const sub = makeClient(url, maxReconnectDelay, false, giveUp.signal);
     const backplane = new RedisBackplane(
       pub,
       sub,
@@ -239,7 +300,40 @@ export class RedisBackplane implements Backplane, AsyncDisposable {
       resendDelay,
       onError,
     );
-    await Promise.all([pub.connect(), sub.connect()]);
+    let lastError: Error | undefined;
+    let failure: unknown;
+    const stop = (reason: unknown) => {
+      if (giveUp.signal.aborted) return;
+      failure = reason;
+      for (const client of [pub, sub]) if (client.isOpen) client.destroy();
+      giveUp.abort(reason);
+    };
+    const timer = setTimeout(() => {
+      const cause = lastError ?? new Error("no answer");
+      stop(
+        new RedisBackplaneError(
+          `Cannot reach Redis at ${where} within ${connectTimeout} ms: ${cause.message}`,
+          0,
+          { cause },
+        ),
+      );
+    }, connectTimeout);
+    const onAbort = () => stop(signal?.reason);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const attempts = [pub, sub].map((client) =>
+      firstConnection(client, maxReconnectDelay, giveUp.signal, (error) => {
+        lastError = error;
+      })
+    );
+    await Promise.allSettled(attempts);
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", onAbort);
+    if (giveUp.signal.aborted) throw failure;
+    backplane.#starting = false;
+    // One connection may have dropped while the other was still connecting.
+    if (!backplane.connected) {
+      backplane.#lost(new Error("Socket closed unexpectedly"));
+    }
     return backplane;
   }
 
@@ -416,9 +510,13 @@ export class RedisBackplane implements Backplane, AsyncDisposable {
   #drop(waiting: Waiting): void {
     this.#dropped++;
     if (this.#droppedThisOutage++ === 0 && !this.#closed) {
+      // After a reconnection, drops go on until the buffer is resent.
+      const why = this.#down
+        ? `Redis is unreachable and ${this.#maxBuffered} messages already wait`
+        : `${this.#maxBuffered} messages already wait to be resent to Redis`;
       this.#onError(
         new RedisBackplaneError(
-          `Dropping messages: Redis is unreachable and ${this.#maxBuffered} messages already wait (first dropped on "${waiting.channel}")`,
+          `Dropping messages: ${why} (first dropped on "${waiting.channel}")`,
           this.#dropped,
         ),
       );
@@ -426,7 +524,8 @@ export class RedisBackplane implements Backplane, AsyncDisposable {
   }
 
   #lost(error: Error): void {
-    if (this.#down || this.#closed) return;
+    // While connecting, connect() itself reports the failure.
+    if (this.#down || this.#closed || this.#starting) return;
     this.#down = true;
     this.#onError(
       new RedisBackplaneError(
@@ -438,17 +537,8 @@ export class RedisBackplane implements Backplane, AsyncDisposable {
   }
 
   #back(): void {
-    if (!this.connected) return;
+    if (!this.connected || this.#starting) return;
     this.#down = false;
-    if (this.#droppedThisOutage > 0) {
-      this.#onError(
-        new RedisBackplaneError(
-          `Reconnected to Redis; ${this.#droppedThisOutage} messages were dropped while it was unreachable`,
-          this.#dropped,
-        ),
-      );
-      this.#droppedThisOutage = 0;
-    }
     if (this.#buffer.length > 0) this.#scheduleFlush(this.#resendDelay);
   }
 
@@ -459,10 +549,83 @@ export class RedisBackplane implements Backplane, AsyncDisposable {
       if (!this.#pub.isReady) return;
       const buffer = this.#buffer.sort((a, b) => a.seq - b.seq);
       this.#buffer = [];
+      // Messages go on being dropped behind a full buffer until now: the
+      // outage's total is known only once the buffer is resent.
+      if (this.#droppedThisOutage > 0) {
+        this.#onError(
+          new RedisBackplaneError(
+            `Reconnected to Redis; ${this.#droppedThisOutage} messages were dropped while it was unreachable (${buffer.length} resent)`,
+            this.#dropped,
+          ),
+        );
+        this.#droppedThisOutage = 0;
+      }
       // Sent in one go, these are pipelined on one connection: order holds.
       for (const waiting of buffer) this.#send(waiting);
     }, delay);
   }
+}
+
+/**
+ * Connects `client`, trying again after a growing wait while it fails,
+ * until `signal` aborts; tells `failed` about each failure.
+ */
+async function firstConnection(
+  client: Client,
+  maxReconnectDelay: number,
+  signal: AbortSignal,
+  failed: (error: Error) => void,
+): Promise<void> {
+  for (let retries = 0;; retries++) {
+    try {
+      await client.connect();
+      return;
+    } catch (error) {
+      signal.throwIfAborted();
+      failed(error as Error);
+    }
+    await sleep(backoff(retries, maxReconnectDelay), signal);
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    signal.throwIfAborted();
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** Checks `url`; returns it without its password, for messages. */
+function redisUrl(url: unknown): string {
+  if (typeof url !== "string") {
+    throw new TypeError(
+      `Invalid url: expected a redis:// or rediss:// URL, got ${typeof url}`,
+    );
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    // Not echoed: it may hold a password.
+    throw new TypeError(
+      "Invalid url: expected a redis:// or rediss:// URL, got a string that is not a URL",
+    );
+  }
+  parsed.password = "";
+  if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") {
+    throw new TypeError(
+      `Invalid url: expected a redis:// or rediss:// URL, got ${parsed.protocol}//${parsed.host}`,
+    );
+  }
+  return parsed.href;
 }
 
 function report(error: RedisBackplaneError): void {
