@@ -6,8 +6,8 @@
  * ```sh
  * deno run --allow-net --allow-read examples/chat.ts [--port 8000]
  * # two instances, one Redis:
- * deno run -A examples/chat.ts --port 8001 --redis redis://127.0.0.1:6379
- * deno run -A examples/chat.ts --port 8002 --redis redis://127.0.0.1:6379
+ * deno run --allow-net --allow-read examples/chat.ts --port 8001 --redis redis://127.0.0.1:6379
+ * deno run --allow-net --allow-read examples/chat.ts --port 8002 --redis redis://127.0.0.1:6379
  * ```
  *
  * @module
@@ -26,8 +26,7 @@ Options:
   --port <n>         port to listen on, 0 for any free port (default 8000)
   --hostname <name>  address to listen on (default 127.0.0.1)
   --redis <url>      share rooms with other instances through this Redis,
-                     for example redis://127.0.0.1:6379 (needs --allow-env
-                     and --allow-sys, or -A)
+                     for example redis://127.0.0.1:6379
   -h, --help         show this help`;
 
 /** What the server sends: a chat line, or a notice about who came or went. */
@@ -91,7 +90,13 @@ if (import.meta.main) {
     }
     // Imported only when asked for, so one process needs no npm package.
     const { RedisBackplane } = await import("../src/backplane/redis.ts");
-    backplane = await RedisBackplane.connect({ url: redisUrl });
+    try {
+      backplane = await RedisBackplane.connect({ url: redisUrl });
+    } catch (error) {
+      // "Cannot reach Redis at ... within 5000 ms: ...": the sentence says it.
+      console.error((error as Error).message);
+      Deno.exit(1);
+    }
   }
   const hub = new Hub(backplane ? { backplane } : {});
   await hub.ready;

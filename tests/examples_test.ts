@@ -182,3 +182,128 @@ Deno.test("the keepalive example drops a peer that ignores pings and keeps one t
   assert.equal(await answeringClosed, 1000);
   await server.waitForLine(/^#2 closed 1000 "" \(clean\)/);
 });
+
+// --- The chat example (issue 14: favicon, --help permissions, unreachable
+// Redis) ---
+
+/** A redis-server of our own on a free port, without persistence. */
+async function startRedis(): Promise<
+  { url: string } & AsyncDisposable
+> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr;
+  listener.close();
+  const child = new Deno.Command("redis-server", {
+    args: [
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+    ],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const stop = async () => {
+    child.kill("SIGKILL");
+    await child.status;
+  };
+  for (let tries = 0;; tries++) {
+    try {
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+      break;
+    } catch (error) {
+      if (tries === 200) {
+        await stop();
+        throw error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
+  return { url: `redis://127.0.0.1:${port}`, [Symbol.asyncDispose]: stop };
+}
+
+Deno.test("the chat page asks for no /favicon.ico", async () => {
+  await using chat = await startExample("chat.ts");
+  const response = await fetch(`${chat.origin}/`);
+  assert.equal(response.status, 200);
+  const html = await response.text();
+  assert.match(html, /<link rel="icon" href="data:,">/);
+});
+
+Deno.test("the chat example's help lists only --allow-net and --allow-read", async () => {
+  const help = await run("chat.ts", ["--help"]);
+  assert.equal(help.code, 0);
+  assert.match(
+    help.stdout,
+    /^Usage: deno run --allow-net --allow-read examples\/chat\.ts /,
+  );
+  assert.doesNotMatch(
+    help.stdout,
+    /--allow-(env|sys|run|write|ffi|all)|-A\b/,
+    help.stdout,
+  );
+  assert.match(help.stdout, /--redis <url>/);
+});
+
+Deno.test("two chat processes with only --allow-net and --allow-read share a room through Redis", async () => {
+  await using redis = await startRedis();
+  await using one = await startExample("chat.ts", ["--redis", redis.url]);
+  await using two = await startExample("chat.ts", ["--redis", redis.url]);
+  const alice = await open(`ws://127.0.0.1:${one.port}/ws?room=r&name=alice`);
+  const bob = await open(`ws://127.0.0.1:${two.port}/ws?room=r&name=bob`);
+  const heard = new Promise<{ name: string; text: string }>((resolve) => {
+    bob.onmessage = (event) => {
+      const data = JSON.parse(String(event.data));
+      if (data.type === "message") resolve(data);
+    };
+  });
+  alice.send("hello across processes");
+  const { name, text } = await heard;
+  assert.deepEqual({ name, text }, {
+    name: "alice",
+    text: "hello across processes",
+  });
+  await Promise.all([alice, bob].map((ws) => {
+    const closed = closeEvent(ws);
+    ws.close();
+    return closed;
+  }));
+});
+
+Deno.test("the chat example exits with one sentence and status 1 when Redis is unreachable", async () => {
+  const controller = new AbortController();
+  // Before the fix it waited for ever: end it rather than hang the suite.
+  const guard = setTimeout(() => controller.abort(), 20_000);
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net",
+      "--allow-read",
+      "examples/chat.ts",
+      "--port",
+      "0",
+      "--redis",
+      "redis://127.0.0.1:1",
+    ],
+    cwd: root,
+    stdin: "null",
+    env: { NO_COLOR: "1" },
+    signal: controller.signal,
+  }).output();
+  clearTimeout(guard);
+  const decoder = new TextDecoder();
+  const lines = decoder.decode(stderr).trim().split("\n");
+  assert.equal(lines.length, 1, `stderr:\n${lines.join("\n")}`);
+  assert.match(
+    lines[0]!,
+    /^Cannot reach Redis at redis:\/\/127\.0\.0\.1:1 within 5000 ms: connect ECONNREFUSED/,
+  );
+  assert.equal(code, 1);
+  assert.doesNotMatch(decoder.decode(stdout), /Listening on/);
+});
+
+// --- end of the chat example's tests ---
