@@ -5,13 +5,17 @@
  * Server to client: one Server-Sent Events stream (`GET` with
  * `Accept: text/event-stream`) carrying these events, one line of data each:
  *
- * - `open`: `{"session": id, "protocol": name}`, first;
+ * - `open`: `{"session": id, "protocol": name, "secret": key}`, first;
  * - `text`: the message as a JSON string;
+ * - `utf8`: a text message as its UTF-8 in base64, when JSON's escapes
+ *   would be longer (so that no line is longer than 4/3 of the message);
  * - `binary`: the message in base64;
  * - `close`: `{"code": n, "reason": text}`, last;
  * - a comment line (`: keepalive`) every keepalive interval.
  *
- * Client to server: `POST <path>?session=<id>` with a JSON body
+ * Client to server: `POST <path>?session=<id>`, with the session's secret
+ * from the open event in the `X-Switchboard-Secret` header (not in the URL,
+ * which proxies log), and a JSON body
  * `{"seq": n, "messages": [entry, ...]}`, where an entry is `["t", text]`,
  * `["b", base64]` or `["c", code, reason]` (the client's close). `seq` counts
  * the session's POSTs from 0: a POST whose `seq` was already delivered is
@@ -22,6 +26,11 @@
 
 /** The query parameter that names a session on a POST. */
 export const SESSION_PARAM = "session";
+/**
+ * The header that carries a session's secret on its POSTs: a POST without
+ * the secret of the session it names is refused (403).
+ */
+export const SECRET_HEADER = "x-switchboard-secret";
 /** The query parameter that lists the subprotocols a stream offers. */
 export const PROTOCOLS_PARAM = "protocols";
 /** The media type of the stream. */
@@ -49,6 +58,8 @@ export interface Batch {
 export interface OpenData {
   session: string;
   protocol: string;
+  /** The key the client's POSTs carry in {@linkcode SECRET_HEADER}. */
+  secret: string;
 }
 
 /**
@@ -154,58 +165,136 @@ export function parseBatch(text: string): Batch | string {
 }
 
 /**
+ * The longest line (and the most data in one event) a reader accepts for a
+ * given `maxMessageSize`: a message in base64 (4/3 of its bytes) plus room
+ * for the field name and an event's JSON envelope.
+ *
+ * @param maxMessageSize The largest message, in bytes.
+ * @returns The cap, in UTF-16 code units of decoded text.
+ */
+export function maxLineLength(maxMessageSize: number): number {
+  return Math.ceil(maxMessageSize / 3) * 4 + LINE_SLACK;
+}
+
+/** Room beside a base64 message on one line: `data: `, JSON, a close. */
+const LINE_SLACK = 1024;
+
+/**
+ * The event and data a text message travels as, so that its line stays
+ * within {@linkcode maxLineLength}: a JSON string (`text`), or, when JSON's
+ * escapes would make it longer than base64 (control characters), its UTF-8
+ * in base64 (`utf8`).
+ *
+ * @param text The message.
+ * @param bytes Its UTF-8 length.
+ * @returns The event name and its data.
+ */
+export function textEvent(
+  text: string,
+  bytes: number,
+): ["text" | "utf8", string] {
+  const json = JSON.stringify(text);
+  if (json.length <= Math.ceil(bytes / 3) * 4 + 16) return ["text", json];
+  return ["utf8", toBase64(utf8Encoder.encode(text))];
+}
+
+const utf8Encoder = new TextEncoder();
+
+/**
  * An incremental reader of `text/event-stream`, as the HTML standard parses
  * it: lines end with CRLF, LF or CR; `event:` names the event, `data:` lines
  * are joined with LF, comments are skipped, a blank line dispatches.
+ *
+ * Linear in the input: each chunk is scanned once, the pieces of an
+ * unfinished line are kept apart and joined once the line ends, and a line
+ * (or an event's data) longer than `maxLength` code units is refused with a
+ * `RangeError` as soon as it passes the cap.
  */
 export class EventStreamParser {
-  #buffer = "";
+  /** Pieces of the unfinished line, and their length. */
+  #parts: string[] = [];
+  #partsLength = 0;
+  /** The last chunk ended with CR: an LF first in the next one ends nothing. */
+  #afterCR = false;
   #event = "";
   #data: string[] = [];
+  #dataLength = 0;
+  #maxLength: number;
   #onEvent: (event: string, data: string) => void;
 
   /**
    * @param onEvent Called for each event, with its name (`message` when
    * none was given) and data.
+   * @param maxLength The longest line, and the most data in one event, in
+   * UTF-16 code units.
    */
-  constructor(onEvent: (event: string, data: string) => void) {
+  constructor(
+    onEvent: (event: string, data: string) => void,
+    maxLength = Infinity,
+  ) {
     this.#onEvent = onEvent;
+    this.#maxLength = maxLength;
   }
 
   /**
    * Feeds the next chunk of decoded text.
    *
    * @param chunk The text.
+   * @throws {RangeError} When a line or an event's data passes the cap.
    */
   push(chunk: string): void {
-    let text = this.#buffer + chunk;
+    if (chunk.length === 0) return;
     let start = 0;
+    if (this.#afterCR && chunk[0] === "\n") start = 1;
+    this.#afterCR = false;
+    // Next LF and CR at or after `start`, each searched again only once
+    // passed, so that a chunk of many lines is scanned once.
+    let lf = -2;
+    let cr = -2;
     for (;;) {
-      const lf = text.indexOf("\n", start);
-      const cr = text.indexOf("\r", start);
-      let end: number;
+      if (lf !== -1 && lf < start) lf = chunk.indexOf("\n", start);
+      if (cr !== -1 && cr < start) cr = chunk.indexOf("\r", start);
       if (lf === -1 && cr === -1) break;
-      if (cr === -1 || (lf !== -1 && lf < cr)) end = lf;
-      else {
-        // A CR at the end of the chunk may be the first half of a CRLF.
-        if (cr === text.length - 1) break;
-        end = cr;
+      const end = cr === -1 || (lf !== -1 && lf < cr) ? lf : cr;
+      this.#check(this.#partsLength + end - start);
+      let line = chunk.slice(start, end);
+      if (this.#parts.length > 0) {
+        this.#parts.push(line);
+        line = this.#parts.join("");
+        this.#parts = [];
+        this.#partsLength = 0;
       }
-      this.#line(text.slice(start, end));
       start = end + 1;
-      if (text[end] === "\r" && text[start] === "\n") start++;
+      if (chunk[end] === "\r") {
+        if (start === chunk.length) this.#afterCR = true;
+        else if (chunk[start] === "\n") start++;
+      }
+      this.#line(line);
     }
-    text = text.slice(start);
-    this.#buffer = text;
+    if (start < chunk.length) {
+      this.#check(this.#partsLength + chunk.length - start);
+      this.#parts.push(start === 0 ? chunk : chunk.slice(start));
+      this.#partsLength += chunk.length - start;
+    }
+  }
+
+  #check(length: number): void {
+    if (length > this.#maxLength) {
+      throw new RangeError(
+        `An event-stream line is longer than ${this.#maxLength} characters`,
+      );
+    }
   }
 
   #line(line: string): void {
     if (line === "") {
       if (this.#data.length > 0) {
-        this.#onEvent(this.#event || "message", this.#data.join("\n"));
+        const data = this.#data.join("\n");
+        this.#data = [];
+        this.#dataLength = 0;
+        this.#onEvent(this.#event || "message", data);
       }
       this.#event = "";
-      this.#data = [];
       return;
     }
     if (line[0] === ":") return;
@@ -214,6 +303,15 @@ export class EventStreamParser {
     let value = colon === -1 ? "" : line.slice(colon + 1);
     if (value[0] === " ") value = value.slice(1);
     if (field === "event") this.#event = value;
-    else if (field === "data") this.#data.push(value);
+    else if (field === "data") {
+      this.#dataLength += value.length + 1;
+      if (this.#dataLength > this.#maxLength) {
+        this.#data = [];
+        throw new RangeError(
+          `An event's data is longer than ${this.#maxLength} characters`,
+        );
+      }
+      this.#data.push(value);
+    }
   }
 }

@@ -16,9 +16,11 @@ import {
   type Entry,
   EventStreamParser,
   fromBase64,
+  maxLineLength,
   OPEN,
   type OpenData,
   PROTOCOLS_PARAM,
+  SECRET_HEADER,
   SESSION_PARAM,
   toBase64,
 } from "./_event_stream.ts";
@@ -77,7 +79,9 @@ export class EventStreamSocket extends EventTarget {
   #base: URL;
   #abort = new AbortController();
   #session = "";
+  #secret = "";
   #seq = 0;
+  #maxLength: number;
   /** Entries as JSON text, with their UTF-8 size on the wire. */
   #outgoing: { json: string; size: number }[] = [];
   #posting = false;
@@ -90,11 +94,20 @@ export class EventStreamSocket extends EventTarget {
    * @param url The `ws(s)://` or `http(s)://` URL of the route.
    * @param protocols Subprotocols to offer.
    * @param fetchFn The `fetch` to use.
+   * @param maxMessageSize The largest message, in bytes: a stream line or
+   * event longer than its base64 form (4/3, plus 1 KiB) ends the connection
+   * with 1009 before it is read whole.
    */
-  constructor(url: string, protocols: readonly string[], fetchFn: Fetch) {
+  constructor(
+    url: string,
+    protocols: readonly string[],
+    fetchFn: Fetch,
+    maxMessageSize = 16 * 1024 * 1024,
+  ) {
     super();
     this.url = url;
     this.#fetch = fetchFn;
+    this.#maxLength = maxLineLength(maxMessageSize);
     this.#base = httpUrl(url);
     const streamUrl = new URL(this.#base);
     if (protocols.length > 0) {
@@ -154,15 +167,23 @@ export class EventStreamSocket extends EventTarget {
         }`,
       );
     }
-    const parser = new EventStreamParser((event, data) =>
-      this.#event(event, data)
+    const parser = new EventStreamParser(
+      (event, data) => this.#event(event, data),
+      this.#maxLength,
     );
     const reader = response.body.pipeThrough(new TextDecoderStream())
       .getReader();
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
-      parser.push(value);
+      try {
+        parser.push(value);
+      } catch (error) {
+        if (!(error instanceof RangeError)) throw error;
+        // A line or event longer than any message may be: as a WebSocket
+        // treats a frame over maxMessageSize.
+        this.#end(1009, error.message, false);
+      }
       if (this.readyState === CLOSED) {
         reader.cancel().catch(() => {});
         return;
@@ -180,6 +201,7 @@ export class EventStreamSocket extends EventTarget {
         if (this.readyState !== CONNECTING) return;
         const open = JSON.parse(data) as OpenData;
         this.#session = open.session;
+        this.#secret = open.secret ?? "";
         this.protocol = open.protocol;
         this.readyState = OPEN;
         this.dispatchEvent(new Event("open"));
@@ -187,6 +209,8 @@ export class EventStreamSocket extends EventTarget {
       }
       case "text":
         return this.#message(JSON.parse(data) as string);
+      case "utf8":
+        return this.#message(utf8Decoder.decode(fromBase64(data)));
       case "binary":
         return this.#message(fromBase64(data).buffer as ArrayBuffer);
       case "close": {
@@ -262,7 +286,10 @@ export class EventStreamSocket extends EventTarget {
       try {
         const response = await this.#fetch(url, {
           method: "POST",
-          headers: { "content-type": "text/plain;charset=UTF-8" },
+          headers: {
+            "content-type": "text/plain;charset=UTF-8",
+            [SECRET_HEADER]: this.#secret,
+          },
           body,
           signal: this.#abort.signal,
         });
@@ -294,6 +321,8 @@ export class EventStreamSocket extends EventTarget {
     this.dispatchEvent(new CloseEvent("close", { code, reason, wasClean }));
   }
 }
+
+const utf8Decoder = new TextDecoder();
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

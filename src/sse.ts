@@ -18,7 +18,9 @@ import {
   OPEN,
   type OpenData,
   parseBatch,
+  SECRET_HEADER,
   SESSION_PARAM,
+  textEvent,
   toBase64,
 } from "./_event_stream.ts";
 import { closeSocket, type Socket } from "./socket.ts";
@@ -41,9 +43,14 @@ const STREAM_HEADERS = {
  * {@linkcode Socket} uses: `readyState`, `bufferedAmount` (bytes queued in
  * the stream and not yet taken by the HTTP server), `send`, `close` and the
  * `open`, `message` and `close` events.
+ *
+ * A POST reaches the session only with its secret (sent in the open event,
+ * returned in the `X-Switchboard-Secret` header) and from the stream's
+ * origin; see {@linkcode EventStreamConnection.authorize}. A stream that
+ * takes nothing for two keepalive intervals closes the session with 1008.
  */
 export class EventStreamConnection extends EventTarget {
-  /** The session id: a random UUID, the only key to this session's POSTs. */
+  /** The session id: a random UUID, which names the session on POSTs. */
   readonly id: string = crypto.randomUUID();
   /** Set by `route()`: the Socket that wraps this connection. */
   socket: Socket | undefined;
@@ -53,37 +60,49 @@ export class EventStreamConnection extends EventTarget {
   /** The next POST sequence number to deliver. */
   nextSeq = 0;
 
-  #controller!: ReadableStreamDefaultController<Uint8Array>;
+  #controller: ReadableStreamDefaultController<Uint8Array> | undefined;
+  /** The secret a POST must carry, as the ASCII bytes of its text. */
+  #secret: Uint8Array | undefined;
+  /** The stream request's `Origin`, which POSTs must match. */
+  #origin: string | null;
   #keepAlive: ReturnType<typeof setInterval> | undefined;
   #keepAliveMs: number;
-  #onEnd: (connection: EventStreamConnection) => void;
+  /** Bytes ever queued, and how many the stream had taken at the last tick. */
+  #written = 0;
+  #takenAtTick = 0;
+  #stalledTicks = 0;
+  #onEnd: ((connection: EventStreamConnection) => void) | undefined;
   readonly response: Response;
 
   /**
    * @param protocol The subprotocol chosen for the session.
-   * @param keepAliveMs Milliseconds between comment lines; 0 for none.
+   * @param keepAliveMs Milliseconds between comment lines; 0 for none (and
+   * no idle timeout).
    * @param onEnd Called once when the session is closed.
+   * @param origin The stream request's `Origin` header, if any.
    */
   constructor(
     protocol: string,
     keepAliveMs: number,
     onEnd: (connection: EventStreamConnection) => void,
+    origin: string | null = null,
   ) {
     super();
     this.protocol = protocol;
     this.#onEnd = onEnd;
-    const open: OpenData = { session: this.id, protocol };
+    this.#origin = origin;
+    const secret = toBase64(crypto.getRandomValues(new Uint8Array(24)));
+    this.#secret = encoder.encode(secret);
+    const open: OpenData = { session: this.id, protocol, secret };
     const body = new ReadableStream<Uint8Array>({
       start: (controller) => {
         this.#controller = controller;
-        controller.enqueue(
-          encoder.encode(formatEvent("open", JSON.stringify(open))),
-        );
       },
       cancel: () => {
         this.#end(1006, "The client closed the event stream", false);
       },
     }, { highWaterMark: 0, size: (chunk) => chunk.byteLength });
+    this.#write(encoder.encode(formatEvent("open", JSON.stringify(open))));
     this.response = new Response(body, { headers: STREAM_HEADERS });
     this.#keepAliveMs = keepAliveMs;
     // Like Deno's upgraded sockets: open once the response is on its way
@@ -96,17 +115,69 @@ export class EventStreamConnection extends EventTarget {
     this.readyState = OPEN;
     this.dispatchEvent(new Event("open"));
     if (this.#keepAliveMs > 0) {
-      this.#keepAlive = setInterval(
-        () => this.#write(KEEPALIVE),
-        this.#keepAliveMs,
-      );
+      this.#keepAlive = setInterval(() => this.#tick(), this.#keepAliveMs);
     }
+  }
+
+  /**
+   * Every keepalive interval: a comment line, unless the stream has taken
+   * nothing since the last tick while bytes wait in it; after two such ticks
+   * in a row the client is taken as gone and the session closes with 1008.
+   */
+  #tick(): void {
+    const waiting = this.bufferedAmount;
+    const taken = this.#written - waiting;
+    if (waiting > 0 && taken === this.#takenAtTick) {
+      if (++this.#stalledTicks >= 2) {
+        this.fail(
+          1008,
+          `Idle timeout: the client read nothing for ${
+            2 * this.#keepAliveMs
+          } ms`,
+        );
+      }
+      return;
+    }
+    this.#stalledTicks = 0;
+    this.#takenAtTick = taken;
+    if (waiting === 0) this.#write(KEEPALIVE);
   }
 
   /** Bytes in the stream's queue that the HTTP server has not taken yet. */
   get bufferedAmount(): number {
-    if (this.readyState === CLOSED) return 0;
+    if (this.readyState === CLOSED || this.#controller === undefined) return 0;
     return Math.max(0, -(this.#controller.desiredSize ?? 0));
+  }
+
+  /**
+   * Checks that a POST may reach this session: it carries the session's
+   * secret in the `X-Switchboard-Secret` header (compared in constant time),
+   * and, when the stream was opened with an `Origin` (a browser on another
+   * origin), the same `Origin`. (`route()` checks `allowedOrigins` on POSTs
+   * as on streams before this.) A refused POST leaves the session as it was.
+   *
+   * @param request The POST.
+   * @returns A 403 with a plain reason, or `undefined` when it may.
+   */
+  authorize(request: Request): Response | undefined {
+    const given = request.headers.get(SECRET_HEADER);
+    if (given === null) {
+      return plain(
+        403,
+        "Forbidden: the POST does not carry the session's secret (X-Switchboard-Secret)",
+      );
+    }
+    if (!sameBytes(encoder.encode(given), this.#secret)) {
+      return plain(403, "Forbidden: wrong secret for this session");
+    }
+    const origin = request.headers.get("origin");
+    if (this.#origin !== null && origin !== this.#origin) {
+      return plain(
+        403,
+        `Forbidden: origin ${origin ?? "(none)"} may not post to this session`,
+      );
+    }
+    return undefined;
   }
 
   /**
@@ -119,7 +190,7 @@ export class EventStreamConnection extends EventTarget {
       throw new DOMException("The session is not open", "InvalidStateError");
     }
     const event = typeof data === "string"
-      ? formatEvent("text", JSON.stringify(data))
+      ? formatEvent(...textEvent(data, utf8Length(data)))
       : formatEvent("binary", toBase64(data));
     this.#write(encoder.encode(event));
   }
@@ -139,7 +210,7 @@ export class EventStreamConnection extends EventTarget {
     const deadline = Date.now() + CLOSE_DRAIN_MS;
     const drained = (): void => {
       if (this.readyState === CLOSED) return;
-      if ((this.#controller.desiredSize ?? 0) >= 0) {
+      if ((this.#controller?.desiredSize ?? 0) >= 0) {
         this.#end(code, reason, true);
       } else if (Date.now() >= deadline) this.#end(code, reason, false);
       else setTimeout(drained, 10);
@@ -259,7 +330,7 @@ export class EventStreamConnection extends EventTarget {
       encoder.encode(formatEvent("close", JSON.stringify({ code, reason }))),
     );
     try {
-      this.#controller.close();
+      this.#controller?.close();
     } catch {
       // The client already went away.
     }
@@ -267,7 +338,8 @@ export class EventStreamConnection extends EventTarget {
 
   #write(chunk: Uint8Array): void {
     try {
-      this.#controller.enqueue(chunk);
+      this.#controller?.enqueue(chunk);
+      this.#written += chunk.byteLength;
     } catch {
       // The stream was cancelled: the cancel callback ends the session.
     }
@@ -278,16 +350,24 @@ export class EventStreamConnection extends EventTarget {
     const opened = this.readyState !== CONNECTING;
     this.readyState = CLOSED;
     clearInterval(this.#keepAlive);
+    this.#keepAlive = undefined;
     if (!wasClean) {
       try {
-        this.#controller.error(new Error(reason));
+        // Drops whatever the stream still queues.
+        this.#controller?.error(new Error(reason));
       } catch {
         // Already closed.
       }
     }
-    this.#onEnd(this);
+    const onEnd = this.#onEnd;
+    // Nothing of a closed session keeps its stream, queue or Socket alive.
+    this.#onEnd = undefined;
+    this.#controller = undefined;
+    this.#secret = undefined;
+    onEnd?.(this);
     if (!opened && !wasClean) this.dispatchEvent(new Event("error"));
     this.dispatchEvent(new CloseEvent("close", { code, reason, wasClean }));
+    this.socket = undefined;
   }
 }
 
@@ -362,6 +442,20 @@ export function plain(status: number, text: string): Response {
     status,
     headers: { "content-type": "text/plain" },
   });
+}
+
+/**
+ * Compares two byte arrays in time that depends on their length only.
+ *
+ * @param a One array.
+ * @param b The other, or `undefined` (never equal).
+ * @returns Whether they hold the same bytes.
+ */
+function sameBytes(a: Uint8Array, b: Uint8Array | undefined): boolean {
+  if (b === undefined || a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
 }
 
 /**

@@ -27,6 +27,8 @@ export function within<T, U>(
 export interface RawStream {
   response: Response;
   session: string;
+  /** The session's secret, from the open event. */
+  secret: string;
   reader: ReadableStreamDefaultReader<string>;
   /** Reads to the end of the stream (at most `ms`) and returns the text. */
   rest(ms?: number): Promise<string>;
@@ -53,7 +55,11 @@ export async function openStream(
   }
   const match = /^event: open\ndata: (.*)\n\n/.exec(text);
   assert.ok(match, `no open event in ${JSON.stringify(text)}`);
-  const session = JSON.parse(match[1]!).session as string;
+  const { session, secret } = JSON.parse(match[1]!) as {
+    session: string;
+    secret: string;
+  };
+  secrets.set(session, secret);
   let cancelled = false;
   const cancel = async () => {
     if (cancelled) return;
@@ -63,6 +69,7 @@ export async function openStream(
   return {
     response,
     session,
+    secret,
     reader,
     async rest(ms = 2000) {
       let rest = text.slice(match[0].length);
@@ -84,16 +91,30 @@ export async function openStream(
   };
 }
 
-/** POSTs a body (a string as is, anything else as JSON) to a session. */
+/** The secret of every session opened with {@linkcode openStream}. */
+const secrets = new Map<string, string>();
+
+/**
+ * POSTs a body (a string as is, anything else as JSON) to a session, with
+ * the session's secret when it was opened with {@linkcode openStream} and
+ * `headers` do not name one (`x-switchboard-secret: ""` sends none).
+ */
 export function post(
   url: string,
   session: string,
   body: unknown,
   headers: Record<string, string> = {},
 ) {
+  const secret = secrets.get(session);
+  const all: Record<string, string> = {
+    "content-type": "text/plain;charset=UTF-8",
+    ...(secret === undefined ? {} : { "x-switchboard-secret": secret }),
+    ...headers,
+  };
+  if (all["x-switchboard-secret"] === "") delete all["x-switchboard-secret"];
   return fetch(`${url}?session=${session}`, {
     method: "POST",
-    headers: { "content-type": "text/plain;charset=UTF-8", ...headers },
+    headers: all,
     body: typeof body === "string"
       ? body
       : body instanceof Uint8Array

@@ -11,6 +11,8 @@
 import assert from "node:assert/strict";
 import { type CloseInfo, route, type Socket } from "../mod.ts";
 import { connect } from "../src/client.ts";
+import { EventStreamSocket } from "../src/_sse_client.ts";
+import { EventStreamParser } from "../src/_event_stream.ts";
 import { deferred, delay } from "./_helpers.ts";
 import {
   closeOf,
@@ -153,7 +155,8 @@ Deno.test("duplicate POSTs whose bodies arrive interleaved over raw TCP are deli
   await using s = listen(route("/ws", handler, { transports: ["sse"] }));
   await using stream = await openStream(`${s.base}/ws`);
   const body = JSON.stringify({ seq: 0, messages: [["t", "once"]] });
-  const head = `POST /ws?session=${stream.session} HTTP/1.1\r\n` +
+  const head =
+    `POST /ws?session=${stream.session} HTTP/1.1\r\nX-Switchboard-Secret: ${stream.secret}\r\n` +
     `Host: ${hostname}\r\nContent-Length: ${body.length}\r\n\r\n`;
   const half = Math.floor(body.length / 2);
   const conns = await Promise.all(
@@ -374,7 +377,7 @@ Deno.test("a Content-Length shorter than the body: 400, 1002, and the server kee
   const body = JSON.stringify({ seq: 0, messages: [["t", "cut"]] });
   const answer = await rawExchange(
     s.port,
-    `POST /ws?session=${stream.session} HTTP/1.1\r\nHost: x\r\n` +
+    `POST /ws?session=${stream.session} HTTP/1.1\r\nX-Switchboard-Secret: ${stream.secret}\r\nHost: x\r\n` +
       `Content-Length: 10\r\n\r\n${body}`,
   );
   assert.match(answer, /^HTTP\/1\.1 400 [^]*Bad request: the body is not JSON/);
@@ -399,7 +402,7 @@ Deno.test("a Content-Length longer than the body, then a hang-up: the session li
   const body = JSON.stringify({ seq: 0, messages: [["t", "whole"]] });
   const answer = await rawExchange(
     s.port,
-    `POST /ws?session=${stream.session} HTTP/1.1\r\nHost: x\r\n` +
+    `POST /ws?session=${stream.session} HTTP/1.1\r\nX-Switchboard-Secret: ${stream.secret}\r\nHost: x\r\n` +
       `Content-Length: ${body.length + 100}\r\n\r\n${body}`,
     200,
   );
@@ -425,7 +428,7 @@ Deno.test("an invalid Content-Length gets 400 from the server and leaves the ses
   for (const length of ["abc", "-1", "2\r\nContent-Length: 3", "1e3"]) {
     const answer = await rawExchange(
       s.port,
-      `POST /ws?session=${stream.session} HTTP/1.1\r\nHost: x\r\n` +
+      `POST /ws?session=${stream.session} HTTP/1.1\r\nX-Switchboard-Secret: ${stream.secret}\r\nHost: x\r\n` +
         `Content-Length: ${length}\r\n\r\n{}`,
     );
     assert.match(answer, /^HTTP\/1\.1 400 /, length);
@@ -454,14 +457,15 @@ Deno.test("a body over the limit gets 413 and closes with 1009, whether it says 
   await using declared = await openStream(url);
   const early = await rawExchange(
     s.port,
-    `POST /ws?session=${declared.session} HTTP/1.1\r\nHost: x\r\n` +
+    `POST /ws?session=${declared.session} HTTP/1.1\r\nX-Switchboard-Secret: ${declared.secret}\r\nHost: x\r\n` +
       `Content-Length: 10000000\r\n\r\n{"seq":0,`,
   );
   assert.match(early, /^HTTP\/1\.1 413 [^]*Payload too large/);
   assert.equal(closeOf(await declared.rest()).code, 1009);
 
   await using chunked = await openStream(url);
-  let request = `POST /ws?session=${chunked.session} HTTP/1.1\r\nHost: x\r\n` +
+  let request =
+    `POST /ws?session=${chunked.session} HTTP/1.1\r\nX-Switchboard-Secret: ${chunked.secret}\r\nHost: x\r\n` +
     `Transfer-Encoding: chunked\r\n\r\n`;
   const chunk = "y".repeat(8192);
   for (let i = 0; i < 64; i++) {
@@ -1001,3 +1005,332 @@ for (const mode of ["dropped", "lost"]) {
     assert.equal((await client.closed).code, 1000);
   });
 }
+
+// ---------------------------------------------------------------------------
+// The client's event-stream reader: linear, and bounded by maxMessageSize
+
+Deno.test("a 32 MiB line with no end parses in well under a second (linear, not quadratic)", () => {
+  const events: string[] = [];
+  const parser = new EventStreamParser((_, data) => events.push(data));
+  const chunk = "x".repeat(64 * 1024);
+  const started = performance.now();
+  parser.push("event: text\ndata: ");
+  for (let i = 0; i < 512; i++) parser.push(chunk);
+  parser.push("\r");
+  parser.push("\n\n");
+  const ms = performance.now() - started;
+  assert.equal(events.length, 1);
+  assert.equal(events[0]!.length, 32 * 1024 * 1024);
+  assert.ok(ms < 1000, `took ${ms.toFixed(0)} ms`);
+});
+
+Deno.test("a chunk of 50,000 short events parses in well under a second", () => {
+  let count = 0;
+  const parser = new EventStreamParser(() => count++);
+  const chunk = "event: text\ndata: 1\n\n".repeat(50_000);
+  const started = performance.now();
+  parser.push(chunk);
+  const ms = performance.now() - started;
+  assert.equal(count, 50_000);
+  assert.ok(ms < 1000, `took ${ms.toFixed(0)} ms`);
+});
+
+Deno.test("the reader splits CR, LF and CRLF across chunks as the standard says", () => {
+  const events: [string, string][] = [];
+  const parser = new EventStreamParser((e, d) => events.push([e, d]), 100);
+  for (const piece of ["event: a\r", "\ndata: 1\r", "data: 2\n", "\r", ""]) {
+    parser.push(piece);
+  }
+  parser.push(": comment\r\n\r\ndata:3\n\n");
+  assert.deepEqual(events, [["a", "1\n2"], ["message", "3"]]);
+  const capped = new EventStreamParser(() => {}, 100);
+  capped.push("data: " + "x".repeat(90));
+  assert.throws(() => capped.push("x".repeat(10)), RangeError);
+  const event = new EventStreamParser(() => {}, 100);
+  for (let i = 0; i < 10; i++) event.push("data: 123456789\n");
+  assert.throws(() => event.push("data: 123456789\n"), RangeError);
+});
+
+/**
+ * A server whose stream sends the open event, then `line` over and over
+ * (up to `limit` bytes) without the blank line that would end the event.
+ */
+function endlessStream(line: string, limit: number) {
+  let sent = 0;
+  const cancelled = deferred<number>();
+  const chunk = encoder.encode(line.repeat(Math.ceil(65_536 / line.length)));
+  const server = listen(() =>
+    new Response(
+      new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(encoder.encode(
+            `event: open\ndata: {"session":"s","protocol":"","secret":"k"}\n\n`,
+          ));
+        },
+        pull(controller) {
+          if (sent >= limit) return controller.close();
+          sent += chunk.length;
+          controller.enqueue(chunk);
+        },
+        cancel() {
+          cancelled.resolve(sent);
+        },
+      }, { highWaterMark: 0 }),
+      { headers: { "content-type": "text/event-stream" } },
+    )
+  );
+  return Object.assign(server, { sent: () => sent, cancelled });
+}
+
+for (
+  const [label, line] of [
+    [
+      "endless data: lines",
+      "data: xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n",
+    ],
+    ["an unterminated line", "x"],
+  ]
+) {
+  Deno.test(`${label} from the server close the fallback client with 1009 at about 4/3 of maxMessageSize`, async () => {
+    const max = 1024 * 1024;
+    await using s = endlessStream(line!, 64 * max);
+    const socket = new EventStreamSocket(
+      `ws://${hostname}:${s.port}/ws`,
+      [],
+      fetch,
+      max,
+    );
+    const closed = deferred<CloseEvent>();
+    socket.addEventListener("close", (e) => closed.resolve(e as CloseEvent));
+    const event = await within(closed.promise, 5000, undefined);
+    assert.ok(event, `not closed after ${s.sent()} bytes`);
+    assert.equal(event.code, 1009);
+    assert.match(event.reason, /longer than \d+ characters/);
+    const sent = await s.cancelled.promise;
+    // The cap is 4/3 x 1 MiB + 1 KiB; the rest was in flight (the kernel's
+    // buffers on both ends): far from the 64 MiB on offer.
+    assert.ok(sent < 16 * max, `${sent} bytes were sent`);
+  });
+}
+
+Deno.test("a 32 MiB unterminated line is refused at the cap by the client of connect(), with 1009", async () => {
+  await using s = endlessStream("y", 32 * 1024 * 1024);
+  const client = connect(`ws://${hostname}:${s.port}/ws`, {
+    transports: ["sse"],
+    maxRetries: 0,
+  });
+  const started = performance.now();
+  const info = await within(client.closed, 10_000, undefined);
+  assert.ok(info, `not closed after ${s.sent()} bytes`);
+  assert.equal(info.code, 1009);
+  const sent = await s.cancelled.promise;
+  assert.ok(sent < 32 * 1024 * 1024, `${sent} bytes were sent`);
+  assert.ok(performance.now() - started < 8000);
+});
+
+Deno.test("a text message of control characters at maxMessageSize travels within the line cap", async () => {
+  const text = "\u0001".repeat(1000) + "é";
+  await using s = listen(
+    route("/ws", async (socket) => {
+      await socket.send(text);
+      for await (const _ of socket) { /* until the close */ }
+    }, { transports: ["sse"] }),
+  );
+  const socket = new EventStreamSocket(
+    `ws://${hostname}:${s.port}/ws`,
+    [],
+    fetch,
+    1002,
+  );
+  const got = deferred<string>();
+  const closed = deferred<CloseEvent>();
+  socket.addEventListener(
+    "message",
+    (e) => got.resolve((e as MessageEvent).data),
+  );
+  socket.addEventListener("close", (e) => closed.resolve(e as CloseEvent));
+  assert.equal(await within(got.promise, 2000, "nothing"), text);
+  socket.close(1000, "done");
+  assert.equal((await closed.promise).code, 1000);
+});
+
+// ---------------------------------------------------------------------------
+// POSTs bound to their stream: the session's secret and origin
+
+Deno.test("a POST without the session's secret, or with a wrong one, gets 403 with a plain reason and leaves the session untouched", async () => {
+  const { received, closes, handler } = recorder();
+  await using s = listen(route("/ws", handler, { transports: ["sse"] }));
+  const base = `${s.base}/ws`;
+  await using stream = await openStream(base);
+  assert.match(stream.secret, /^[A-Za-z0-9+/=]{32}$/);
+  const body = { seq: 0, messages: [["t", "forged"]] };
+  const missing = await post(base, stream.session, body, {
+    "x-switchboard-secret": "",
+  });
+  assert.equal(missing.status, 403);
+  assert.match(await missing.text(), /^Forbidden: .*secret/);
+  const wrong = stream.secret.slice(0, -2) +
+    (stream.secret.endsWith("AA") ? "BB" : "AA");
+  for (const secret of [wrong, stream.secret.slice(1), stream.secret + "x"]) {
+    const refused = await post(base, stream.session, body, {
+      "x-switchboard-secret": secret,
+    });
+    assert.equal(refused.status, 403, secret);
+    assert.match(await refused.text(), /^Forbidden: wrong secret/);
+  }
+  const ok = await post(base, stream.session, {
+    seq: 0,
+    messages: [["t", "real"]],
+  });
+  assert.equal(ok.status, 204);
+  await until(() => received.length === 1, 2000, "the real message");
+  await delay(50);
+  assert.deepEqual(received, ["real"]);
+  assert.deepEqual(closes, []);
+});
+
+Deno.test("the fallback client sends the secret in X-Switchboard-Secret, never in the URL", async () => {
+  const { received, handler } = recorder();
+  await using s = listen(route("/ws", handler, { transports: ["sse"] }));
+  const posts: { url: string; secret: string | null }[] = [];
+  const recording = (input: string | URL | Request, init?: RequestInit) => {
+    if (init?.method === "POST") {
+      posts.push({
+        url: String(input),
+        secret: new Headers(init.headers).get("x-switchboard-secret"),
+      });
+    }
+    return fetch(input, init);
+  };
+  const client = connect(`ws://${hostname}:${s.port}/ws`, {
+    transports: ["sse"],
+    fetch: recording,
+  });
+  await client.send("hello");
+  await until(() => received.length === 1, 2000, "the message");
+  client.close();
+  await client.closed;
+  assert.ok(posts.length >= 1);
+  for (const { url, secret } of posts) {
+    assert.ok(secret !== null && secret.length === 32, `secret ${secret}`);
+    assert.ok(!url.includes(secret), url);
+    assert.deepEqual([...new URL(url).searchParams.keys()], ["session"]);
+  }
+});
+
+Deno.test("with default options, a POST from another origin than the stream's gets 403, even with the secret", async () => {
+  const { received, handler } = recorder();
+  await using s = listen(route("/ws", handler, { transports: ["sse"] }));
+  const base = `${s.base}/ws`;
+  await using stream = await openStream(base, {
+    origin: "https://good.example",
+  });
+  const body = { seq: 0, messages: [["t", "x"]] };
+  for (const origin of ["https://evil.example", "null", undefined]) {
+    const refused = await post(
+      base,
+      stream.session,
+      body,
+      origin === undefined ? {} : { origin },
+    );
+    assert.equal(refused.status, 403, String(origin));
+    assert.match(await refused.text(), /^Forbidden: origin/);
+  }
+  const ok = await post(base, stream.session, body, {
+    origin: "https://good.example",
+  });
+  assert.equal(ok.status, 204);
+  await until(() => received.length === 1, 2000, "the message");
+});
+
+Deno.test("with allowedOrigins, POSTs from a bad origin or without the stream's origin get 403", async () => {
+  const { received, handler } = recorder();
+  await using s = listen(route("/ws", handler, {
+    transports: ["sse"],
+    allowedOrigins: ["https://good.example"],
+  }));
+  const base = `${s.base}/ws`;
+  await using stream = await openStream(base, {
+    origin: "https://good.example",
+  });
+  const body = { seq: 0, messages: [["t", "x"]] };
+  const bad = await post(base, stream.session, body, {
+    origin: "https://evil.example",
+  });
+  assert.equal(bad.status, 403);
+  await bad.body?.cancel();
+  const none = await post(base, stream.session, body);
+  assert.equal(none.status, 403);
+  await none.body?.cancel();
+  const good = await post(base, stream.session, body, {
+    origin: "https://good.example",
+  });
+  assert.equal(good.status, 204);
+  await until(() => received.length === 1, 2000, "the message");
+});
+
+// ---------------------------------------------------------------------------
+// Sessions whose stream reads nothing
+
+Deno.test("a session whose stream takes nothing for two keepalive intervals closes with 1008", async () => {
+  const closed = deferred<CloseInfo>();
+  const ws = route("/ws", async (socket) => {
+    const chunk = new Uint8Array(256 * 1024);
+    try {
+      for (let i = 0; i < 400; i++) await socket.send(chunk);
+    } catch { /* closed while waiting */ }
+    closed.resolve(await socket.closed);
+  }, { transports: ["sse"], keepAliveInterval: 0.1 });
+  const server = Deno.serve({ hostname, port: 0, onListen() {} }, ws);
+  const conn = await Deno.connect({ hostname, port: server.addr.port });
+  try {
+    await conn.write(encoder.encode(
+      `GET /ws HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n`,
+    ));
+    const info = await within(closed.promise, 5000, undefined);
+    assert.ok(info, "the session is still open");
+    assert.equal(info.code, 1008);
+    assert.match(
+      info.reason,
+      /^Idle timeout: the client read nothing for 200 ms/,
+    );
+    assert.equal(ws.stats().connections, 0);
+  } finally {
+    conn.close();
+    await ws.shutdown();
+    await server.shutdown();
+  }
+});
+
+Deno.test("a client that reads its stream is not timed out while the server sends more than the buffers hold", async () => {
+  const sent = deferred<number>();
+  const closes: CloseInfo[] = [];
+  const ws = route("/ws", async (socket) => {
+    const chunk = new Uint8Array(64 * 1024);
+    let count = 0;
+    try {
+      for (; count < 300; count++) await socket.send(chunk);
+    } catch { /* closed */ }
+    sent.resolve(count);
+    socket.close();
+    closes.push(await socket.closed);
+  }, { transports: ["sse"], keepAliveInterval: 0.1, highWaterMark: 65536 });
+  await using _server = listen(ws);
+  const response = await fetch(`http://${hostname}:${_server.port}/ws`, {
+    headers: { accept: "text/event-stream" },
+  });
+  const reader = response.body!.getReader();
+  // Reads for about 1 s (ten intervals), while 300 x 64 KiB go out.
+  const started = Date.now();
+  let bytes = 0;
+  while (Date.now() - started < 1000) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    bytes += value.byteLength;
+  }
+  await reader.cancel();
+  await sent.promise;
+  assert.ok(bytes > 0);
+  assert.notEqual(closes[0]?.code, 1008, JSON.stringify(closes));
+  await ws.shutdown();
+});

@@ -8,6 +8,7 @@ import { type CloseInfo, type Message, route, Socket } from "../mod.ts";
 import { connect, type Fetch } from "../src/client.ts";
 import { EventStreamSocket } from "../src/_sse_client.ts";
 import { Hub } from "../src/hub.ts";
+import { closeSocket } from "../src/socket.ts";
 import { RpcPeer } from "../src/rpc.ts";
 import { deferred, delay, open, serve } from "./_helpers.ts";
 import { openStream, post } from "./_sse_helpers.ts";
@@ -607,4 +608,35 @@ Deno.test("a close entry with a forbidden code or a long reason is a protocol er
   }
   while (closes.length < 4) await delay(10);
   assert.deepEqual(closes.map((c) => c.code), [1002, 1002, 1002, 1002]);
+});
+
+Deno.test("a handler that closes with 1008 Unauthorized over the fallback: the client sees 1008 and the reason, and does not come back", async () => {
+  let sessions = 0;
+  await using server = serve(route("/ws", (socket) => {
+    sessions++;
+    closeSocket(socket, 1008, "Unauthorized");
+  }, { transports: ["sse"] }));
+  const client = connect(`${server.url}/ws`, {
+    transports: ["sse"],
+    initialDelay: 10,
+  });
+  const info = await client.closed;
+  assert.equal(info.code, 1008);
+  assert.equal(info.reason, "Unauthorized");
+  await delay(100);
+  assert.equal(sessions, 1);
+  assert.equal(client.state, "closed");
+  for (const code of [1001, 1011, 1013, 4000]) {
+    const closed = deferred<CloseInfo>();
+    await using s = serve(route("/ws", (socket) => {
+      closeSocket(socket, code, `code ${code}`);
+    }, { transports: ["sse"] }));
+    const raw = new EventStreamSocket(`${s.url}/ws`, [], fetch);
+    raw.addEventListener("close", (e) => {
+      const { code, reason } = e as CloseEvent;
+      closed.resolve({ code, reason, wasClean: true });
+    });
+    const got = await closed.promise;
+    assert.deepEqual([got.code, got.reason], [code, `code ${code}`]);
+  }
 });
