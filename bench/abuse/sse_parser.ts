@@ -61,7 +61,7 @@ async function attack(name: string, line: string) {
   const info = await Promise.race([
     client.closed,
     new Promise<undefined>((resolve) => {
-      timer = setTimeout(resolve, 30_000);
+      timer = setTimeout(() => resolve(undefined), 30_000);
     }),
   ]);
   clearTimeout(timer);
