@@ -79,8 +79,14 @@ export function rpcHandler(): SocketHandler {
           },
         },
         timeout: 60_000,
+        // Text, not the error object: one line per received message (the
+        // peer gathers a batch's failures into one AggregateError).
         onError: (error, method) =>
-          console.error(`#${id} ${method ?? "rpc"} failed:`, error),
+          console.error(
+            `#${id} ${method ?? "rpc"} failed: ${
+              error instanceof Error ? error.message : String(error)
+            }`,
+          ),
       },
     );
     try {
