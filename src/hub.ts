@@ -208,14 +208,11 @@ export class Hub implements AsyncDisposable {
   readonly #maxBytes: number;
   /**
    * An upper bound on the bytes in flight: the sum of every tracked
-   * socket's `held` and `queued`, and the `held` of the sockets the hub
-   * closed for being slow, until they have closed.
+   * connection's `held` and `queued`.
    */
   #total = 0;
   /** Connections with messages in the hub's queue. */
   readonly #backlogged = new Set<Entry>();
-  /** Sockets the hub closed for being slow whose bytes still count. */
-  readonly #dropped = new Set<Entry>();
   #pollTimer: ReturnType<typeof setTimeout> | undefined;
   #pollDelay = 1;
   /** Whether every socket's bytes were read since the last poll. */
@@ -329,12 +326,7 @@ export class Hub implements AsyncDisposable {
       queued: 0,
     };
     this.#entries.set(id, entry);
-    socket.closed.then(() => {
-      this.#remove(entry);
-      this.#dropped.delete(entry);
-      this.#total -= entry.held;
-      entry.held = 0;
-    });
+    socket.closed.then(() => this.#remove(entry));
     return id;
   }
 
@@ -612,10 +604,10 @@ export class Hub implements AsyncDisposable {
       if (
         entry.socket.readyState === OPEN && entry.held < entry.highWaterMark
       ) {
-        if (this.#total + size > this.#maxBytes) this.#sweep();
-        if (this.#total + size <= this.#maxBytes) {
-          return this.#hand(entry, parcel);
-        }
+        if (
+          this.#total + size <= this.#maxBytes || this.#makeRoom(entry, size)
+        ) return this.#hand(entry, parcel);
+        return;
       }
     }
     const queue = entry.queue ??= [];
@@ -625,12 +617,8 @@ export class Hub implements AsyncDisposable {
         `Too slow: more than ${this.#maxQueued} messages waiting`,
       );
     }
-    if (this.#total + size > this.#maxBytes) this.#sweep();
-    if (this.#total + size > this.#maxBytes) {
-      return this.#drop(
-        entry,
-        `Too slow: the hub's buffers are full (maxBufferedBytes ${this.#maxBytes})`,
-      );
+    if (this.#total + size > this.#maxBytes && !this.#makeRoom(entry, size)) {
+      return;
     }
     queue.push(parcel);
     entry.queued += size;
@@ -656,21 +644,40 @@ export class Hub implements AsyncDisposable {
     for (const entry of this.#entries.values()) {
       if (entry.held > 0) this.#measure(entry);
     }
-    for (const entry of this.#dropped) this.#measure(entry);
     this.#schedulePoll();
   }
 
   /**
-   * Closes a connection that fell behind with 1013. What its socket holds
-   * stays counted until it has closed: Deno frees it only then.
+   * Frees room in the budget for `size` more bytes for `entry`: first by
+   * reading what the sockets really hold, then by closing the connections
+   * with the most bytes in the hub's queue (those are over their
+   * `highWaterMark`: behind, not just busy) until it fits. When none has
+   * more queued than `entry`, `entry` is the one closed.
+   *
+   * @returns Whether `entry` is still open and the bytes fit.
+   */
+  #makeRoom(entry: Entry, size: number): boolean {
+    this.#sweep();
+    while (this.#total + size > this.#maxBytes) {
+      let slowest = entry;
+      for (const other of this.#backlogged) {
+        if (other.queued > slowest.queued) slowest = other;
+      }
+      this.#drop(
+        slowest,
+        `Too slow: the hub's buffers are full (maxBufferedBytes ${this.#maxBytes})`,
+      );
+      if (slowest === entry) return false;
+    }
+    return true;
+  }
+
+  /**
+   * Closes a connection that fell behind with 1013 and forgets its bytes:
+   * its socket frees them once it has closed (see `maxBufferedBytes`).
    */
   #drop(entry: Entry, reason: string): void {
-    const held = entry.held;
-    entry.held = 0;
     this.#remove(entry);
-    entry.held = held;
-    this.#total += held;
-    this.#dropped.add(entry);
     closeSocket(entry.socket, 1013, reason);
   }
 

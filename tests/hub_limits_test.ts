@@ -1,0 +1,139 @@
+import assert from "node:assert/strict";
+import { route, type Socket } from "../mod.ts";
+import { Hub } from "../src/hub.ts";
+import {
+  closeEvent,
+  deferred,
+  delay,
+  open,
+  RawPeer,
+  serve,
+} from "./_helpers.ts";
+
+const MiB = 1024 * 1024;
+
+/**
+ * A server whose connections join the hub's room "r"; `members` maps each
+ * id to its server-side socket.
+ */
+function roomServer(hub: Hub) {
+  const members = new Map<string, Socket>();
+  let arrived = deferred<string>();
+  const srv = serve(route("/", async (socket) => {
+    const id = hub.add(socket);
+    hub.join(id, "r");
+    members.set(id, socket);
+    arrived.resolve(id);
+    for await (const _ of socket) { /* the tests only send from the hub */ }
+  }));
+  async function next(): Promise<string> {
+    const id = await arrived.promise;
+    arrived = deferred();
+    return id;
+  }
+  return { srv, members, next };
+}
+
+/** What the sockets of the room hold in Deno's send buffers, in all. */
+function bufferedInAll(members: Map<string, Socket>): number {
+  let sum = 0;
+  for (const socket of members.values()) {
+    if (socket.readyState <= 1) sum += socket.bufferedAmount;
+  }
+  return sum;
+}
+
+Deno.test("a hub keeps what 20 members that read nothing hold within maxBufferedBytes, closes them with 1013 and still delivers every message in order to a reader", async () => {
+  const maxBufferedBytes = 8 * MiB;
+  await using hub = new Hub({ maxBufferedBytes });
+  const { srv, members, next } = roomServer(hub);
+  await using _ = srv;
+  const reader = await open(srv.url);
+  const readerId = await next();
+  const slow: { peer: RawPeer; id: string }[] = [];
+  for (let i = 0; i < 20; i++) {
+    const peer = await RawPeer.connect(srv.port);
+    await peer.handshake();
+    slow.push({ peer, id: await next() });
+  }
+  const COUNT = 50;
+  const received: number[] = [];
+  reader.onmessage = (event) => {
+    const bytes = new Uint8Array(event.data as ArrayBuffer);
+    assert.equal(bytes.byteLength, MiB);
+    received.push(bytes[0]! | bytes[MiB - 1]! << 8);
+  };
+  let peakBuffered = 0;
+  for (let i = 0; i < COUNT; i++) {
+    const message = new Uint8Array(MiB);
+    message[0] = i & 0xff;
+    message[MiB - 1] = i >> 8;
+    hub.broadcast("r", message);
+    peakBuffered = Math.max(peakBuffered, bufferedInAll(members));
+    // The reader keeps up; the others fall behind.
+    for (let t = 0; t < 1000 && received.length <= i; t++) await delay(2);
+  }
+  assert.deepEqual(received, Array.from({ length: COUNT }, (_, i) => i));
+  assert.ok(
+    peakBuffered <= maxBufferedBytes,
+    `the members held ${peakBuffered} bytes, over ${maxBufferedBytes}`,
+  );
+  assert.deepEqual(hub.members("r"), [readerId]);
+  for (const { peer, id } of slow) {
+    assert.ok(members.get(id)!.readyState >= 2, "a slow member stayed open");
+    const close = await peer.readClose();
+    assert.equal(close?.code, 1013);
+    assert.match(close.reason, /^Too slow: /);
+    peer.close();
+    await members.get(id)!.closed;
+  }
+  const closed = closeEvent(reader);
+  reader.close();
+  await closed;
+});
+
+Deno.test("a member over its highWaterMark waits in the hub's queue and gets every message once it reads", async () => {
+  await using hub = new Hub({ maxBufferedBytes: 64 * MiB });
+  const { srv, members, next } = roomServer(hub);
+  await using _ = srv;
+  const peer = await RawPeer.connect(srv.port);
+  await peer.handshake();
+  const id = await next();
+  const COUNT = 40;
+  for (let i = 0; i < COUNT; i++) {
+    const message = new Uint8Array(MiB);
+    message[0] = i;
+    hub.broadcast("r", message);
+  }
+  // Nothing was read yet: the socket was handed about its highWaterMark
+  // (1 MiB) and the rest waits in the hub, not in Deno's buffer.
+  assert.ok(
+    members.get(id)!.bufferedAmount <= 2 * MiB,
+    `the socket holds ${members.get(id)!.bufferedAmount} bytes`,
+  );
+  for (let i = 0; i < COUNT; i++) {
+    const frame = await peer.readFrame();
+    assert.equal(frame?.payload.byteLength, MiB);
+    assert.equal(frame.payload[0], i);
+  }
+  assert.deepEqual(hub.members("r"), [id]);
+  peer.close();
+  await members.get(id)!.closed;
+});
+
+Deno.test("Hub checks maxBufferedBytes and refuses a message larger than it", async () => {
+  assert.throws(() => new Hub({ maxBufferedBytes: 0 }), RangeError);
+  assert.throws(() => new Hub({ maxBufferedBytes: 1.5 }), RangeError);
+  assert.throws(
+    () => new Hub({ maxBufferedBytes: "1" as unknown as number }),
+    TypeError,
+  );
+  await using hub = new Hub({ maxBufferedBytes: 1024 });
+  assert.throws(
+    () => hub.broadcast("r", new Uint8Array(1025)),
+    (error: Error) =>
+      error instanceof RangeError && /maxBufferedBytes/.test(error.message),
+  );
+  assert.throws(() => hub.send("someone", "é".repeat(513)), RangeError);
+  hub.broadcast("r", "x".repeat(1024));
+});
