@@ -33,7 +33,12 @@ import {
   utf8Length,
   validateClose,
 } from "./message.ts";
-import { Socket, SocketClosedError } from "./socket.ts";
+import {
+  closeSocket,
+  messageCounts,
+  Socket,
+  SocketClosedError,
+} from "./socket.ts";
 import { optionalSignal, positiveInteger } from "./_validate.ts";
 import { EventStreamSocket, type Fetch } from "./_sse_client.ts";
 
@@ -125,22 +130,63 @@ export interface ClientOptions {
    */
   finalCodes?: readonly number[] | ((code: number) => boolean);
   /**
-   * How many messages may wait in the outbox while the client is not open.
-   * `0` makes every send while disconnected reject.
+   * How many messages may wait in the outbox: while the client is not open,
+   * and while it is open, those waiting for the connection's send buffer to
+   * drain (a server that reads slowly or not at all). Past it `send()`
+   * rejects with {@linkcode OutboxFullError} rather than let memory grow;
+   * while open, the first message that has to wait is always taken. `0`
+   * makes every send while disconnected reject.
    *
    * @default {1000}
    */
   maxQueued?: number;
-  /** How many bytes (UTF-8 for text) may wait in the outbox. @default {1048576} */
+  /**
+   * How many bytes (UTF-8 for text) may wait in the outbox, counted as for
+   * `maxQueued`.
+   *
+   * @default {1048576}
+   */
   maxQueuedBytes?: number;
   /**
    * Bytes in the runtime's send buffer before `send()` waits for it to
-   * drain (see {@linkcode Socket}), with no time limit: a stuck connection
-   * ends when the network or the server says so.
+   * drain (see {@linkcode Socket}); `sendTimeout` bounds the wait.
    *
    * @default {1048576}
    */
   highWaterMark?: number;
+  /**
+   * Milliseconds a `send()` may wait for the send buffer to drain while the
+   * client is open (nothing of it drained meanwhile) before the server is
+   * taken as stuck: the client closes that connection and reconnects (the
+   * `"reconnecting"` event's `closeInfo` is 1006 "Send timeout: ..."). The
+   * messages waiting then go out ahead of the close frame and are not sent
+   * again. `0` waits forever. Checked four times per period, so the close
+   * comes within 1.25 times of it.
+   *
+   * @default {30000}
+   */
+  sendTimeout?: number;
+  /**
+   * Milliseconds the client may stay open with nothing at all arriving from
+   * the server; then it closes that connection and reconnects (the
+   * `"reconnecting"` event's `closeInfo` is 1006 "Idle timeout: ..."). A
+   * WebSocket ping is invisible to scripts, so this only suits a server
+   * that sends something (a heartbeat message) more often than this. `0`
+   * turns it off. Checked four times per period, so the close comes within
+   * 1.25 times of it.
+   *
+   * @default {0}
+   */
+  idleTimeout?: number;
+  /**
+   * How many received messages may wait for the loop. Past it the client
+   * closes that connection with 1013 (as a server's `Socket` does) and
+   * reconnects with backoff; the messages already received stay readable.
+   * A bound on count, not bytes: with large messages, lower it.
+   *
+   * @default {100000}
+   */
+  maxQueuedMessages?: number;
   /**
    * The largest message accepted from the server, in bytes; a larger one
    * closes that connection with 1009 (and the client reconnects).
@@ -182,8 +228,9 @@ export interface ClientOptions {
 }
 
 /**
- * Raised (as a rejection) by {@linkcode Client.send} when the outbox is full
- * while the client is not open.
+ * Raised (as a rejection) by {@linkcode Client.send} when the outbox is full:
+ * while the client is not open, or while it is open and that many messages
+ * (or bytes) already wait for the connection's send buffer to drain.
  *
  * @example Telling a full outbox apart
  * ```ts
@@ -214,7 +261,7 @@ export class OutboxFullError extends Error {
     super(
       `Cannot queue message: the outbox is full (${limit} is ${max}${
         limit === "maxQueued" ? " messages" : " bytes"
-      }) while the client is not connected`,
+      }): the client is not connected or the server reads too slowly`,
       options,
     );
     this.name = "OutboxFullError";
@@ -257,12 +304,11 @@ export interface ClientEventInit {
  *
  * @example Listening for reconnects
  * ```ts ignore
- * import { type ClientEvent, connect } from "@switchboard/switchboard/client";
+ * import { connect } from "@switchboard/switchboard/client";
  *
  * const client = connect("ws://127.0.0.1:8000/ws");
  * client.addEventListener("reconnecting", (event) => {
- *   const { attempt, delay } = event as ClientEvent;
- *   console.log(`retry ${attempt} in ${delay} ms`);
+ *   console.log(`retry ${event.attempt} in ${event.delay} ms`);
  * });
  * ```
  */
@@ -289,6 +335,31 @@ export class ClientEvent extends Event {
     this.delay = init.delay ?? 0;
     this.closeInfo = init.closeInfo;
   }
+}
+
+/**
+ * The events of a {@linkcode Client} by type, so that
+ * `client.addEventListener("reconnecting", (e) => e.attempt)` type-checks
+ * without a cast.
+ *
+ * @example Typed listeners
+ * ```ts
+ * import type { ClientEventMap } from "@switchboard/switchboard/client";
+ *
+ * const onRetry = (event: ClientEventMap["reconnecting"]) =>
+ *   console.log(`retry ${event.attempt} in ${event.delay} ms`);
+ * console.log(typeof onRetry);
+ * ```
+ */
+export interface ClientEventMap {
+  /** {@linkcode Client.state} changed. */
+  statechange: ClientEvent;
+  /** A connection opened (the first and every reconnect). */
+  open: ClientEvent;
+  /** A retry is scheduled: `attempt`, `delay`, `closeInfo`. */
+  reconnecting: ClientEvent;
+  /** The client closed for good: the final `closeInfo`. */
+  close: ClientEvent;
 }
 
 type Data = string | Uint8Array | ArrayBuffer;
@@ -340,6 +411,16 @@ function count(name: string, value: unknown, infinite = false): number {
     );
   }
   return value;
+}
+
+function timeout(name: string, value: unknown): number {
+  nonNegative(name, value);
+  if ((value as number) > MAX_TIMER_MS) {
+    throw new RangeError(
+      `Invalid ${name}: ${value} is more than timers allow (${MAX_TIMER_MS} ms)`,
+    );
+  }
+  return value as number;
 }
 
 function finalCodeTest(
@@ -420,6 +501,15 @@ export class Client extends EventTarget
   #maxQueued: number;
   #maxQueuedBytes: number;
   #highWaterMark: number;
+  #sendTimeout: number;
+  #idleTimeout: number;
+  #maxQueuedMessages: number;
+  /** Checks sendTimeout and idleTimeout while a connection is open. */
+  #watchdog: ReturnType<typeof setTimeout> | undefined;
+  /** Something arrived since the watchdog last looked. */
+  #received = false;
+  /** A waiting send was handed since the watchdog last looked. */
+  #progressed = false;
   #maxMessageSize: number;
   #signal: AbortSignal | undefined;
   #onAbort = (): void => this.#shutdown(1000, "Aborted");
@@ -434,7 +524,9 @@ export class Client extends EventTarget
 
   #state: ClientState = "connecting";
   #socket: Socket | undefined;
+  /** Sends waiting in the open Socket for its send buffer, in order. */
   #inflight: Outgoing[] = [];
+  #inflightBytes = 0;
   #outbox: Outgoing[] = [];
   #outboxBytes = 0;
   #retries = 0;
@@ -481,6 +573,9 @@ export class Client extends EventTarget
       maxQueuedBytes = 1024 * 1024,
       highWaterMark = 1024 * 1024,
       maxMessageSize = 16 * 1024 * 1024,
+      sendTimeout = 30_000,
+      idleTimeout = 0,
+      maxQueuedMessages = 100_000,
       signal,
       transports = ["websocket"],
       openTimeout = 1500,
@@ -511,6 +606,12 @@ export class Client extends EventTarget
     this.#maxQueuedBytes = count("maxQueuedBytes", maxQueuedBytes);
     this.#highWaterMark = positiveInteger("highWaterMark", highWaterMark);
     this.#maxMessageSize = positiveInteger("maxMessageSize", maxMessageSize);
+    this.#sendTimeout = timeout("sendTimeout", sendTimeout);
+    this.#idleTimeout = timeout("idleTimeout", idleTimeout);
+    this.#maxQueuedMessages = positiveInteger(
+      "maxQueuedMessages",
+      maxQueuedMessages,
+    );
     optionalSignal(signal);
     this.#transports = checkTransports(transports);
     this.#openTimeout = nonNegative("openTimeout", openTimeout);
@@ -576,21 +677,110 @@ export class Client extends EventTarget
   }
 
   /**
+   * Listens for one of the client's events; the listener gets a
+   * {@linkcode ClientEvent} (see {@linkcode ClientEventMap}).
+   *
+   * @param type `"statechange"`, `"open"`, `"reconnecting"` or `"close"`.
+   * @param listener Called with the event.
+   * @param options As for `EventTarget.addEventListener`.
+   *
+   * @example Typed listeners, no cast
+   * ```ts
+   * import { connect } from "@switchboard/switchboard/client";
+   *
+   * const client = connect("ws://127.0.0.1:9/", { maxRetries: 0 });
+   * client.addEventListener("reconnecting", (e) => console.log(e.attempt));
+   * client.addEventListener("close", (e) => console.log(e.closeInfo?.code));
+   * await client.closed;
+   * ```
+   */
+  override addEventListener<K extends keyof ClientEventMap>(
+    type: K,
+    listener: (this: Client, event: ClientEventMap[K]) => unknown,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  /**
+   * Listens for an event of any other type, as `EventTarget` does.
+   *
+   * @param type The event type.
+   * @param listener Called with the event.
+   * @param options As for `EventTarget.addEventListener`.
+   */
+  override addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  override addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void {
+    super.addEventListener(type, listener, options);
+  }
+
+  /**
+   * Removes a listener added with {@linkcode Client.addEventListener}.
+   *
+   * @param type The event type.
+   * @param listener The listener given to `addEventListener`.
+   * @param options As for `EventTarget.removeEventListener`.
+   *
+   * @example Listening once for a reconnect
+   * ```ts
+   * import { connect } from "@switchboard/switchboard/client";
+   *
+   * const client = connect("ws://127.0.0.1:9/", { maxRetries: 0 });
+   * const onRetry = (e: { attempt: number }) => console.log(e.attempt);
+   * client.addEventListener("reconnecting", onRetry);
+   * client.removeEventListener("reconnecting", onRetry);
+   * await client.closed;
+   * ```
+   */
+  override removeEventListener<K extends keyof ClientEventMap>(
+    type: K,
+    listener: (this: Client, event: ClientEventMap[K]) => unknown,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  /**
+   * Removes a listener of any other type, as `EventTarget` does.
+   *
+   * @param type The event type.
+   * @param listener The listener to remove.
+   * @param options As for `EventTarget.removeEventListener`.
+   */
+  override removeEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  override removeEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ): void {
+    super.removeEventListener(type, listener, options);
+  }
+
+  /**
    * Sends a text (string) or binary (Uint8Array, ArrayBuffer) message.
    *
    * While the client is open this is {@linkcode Socket.send}: it resolves
    * once the message is handed to the connection, waiting while the send
-   * buffer is full. Otherwise the message (bytes are copied) waits in the
-   * outbox and the promise resolves when a connection takes it. If the
+   * buffer is full (at most `maxQueued` messages and `maxQueuedBytes` bytes
+   * wait so, for at most `sendTimeout`). Otherwise the message (bytes are
+   * copied) waits in the outbox and the promise resolves when a connection
+   * takes it. If the
    * client closes for good first, the promise rejects with a
    * {@linkcode SocketClosedError}; an unawaited send rejected that way does
    * not raise an unhandled rejection.
    *
    * @param data The message: a string is sent as text, bytes as binary.
    * @returns A promise that resolves once a connection has the message.
-   * @throws {OutboxFullError} (as a rejection) when the client is not open
-   * and the outbox already holds `maxQueued` messages or would exceed
-   * `maxQueuedBytes`.
+   * @throws {OutboxFullError} (as a rejection) when the outbox already holds
+   * `maxQueued` messages or would exceed `maxQueuedBytes`: while the client
+   * is not open, or while it is open and that much waits for the send
+   * buffer to drain.
    * @throws {SocketClosedError} (as a rejection) when the client is closed.
    * @throws {TypeError} (as a rejection) when `data` is of another type.
    *
@@ -624,6 +814,20 @@ export class Client extends EventTarget
     }
     const socket = this.#socket;
     if (this.#state === "open" && socket) {
+      // Messages waiting for a send buffer that does not drain (a server
+      // that reads nothing) are bounded like the outbox.
+      if (this.#inflight.length > 0) {
+        if (this.#inflight.length >= this.#maxQueued) {
+          return Promise.reject(
+            new OutboxFullError("maxQueued", this.#maxQueued),
+          );
+        }
+        if (this.#inflightBytes + size > this.#maxQueuedBytes) {
+          return Promise.reject(
+            new OutboxFullError("maxQueuedBytes", this.#maxQueuedBytes),
+          );
+        }
+      }
       return new Promise((resolve, reject) =>
         this.#hand(socket, { data, size, handed: false, resolve, reject })
       );
@@ -739,10 +943,19 @@ export class Client extends EventTarget
     return new Promise((resolve) => this.#waiters.push(resolve));
   }
 
-  #push(msg: Message): void {
+  #push(socket: Socket, msg: Message): void {
+    this.#received = true;
     const waiter = this.#waiters.shift();
     if (waiter) waiter({ value: msg, done: false });
-    else this.#queue.push(msg);
+    else if (this.#queue.length - this.#head < this.#maxQueuedMessages) {
+      this.#queue.push(msg);
+    } else {
+      this.#drop(
+        socket,
+        1013,
+        `More than ${this.#maxQueuedMessages} messages waiting for the loop`,
+      );
+    }
   }
 
   #open(first: boolean): void {
@@ -800,8 +1013,73 @@ export class Client extends EventTarget
   }
 
   async #pump(socket: Socket): Promise<void> {
-    for await (const msg of socket) this.#push(msg);
+    for await (const msg of socket) {
+      // A connection the client left (#drop) delivers nothing more.
+      if (this.#socket !== socket) break;
+      this.#push(socket, msg);
+    }
     this.#onDrop(socket, await socket.closed);
+  }
+
+  /**
+   * Leaves an open connection the client gave up on (a full inbox, a send
+   * or idle timeout) without waiting for its close handshake: a server that
+   * reads nothing never completes it. The sends waiting in the Socket go
+   * out ahead of its close frame, so they count as handed.
+   */
+  #drop(socket: Socket, code: number, reason: string): void {
+    if (this.#socket !== socket || this.#closing || socket.readyState !== 1) {
+      return;
+    }
+    // The wire gets 1000 where the runtime refuses the code (browsers and
+    // Deno's client refuse 1013); closeInfo keeps the code.
+    closeSocket(socket, code === 1006 ? 1000 : code, reason);
+    for (const entry of this.#inflight) entry.handed = true;
+    this.#onDrop(socket, { code, reason, wasClean: false });
+  }
+
+  /** Starts the checks of sendTimeout and idleTimeout for an open socket. */
+  #watch(socket: Socket): void {
+    const send = this.#sendTimeout;
+    const idle = this.#idleTimeout;
+    if (send === 0 && idle === 0) return;
+    const tick = Math.max(
+      1,
+      Math.floor(Math.min(send || Infinity, idle || Infinity) / 4),
+    );
+    let seen = Date.now();
+    let stalled = seen;
+    this.#received = false;
+    this.#progressed = false;
+    const check = (): void => {
+      this.#watchdog = undefined;
+      if (this.#socket !== socket || this.#closing) return;
+      const now = Date.now();
+      if (this.#received) {
+        this.#received = false;
+        seen = now;
+      }
+      if (this.#progressed || this.#inflight.length === 0) {
+        this.#progressed = false;
+        stalled = now;
+      }
+      if (idle > 0 && now - seen >= idle) {
+        return this.#drop(
+          socket,
+          1006,
+          `Idle timeout: nothing arrived from the server for ${idle} ms`,
+        );
+      }
+      if (send > 0 && now - stalled >= send) {
+        return this.#drop(
+          socket,
+          1006,
+          `Send timeout: the server read nothing for ${send} ms`,
+        );
+      }
+      this.#watchdog = setTimeout(check, tick);
+    };
+    this.#watchdog = setTimeout(check, tick);
   }
 
   #onOpen(socket: Socket): void {
@@ -814,15 +1092,29 @@ export class Client extends EventTarget
     this.#outbox = [];
     this.#outboxBytes = 0;
     for (const entry of outbox) this.#hand(socket, entry);
+    this.#watch(socket);
     this.#setState("open");
     this.dispatchEvent(new ClientEvent("open", { state: "open" }));
   }
 
   #hand(socket: Socket, entry: Outgoing): void {
-    this.#inflight.push(entry);
-    socket.send(entry.data).then(() => {
+    const out = messageCounts(socket).out;
+    const sent = socket.send(entry.data);
+    if (messageCounts(socket).out !== out) {
+      // Handed at once: nothing waits.
       entry.handed = true;
-      while (this.#inflight[0]?.handed) this.#inflight.shift();
+      entry.resolve();
+      return;
+    }
+    // It waits in the Socket (in order, after any other waiting send).
+    this.#inflight.push(entry);
+    this.#inflightBytes += entry.size;
+    sent.then(() => {
+      entry.handed = true;
+      this.#progressed = true;
+      while (this.#inflight[0]?.handed) {
+        this.#inflightBytes -= (this.#inflight.shift() as Outgoing).size;
+      }
       entry.resolve();
     }, () => {
       // Not handed to the runtime: #onDrop puts it back in the outbox or
@@ -836,6 +1128,7 @@ export class Client extends EventTarget
     // Sends given to the attempt that never opened go first on the next.
     const unsent = this.#inflight.filter((entry) => !entry.handed);
     this.#inflight = [];
+    this.#inflightBytes = 0;
     for (const entry of unsent) this.#outboxBytes += entry.size;
     this.#outbox = unsent.concat(this.#outbox);
     this.#transportIndex++;
@@ -854,18 +1147,31 @@ export class Client extends EventTarget
       return this.#fallBack();
     }
     clearTimeout(this.#openTimer);
+    clearTimeout(this.#watchdog);
+    this.#watchdog = undefined;
     // When no transport opened, the next attempt starts again with the
     // first (a server that was down is no reason to stay on the fallback);
     // otherwise it starts with the one that opened.
-    if (!opened) this.#transportIndex = 0;
+    const status = opened || this.#closing
+      ? undefined
+      : refusedStatus(info.reason);
+    if (!opened && status === undefined) this.#transportIndex = 0;
     if (opened && Date.now() - this.#openedAt >= this.#minUptime) {
       this.#retries = 0;
     }
     const unsent = this.#inflight.filter((entry) => !entry.handed);
     this.#inflight = [];
+    this.#inflightBytes = 0;
     if (this.#closing) {
       return this.#finish(
         opened ? info : { ...this.#closing, wasClean: false },
+        unsent,
+      );
+    }
+    if (status !== undefined) {
+      // A wrong path, a refused origin or credentials: retrying cannot help.
+      return this.#finish(
+        { code: 1006, reason: `Handshake refused: ${status}`, wasClean: false },
         unsent,
       );
     }
@@ -921,6 +1227,8 @@ export class Client extends EventTarget
     this.#info = info;
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    clearTimeout(this.#watchdog);
+    this.#watchdog = undefined;
     this.#signal?.removeEventListener("abort", this.#onAbort);
     this.#signal = undefined;
     const dropped = unsent.concat(this.#outbox);
@@ -961,6 +1269,14 @@ export class Client extends EventTarget
  * {@linkcode Client.closed} tells why. Any other close (1000 and 1001
  * included) is retried.
  *
+ * A handshake the server answers with a 4xx status other than 408 and 429
+ * (a wrong path, a refused origin or token) ends the client too, with
+ * `closeInfo` 1006 "Handshake refused: 404" (say), where the status is
+ * known: in Deno, and for the fallback transport everywhere. A browser's
+ * `WebSocket` does not tell scripts the status (only that the connection
+ * failed, as 1006), so there a refused WebSocket handshake is retried like
+ * any failed attempt, up to `maxRetries`.
+ *
  * @param url The `ws:` or `wss:` URL.
  * @param options Backoff, outbox and socket options, an abort signal.
  * @returns The client, already connecting.
@@ -995,6 +1311,23 @@ export class Client extends EventTarget
  */
 export function connect(url: string | URL, options?: ClientOptions): Client {
   return new Client(url, options);
+}
+
+/**
+ * The HTTP status of a refused handshake that retrying cannot fix: a 4xx
+ * other than 408 (request timeout) and 429 (too many requests), read from
+ * the reason of a connection that never opened. Deno's `WebSocket` reports
+ * "failed to connect to WebSocket: Invalid status code: 404" in its error
+ * event; the fallback's stream "The event stream was refused: 404 ...". A
+ * browser's `WebSocket` tells scripts nothing of the status.
+ */
+function refusedStatus(reason: string): number | undefined {
+  const match = /(?:status code|was refused):?\s*(\d{3})\b/i.exec(reason);
+  if (match === null) return undefined;
+  const status = Number(match[1]);
+  return status >= 400 && status <= 499 && status !== 408 && status !== 429
+    ? status
+    : undefined;
 }
 
 /** Stops a connection attempt that has not opened (it then closes as 1006). */
