@@ -788,7 +788,14 @@ const ignore = (): void => {};
  *
  * Requests are served concurrently and answered as they finish, so a method
  * may call the other side before it answers. Batches are answered with one
- * batch message (nothing when they hold only notifications).
+ * batch message (nothing when they hold only notifications), or several
+ * when one would pass the other side's `maxMessageSize`.
+ *
+ * Against a hostile other side the peer keeps bounds, each an option of
+ * {@linkcode RpcPeerOptions}: `maxBatchSize` entries a batch (1,000),
+ * `maxConcurrentRequests` handlers running (100), `maxDepth` levels of
+ * params (64), answers no larger than `maxMessageSize`, no reading while
+ * answers wait for the send buffer, and one `onError` call per message.
  *
  * @typeParam Local The methods this side serves (a method map type).
  * @typeParam Remote The methods the other side serves.
