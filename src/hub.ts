@@ -74,20 +74,24 @@ export interface HubOptions {
    * what it handed to their sockets that they have not written to the
    * network yet (Deno copies a message into a native buffer per
    * connection), plus what waits in its per-connection queues, each
-   * message counted once per connection. A connection that would take the
-   * total past this budget is closed with 1013 ("Too slow: the hub's
-   * buffers are full") rather than grow memory; a message larger than the
-   * whole budget is refused with a `RangeError`.
+   * message counted once per connection. When a message would take the
+   * total past this budget, the hub first reads what the sockets really
+   * hold, then closes with 1013 ("Too slow: the hub's buffers are full")
+   * the connections with the most messages queued, and the one being
+   * served when none has more: memory stays bounded instead of growing
+   * with room size x message size. A message larger than the whole budget
+   * is refused with a `RangeError`.
    *
-   * The hub hands a connection no more message once its socket holds its
-   * `highWaterMark` (see {@linkcode SocketOptions}), so with `m`
-   * connections the memory the hub is behind stays under
-   * `maxBufferedBytes + m x (highWaterMark + the largest message)` at worst
-   * (a connection's own `send()` calls add to what its socket holds), and
-   * under `maxBufferedBytes` while connections stay below their
-   * `highWaterMark`. The runtime's copies cost about as much again: with
-   * the default, a room of readers that stopped reading holds at most
-   * 64 MiB of messages, about 130 MB of RSS.
+   * The arithmetic, with `m` connections: the hub hands a connection no
+   * message while its socket holds its `highWaterMark` or more, and never
+   * past this budget, so what open connections hold through the hub stays
+   * under `maxBufferedBytes`. A connection it closed keeps what Deno
+   * already buffered for it (at most its `highWaterMark` plus one message)
+   * until the connection ends, so the worst case is
+   * `maxBufferedBytes + m x (highWaterMark + the largest message)`, plus
+   * what connections' own `send()` calls add. With the defaults (64 MiB,
+   * 1 MiB, 16 MiB messages), one 16 MiB broadcast to 100 connections that
+   * read nothing keeps 64 MiB of copies instead of 1.6 GB.
    *
    * @default {67108864}
    */
@@ -178,10 +182,12 @@ const MAX_POLL_MS = 32;
  *
  * A broadcast reaches this process's members of the room at once and is
  * published on the backplane for the other servers; a message from one
- * sender reaches every member in the order it was sent. Each connection has
- * its own queue (its socket's `send()`): a slow one waits on its own and is
- * closed with 1013 once `maxQueuedMessages` wait for it, so it never stalls
- * the others. A socket leaves every room when it closes.
+ * sender reaches every member in the order it was sent. A connection whose
+ * socket holds its `highWaterMark` gets no more messages: they wait in the
+ * hub's queue for it, so a slow one waits on its own and never stalls the
+ * others. It is closed with 1013 once `maxQueuedMessages` wait for it, or
+ * when the hub's `maxBufferedBytes` is full and it is the furthest behind.
+ * A socket leaves every room when it closes.
  *
  * Presence ({@linkcode Hub.members}, {@linkcode Hub.rooms}) covers the
  * connections of this process.
