@@ -51,6 +51,15 @@ Deno.test("a hub keeps what 20 members that read nothing hold within maxBuffered
   const reader = await open(srv.url);
   const readerId = await next();
   const slow: { peer: RawPeer; id: string }[] = [];
+  // Disposed before the server, so that a failed check cannot leave it
+  // waiting for connections that read nothing.
+  await using _peers = {
+    [Symbol.asyncDispose]() {
+      for (const { peer } of slow) peer.close();
+      reader.close();
+      return Promise.resolve();
+    },
+  };
   for (let i = 0; i < 20; i++) {
     const peer = await RawPeer.connect(srv.port);
     await peer.handshake();
@@ -96,7 +105,7 @@ Deno.test("a member over its highWaterMark waits in the hub's queue and gets eve
   await using hub = new Hub({ maxBufferedBytes: 64 * MiB });
   const { srv, members, next } = roomServer(hub);
   await using _ = srv;
-  const peer = await RawPeer.connect(srv.port);
+  await using peer = await RawPeer.connect(srv.port);
   await peer.handshake();
   const id = await next();
   const COUNT = 40;
