@@ -193,8 +193,31 @@ export function utf8Length(text: string): number {
 }
 
 /**
+ * Whether a peer may put `code` in a close frame (RFC 6455 section 7.4):
+ * 1000-1003, 1007-1014 and 3000-4999. 1004, 1005, 1006 and 1015 are
+ * reserved and never sent.
+ *
+ * @param code The code.
+ * @returns `true` when the code may travel in a close frame.
+ *
+ * @example Telling wire codes apart
+ * ```ts
+ * import { isWireCloseCode } from "./message.ts";
+ *
+ * console.log(isWireCloseCode(1008), isWireCloseCode(1006)); // true false
+ * ```
+ */
+export function isWireCloseCode(code: number): boolean {
+  return Number.isInteger(code) &&
+    ((code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
+      (code >= 3000 && code <= 4999));
+}
+
+/**
  * Checks a close code and reason the way a browser's `WebSocket.close()` does:
  * the code must be 1000 or in 3000-4999, the reason at most 123 UTF-8 bytes.
+ * A server-side `Socket` accepts every wire code instead (1000-1003,
+ * 1007-1014 and 3000-4999); this is the rule for client sockets.
  *
  * @param code The close code to check.
  * @param reason The close reason to check.
@@ -215,16 +238,32 @@ export function utf8Length(text: string): number {
  * ```
  */
 export function validateClose(code: number, reason: string): void {
+  checkClose(code, reason, false);
+}
+
+/**
+ * Checks a close code and reason before a close frame is sent. Internal.
+ *
+ * @param code The close code.
+ * @param reason The close reason.
+ * @param wire `true` where the runtime sends every wire code (a server-side
+ * WebSocket): 1000-1003, 1007-1014 and 3000-4999; `false` for the browser's
+ * rule, 1000 and 3000-4999 (browsers and Deno's client `WebSocket` refuse
+ * the others).
+ * @throws {TypeError} When the code is not a number or the reason not a string.
+ * @throws {RangeError} When the code or the reason is out of range.
+ */
+export function checkClose(code: number, reason: string, wire: boolean): void {
   if (typeof code !== "number") {
     throw new TypeError(
       `Invalid close code: expected a number, got ${typeof code}`,
     );
   }
-  if (
-    !Number.isInteger(code) || (code !== 1000 && (code < 3000 || code > 4999))
-  ) {
+  if (wire ? !isWireCloseCode(code) : !isScriptCloseCode(code)) {
     throw new RangeError(
-      `Invalid close code ${code}: it must be 1000 or in the range 3000-4999`,
+      wire
+        ? `Invalid close code ${code}: a server may close with 1000-1003, 1007-1014 or 3000-4999`
+        : `Invalid close code ${code}: it must be 1000 or in the range 3000-4999`,
     );
   }
   if (typeof reason !== "string") {
@@ -242,4 +281,10 @@ export function validateClose(code: number, reason: string): void {
       } UTF-8 bytes long, the limit is ${MAX_CLOSE_REASON_BYTES}`,
     );
   }
+}
+
+/** The codes a browser lets a script close with: 1000 and 3000-4999. */
+function isScriptCloseCode(code: number): boolean {
+  return code === 1000 ||
+    (Number.isInteger(code) && code >= 3000 && code <= 4999);
 }

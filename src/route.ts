@@ -17,6 +17,7 @@ import {
   messageCounts,
   setInboundLimit,
   Socket,
+  SocketClosedError,
   watchClose,
 } from "./socket.ts";
 import {
@@ -101,9 +102,12 @@ export interface RouteOptions extends UpgradeOptions {
   fallback?: RequestHandler;
   /**
    * Called when the handler throws or rejects; the socket has been closed
-   * with 1011 by then.
+   * with 1011 by then. A `SocketClosedError` or `RpcClosedError` thrown
+   * once the handler's own socket is closing or closed is a normal end (the
+   * peer left during a `send()` or a call): it is not reported and the close
+   * code stays the peer's.
    *
-   * @default {logs with console.error}
+   * @default {logs the error's stack as text with console.error}
    */
   onError?: (error: unknown, request: Request) => void;
   /**
@@ -297,6 +301,7 @@ export function route(
   let stopping: Promise<void> | undefined;
 
   function fail(socket: Socket, request: Request, error: unknown): void {
+    if (endedWith(socket, error)) return;
     closeSocket(socket, 1011, "Internal server error");
     try {
       onError(error, request);
@@ -484,6 +489,7 @@ export function route(
       protocol ?? "",
       keepAliveMs,
       (ended) => sessions.delete(ended.id),
+      request.headers.get("origin"),
     );
     const socket = new Socket(
       connection as unknown as WebSocket,
@@ -502,6 +508,9 @@ export function route(
     if (connection === undefined) {
       return plain(404, "Not found: no open session has this id");
     }
+    // The session's secret and origin, before a byte of the body is read.
+    const unauthorized = connection.authorize(request);
+    if (unauthorized) return unauthorized;
     let body: Awaited<ReturnType<typeof readBody>>;
     try {
       body = await readBody(request, postLimit);
@@ -536,6 +545,31 @@ function notFound(): Response {
   });
 }
 
+/**
+ * Logs a handler's error as text: an error object handed to the console can
+ * stay reachable from it, and with it whatever its stack still points at.
+ */
 function logError(error: unknown): void {
-  console.error("Switchboard: the WebSocket handler failed:", error);
+  console.error(
+    `Switchboard: the WebSocket handler failed: ${describe(error)}`,
+  );
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) {
+    return error.stack ?? `${error.name}: ${error.message}`;
+  }
+  return String(error);
+}
+
+/**
+ * Whether `error` is only the handler's own socket having closed: a
+ * `SocketClosedError` from its `send()` or an `RpcClosedError` from a call
+ * over it, raised once that socket is closing or closed. That is how a push loop or a pending call ends when the peer leaves, not a
+ * failure.
+ */
+function endedWith(socket: Socket, error: unknown): boolean {
+  return socket.readyState >= 2 &&
+    (error instanceof SocketClosedError ||
+      (error instanceof Error && error.name === "RpcClosedError"));
 }

@@ -9,11 +9,11 @@
  */
 
 import {
+  checkClose,
   type CloseInfo,
   MAX_CLOSE_REASON_BYTES,
   type Message,
   utf8Length,
-  validateClose,
 } from "./message.ts";
 import { nonNegative, optionalSignal, positiveInteger } from "./_validate.ts";
 
@@ -244,6 +244,8 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
   #onFinish: ((info: CloseInfo) => void) | undefined;
   #error = "";
   #signal: AbortSignal | undefined;
+  /** Made when `signal` is first read. */
+  #abort: AbortController | undefined;
   #listener: EventListenerObject;
 
   static {
@@ -252,6 +254,10 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
     next = (socket) => socket.#next();
     leave = (socket) => {
       socket.#reading = false;
+      // Nobody reads what is left once the loop is gone: let it go now rather
+      // than with the socket.
+      socket.#queue = undefined;
+      socket.#head = 0;
       socket.#shutdown(1000, "", true);
       return Promise.resolve(DONE);
     };
@@ -368,6 +374,38 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
   }
 
   /**
+   * An `AbortSignal` that aborts once the socket starts closing or has
+   * closed, by either side, with a {@linkcode SocketClosedError} naming the
+   * close code as its reason. Pass it to `fetch`, timers and RPC calls so
+   * that work for a connection stops with it.
+   *
+   * @example A push loop that stops when the client leaves
+   * ```ts ignore
+   * import { route } from "@switchboard/switchboard";
+   *
+   * Deno.serve(route("/ticks", async (socket) => {
+   *   while (!socket.signal.aborted) {
+   *     await socket.send(new Date().toISOString());
+   *     await new Promise((resolve) => setTimeout(resolve, 1000));
+   *   }
+   * }));
+   * ```
+   */
+  get signal(): AbortSignal {
+    if (this.#abort === undefined) {
+      this.#abort = new AbortController();
+      const info = this.#info ??
+        (this.#state >= CLOSING ? this.#closing : undefined);
+      if (info !== undefined) {
+        this.#abort.abort(
+          new SocketClosedError(info.code, info.reason, undefined, !this.#info),
+        );
+      }
+    }
+    return this.#abort.signal;
+  }
+
+  /**
    * Settles once, when the connection has closed, with its code, reason and
    * whether the close was clean. Never rejects.
    */
@@ -442,20 +480,28 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
    * early whose close frame has not gone out yet (that waits one task).
    * Messages waiting for the send buffer to drain are written first.
    *
-   * @param code The close code: 1000 or 3000-4999.
+   * @param code The close code. A server-side socket (from `upgrade()` or
+   * `route()`, over either transport) may close with any code RFC 6455 lets
+   * travel: 1000-1003, 1007-1014 and 3000-4999 (1008 to refuse a bad token,
+   * 1001 going away, 1011 an error). A client socket (a browser's or Deno's
+   * `new WebSocket(url)`) may use only 1000 and 3000-4999, as those runtimes
+   * refuse the others.
    * @param reason Up to 123 UTF-8 bytes.
-   * @throws {RangeError} When the code or the reason is out of range.
+   * @throws {RangeError} When the code is not allowed for this side (1004,
+   * 1005, 1006 and 1015 never are) or the reason is over 123 bytes.
    * @throws {TypeError} When the code is not a number or the reason not a
    * string.
    *
-   * @example Closing with a reason
+   * @example Refusing a client with 1008
    * ```ts ignore
-   * socket.close(4000, "session expired");
+   * socket.close(1008, "Unauthorized");
    * console.log(await socket.closed);
    * ```
    */
   close(code = 1000, reason = ""): void {
-    validateClose(code, reason);
+    // A server-side WebSocket has no URL (Deno's, the fallback's session); a
+    // client one has the URL it was opened with.
+    checkClose(code, reason, !this.#ws.url);
     this.#shutdown(code, reason);
   }
 
@@ -617,6 +663,15 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
     clearTimeout(this.#softTimer);
     this.#signal?.removeEventListener("abort", this.#listener);
     this.#signal = undefined;
+    // Deno keeps a connection that ended without a close frame until its
+    // keepalive timer fires: the socket, and what its loop left unread, must
+    // not stay reachable from it that long.
+    const ws = this.#ws;
+    ws.removeEventListener("message", this.#listener, LISTEN);
+    ws.removeEventListener("close", this.#listener, LISTEN);
+    ws.removeEventListener("error", this.#listener, LISTEN);
+    ws.removeEventListener("open", this.#listener, ONCE);
+    this.#abortSignal(info);
     const pending = this.#pending ?? [];
     this.#pending = undefined;
     for (const send of pending) {
@@ -658,6 +713,7 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
     this.#state = CLOSING;
     this.#soft = soft;
     this.#closing = { code, reason, wasClean: false };
+    if (!soft) this.#abortSignal(this.#closing, true);
     // Deno's server side ignores close() before the open event (the
     // connection then stays up), so a close asked for while connecting is
     // carried out on open, after the sends that were waiting for it.
@@ -668,6 +724,14 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
         this.#closeNow();
       }, 0);
     } else this.#closeNow();
+  }
+
+  #abortSignal(info: CloseInfo, closing = false): void {
+    const abort = this.#abort;
+    if (abort === undefined || abort.signal.aborted) return;
+    abort.abort(
+      new SocketClosedError(info.code, info.reason, undefined, closing),
+    );
   }
 
   #closeNow(): void {
