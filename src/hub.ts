@@ -26,7 +26,12 @@
  * @module
  */
 
-import { closeSocket, type Socket, socketLimits } from "./socket.ts";
+import {
+  closeSocket,
+  pendingBytes,
+  type Socket,
+  socketLimits,
+} from "./socket.ts";
 import { utf8Length } from "./message.ts";
 import { positiveInteger } from "./_validate.ts";
 import { type Backplane, MemoryBackplane } from "./backplane/memory.ts";
@@ -599,7 +604,8 @@ export class Hub implements AsyncDisposable {
     // Below its highWaterMark the socket writes at once and its promise
     // never rejects; one that waits (the app's own sends filled it) may
     // reject on close, which the socket's closed promise already reports.
-    entry.socket.send(parcel.data).catch(ignore);
+    const sent = entry.socket.send(parcel.data);
+    if (mayReject(entry.socket)) sent.catch(ignore);
   }
 
   /** The slow path: measure, then hand over, queue, or close. */
@@ -635,7 +641,7 @@ export class Hub implements AsyncDisposable {
 
   /** Replaces the bound on what a socket holds with what it reports. */
   #measure(entry: Entry): void {
-    const held = entry.socket.bufferedAmount;
+    const held = entry.socket.bufferedAmount + pendingBytes(entry.socket);
     this.#total += held - entry.held;
     entry.held = held;
   }
@@ -711,7 +717,8 @@ export class Hub implements AsyncDisposable {
         // Moves from the hub's queue to the socket: the total stays.
         entry.queued -= parcel.size;
         entry.held += parcel.size;
-        entry.socket.send(parcel.data).catch(ignore);
+        const sent = entry.socket.send(parcel.data);
+        if (mayReject(entry.socket)) sent.catch(ignore);
         moved = true;
       }
       if (entry.head === queue.length) {
@@ -781,4 +788,13 @@ function fromBase64(text: string): Uint8Array {
   const bytes = new Uint8Array(binary.length);
   for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
   return bytes;
+}
+
+/**
+ * Whether the promise of the `send()` just made can still reject: a send
+ * that went straight out (open socket, nothing queued in it) cannot, so it
+ * needs no handler on the hot path.
+ */
+function mayReject(socket: Socket): boolean {
+  return socket.readyState !== 1 || pendingBytes(socket) !== 0;
 }

@@ -167,6 +167,7 @@ let counters: (
 let limitInbound: (socket: Socket, limit: number) => void;
 let watch: (socket: Socket, onClose: (info: CloseInfo) => void) => void;
 let charge: (socket: Socket, count: number) => boolean;
+let pending: (socket: Socket) => number;
 let limits: (
   socket: Socket,
 ) => { highWaterMark: number; maxMessageSize: number };
@@ -275,6 +276,11 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
         return false;
       }
       return true;
+    };
+    pending = (socket) => {
+      let bytes = 0;
+      for (const send of socket.#pending ?? []) bytes += send.size;
+      return bytes;
     };
     limits = (socket) => ({
       highWaterMark: socket.#highWaterMark,
@@ -914,6 +920,18 @@ export function messageCounts(
  */
 export function chargeInbound(socket: Socket, count: number): boolean {
   return charge(socket, count);
+}
+
+/**
+ * The bytes of the sends waiting in the socket's own queue for its send
+ * buffer to drain (0 when none): with `bufferedAmount`, what the socket
+ * holds. Internal: the hub counts them against `maxBufferedBytes`.
+ *
+ * @param socket The socket.
+ * @returns The bytes queued in the socket, not yet handed to the runtime.
+ */
+export function pendingBytes(socket: Socket): number {
+  return pending(socket);
 }
 
 /**
