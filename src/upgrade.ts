@@ -13,7 +13,15 @@ import {
   HandshakeError,
 } from "./handshake.ts";
 import { Socket, type SocketOptions } from "./socket.ts";
-import { nonNegative, optionalSignal, positiveInteger } from "./_validate.ts";
+import {
+  MAX_TIMER_DELAY,
+  nonNegative,
+  optionalSignal,
+  positiveInteger,
+} from "./_validate.ts";
+
+/** The longest keepAliveInterval, in seconds: Deno's ping timer is in ms. */
+const MAX_KEEP_ALIVE_SECONDS = Math.floor(MAX_TIMER_DELAY / 1000);
 
 /**
  * Options for {@linkcode upgrade} and {@linkcode route}.
@@ -45,7 +53,8 @@ export interface UpgradeOptions {
    * Seconds without traffic from the peer before a ping goes out; a peer
    * that stays silent as long again is closed with 1001 "No response from
    * ping frame." (ASP.NET Core's `KeepAliveInterval`). Built on Deno's
-   * `idleTimeout`, which is set to twice this value. 0 turns it off.
+   * `idleTimeout`, which is set to twice this value. 0 turns it off. At
+   * most 2,147,483 (about 24.8 days): a larger value is a `RangeError`.
    *
    * @default {30}
    */
@@ -146,6 +155,13 @@ export function checkUpgradeOptions(
   if (!Number.isFinite(keepAliveInterval) || keepAliveInterval < 0) {
     throw new RangeError(
       `Invalid keepAliveInterval: expected 0 or a positive number of seconds, got ${keepAliveInterval}`,
+    );
+  }
+  if (keepAliveInterval > MAX_KEEP_ALIVE_SECONDS) {
+    // Deno's ping timer runs in milliseconds and overflows past 2^31 - 1:
+    // every connection would be dropped at once.
+    throw new RangeError(
+      `Invalid keepAliveInterval: expected at most ${MAX_KEEP_ALIVE_SECONDS} seconds (the unit is seconds, not milliseconds), got ${keepAliveInterval}`,
     );
   }
   const socket: SocketOptions = {

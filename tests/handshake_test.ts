@@ -9,6 +9,7 @@ import {
 } from "../mod.ts";
 import {
   closeEvent,
+  delay,
   handshakeHeaders,
   open,
   RawPeer,
@@ -249,4 +250,28 @@ Deno.test("upgrade() validates its options at once", () => {
     () => upgrade(request, { signal: {} as AbortSignal }),
     TypeError,
   );
+});
+
+Deno.test("a keepAliveInterval past Deno's timer range (an hour typed in ms) is a RangeError that names the unit", async () => {
+  const request = new Request("http://x/", { headers: handshakeHeaders() });
+  assert.throws(
+    () => upgrade(request, { keepAliveInterval: 3_600_000 }),
+    (error: unknown) =>
+      error instanceof RangeError &&
+      /keepAliveInterval/.test(error.message) &&
+      /seconds/.test(error.message) && /2147483/.test(error.message),
+  );
+  assert.throws(
+    () => route("/ws", () => {}, { keepAliveInterval: 2_147_484 }),
+    RangeError,
+  );
+  // The largest allowed value still serves: Deno's ping timer does not fire.
+  await using srv = serve(route("/ws", async (socket) => {
+    for await (const msg of socket) await socket.send(msg.data);
+  }, { keepAliveInterval: 2_147_483 }));
+  const ws = await open(`${srv.url}/ws`);
+  await delay(300);
+  assert.equal(ws.readyState, WebSocket.OPEN);
+  ws.close();
+  await closeEvent(ws);
 });
