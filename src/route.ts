@@ -144,6 +144,16 @@ export interface RouteOptions extends UpgradeOptions {
    * @default {["websocket"]}
    */
   transports?: readonly Transport[];
+  /**
+   * Serves the browser build of the reconnecting client (`./client`, with
+   * both transports) at `<path>/client.js` as a JavaScript module, with an
+   * `ETag` and `Cache-Control`, so a page can
+   * `import { connect } from "/ws/client.js"` without a build step. The
+   * file ships in the package.
+   *
+   * @default {false}
+   */
+  clientScript?: boolean;
 }
 
 /**
@@ -263,6 +273,7 @@ export function route(
     maxMessagesPerSecond = Infinity,
     shutdownTimeout = 10_000,
     transports = ["websocket"],
+    clientScript = false,
     signal,
     ...upgradeOptions
   } = options;
@@ -272,6 +283,14 @@ export function route(
   if (typeof onError !== "function") {
     throw new TypeError("Invalid onError: expected a function");
   }
+  if (typeof clientScript !== "boolean") {
+    throw new TypeError(
+      `Invalid clientScript: expected a boolean, got ${typeof clientScript}`,
+    );
+  }
+  const scriptPath = clientScript
+    ? `${path.endsWith("/") ? path : `${path}/`}client.js`
+    : undefined;
   limit("maxConnections", maxConnections);
   limit("maxMessagesPerSecond", maxMessagesPerSecond);
   nonNegative("shutdownTimeout", shutdownTimeout);
@@ -398,7 +417,9 @@ export function route(
     request: Request,
     info?: Deno.ServeHandlerInfo,
   ): Response | Promise<Response> {
-    if (new URL(request.url).pathname !== path) {
+    const pathname = new URL(request.url).pathname;
+    if (pathname !== path) {
+      if (pathname === scriptPath) return serveClientScript(request);
       return info === undefined ? fallback(request) : fallback(request, info);
     }
     // With the fallback on, an Upgrade to something else (curl's h2c) is
@@ -536,6 +557,42 @@ export function route(
 
 function limit(name: string, value: unknown): void {
   if (value !== Infinity) positiveInteger(name, value);
+}
+
+let clientScriptFile: Promise<{ body: string; etag: string }> | undefined;
+
+/** Answers `GET <path>/client.js` with the bundled browser client. */
+async function serveClientScript(request: Request): Promise<Response> {
+  if (request.method !== "GET" && request.method !== "HEAD") {
+    return new Response("Method not allowed: use GET\n", {
+      status: 405,
+      headers: { "content-type": "text/plain", allow: "GET, HEAD" },
+    });
+  }
+  clientScriptFile ??= import("./_client_bundle.ts").then(
+    async ({ CLIENT_SCRIPT }) => {
+      const digest = await crypto.subtle.digest(
+        "SHA-256",
+        new TextEncoder().encode(CLIENT_SCRIPT),
+      );
+      const hex = Array.from(
+        new Uint8Array(digest).subarray(0, 16),
+        (byte) => byte.toString(16).padStart(2, "0"),
+      ).join("");
+      return { body: CLIENT_SCRIPT, etag: `"${hex}"` };
+    },
+  );
+  const { body, etag } = await clientScriptFile;
+  const headers = {
+    "content-type": "text/javascript; charset=utf-8",
+    etag,
+    "cache-control": "public, max-age=3600, must-revalidate",
+  };
+  const tags = request.headers.get("if-none-match");
+  if (tags !== null && tags.split(",").some((tag) => tag.trim() === etag)) {
+    return new Response(null, { status: 304, headers });
+  }
+  return new Response(request.method === "HEAD" ? null : body, { headers });
 }
 
 function notFound(): Response {

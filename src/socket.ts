@@ -389,12 +389,12 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
    * ```ts ignore
    * import { route } from "@switchboard/switchboard";
    *
-   * Deno.serve(route("/ticks", async (socket) => {
+   * export const ticks = route("/ticks", async (socket) => {
    *   while (!socket.signal.aborted) {
    *     await socket.send(new Date().toISOString());
    *     await new Promise((resolve) => setTimeout(resolve, 1000));
    *   }
-   * }));
+   * });
    * ```
    */
   get signal(): AbortSignal {

@@ -171,3 +171,45 @@ Deno.test("keepalive: a client that answers pings survives three intervals idle"
   await clientClose;
   assert.equal((await accepted[0]!.closed).code, 1000);
 });
+
+Deno.test("route() with clientScript serves the browser client at <path>/client.js with an ETag, and 304 when it matches", async () => {
+  await using srv = serve(route("/ws", () => {}, { clientScript: true }));
+  const res = await fetch(`http://127.0.0.1:${srv.port}/ws/client.js`);
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get("content-type") ?? "", /^text\/javascript/);
+  assert.match(res.headers.get("cache-control") ?? "", /max-age/);
+  const etag = res.headers.get("etag");
+  assert.ok(etag !== null && /^"[0-9a-f]+"$/.test(etag));
+  const body = await res.text();
+  assert.match(body, /^export \{[^}]*\bconnect\b/m);
+  assert.doesNotMatch(body, /\bDeno\./);
+  // The module loads and exports connect().
+  const module = await import(
+    `data:text/javascript;base64,${btoa(unescape(encodeURIComponent(body)))}`
+  );
+  assert.equal(typeof module.connect, "function");
+
+  const again = await fetch(`http://127.0.0.1:${srv.port}/ws/client.js`, {
+    headers: { "if-none-match": etag },
+  });
+  assert.equal(again.status, 304);
+  await again.body?.cancel();
+
+  const post = await fetch(`http://127.0.0.1:${srv.port}/ws/client.js`, {
+    method: "POST",
+    body: "x",
+  });
+  assert.equal(post.status, 405);
+  await post.body?.cancel();
+});
+
+Deno.test("route() without clientScript leaves <path>/client.js to the fallback", async () => {
+  await using srv = serve(route("/ws", () => {}));
+  const res = await fetch(`http://127.0.0.1:${srv.port}/ws/client.js`);
+  assert.equal(res.status, 404);
+  await res.body?.cancel();
+  assert.throws(
+    () => route("/ws", () => {}, { clientScript: "yes" as unknown as boolean }),
+    TypeError,
+  );
+});

@@ -1,6 +1,9 @@
 /**
- * Builds `examples/client.js`, the browser JavaScript of `src/client.ts`
- * (with `src/socket.ts` and `src/message.ts` inlined), with `deno bundle`.
+ * Builds the browser JavaScript of `src/client.ts` (with what it imports
+ * inlined) with `deno bundle`, and writes it as `src/_client_bundle.ts`, a
+ * module holding it as a string: it ships in the package, and
+ * `route(path, handler, { clientScript: true })` serves it at
+ * `<path>/client.js`.
  *
  * `deno task build:client` writes the file; `--check` only reports whether
  * the committed file is up to date (exit code 1 when not).
@@ -9,10 +12,10 @@
  */
 
 /** Where the built client is written, relative to the repository root. */
-export const OUTPUT = "examples/client.js";
+export const OUTPUT = "src/_client_bundle.ts";
 
 const HEADER = "// Built from src/client.ts by `deno task build:client`: " +
-  "do not edit.\n// deno-lint-ignore-file\n";
+  "do not edit.\n";
 
 async function run(args: string[], stdin?: string): Promise<string> {
   const child = new Deno.Command(Deno.execPath(), {
@@ -38,10 +41,10 @@ async function run(args: string[], stdin?: string): Promise<string> {
 }
 
 /**
- * Bundles `src/client.ts` for browsers and formats it as the repository
- * does.
+ * Bundles `src/client.ts` for browsers, formats it as the repository does
+ * and wraps it in a module that exports it as `CLIENT_SCRIPT`.
  *
- * @returns The text of `examples/client.js`.
+ * @returns The text of `src/_client_bundle.ts`.
  */
 export async function buildClient(): Promise<string> {
   const bundled = await run([
@@ -53,7 +56,10 @@ export async function buildClient(): Promise<string> {
     "esm",
     "src/client.ts",
   ]);
-  return await run(["fmt", "--ext", "js", "-"], HEADER + bundled);
+  const script = await run(["fmt", "--ext", "js", "-"], HEADER + bundled);
+  return HEADER +
+    "/** The browser build of `./client`, served by `route()`'s `clientScript`. */\n" +
+    `export const CLIENT_SCRIPT: string = ${JSON.stringify(script)};\n`;
 }
 
 if (import.meta.main) {
