@@ -94,17 +94,26 @@ export async function serveUntilSignal(
     ? ["SIGINT"]
     : ["SIGINT", "SIGTERM"];
   for (const name of signals) Deno.addSignalListener(name, stop);
-  const server = Deno.serve({
-    port,
-    hostname,
-    signal: controller.signal,
-    onListen({ hostname, port }) {
-      const host = hostname.includes(":") ? `[${hostname}]` : hostname;
-      const origin = `http://${host}:${port}`;
-      console.log(`Listening on ${origin}/`);
-      console.log(describe(origin));
-    },
-  }, handler);
+  let server: Deno.HttpServer;
+  try {
+    server = Deno.serve({
+      port,
+      hostname,
+      signal: controller.signal,
+      onListen({ hostname, port }) {
+        const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+        const origin = `http://${host}:${port}`;
+        console.log(`Listening on ${origin}/`);
+        console.log(describe(origin));
+      },
+    }, handler);
+  } catch (error) {
+    if (error instanceof Deno.errors.AddrInUse) {
+      console.error(`Port ${port} is in use: pass --port`);
+      Deno.exit(1);
+    }
+    throw error;
+  }
   await server.finished;
   for (const name of signals) Deno.removeSignalListener(name, stop);
 }

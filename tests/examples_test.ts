@@ -150,6 +150,25 @@ Deno.test("the echo example prints help, and refuses a bad port", async () => {
   assert.match(unknown.stderr, /Usage:/);
 });
 
+Deno.test("an example on a port in use says so in one sentence and exits 1", async () => {
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const port = String((taken.addr as Deno.NetAddr).port);
+    for (const name of ["echo.ts", "keepalive.ts", "rpc.ts"]) {
+      const result = await run(name, [
+        "--hostname",
+        "127.0.0.1",
+        "--port",
+        port,
+      ]);
+      assert.equal(result.code, 1, name);
+      assert.equal(result.stderr.trim(), `Port ${port} is in use: pass --port`);
+    }
+  } finally {
+    taken.close();
+  }
+});
+
 Deno.test("the keepalive example drops a peer that ignores pings and keeps one that answers", async () => {
   await using server = await startExample("keepalive.ts", ["--interval", "1"]);
   const url = `ws://127.0.0.1:${server.port}/ws`;
