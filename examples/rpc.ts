@@ -14,7 +14,7 @@
  */
 
 import { route, type SocketHandler } from "../mod.ts";
-import { RpcError, RpcPeer } from "../src/rpc.ts";
+import { RpcError, RpcPeer } from "../src/rpc/mod.ts";
 import { describeEnd, parseFlags, serveUntilSignal } from "./_cli.ts";
 
 const USAGE =

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import WS from "npm:ws@8";
 import { route, Socket, SocketClosedError } from "../mod.ts";
-import { RpcPeer } from "../src/rpc.ts";
+import { RpcPeer } from "../src/rpc/mod.ts";
 import { closeEvent, deferred, delay, open, serve } from "./_helpers.ts";
 
 const DENIED = [1004, 1005, 1006, 1015, 999, 2000, 5000, 1.5];

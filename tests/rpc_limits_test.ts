@@ -10,7 +10,11 @@
 import assert from "node:assert/strict";
 import WS from "npm:ws@8";
 import { route, type RouteOptions, Socket } from "../mod.ts";
-import { RpcClosedError, RpcPeer, type RpcPeerOptions } from "../src/rpc.ts";
+import {
+  RpcClosedError,
+  RpcPeer,
+  type RpcPeerOptions,
+} from "../src/rpc/mod.ts";
 import { delay, RawPeer, serve } from "./_helpers.ts";
 
 const isPair = (params: unknown): boolean =>

@@ -9,7 +9,7 @@ import {
   type RpcPeerOptions,
   RpcTimeoutError,
   type StandardSchemaLike,
-} from "../src/rpc.ts";
+} from "../src/rpc/mod.ts";
 import { delay, serve } from "./_helpers.ts";
 import { startExample } from "./_example_process.ts";
 import type { PageApi, ServerApi as ExampleApi } from "../examples/rpc.ts";

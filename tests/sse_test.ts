@@ -9,7 +9,7 @@ import { connect, type Fetch } from "../src/client.ts";
 import { EventStreamSocket } from "../src/_sse_client.ts";
 import { Hub } from "../src/hub.ts";
 import { closeSocket } from "../src/socket.ts";
-import { RpcPeer } from "../src/rpc.ts";
+import { RpcPeer } from "../src/rpc/mod.ts";
 import { deferred, delay, open, serve } from "./_helpers.ts";
 import { openStream, post } from "./_sse_helpers.ts";
 

@@ -17,7 +17,7 @@
  */
 
 import { route, Socket } from "../../mod.ts";
-import { RpcPeer } from "../../src/rpc.ts";
+import { RpcPeer } from "../../src/rpc/mod.ts";
 
 type Api = { add(params: [a: number, b: number]): number };
 

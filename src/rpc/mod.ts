@@ -33,9 +33,9 @@
  * @module
  */
 
-import { type CloseInfo, type Message, utf8Length } from "./message.ts";
-import { chargeInbound, type Socket, socketLimits } from "./socket.ts";
-import { optionalSignal, positiveInteger } from "./_validate.ts";
+import { type CloseInfo, type Message, utf8Length } from "../message.ts";
+import { chargeInbound, type Socket, socketLimits } from "../socket.ts";
+import { optionalSignal, positiveInteger } from "../_validate.ts";
 
 /**
  * The error codes JSON-RPC 2.0 defines, by name. Codes from -32768 to -32000
