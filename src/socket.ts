@@ -16,6 +16,7 @@ import {
   utf8Length,
 } from "./message.ts";
 import { nonNegative, optionalSignal, positiveInteger } from "./_validate.ts";
+import { capture, DONE, Inbox, take } from "./_inbox.ts";
 
 /**
  * Options for {@linkcode Socket}.
@@ -127,10 +128,6 @@ const CLOSING = 2;
 const CLOSED = 3;
 
 const RESOLVED: Promise<void> = Promise.resolve();
-const DONE: IteratorReturnResult<undefined> = Object.freeze({
-  value: undefined,
-  done: true,
-});
 const MAX_POLL_MS = 32;
 // Listener options shared by every socket: given none, Deno allocates an
 // options object per listener and keeps it as long as the listener.
@@ -140,37 +137,25 @@ const ONCE: AddEventListenerOptions = Object.freeze({
   once: true,
 });
 
-type Waiter = (result: IteratorResult<Message>) => void;
-
 /**
- * The executor of the library's own pending promises: it hands the resolve
- * function over to {@linkcode take}, so that making a promise allocates no
- * closure: `new Promise(capture)`, then `take()` at once.
+ * The library's own access to a socket's private state, filled in once by
+ * the class's static block. Only this file's internal functions (for
+ * `route()`, the hub, RPC and the client) and the socket's helper classes
+ * use it; it is not exported.
  */
-let captured: ((value: never) => void) | undefined;
-function capture(resolve: (value: never) => void): void {
-  captured = resolve;
+interface SocketInternals {
+  shutdown(socket: Socket, code: number, reason: string): void;
+  dispatch(socket: Socket, event: Event): void;
+  next(socket: Socket): Promise<IteratorResult<Message>>;
+  leave(socket: Socket): Promise<IteratorResult<Message>>;
+  counters(socket: Socket): { in: number; out: number; charged: number };
+  limitInbound(socket: Socket, limit: number): void;
+  watch(socket: Socket, onClose: (info: CloseInfo) => void): void;
+  charge(socket: Socket, count: number): boolean;
+  pending(socket: Socket): number;
+  limits(socket: Socket): { highWaterMark: number; maxMessageSize: number };
 }
-function take<T>(): (value: T) => void {
-  const resolve = captured as (value: T) => void;
-  captured = undefined;
-  return resolve;
-}
-
-let shutdown: (socket: Socket, code: number, reason: string) => void;
-let dispatch: (socket: Socket, event: Event) => void;
-let next: (socket: Socket) => Promise<IteratorResult<Message>>;
-let leave: (socket: Socket) => Promise<IteratorResult<Message>>;
-let counters: (
-  socket: Socket,
-) => { in: number; out: number; charged: number };
-let limitInbound: (socket: Socket, limit: number) => void;
-let watch: (socket: Socket, onClose: (info: CloseInfo) => void) => void;
-let charge: (socket: Socket, count: number) => boolean;
-let pending: (socket: Socket) => number;
-let limits: (
-  socket: Socket,
-) => { highWaterMark: number; maxMessageSize: number };
+const internals = {} as SocketInternals;
 
 /**
  * A WebSocket connection as an `AsyncIterable<Message>`.
@@ -204,7 +189,6 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
   #maxMessageSize: number;
   /** Text messages this many UTF-16 units long or shorter cannot be too big. */
   #maxChars: number;
-  #maxQueued: number;
   #sendTimeout: number;
   /** Messages received and sent, for statistics and the rate limit. */
   #in = 0;
@@ -218,13 +202,8 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
   #inLimit = Infinity;
   #stalledSince = 0;
 
-  /** Messages no loop has asked for yet; made on first use. */
-  #queue: (Message | undefined)[] | undefined;
-  #head = 0;
-  /** The loop waiting for a message; a second waiter goes to #waiters. */
-  #waiter: Waiter | undefined;
-  #waiters: Waiter[] | undefined;
-  #reading = false;
+  /** Received messages and the loop that reads them. */
+  #inbox: Inbox<Message>;
   #accepting = true;
 
   /** An upper bound on the runtime's bufferedAmount, read only when needed. */
@@ -250,24 +229,24 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
   #listener: EventListenerObject;
 
   static {
-    shutdown = (socket, code, reason) => socket.#shutdown(code, reason);
-    dispatch = (socket, event) => socket.#dispatch(event);
-    next = (socket) => socket.#next();
-    leave = (socket) => {
-      socket.#reading = false;
+    internals.shutdown = (socket, code, reason) =>
+      socket.#shutdown(code, reason);
+    internals.dispatch = (socket, event) => socket.#dispatch(event);
+    internals.next = (socket) => socket.#inbox.next();
+    internals.leave = (socket) => {
+      socket.#inbox.reading = false;
       // Nobody reads what is left once the loop is gone: let it go now rather
       // than with the socket.
-      socket.#queue = undefined;
-      socket.#head = 0;
+      socket.#inbox.clear();
       socket.#shutdown(1000, "", true);
       return Promise.resolve(DONE);
     };
-    counters = (socket) => ({
+    internals.counters = (socket) => ({
       in: socket.#in,
       out: socket.#out,
       charged: socket.#in + socket.#extra,
     });
-    charge = (socket, count) => {
+    internals.charge = (socket, count) => {
       if (socket.#info !== undefined || !socket.#accepting) return false;
       socket.#extra += count;
       if (socket.#in + socket.#extra > socket.#inLimit) {
@@ -277,17 +256,17 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
       }
       return true;
     };
-    pending = (socket) => {
+    internals.pending = (socket) => {
       let bytes = 0;
       for (const send of socket.#pending ?? []) bytes += send.size;
       return bytes;
     };
-    limits = (socket) => ({
+    internals.limits = (socket) => ({
       highWaterMark: socket.#highWaterMark,
       maxMessageSize: socket.#maxMessageSize,
     });
-    limitInbound = (socket, limit) => socket.#inLimit = limit;
-    watch = (socket, onClose) => {
+    internals.limitInbound = (socket, limit) => socket.#inLimit = limit;
+    internals.watch = (socket, onClose) => {
       if (socket.#info) onClose(socket.#info);
       else socket.#onFinish = onClose;
     };
@@ -329,7 +308,9 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
     this.#highWaterMark = positiveInteger("highWaterMark", highWaterMark);
     this.#maxMessageSize = positiveInteger("maxMessageSize", maxMessageSize);
     this.#maxChars = Math.floor(this.#maxMessageSize / 3);
-    this.#maxQueued = positiveInteger("maxQueuedMessages", maxQueuedMessages);
+    this.#inbox = new Inbox(
+      positiveInteger("maxQueuedMessages", maxQueuedMessages),
+    );
     this.#sendTimeout = nonNegative("sendTimeout", sendTimeout);
     if (protocol !== undefined && typeof protocol !== "string") {
       throw new TypeError(
@@ -546,33 +527,13 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
    * ```
    */
   [Symbol.asyncIterator](): AsyncIterator<Message> {
-    if (this.#reading) {
+    if (this.#inbox.reading) {
       throw new TypeError(
         "Cannot iterate socket: another loop is already reading it",
       );
     }
-    this.#reading = true;
+    this.#inbox.reading = true;
     return new SocketIterator(this);
-  }
-
-  #next(): Promise<IteratorResult<Message>> {
-    const queue = this.#queue;
-    if (queue !== undefined) {
-      const value = queue[this.#head] as Message;
-      if (++this.#head === queue.length) {
-        this.#queue = undefined;
-        this.#head = 0;
-      } else queue[this.#head - 1] = undefined;
-      return Promise.resolve({ value, done: false });
-    }
-    if (this.#info) {
-      this.#reading = false;
-      return Promise.resolve(DONE);
-    }
-    const promise = new Promise<IteratorResult<Message>>(capture);
-    if (this.#waiter === undefined) this.#waiter = take();
-    else (this.#waiters ??= []).push(take());
-    return promise;
   }
 
   #dispatch(event: Event): void {
@@ -619,18 +580,11 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
       this.#accepting = false;
       return this.#shutdown(1008, "Message rate limit exceeded");
     }
-    const waiter = this.#waiter;
-    if (waiter !== undefined) {
-      this.#waiter = this.#waiters?.shift();
-      waiter({ value: msg, done: false });
-    } else if (this.#queue === undefined) this.#queue = [msg];
-    else if (this.#queue.length - this.#head < this.#maxQueued) {
-      this.#queue.push(msg);
-    } else {
+    if (!this.#inbox.push(msg)) {
       this.#accepting = false;
       this.#shutdown(
         1013,
-        `More than ${this.#maxQueued} messages waiting for the loop`,
+        `More than ${this.#inbox.limit} messages waiting for the loop`,
       );
     }
   }
@@ -683,12 +637,7 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
     for (const send of pending) {
       send.reject(new SocketClosedError(code, reason));
     }
-    if (this.#waiter !== undefined) {
-      const waiters = [this.#waiter, ...this.#waiters ?? []];
-      this.#waiter = this.#waiters = undefined;
-      this.#reading = false;
-      for (const waiter of waiters) waiter(DONE);
-    }
+    this.#inbox.end();
     this.#settle?.(info);
     this.#settle = undefined;
     const onFinish = this.#onFinish;
@@ -854,7 +803,7 @@ class Listener implements EventListenerObject {
   }
 
   handleEvent(event: Event): void {
-    dispatch(this.#socket, event);
+    internals.dispatch(this.#socket, event);
   }
 }
 
@@ -867,11 +816,11 @@ class SocketIterator implements AsyncIterator<Message> {
   }
 
   next(): Promise<IteratorResult<Message>> {
-    return next(this.#socket);
+    return internals.next(this.#socket);
   }
 
   return(): Promise<IteratorResult<Message>> {
-    return leave(this.#socket);
+    return internals.leave(this.#socket);
   }
 }
 
@@ -889,7 +838,7 @@ export function closeSocket(
   code: number,
   reason: string,
 ): void {
-  shutdown(socket, code, reason);
+  internals.shutdown(socket, code, reason);
 }
 
 /**
@@ -903,7 +852,7 @@ export function closeSocket(
 export function messageCounts(
   socket: Socket,
 ): { in: number; out: number; charged: number } {
-  return counters(socket);
+  return internals.counters(socket);
 }
 
 /**
@@ -919,7 +868,7 @@ export function messageCounts(
  * the caller drops the rest of the message.
  */
 export function chargeInbound(socket: Socket, count: number): boolean {
-  return charge(socket, count);
+  return internals.charge(socket, count);
 }
 
 /**
@@ -931,7 +880,7 @@ export function chargeInbound(socket: Socket, count: number): boolean {
  * @returns The bytes queued in the socket, not yet handed to the runtime.
  */
 export function pendingBytes(socket: Socket): number {
-  return pending(socket);
+  return internals.pending(socket);
 }
 
 /**
@@ -945,7 +894,7 @@ export function pendingBytes(socket: Socket): number {
 export function socketLimits(
   socket: Socket,
 ): { highWaterMark: number; maxMessageSize: number } {
-  return limits(socket);
+  return internals.limits(socket);
 }
 
 /**
@@ -957,7 +906,7 @@ export function socketLimits(
  * @param limit The count; `Infinity` for none.
  */
 export function setInboundLimit(socket: Socket, limit: number): void {
-  limitInbound(socket, limit);
+  internals.limitInbound(socket, limit);
 }
 
 /**
@@ -972,5 +921,5 @@ export function watchClose(
   socket: Socket,
   onClose: (info: CloseInfo) => void,
 ): void {
-  watch(socket, onClose);
+  internals.watch(socket, onClose);
 }
