@@ -1014,9 +1014,9 @@ export class Client extends EventTarget
 
   async #pump(socket: Socket): Promise<void> {
     for await (const msg of socket) {
-      // A connection the client left (#drop) delivers nothing more.
-      if (this.#socket !== socket) break;
-      this.#push(socket, msg);
+      // What a connection the client left (#drop) still delivers before its
+      // close completes is read and dropped, so that it waits nowhere.
+      if (this.#socket === socket) this.#push(socket, msg);
     }
     this.#onDrop(socket, await socket.closed);
   }
