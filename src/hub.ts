@@ -34,9 +34,11 @@ import {
 } from "./socket.ts";
 import { utf8Length } from "./message.ts";
 import { positiveInteger } from "./_validate.ts";
-import { type Backplane, MemoryBackplane } from "./backplane/memory.ts";
+import type { Backplane } from "./backplane/mod.ts";
+import { MemoryBackplane } from "./backplane/memory.ts";
 
-export { type Backplane, MemoryBackplane } from "./backplane/memory.ts";
+export type { Backplane } from "./backplane/mod.ts";
+export { MemoryBackplane } from "./backplane/memory.ts";
 
 /**
  * Options for {@linkcode Hub}.

@@ -1,63 +1,11 @@
 /**
- * The {@linkcode Backplane} contract and its in-memory implementation, the
- * default of a {@linkcode Hub}: enough for one process, and for several hubs
- * in one process that share it.
+ * The in-memory {@linkcode Backplane}, the default of a {@linkcode Hub}:
+ * enough for one process, and for several hubs in one process that share it.
  *
  * @module
  */
 
-/**
- * Carries a {@linkcode Hub}'s messages between servers: the hub publishes
- * what other servers must see and subscribes to what they publish.
- *
- * `publish` never throws and never waits: a backplane owns what happens to a
- * message it cannot deliver right now (buffer it, count it, report it) and
- * must not stay silent about a loss. Messages from one publisher reach each
- * subscriber in publish order.
- *
- * @example A backplane that logs what it carries
- * ```ts
- * import { type Backplane, MemoryBackplane } from "@switchboard/switchboard/hub";
- *
- * const inner = new MemoryBackplane();
- * const logging: Backplane = {
- *   publish(channel, message) {
- *     console.log(channel, message);
- *     inner.publish(channel, message);
- *   },
- *   subscribe: (channel, listener) => inner.subscribe(channel, listener),
- *   close: () => inner.close(),
- * };
- * await logging.close();
- * ```
- */
-export interface Backplane {
-  /**
-   * Sends `message` to every subscriber of `channel`, in every process.
-   *
-   * @param channel The channel name.
-   * @param message The message.
-   */
-  publish(channel: string, message: string): void;
-  /**
-   * Calls `listener` with every message published on `channel`.
-   *
-   * @param channel The channel name.
-   * @param listener Called once per message, in publish order.
-   * @returns A function that ends the subscription, resolved once the
-   * subscription is active.
-   */
-  subscribe(
-    channel: string,
-    listener: (message: string) => void,
-  ): Promise<() => Promise<void>>;
-  /**
-   * Ends every subscription and releases the backplane's resources.
-   *
-   * @returns A promise that resolves once closed.
-   */
-  close(): Promise<void>;
-}
+import { type Backplane, checkListener, Listeners } from "./mod.ts";
 
 /**
  * A {@linkcode Backplane} inside one process: `publish` calls the channel's
@@ -77,7 +25,7 @@ export interface Backplane {
  * ```
  */
 export class MemoryBackplane implements Backplane, AsyncDisposable {
-  #channels = new Map<string, Set<(message: string) => void>>();
+  #channels = new Map<string, Listeners>();
 
   /**
    * Calls every listener of `channel` with `message`, now.
@@ -93,15 +41,7 @@ export class MemoryBackplane implements Backplane, AsyncDisposable {
    * ```
    */
   publish(channel: string, message: string): void {
-    const listeners = this.#channels.get(channel);
-    if (listeners === undefined) return;
-    for (const listener of listeners) {
-      try {
-        listener(message);
-      } catch (error) {
-        console.error("Switchboard: a backplane listener threw:", error);
-      }
-    }
+    this.#channels.get(channel)?.deliver(message);
   }
 
   /**
@@ -127,21 +67,17 @@ export class MemoryBackplane implements Backplane, AsyncDisposable {
     channel: string,
     listener: (message: string) => void,
   ): Promise<() => Promise<void>> {
-    if (typeof listener !== "function") {
-      return Promise.reject(
-        new TypeError("Invalid listener: expected a function"),
-      );
+    try {
+      checkListener(listener);
+    } catch (error) {
+      return Promise.reject(error);
     }
     let listeners = this.#channels.get(channel);
     if (listeners === undefined) {
-      listeners = new Set();
+      listeners = new Listeners();
       this.#channels.set(channel, listeners);
     }
-    // A listener added twice is wrapped so that both subscriptions count.
-    const own = listeners.has(listener)
-      ? (message: string) => listener(message)
-      : listener;
-    listeners.add(own);
+    const own = listeners.add(listener);
     return Promise.resolve(() => {
       const current = this.#channels.get(channel);
       current?.delete(own);

@@ -34,10 +34,10 @@
  */
 
 import { createClient } from "npm:@redis/client@5";
-import type { Backplane } from "./memory.ts";
+import { type Backplane, checkListener, Listeners } from "./mod.ts";
 import { milliseconds, optionalSignal, positiveInteger } from "../_validate.ts";
 
-export type { Backplane } from "./memory.ts";
+export type { Backplane } from "./mod.ts";
 
 type Client = ReturnType<typeof makeClient>;
 
@@ -166,7 +166,7 @@ export class RedisBackplaneError extends Error {
 
 /** A subscribed channel: its listeners, and Redis's confirmation. */
 interface Channel {
-  listeners: Set<(message: string) => void>;
+  listeners: Listeners;
   subscribed: Promise<void>;
 }
 
@@ -391,23 +391,16 @@ export class RedisBackplane implements Backplane, AsyncDisposable {
     channel: string,
     listener: (message: string) => void,
   ): Promise<() => Promise<void>> {
-    if (typeof listener !== "function") {
-      throw new TypeError("Invalid listener: expected a function");
-    }
+    checkListener(listener);
     let entry = this.#channels.get(channel);
     if (entry === undefined) {
-      const listeners = new Set<(message: string) => void>();
+      const listeners = new Listeners();
       const created: Channel = {
         listeners,
-        subscribed: this.#sub.subscribe(channel, (message: string) => {
-          for (const listener of listeners) {
-            try {
-              listener(message);
-            } catch (error) {
-              console.error("Switchboard: a backplane listener threw:", error);
-            }
-          }
-        }),
+        subscribed: this.#sub.subscribe(
+          channel,
+          (message: string) => listeners.deliver(message),
+        ),
       };
       entry = created;
       this.#channels.set(channel, created);
@@ -420,10 +413,7 @@ export class RedisBackplane implements Backplane, AsyncDisposable {
     }
     await entry.subscribed;
     const listeners = entry.listeners;
-    const own = listeners.has(listener)
-      ? (message: string) => listener(message)
-      : listener;
-    listeners.add(own);
+    const own = listeners.add(listener);
     return async () => {
       const current = this.#channels.get(channel);
       if (current?.listeners !== listeners || !listeners.delete(own)) return;
