@@ -1,6 +1,7 @@
 /**
  * The echo server: the page at `/` (with the reconnecting client it uses at
- * `/client.js`), and at `/ws` every message comes back in kind (text as text,
+ * `/ws/client.js`, served by `route()`'s `clientScript`), and at `/ws` every
+ * message comes back in kind (text as text,
  * binary as binary). `/ws` takes WebSocket connections and, for networks that
  * block them, the Server-Sent Events fallback (`transports`).
  *
@@ -44,22 +45,16 @@ export function loggingEcho(): SocketHandler {
 if (import.meta.main) {
   const flags = parseFlags(Deno.args, USAGE);
   const page = await Deno.readFile(new URL("./echo.html", import.meta.url));
-  // The reconnecting client the page uses, built by `deno task build:client`.
-  const client = await Deno.readFile(new URL("./client.js", import.meta.url));
 
   await serveUntilSignal(
     flags,
     route("/ws", loggingEcho(), {
       // The page's client falls back to "sse" when the WebSocket is refused.
       transports: ["websocket", "sse"],
+      // The reconnecting client the page imports, at /ws/client.js.
+      clientScript: true,
       fallback(request) {
-        const { pathname } = new URL(request.url);
-        if (pathname === "/client.js") {
-          return new Response(client, {
-            headers: { "content-type": "text/javascript; charset=utf-8" },
-          });
-        }
-        if (pathname !== "/") {
+        if (new URL(request.url).pathname !== "/") {
           return new Response("Not found\n", { status: 404 });
         }
         return new Response(page, {
