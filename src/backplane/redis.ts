@@ -33,136 +33,17 @@
  * @module
  */
 
-import { createClient } from "npm:@redis/client@5";
 import { type Backplane, checkListener, Listeners } from "./mod.ts";
-import { milliseconds, optionalSignal, positiveInteger } from "../_validate.ts";
+import { RedisBackplaneError } from "./redis_error.ts";
+import { type Client, connectAll, makeClient } from "./_redis_connect.ts";
+import {
+  checkRedisOptions,
+  type RedisBackplaneOptions,
+} from "./redis_options.ts";
 
 export type { Backplane } from "./mod.ts";
-
-type Client = ReturnType<typeof makeClient>;
-
-/**
- * A client that reconnects by itself once it has been ready; before that each
- * `connect()` makes one attempt, and `signal` ends the attempt under way.
- */
-function makeClient(
-  url: string,
-  maxReconnectDelay: number,
-  disableOfflineQueue: boolean,
-  signal: AbortSignal,
-) {
-  let ready = false;
-  const client = createClient({
-    url,
-    disableOfflineQueue,
-    socket: {
-      signal,
-      reconnectStrategy: (retries: number) =>
-        ready && backoff(retries, maxReconnectDelay),
-    },
-  });
-  client.once("ready", () => ready = true);
-  return client;
-}
-
-function backoff(retries: number, maxReconnectDelay: number): number {
-  return Math.min(50 * 2 ** Math.min(retries, 16), maxReconnectDelay);
-}
-
-/**
- * Options for {@linkcode RedisBackplane.connect}.
- *
- * @example Options for a local Redis
- * ```ts
- * import type { RedisBackplaneOptions } from "@switchboard/switchboard/redis";
- *
- * const options: RedisBackplaneOptions = {
- *   url: "redis://127.0.0.1:6379",
- *   maxBuffered: 10_000,
- * };
- * console.log(options.url);
- * ```
- */
-export interface RedisBackplaneOptions {
-  /**
-   * `redis[s]://[[username][:password]@][host][:port][/db-number]`.
-   *
-   * @default {"redis://127.0.0.1:6379"}
-   */
-  url?: string;
-  /**
-   * How many messages published while Redis is unreachable are kept to be
-   * published once it is back. Beyond that they are dropped and counted.
-   *
-   * @default {1000}
-   */
-  maxBuffered?: number;
-  /**
-   * Milliseconds between getting the connection back and publishing the
-   * buffered messages, for the other servers to reconnect and resubscribe
-   * first. Below the other servers' `maxReconnectDelay`, a server that comes
-   * back one attempt later than this one can miss the resent messages.
-   *
-   * @default {maxReconnectDelay + 1000}
-   */
-  resendDelay?: number;
-  /**
-   * The longest wait between two reconnection attempts, in milliseconds (the
-   * wait starts at 50 ms and doubles).
-   *
-   * @default {1000}
-   */
-  maxReconnectDelay?: number;
-  /**
-   * How long {@linkcode RedisBackplane.connect} tries to reach Redis, in
-   * milliseconds, before it rejects. Only the first connection: later
-   * outages are retried for ever.
-   *
-   * @default {5000}
-   */
-  connectTimeout?: number;
-  /** Stops {@linkcode RedisBackplane.connect} while it is still connecting. */
-  signal?: AbortSignal;
-  /**
-   * Told when the connection is lost, when messages start being dropped,
-   * how many were dropped once the buffer is resent, and when Redis refuses
-   * a message.
-   *
-   * @default {console.error}
-   */
-  onError?: (error: RedisBackplaneError) => void;
-}
-
-/**
- * What a {@linkcode RedisBackplane} reports to `onError`, and why
- * {@linkcode RedisBackplane.connect} failed to reach Redis (then the client's
- * error is the `cause`).
- *
- * @example Reading the count
- * ```ts
- * import { RedisBackplaneError } from "@switchboard/switchboard/redis";
- *
- * const error = new RedisBackplaneError("Redis is away", 3);
- * console.log(error.message, error.dropped);
- * ```
- */
-export class RedisBackplaneError extends Error {
-  /** How many messages the backplane has dropped so far. */
-  readonly dropped: number;
-
-  /**
-   * Makes the error.
-   *
-   * @param message What happened.
-   * @param dropped How many messages were dropped so far.
-   * @param options Standard error options, such as `cause`.
-   */
-  constructor(message: string, dropped: number, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "RedisBackplaneError";
-    this.dropped = dropped;
-  }
-}
+export { RedisBackplaneError } from "./redis_error.ts";
+export type { RedisBackplaneOptions } from "./redis_options.ts";
 
 /** A subscribed channel: its listeners, and Redis's confirmation. */
 interface Channel {
@@ -268,24 +149,8 @@ export class RedisBackplane implements Backplane, AsyncDisposable {
   static async connect(
     options: RedisBackplaneOptions = {},
   ): Promise<RedisBackplane> {
-    const {
-      url = "redis://127.0.0.1:6379",
-      maxBuffered = 1000,
-      maxReconnectDelay = 1000,
-      connectTimeout = 5000,
-      signal,
-      onError = report,
-    } = options;
-    const where = redisUrl(url);
-    positiveInteger("maxBuffered", maxBuffered);
-    milliseconds("maxReconnectDelay", maxReconnectDelay, 1);
-    const { resendDelay = maxReconnectDelay + 1000 } = options;
-    milliseconds("resendDelay", resendDelay);
-    milliseconds("connectTimeout", connectTimeout, 1);
-    optionalSignal(signal);
-    if (typeof onError !== "function") {
-      throw new TypeError("Invalid onError: expected a function");
-    }
+    const settings = checkRedisOptions(options);
+    const { url, maxReconnectDelay, signal } = settings;
     signal?.throwIfAborted();
     // Aborted to give up: ends the attempt under way, socket included.
     const giveUp = new AbortController();
@@ -296,39 +161,11 @@ export class RedisBackplane implements Backplane, AsyncDisposable {
     const backplane = new RedisBackplane(
       pub,
       sub,
-      maxBuffered,
-      resendDelay,
-      onError,
+      settings.maxBuffered,
+      settings.resendDelay,
+      settings.onError,
     );
-    let lastError: Error | undefined;
-    let failure: unknown;
-    const stop = (reason: unknown) => {
-      if (giveUp.signal.aborted) return;
-      failure = reason;
-      for (const client of [pub, sub]) if (client.isOpen) client.destroy();
-      giveUp.abort(reason);
-    };
-    const timer = setTimeout(() => {
-      const cause = lastError ?? new Error("no answer");
-      stop(
-        new RedisBackplaneError(
-          `Cannot reach Redis at ${where} within ${connectTimeout} ms: ${cause.message}`,
-          0,
-          { cause },
-        ),
-      );
-    }, connectTimeout);
-    const onAbort = () => stop(signal?.reason);
-    signal?.addEventListener("abort", onAbort, { once: true });
-    const attempts = [pub, sub].map((client) =>
-      firstConnection(client, maxReconnectDelay, giveUp.signal, (error) => {
-        lastError = error;
-      })
-    );
-    await Promise.allSettled(attempts);
-    clearTimeout(timer);
-    signal?.removeEventListener("abort", onAbort);
-    if (giveUp.signal.aborted) throw failure;
+    await connectAll([pub, sub], giveUp, settings);
     backplane.#starting = false;
     // One connection may have dropped while the other was still connecting.
     if (!backplane.connected) {
@@ -554,70 +391,4 @@ export class RedisBackplane implements Backplane, AsyncDisposable {
       for (const waiting of buffer) this.#send(waiting);
     }, delay);
   }
-}
-
-/**
- * Connects `client`, trying again after a growing wait while it fails,
- * until `signal` aborts; tells `failed` about each failure.
- */
-async function firstConnection(
-  client: Client,
-  maxReconnectDelay: number,
-  signal: AbortSignal,
-  failed: (error: Error) => void,
-): Promise<void> {
-  for (let retries = 0;; retries++) {
-    try {
-      await client.connect();
-      return;
-    } catch (error) {
-      signal.throwIfAborted();
-      failed(error as Error);
-    }
-    await sleep(backoff(retries, maxReconnectDelay), signal);
-  }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    signal.throwIfAborted();
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
-}
-
-/** Checks `url`; returns it without its password, for messages. */
-function redisUrl(url: unknown): string {
-  if (typeof url !== "string") {
-    throw new TypeError(
-      `Invalid url: expected a redis:// or rediss:// URL, got ${typeof url}`,
-    );
-  }
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    // Not echoed: it may hold a password.
-    throw new TypeError(
-      "Invalid url: expected a redis:// or rediss:// URL, got a string that is not a URL",
-    );
-  }
-  parsed.password = "";
-  if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") {
-    throw new TypeError(
-      `Invalid url: expected a redis:// or rediss:// URL, got ${parsed.protocol}//${parsed.host}`,
-    );
-  }
-  return parsed.href;
-}
-
-function report(error: RedisBackplaneError): void {
-  console.error(`Switchboard: ${error.message}`);
 }
