@@ -2,15 +2,18 @@
  * `deno task bench [--quick]`: Switchboard, raw Deno, Node's ws and Bun echo
  * servers against one load client, in one run. Servers run pinned to core 0
  * and this process, the load client, to core 1 when `taskset` is there.
- * Writes bench/results/results.{md,json} and chart.svg (quick.* for
- * `--quick`, partial.* when `--servers`, `--scenarios` or `--reps` narrow the
- * run), runs every bench/scenarios/*.ts and appends what each prints, and on
- * a full run puts the table and chart into the README. The whole run stops
- * itself within five minutes.
+ * Writes bench/results/results.{md,json} and chart.svg, runs every
+ * bench/scenarios/*.ts and appends what each prints, and puts the table and
+ * chart into the README. A `--quick` run writes quick.* and a narrowed one
+ * (`--servers`, `--scenarios` or `--reps`) partial.*, both to
+ * bench/results/local/, which git ignores, and leave the README alone. The
+ * whole run stops itself within five minutes.
  *
  * @module
  */
 
+import { svgChart } from "./lib/chart.ts";
+import { SERVERS, type ServerSpec } from "./lib/echo_servers.ts";
 import {
   churn,
   clientFrame,
@@ -22,30 +25,26 @@ import {
   timed,
   type Window,
   writeAll,
-} from "./client.ts";
-import {
-  type BenchResults,
-  markdownReport,
-  median,
-  type Metric,
-  percentile,
-  resultsTable,
-  type ServerInfo,
-  summarize,
-  svgChart,
-} from "./report.ts";
+} from "./lib/load_client.ts";
 import {
   canPin,
   type Launch,
   output,
   pin,
-  RunningServer,
-  SERVERS,
-  type ServerSpec,
-} from "./servers.ts";
+  ROOT,
+  type RunningServer,
+  startServer,
+} from "./lib/process.ts";
+import {
+  type BenchResults,
+  markdownReport,
+  type Metric,
+  resultsTable,
+  type ServerInfo,
+} from "./lib/report.ts";
+import { FULL_RUN_ENV, json, resultsDir, writeResults } from "./lib/results.ts";
+import { median, pct, percentile, summarize } from "./lib/stats.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname;
-const RESULTS = `${ROOT}bench/results`;
 const START = performance.now();
 /** The whole run, extension scenarios included, ends by this. */
 const HARD_LIMIT_S = 295;
@@ -181,7 +180,7 @@ interface Run {
 
 interface Scenario {
   readonly name: string;
-  run(server: RunningServer, launch: Launch): Promise<Run>;
+  run(server: RunningServer): Promise<Run>;
 }
 
 function serverCpu(server: RunningServer): () => number {
@@ -246,11 +245,11 @@ const SCENARIOS: Scenario[] = [
     name: "idle_memory",
     // A fresh server for each run, so that no run finds pages an earlier
     // one left behind.
-    async run(shared, launch) {
-      await using server = await RunningServer.start(
-        shared.spec,
-        launch,
-        serverCore,
+    async run(shared) {
+      await using server = await startServer(
+        shared.name,
+        shared.launch,
+        shared.core,
       );
       const warm = await openMany(server.port, 100, 20);
       await Promise.all(warm.map((ws) => closeWs(ws)));
@@ -314,7 +313,7 @@ async function echoCheck(server: RunningServer): Promise<void> {
     await closeWs(ws);
     const got = ws.counter.first;
     if (!got || got.join() !== payload.join()) {
-      throw new Error(`${server.spec.name} did not echo a message unchanged`);
+      throw new Error(`${server.name} did not echo a message unchanged`);
     }
   }
 }
@@ -335,7 +334,6 @@ const running = new Set<RunningServer>();
 let serverCore: number | undefined;
 
 async function main(): Promise<void> {
-  await Deno.mkdir(RESULTS, { recursive: true });
   const pinned = await canPin();
   if (pinned) {
     await pin(Deno.pid, 1);
@@ -352,7 +350,7 @@ async function main(): Promise<void> {
     if (options.servers && !options.servers.includes(spec.id)) continue;
     try {
       const launch = await spec.prepare();
-      const server = await RunningServer.start(spec, launch, serverCore);
+      const server = await startServer(spec.name, launch, serverCore);
       running.add(server);
       await echoCheck(server);
       servers.push({ spec, launch, server });
@@ -433,9 +431,9 @@ async function main(): Promise<void> {
       }
       // Rotate the order so that no server always goes first after a pause.
       for (let i = 0; i < servers.length; i++) {
-        const { spec, launch, server } = servers[(i + rep) % servers.length]!;
+        const { spec, server } = servers[(i + rep) % servers.length]!;
         try {
-          const run = await scenario.run(server, launch);
+          const run = await scenario.run(server);
           for (const [metric, value] of Object.entries(run.values)) {
             store(metric, spec.id, value);
             if (run.window) {
@@ -495,16 +493,12 @@ async function main(): Promise<void> {
     if (extra) await write(final, extra);
     if (!quick) await updateReadme(final);
   }
-  log(`done in ${elapsed().toFixed(0)} s: bench/results/${base()}.md`);
+  log(`done in ${elapsed().toFixed(0)} s: ${dir()}/${base()}.md`);
   console.log(resultsTable(final));
 }
 
 function unique<T>(value: T, index: number, all: T[]): boolean {
   return all.indexOf(value) === index;
-}
-
-function pct(share: number): string {
-  return `${Math.round(share * 100)}%`;
 }
 
 /**
@@ -545,18 +539,19 @@ function base(): string {
   return partialRun ? "partial" : quick ? "quick" : "results";
 }
 
+/** Only a full run writes the committed results. */
+function dir(): string {
+  return resultsDir(!partialRun && !quick);
+}
+
 async function write(results: BenchResults, extra = ""): Promise<void> {
   const name = base();
   const chart = name === "results" ? "chart.svg" : `${name}.svg`;
-  await Deno.writeTextFile(
-    `${RESULTS}/${name}.json`,
-    JSON.stringify(results, null, 2) + "\n",
-  );
-  await Deno.writeTextFile(`${RESULTS}/${chart}`, svgChart(results));
-  await Deno.writeTextFile(
-    `${RESULTS}/${name}.md`,
-    markdownReport(results, chart) + extra,
-  );
+  await writeResults(dir(), {
+    [`${name}.json`]: json(results),
+    [chart]: svgChart(results),
+    [`${name}.md`]: markdownReport(results, chart) + extra,
+  });
 }
 
 /**
@@ -608,7 +603,7 @@ async function runScript(
     stderr: "inherit",
     env: {
       BENCH_SECONDS: String(seconds),
-      ...(quick ? { BENCH_QUICK: "1" } : {}),
+      ...(quick ? { BENCH_QUICK: "1" } : { [FULL_RUN_ENV]: "1" }),
     },
   }).spawn();
   script = child.pid;

@@ -1,6 +1,6 @@
 /**
  * `deno task soak [--quick]`: a soak test of a Switchboard echo server under
- * connection churn. Starts the server (this file with `--serve`) as its own
+ * connection churn. Starts the server (bench/servers/soak.ts) as its own
  * process, opens 2,000 connections and keeps them, then runs 20,000
  * connect/echo/close cycles 50 at a time, and at the end closes the 2,000.
  * The server's RSS (`VmRSS` in /proc/<pid>/status) is sampled every second.
@@ -9,7 +9,8 @@
  * was after the first 2,000 connections (both read the same way: after V8's
  * memory-reducing full GC, once RSS is steady), no connection is left open
  * on the server, and every echo came back. Writes bench/results/soak.json and
- * soak.svg (soak.quick.* with `--quick`); exits 1 on a failed check.
+ * soak.svg; `--quick`, `--held` and `--cycles` write to bench/results/local/
+ * (ignored by git) instead. Exits 1 on a failed check.
  * Everything runs on 127.0.0.1. A run takes about 40 s and stops its churn
  * early past 145 s, so it ends within three minutes; `--quick` (200 held,
  * 2,000 cycles) takes about 15 s. `--held` and `--cycles` override the counts;
@@ -24,12 +25,15 @@
  */
 
 import { parseArgs } from "node:util";
-import { route } from "../mod.ts";
+import type { ServerStats } from "./servers/soak.ts";
+import { rssChart, type RssPhase, type RssSample } from "./lib/chart.ts";
+import { denoServer, startServer } from "./lib/process.ts";
+import { json, LOCAL_DIR, resultsDir, writeResults } from "./lib/results.ts";
+import { closeWebSocket, echoOnce, openWebSocket } from "./lib/websocket.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
   options: {
-    serve: { type: "boolean", default: false },
     quick: { type: "boolean", default: false },
     raw: { type: "boolean", default: false },
     held: { type: "string" },
@@ -47,104 +51,16 @@ connect/echo/close cycles 50 at a time, RSS sampled every second.
   --raw             the control: a raw Deno.upgradeWebSocket echo server
   --held <n>        held connections (default 2000)
   --cycles <n>      connect/echo/close cycles (default 20000)
-Writes bench/results/soak.{json,svg} (soak.quick.*, soak.raw.* with the
-flags).`;
+Writes bench/results/soak.{json,svg} (soak.raw.* with --raw); a run with
+--quick, --held or --cycles writes to ${LOCAL_DIR}/ instead, which git
+ignores.`;
 
-/** What the server's /stats endpoint answers. */
-interface ServerStats {
-  open: number;
-  opened: number;
-  closed: Record<string, number>;
-  messagesIn: number;
-  messagesOut: number;
-  memory?: Deno.MemoryUsage;
+/** One RSS sample, with the phase it was taken in. */
+interface Sample extends RssSample {
+  readonly phase: string;
 }
 
-/**
- * The server under test: a `route()` echo at /ws, counters at /stats, and a
- * full GC at /gc (with `--v8-flags=--expose-gc`). Prints `port <n>`.
- */
-function serve(raw: boolean): void {
-  const stats: ServerStats = {
-    open: 0,
-    opened: 0,
-    closed: {},
-    messagesIn: 0,
-    messagesOut: 0,
-  };
-  const gc = (globalThis as { gc?: (options?: unknown) => void }).gc;
-  function other(request: Request): Response {
-    const { pathname } = new URL(request.url);
-    if (pathname === "/stats") {
-      return Response.json({ ...stats, memory: Deno.memoryUsage() });
-    }
-    if (pathname === "/gc" && gc) {
-      // V8's memory-reducing full GC: also shrinks the young generation and
-      // gives pooled pages back, as V8 does by itself when idle
-      gc({ type: "major", execution: "sync", flavor: "last-resort" });
-      return new Response("ok\n");
-    }
-    return new Response("Not found\n", { status: 404 });
-  }
-  const switchboard = route("/ws", async (socket) => {
-    stats.open++;
-    stats.opened++;
-    try {
-      for await (const msg of socket) {
-        stats.messagesIn++;
-        await socket.send(msg.data);
-        stats.messagesOut++;
-      }
-    } finally {
-      const { code } = await socket.closed;
-      stats.closed[code] = (stats.closed[code] ?? 0) + 1;
-      stats.open--;
-    }
-  }, { fallback: other });
-  // The control: Deno's own WebSocket with onmessage, no Switchboard.
-  function denoRaw(request: Request): Response {
-    if (new URL(request.url).pathname !== "/ws") return other(request);
-    const { socket, response } = Deno.upgradeWebSocket(request);
-    stats.open++;
-    stats.opened++;
-    socket.onmessage = (e) => {
-      stats.messagesIn++;
-      socket.send(e.data);
-      stats.messagesOut++;
-    };
-    socket.onclose = (e) => {
-      const code = e.code === 0 ? 1006 : e.code;
-      stats.closed[code] = (stats.closed[code] ?? 0) + 1;
-      stats.open--;
-    };
-    return response;
-  }
-  const server = Deno.serve(
-    {
-      port: 0,
-      hostname: "127.0.0.1",
-      onListen: ({ port }) => console.log(`port ${port}`),
-    },
-    raw ? denoRaw : switchboard,
-  );
-  Deno.addSignalListener("SIGTERM", () => server.shutdown());
-}
-
-/** One RSS sample. */
-interface Sample {
-  /** Seconds since the server started. */
-  t: number;
-  rssMiB: number;
-  /** Connections open on the server at the last /stats read. */
-  open: number;
-  phase: string;
-}
-
-interface Phase {
-  name: string;
-  start: number;
-  end: number;
-}
+type Phase = { -readonly [K in keyof RssPhase]: RssPhase[K] };
 
 interface Config {
   held: number;
@@ -162,19 +78,7 @@ const FULL: Config = {
 };
 const QUICK: Config = { held: 200, cycles: 2_000, concurrency: 50, budget: 60 };
 
-const decoder = new TextDecoder();
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** VmRSS of `pid` in MiB, or NaN once the process is gone. */
-function rssMiB(pid: number): number {
-  try {
-    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-    const kib = Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1]);
-    return kib / 1024;
-  } catch {
-    return NaN;
-  }
-}
 
 /** The soft limit on open files, from /proc/self/limits. */
 function openFileLimit(): number {
@@ -187,64 +91,11 @@ function openFileLimit(): number {
   }
 }
 
-/** Opens a WebSocket; rejects on error or after `ms`. */
-function openWs(url: string, ms = 10_000): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
-    const timer = setTimeout(() => {
-      ws.close();
-      reject(new Error("open timed out"));
-    }, ms);
-    ws.onopen = () => {
-      clearTimeout(timer);
-      resolve(ws);
-    };
-    ws.onerror = (e) => {
-      clearTimeout(timer);
-      reject(new Error((e as ErrorEvent).message || "error"));
-    };
-  });
-}
-
-/** Sends `text` and resolves with whether the same text came back. */
-function echo(ws: WebSocket, text: string, ms = 10_000): Promise<boolean> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => done(false), ms);
-    function done(ok: boolean) {
-      clearTimeout(timer);
-      ws.removeEventListener("message", onMessage);
-      ws.removeEventListener("close", onClose);
-      resolve(ok);
-    }
-    function onMessage(e: MessageEvent) {
-      done(e.data === text);
-    }
-    function onClose() {
-      done(false);
-    }
-    ws.addEventListener("message", onMessage);
-    ws.addEventListener("close", onClose);
-    ws.send(text);
-  });
-}
-
-/** Closes with 1000 and resolves with the close code the client saw. */
-function closeWs(ws: WebSocket, ms = 10_000): Promise<number> {
-  if (ws.readyState === WebSocket.CLOSED) return Promise.resolve(1006);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(0), ms);
-    ws.addEventListener("close", (e) => {
-      clearTimeout(timer);
-      resolve(e.code);
-    }, { once: true });
-    ws.close(1000);
-  });
-}
-
 async function soak(
   config: Config,
   quick: boolean,
   raw: boolean,
+  committed: boolean,
 ): Promise<boolean> {
   const limit = openFileLimit();
   const needed = config.held + 2 * config.concurrency + 100;
@@ -259,33 +110,23 @@ async function soak(
   const elapsed = () => (performance.now() - started) / 1000;
   const deadline = config.budget;
 
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
+  await using server = await startServer(
+    "the soak server",
+    denoServer("soak.ts", raw ? ["--raw"] : [], [
       "--allow-net=127.0.0.1",
       "--v8-flags=--expose-gc",
-      new URL(import.meta.url).pathname,
-      "--serve",
-      ...(raw ? ["--raw"] : []),
-    ],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const reader = child.stdout.getReader();
-  let head = "";
-  while (!head.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error("the soak server exited before listening");
-    head += decoder.decode(value);
-  }
-  const port = Number(/port (\d+)/.exec(head)?.[1]);
-  const drain = (async () => {
-    while (!(await reader.read()).done) { /* keep the pipe flowing */ }
-  })();
-  const origin = `http://127.0.0.1:${port}`;
-  const url = `ws://127.0.0.1:${port}/ws`;
-  const pid = child.pid;
+    ]),
+  );
+  const origin = `http://127.0.0.1:${server.port}`;
+  const url = `ws://127.0.0.1:${server.port}/ws`;
+  /** The server's VmRSS in MiB, or NaN once it is gone. */
+  const rssMiB = (): number => {
+    try {
+      return server.rssKiB() / 1024;
+    } catch {
+      return NaN;
+    }
+  };
 
   async function stats(): Promise<ServerStats> {
     return await (await fetch(`${origin}/stats`)).json();
@@ -301,7 +142,7 @@ async function soak(
     await (await fetch(`${origin}/gc`)).text();
     for (let i = 1; i <= 15; i++) {
       await delay(1000);
-      window.push(rssMiB(pid));
+      window.push(rssMiB());
       if (window.length > 4) window.shift();
       const spread = Math.max(...window) - Math.min(...window);
       if (i >= 5 && spread <= 0.01 * Math.min(...window)) break;
@@ -322,10 +163,10 @@ async function soak(
     console.log(`${t.toFixed(1).padStart(6)} s  ${name}`);
   }
   const sampler = setInterval(() => {
-    samples.push({ t: elapsed(), rssMiB: rssMiB(pid), open: lastOpen, phase });
+    samples.push({ t: elapsed(), rssMiB: rssMiB(), open: lastOpen, phase });
     stats().then((s) => lastOpen = s.open, () => {});
   }, 1000);
-  samples.push({ t: elapsed(), rssMiB: rssMiB(pid), open: 0, phase });
+  samples.push({ t: elapsed(), rssMiB: rssMiB(), open: 0, phase });
 
   let sent = 0;
   let answered = 0;
@@ -345,9 +186,9 @@ async function soak(
       Array.from(
         { length: Math.min(100, config.held - i) },
         async (_, j) => {
-          const ws = await openWs(url);
+          const ws = await openWebSocket(url);
           sent++;
-          if (await echo(ws, `hold ${i + j}`)) answered++;
+          if (await echoOnce(ws, `hold ${i + j}`)) answered++;
           else lost++;
           return ws;
         },
@@ -378,11 +219,11 @@ async function soak(
     while (next < config.cycles && elapsed() < churnDeadline) {
       const n = next++;
       try {
-        const ws = await openWs(url);
+        const ws = await openWebSocket(url);
         sent++;
-        if (await echo(ws, `cycle ${n}`)) answered++;
+        if (await echoOnce(ws, `cycle ${n}`)) answered++;
         else lost++;
-        const code = await closeWs(ws);
+        const code = await closeWebSocket(ws);
         clientCloses[code] = (clientCloses[code] ?? 0) + 1;
         done++;
       } catch (error) {
@@ -396,7 +237,7 @@ async function soak(
       const mib = (n: number) => (n / 1048576).toFixed(1);
       console.log(
         `${elapsed().toFixed(1).padStart(6)} s    ${done} cycles, RSS ${
-          rssMiB(pid).toFixed(1)
+          rssMiB().toFixed(1)
         } MiB (heap ${mib(m.heapUsed)}/${mib(m.heapTotal)}, external ${
           mib(m.external)
         })`,
@@ -424,9 +265,9 @@ async function soak(
       return;
     }
     sent++;
-    if (await echo(ws, `bye ${i}`)) answered++;
+    if (await echoOnce(ws, `bye ${i}`)) answered++;
     else lost++;
-    const code = await closeWs(ws);
+    const code = await closeWebSocket(ws);
     clientCloses[code] = (clientCloses[code] ?? 0) + 1;
   }));
   let finalStats = await stats();
@@ -436,14 +277,11 @@ async function soak(
   }
   lastOpen = finalStats.open;
   enter("end");
-  const end = rssMiB(pid);
+  const end = rssMiB();
   clearInterval(sampler);
   samples.push({ t: elapsed(), rssMiB: end, open: finalStats.open, phase });
 
-  child.kill("SIGTERM");
-  const killer = setTimeout(() => child.kill("SIGKILL"), 5000);
-  await Promise.all([child.status, drain]);
-  clearTimeout(killer);
+  await server[Symbol.asyncDispose]();
 
   const expectedConnections = config.held + config.cycles;
   const growth = (after - baseline) / baseline;
@@ -519,24 +357,20 @@ async function soak(
     })),
   };
 
-  const dir = new URL("./results/", import.meta.url);
-  await Deno.mkdir(dir, { recursive: true });
   const name = `soak${raw ? ".raw" : ""}${quick ? ".quick" : ""}`;
-  await Deno.writeTextFile(
-    new URL(`${name}.json`, dir),
-    JSON.stringify(results, null, 2) + "\n",
-  );
-  await Deno.writeTextFile(
-    new URL(`${name}.svg`, dir),
-    chart(
-      results.samples,
-      results.phases,
+  const written = await writeResults(resultsDir(committed), {
+    [`${name}.json`]: json(results),
+    [`${name}.svg`]: rssChart({
+      samples: results.samples,
+      phases: results.phases,
       baseline,
       config,
-      results.pass,
-      raw ? "raw Deno echo server (the control)" : "Switchboard echo server",
-    ),
-  );
+      pass: results.pass,
+      server: raw
+        ? "raw Deno echo server (the control)"
+        : "Switchboard echo server",
+    }),
+  });
 
   console.log(
     `\nRSS after ${config.held} held: ${
@@ -567,11 +401,7 @@ async function soak(
       `${mark}  ${check}${judged(check) ? "" : " (not judged with --quick)"}`,
     );
   }
-  console.log(
-    `${
-      pass ? "PASS" : "FAIL"
-    }: wrote bench/results/${name}.json and ${name}.svg`,
-  );
+  console.log(`${pass ? "PASS" : "FAIL"}: wrote ${written.join(" and ")}`);
   return pass;
 }
 
@@ -585,150 +415,16 @@ function heapMiB(m: Deno.MemoryUsage): Record<string, number> {
   };
 }
 
-function escape(text: string): string {
-  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;");
-}
-
-/** A line chart of RSS (and open connections) over time, as SVG. */
-function chart(
-  samples: readonly Sample[],
-  phases: readonly Phase[],
-  baseline: number,
-  config: Config,
-  pass: boolean,
-  server: string,
-): string {
-  const width = 900;
-  const height = 440;
-  const left = 64;
-  const right = 70;
-  const top = 72;
-  const bottom = 52;
-  const w = width - left - right;
-  const h = height - top - bottom;
-  const tMax = Math.max(1, ...samples.map((s) => s.t));
-  const rssValues = samples.map((s) => s.rssMiB).filter(Number.isFinite);
-  const rssMax = niceCeil(Math.max(baseline * 1.15, ...rssValues));
-  const openMax = niceCeil(Math.max(1, ...samples.map((s) => s.open)));
-  const x = (t: number) => left + (t / tMax) * w;
-  const y = (mib: number) => top + h - (mib / rssMax) * h;
-  const yOpen = (n: number) => top + h - (n / openMax) * h;
-  const out: string[] = [];
-  out.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
-    `<rect width="${width}" height="${height}" fill="#fff"/>`,
-    `<text x="${left}" y="20" font-size="15" font-weight="bold">Soak: the ${server}'s RSS over time</text>`,
-    `<text x="${left}" y="38">${
-      escape(
-        `${config.held} connections held, then ${config.cycles} connect/echo/close cycles ${config.concurrency} at a time, then the held ones closed`,
-      )
-    }</text>`,
-  );
-  const shades = ["#f3f6fb", "#fbf7ef"];
-  phases.forEach((p, i) => {
-    if (p.end <= p.start) return;
-    out.push(
-      `<rect x="${x(p.start).toFixed(1)}" y="${top}" width="${
-        (x(p.end) - x(p.start)).toFixed(1)
-      }" height="${h}" fill="${shades[i % 2]}"/>`,
-      `<text x="${(x(p.start) + 3).toFixed(1)}" y="${
-        top + 12 + (i % 2) * 13
-      }" fill="#666" font-size="10">${escape(p.name)}</text>`,
-    );
-  });
-  // baseline and the 10% band around it
-  out.push(
-    `<rect x="${left}" y="${
-      y(baseline * 1.1).toFixed(1)
-    }" width="${w}" height="${
-      (y(baseline * 0.9) - y(baseline * 1.1)).toFixed(1)
-    }" fill="#2a9d8f" opacity="0.12"/>`,
-    `<line x1="${left}" x2="${left + w}" y1="${y(baseline).toFixed(1)}" y2="${
-      y(baseline).toFixed(1)
-    }" stroke="#2a9d8f" stroke-dasharray="4 3"/>`,
-    `<text x="${left + 4}" y="${
-      (y(baseline * 0.9) + 14).toFixed(1)
-    }" fill="#2a9d8f">after ${config.held} held ±10% (${
-      baseline.toFixed(1)
-    } MiB)</text>`,
-  );
-  for (let i = 0; i <= 5; i++) {
-    const v = (rssMax / 5) * i;
-    const yy = y(v).toFixed(1);
-    out.push(
-      `<line x1="${left}" x2="${
-        left + w
-      }" y1="${yy}" y2="${yy}" stroke="#ddd"/>`,
-      `<text x="${left - 6}" y="${yy}" dy="4" text-anchor="end">${
-        v.toFixed(0)
-      }</text>`,
-      `<text x="${left + w + 6}" y="${
-        yOpen((openMax / 5) * i).toFixed(1)
-      }" dy="4" fill="#e76f51">${Math.round((openMax / 5) * i)}</text>`,
-    );
-  }
-  const step = tMax > 120 ? 30 : tMax > 40 ? 10 : 5;
-  for (let t = 0; t <= tMax; t += step) {
-    out.push(
-      `<text x="${x(t).toFixed(1)}" y="${
-        top + h + 16
-      }" text-anchor="middle">${t}</text>`,
-    );
-  }
-  out.push(
-    `<line x1="${left}" x2="${left + w}" y1="${top + h}" y2="${
-      top + h
-    }" stroke="#333"/>`,
-    `<line x1="${left}" x2="${left}" y1="${top}" y2="${
-      top + h
-    }" stroke="#333"/>`,
-    `<text x="${left + w / 2}" y="${
-      height - 14
-    }" text-anchor="middle">seconds</text>`,
-    `<text transform="translate(16 ${
-      top + h / 2
-    }) rotate(-90)" text-anchor="middle">server RSS (MiB)</text>`,
-    `<text transform="translate(${width - 12} ${
-      top + h / 2
-    }) rotate(90)" text-anchor="middle" fill="#e76f51">open connections on the server</text>`,
-  );
-  const finite = samples.filter((s) => Number.isFinite(s.rssMiB));
-  out.push(
-    `<polyline fill="none" stroke="#e76f51" stroke-width="1.2" opacity="0.8" points="${
-      samples.map((s) => `${x(s.t).toFixed(1)},${yOpen(s.open).toFixed(1)}`)
-        .join(" ")
-    }"/>`,
-    `<polyline fill="none" stroke="#264653" stroke-width="2" points="${
-      finite.map((s) => `${x(s.t).toFixed(1)},${y(s.rssMiB).toFixed(1)}`)
-        .join(" ")
-    }"/>`,
-    `<text x="${left}" y="${top - 14}" fill="${pass ? "#2a9d8f" : "#c1121f"}">${
-      pass ? "PASS" : "FAIL"
-    }: RSS sampled every second from /proc/&lt;pid&gt;/status (VmRSS); shaded band: baseline ±10%</text>`,
-    `</svg>`,
-  );
-  return out.join("\n") + "\n";
-}
-
-/** A round number at or above `value` for an axis. */
-function niceCeil(value: number): number {
-  const magnitude = 10 ** Math.floor(Math.log10(value));
-  for (const m of [1, 2, 2.5, 5, 10]) {
-    if (m * magnitude >= value) return m * magnitude;
-  }
-  return 10 * magnitude;
-}
-
 if (import.meta.main) {
   if (flags.help) {
     console.log(USAGE);
-  } else if (flags.serve) {
-    serve(flags.raw);
   } else {
     const config = { ...(flags.quick ? QUICK : FULL) };
     if (flags.held) config.held = Number(flags.held);
     if (flags.cycles) config.cycles = Number(flags.cycles);
-    const ok = await soak(config, flags.quick, flags.raw);
+    // Only the default full run writes the committed results.
+    const committed = !flags.quick && !flags.held && !flags.cycles;
+    const ok = await soak(config, flags.quick, flags.raw, committed);
     Deno.exit(ok ? 0 : 1);
   }
 }

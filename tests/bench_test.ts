@@ -1,17 +1,16 @@
 import assert from "node:assert/strict";
+import { svgChart } from "../bench/lib/chart.ts";
+import { clientFrame, FrameCounter, repeat } from "../bench/lib/load_client.ts";
 import {
   type BenchResults,
   markdownReport,
-  median,
   meetsTarget,
   type Metric,
-  percentile,
   ratio,
   resultsTable,
-  summarize,
-  svgChart,
-} from "../bench/report.ts";
-import { clientFrame, FrameCounter, repeat } from "../bench/client.ts";
+} from "../bench/lib/report.ts";
+import { LOCAL_DIR, scenarioRun } from "../bench/lib/results.ts";
+import { median, percentile, summarize } from "../bench/lib/stats.ts";
 
 const throughput: Metric = {
   id: "text64",
@@ -136,4 +135,56 @@ Deno.test("bench load client: frames are masked with a zero key and counted acro
   assert.equal(bytewise.closed, true);
   assert.deepEqual([...bytewise.first ?? []], [0x61]);
   assert.equal(new FrameCounter().feed(server), 3);
+});
+
+Deno.test("bench results: only a full deno task bench run writes the committed folder", () => {
+  const env = (vars: Record<string, string>) => (name: string) => vars[name];
+  assert.deepEqual(scenarioRun(["--quick"], env({})), {
+    quick: true,
+    committed: false,
+    dir: "bench/results/local",
+  });
+  assert.equal(scenarioRun([], env({})).dir, "bench/results/local");
+  assert.equal(
+    scenarioRun([], env({ BENCH_QUICK: "1", BENCH_FULL_RUN: "1" })).dir,
+    "bench/results/local",
+  );
+  assert.deepEqual(scenarioRun([], env({ BENCH_FULL_RUN: "1" })), {
+    quick: false,
+    committed: true,
+    dir: "bench/results",
+  });
+});
+
+const ROOT = new URL("..", import.meta.url).pathname;
+
+async function git(...args: string[]): Promise<Deno.CommandOutput> {
+  return await new Deno.Command("git", { args, cwd: ROOT, stderr: "piped" })
+    .output();
+}
+
+Deno.test("bench results: a quick scenario run leaves the tracked results unchanged", async () => {
+  assert.equal(
+    (await git("check-ignore", "-q", `${LOCAL_DIR}/x.json`)).code,
+    0,
+  );
+  const status = async () =>
+    new TextDecoder().decode(
+      (await git("status", "--porcelain", "--", "bench/results")).stdout,
+    );
+  const before = await status();
+  const started = Date.now();
+  // BENCH_SECONDS=6 shrinks its rounds to a quarter of a second.
+  const run = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "bench/scenarios/rpc.ts", "--quick"],
+    cwd: ROOT,
+    env: { BENCH_SECONDS: "6", NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(run.code, 0, new TextDecoder().decode(run.stderr));
+  assert.match(new TextDecoder().decode(run.stdout), /## JSON-RPC calls/);
+  const written = await Deno.stat(`${ROOT}${LOCAL_DIR}/rpc.quick.json`);
+  assert.ok(written.mtime!.getTime() >= started - 1000);
+  assert.equal(await status(), before);
 });

@@ -7,7 +7,7 @@
  * @module
  */
 
-import process from "node:process";
+import { ownCpuSeconds } from "./process.ts";
 
 const KEY = "dGhlIHNhbXBsZSBub25jZQ==";
 const ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
@@ -255,12 +255,6 @@ function drop(ws: WsConn): void {
   }
 }
 
-/** CPU time of this process so far, in seconds. */
-export function clientCpu(): number {
-  const { user, system } = process.cpuUsage();
-  return (user + system) / 1e6;
-}
-
 /** What the load functions share with {@linkcode timed}. */
 export interface LoadState {
   /** Set when the window has closed: stop and drain. */
@@ -307,7 +301,7 @@ export async function timed(
   const opening = setTimeout(() => {
     count = state.count;
     time = performance.now();
-    client = clientCpu();
+    client = ownCpuSeconds();
     server = serverCpu();
     state.measuring = true;
   }, warmup * 1000);
@@ -316,7 +310,7 @@ export async function timed(
     result = {
       count: state.count - count,
       seconds,
-      clientCpu: (clientCpu() - client) / seconds,
+      clientCpu: (ownCpuSeconds() - client) / seconds,
       serverCpu: (serverCpu() - server) / seconds,
     };
     state.measuring = false;

@@ -1,12 +1,18 @@
 /**
- * The echo servers under test: how to find or install each one, start it
- * pinned to a core, and read its memory and CPU time from /proc.
+ * Processes of a benchmark: starting a server program (one of
+ * bench/servers/) pinned to a core and reading the port it prints, its
+ * memory and CPU time from /proc, pinning this process, running a command,
+ * and a throwaway redis-server.
  *
  * @module
  */
 
-const ROOT = new URL("..", import.meta.url).pathname;
-const BUN_HOME = `${Deno.env.get("HOME") ?? "/tmp"}/.cache/switchboard-bun`;
+import process from "node:process";
+
+/** The repository's root, with a trailing slash. */
+export const ROOT = new URL("../../", import.meta.url).pathname;
+/** The folder of the server programs, with a trailing slash. */
+export const SERVERS_DIR = `${ROOT}bench/servers/`;
 
 /** How to start one server, once it has been found or installed. */
 export interface Launch {
@@ -15,95 +21,24 @@ export interface Launch {
   readonly version: string;
 }
 
-/** A server under test. */
-export interface ServerSpec {
-  readonly id: string;
-  readonly name: string;
-  /**
-   * Finds (or installs) the runtime and returns how to start the server.
-   *
-   * @throws {Error} With the reason it cannot run here.
-   */
-  prepare(): Promise<Launch>;
-}
-
-const DENO_ARGS = ["run", "--allow-net", "--v8-flags=--expose-gc"];
-
-/** Switchboard, raw Deno, Node's ws and Bun, in the report's column order. */
-export const SERVERS: readonly ServerSpec[] = [
-  {
-    id: "switchboard",
-    name: "Switchboard",
-    prepare: () =>
-      Promise.resolve({
-        cmd: Deno.execPath(),
-        args: [...DENO_ARGS, `${ROOT}bench/servers/switchboard.ts`],
-        version: `Deno ${Deno.version.deno}`,
-      }),
-  },
-  {
-    id: "deno",
-    name: "raw Deno",
-    prepare: () =>
-      Promise.resolve({
-        cmd: Deno.execPath(),
-        args: [...DENO_ARGS, `${ROOT}bench/servers/deno_raw.ts`],
-        version: `Deno ${Deno.version.deno}`,
-      }),
-  },
-  {
-    id: "node",
-    name: "Node ws",
-    async prepare() {
-      const node = await output("node", ["--version"]);
-      const dir = `${ROOT}bench/node`;
-      if (!await exists(`${dir}/node_modules/ws/package.json`)) {
-        await output("npm", ["ci", "--no-audit", "--no-fund"], dir, 120);
-      }
-      const ws = JSON.parse(
-        await Deno.readTextFile(`${dir}/node_modules/ws/package.json`),
-      ).version;
-      return {
-        cmd: "node",
-        args: ["--expose-gc", `${dir}/server.mjs`],
-        version: `Node ${node.trim()}, ws ${ws}`,
-      };
-    },
-  },
-  {
-    id: "bun",
-    name: "Bun",
-    async prepare() {
-      const bun = `${BUN_HOME}/node_modules/.bin/bun`;
-      if (!await exists(bun)) {
-        await Deno.mkdir(BUN_HOME, { recursive: true });
-        if (!await exists(`${BUN_HOME}/package.json`)) {
-          await Deno.writeTextFile(`${BUN_HOME}/package.json`, "{}\n");
-        }
-        await output(
-          "npm",
-          ["install", "--no-audit", "--no-fund", "bun@1"],
-          BUN_HOME,
-          180,
-        );
-      }
-      const version = await output(bun, ["--version"]);
-      return {
-        cmd: bun,
-        args: [`${ROOT}bench/bun/server.js`],
-        version: `Bun ${version.trim()}`,
-      };
-    },
-  },
-];
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
+/**
+ * How to start a Deno server program of bench/servers/.
+ *
+ * @param file The program's file name in bench/servers/.
+ * @param args Its arguments.
+ * @param flags Deno's flags before the file.
+ * @returns The launch.
+ */
+export function denoServer(
+  file: string,
+  args: readonly string[] = [],
+  flags: readonly string[] = ["-A"],
+): Launch {
+  return {
+    cmd: Deno.execPath(),
+    args: ["run", ...flags, `${SERVERS_DIR}${file}`, ...args],
+    version: `Deno ${Deno.version.deno}`,
+  };
 }
 
 /**
@@ -159,89 +94,118 @@ export async function pin(pid: number, core: number | string): Promise<void> {
   await output("taskset", ["-a", "-p", "-c", String(core), String(pid)]);
 }
 
-/** A running server. */
+/**
+ * Pins this process (the load client) to core 1 when it can, leaving core 0
+ * to the servers.
+ *
+ * @returns Whether it is pinned.
+ */
+export async function pinSelf(): Promise<boolean> {
+  if (!await canPin()) return false;
+  await pin(Deno.pid, 1);
+  return true;
+}
+
+/** CPU time this process has used so far, in seconds. */
+export function ownCpuSeconds(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
+}
+
+/**
+ * Starts a server program and waits for it to print `{"port":N}` on a line
+ * of its standard output.
+ *
+ * @param name The server's name, for errors.
+ * @param launch How to start it.
+ * @param core The core to pin it to, or undefined not to pin.
+ * @returns The running server; dispose of it to stop it.
+ * @throws {Error} When it exits or prints no port within 20 s.
+ */
+export async function startServer(
+  name: string,
+  launch: Launch,
+  core?: number,
+): Promise<RunningServer> {
+  CLOCK_TICKS ||= Number(
+    (await output("getconf", ["CLK_TCK"]).catch(() => "100")).trim(),
+  ) || 100;
+  const [cmd, args] = core === undefined
+    ? [launch.cmd, launch.args]
+    : ["taskset", ["-c", String(core), launch.cmd, ...launch.args]];
+  const child = new Deno.Command(cmd, {
+    args: [...args],
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const stderr: string[] = [];
+  drainLines(child.stderr, (line) => {
+    stderr.push(line);
+    if (stderr.length > 20) stderr.shift();
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      reject(new Error(`${name} did not start: ${stderr.join(" ")}`));
+    }, 20_000);
+    drainLines(child.stdout, (line) => {
+      try {
+        const { port } = JSON.parse(line);
+        clearTimeout(timer);
+        resolve(port);
+      } catch {
+        // Not the line with the port.
+      }
+    });
+    child.status.then((status) => {
+      clearTimeout(timer);
+      reject(
+        new Error(`${name} exited with ${status.code}: ${stderr.join(" ")}`),
+      );
+    });
+  }).catch(async (error) => {
+    await stop(child);
+    throw error;
+  });
+  return new RunningServer(name, launch, core, child, port, stderr);
+}
+
+/** A running server, from {@linkcode startServer}. */
 export class RunningServer implements AsyncDisposable {
-  readonly spec: ServerSpec;
+  readonly name: string;
+  readonly launch: Launch;
+  /** The core it is pinned to, or undefined. */
+  readonly core: number | undefined;
   readonly pid: number;
   readonly port: number;
   #child: Deno.ChildProcess;
   #stderr: string[];
 
-  private constructor(
-    spec: ServerSpec,
+  /** Use {@linkcode startServer}. */
+  constructor(
+    name: string,
+    launch: Launch,
+    core: number | undefined,
     child: Deno.ChildProcess,
     port: number,
     stderr: string[],
   ) {
-    this.spec = spec;
+    this.name = name;
+    this.launch = launch;
+    this.core = core;
     this.pid = child.pid;
     this.port = port;
     this.#child = child;
     this.#stderr = stderr;
   }
 
-  /**
-   * Starts a server and waits for it to print its port.
-   *
-   * @param spec The server.
-   * @param launch How to start it.
-   * @param core The core to pin it to, or undefined not to pin.
-   * @returns The running server.
-   */
-  static async start(
-    spec: ServerSpec,
-    launch: Launch,
-    core: number | undefined,
-  ): Promise<RunningServer> {
-    const [cmd, args] = core === undefined
-      ? [launch.cmd, launch.args]
-      : ["taskset", ["-c", String(core), launch.cmd, ...launch.args]];
-    const child = new Deno.Command(cmd, {
-      args: [...args],
-      cwd: ROOT,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-    }).spawn();
-    const stderr: string[] = [];
-    drainLines(child.stderr, (line) => {
-      stderr.push(line);
-      if (stderr.length > 20) stderr.shift();
-    });
-    const port = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        reject(new Error(`${spec.name} did not start: ${stderr.join(" ")}`));
-      }, 20_000);
-      drainLines(child.stdout, (line) => {
-        try {
-          const { port } = JSON.parse(line);
-          clearTimeout(timer);
-          resolve(port);
-        } catch {
-          // Not the line with the port.
-        }
-      });
-      child.status.then((status) => {
-        clearTimeout(timer);
-        reject(
-          new Error(
-            `${spec.name} exited with ${status.code}: ${stderr.join(" ")}`,
-          ),
-        );
-      });
-    }).catch(async (error) => {
-      await stop(child);
-      throw error;
-    });
-    return new RunningServer(spec, child, port, stderr);
-  }
-
   /** The server's resident set size in KiB, from /proc. */
   rssKiB(): number {
     const status = Deno.readTextFileSync(`/proc/${this.pid}/status`);
     const match = status.match(/^VmRSS:\s+(\d+) kB/m);
-    if (!match) throw new Error(`No VmRSS for ${this.spec.name}`);
+    if (!match) throw new Error(`No VmRSS for ${this.name}`);
     return Number(match[1]);
   }
 
@@ -271,10 +235,11 @@ export class RunningServer implements AsyncDisposable {
   }
 }
 
-/** The kernel's clock ticks per second, the unit of /proc/<pid>/stat. */
-const CLOCK_TICKS = Number(
-  (await output("getconf", ["CLK_TCK"]).catch(() => "100")).trim(),
-) || 100;
+/**
+ * The kernel's clock ticks per second, the unit of /proc/<pid>/stat: read
+ * once, by the first {@linkcode startServer}.
+ */
+let CLOCK_TICKS = 0;
 
 async function stop(child: Deno.ChildProcess): Promise<void> {
   try {
@@ -307,4 +272,41 @@ async function drainLines(
   } catch {
     // The process went away.
   }
+}
+
+/**
+ * Starts a redis-server on a free port of 127.0.0.1, without persistence.
+ *
+ * @returns Its URL; dispose of it to stop it.
+ * @throws {Error} When it does not take connections within 5 s.
+ */
+export async function startRedis(): Promise<{ url: string } & AsyncDisposable> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr;
+  listener.close();
+  const child = new Deno.Command("redis-server", {
+    args: ["--save", "", "--appendonly", "no", "--port", String(port)],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  for (let i = 0;; i++) {
+    try {
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+      break;
+    } catch (error) {
+      if (i === 200) {
+        child.kill("SIGKILL");
+        await child.status;
+        throw error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    async [Symbol.asyncDispose]() {
+      child.kill("SIGKILL");
+      await child.status;
+    },
+  };
 }

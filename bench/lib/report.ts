@@ -1,10 +1,12 @@
 /**
- * The benchmark's statistics and output: medians and spreads, the markdown
- * table with each server's ratio to raw Deno, and the SVG bar chart. Pure
- * functions, no I/O, so tests/bench_test.ts can check them quickly.
+ * The echo benchmark's report: the results' shape, each server's ratio to
+ * raw Deno, the targets and the markdown tables. Pure functions, no I/O, so
+ * tests/bench_test.ts can check them quickly.
  *
  * @module
  */
+
+import type { Summary } from "./stats.ts";
 
 /** One measured quantity, a row of the table and a group of the chart. */
 export interface Metric {
@@ -31,14 +33,6 @@ export interface ServerInfo {
   readonly id: string;
   readonly name: string;
   readonly version: string;
-}
-
-/** The runs of one metric on one server, summarized. */
-export interface Summary {
-  readonly runs: number[];
-  readonly median: number;
-  /** (max - min) / median; 0 for a single run. */
-  readonly spread: number;
 }
 
 /** Where the CPU went while one metric was measured on one server. */
@@ -75,50 +69,6 @@ export interface BenchResults {
 export const BASELINE = "deno";
 /** The server the targets apply to. */
 export const SUBJECT = "switchboard";
-
-/**
- * The median of some numbers (the mean of the middle two for an even count).
- *
- * @param values At least one number.
- * @returns The median.
- */
-export function median(values: readonly number[]): number {
-  if (values.length === 0) {
-    throw new RangeError("Cannot take the median of nothing");
-  }
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2
-    ? sorted[mid] as number
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-}
-
-/**
- * The `p`-th percentile by the nearest-rank method.
- *
- * @param sorted Samples sorted in ascending order, at least one.
- * @param p The percentile, 0-100.
- * @returns The sample at that rank.
- */
-export function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) {
-    throw new RangeError("Cannot take a percentile of nothing");
-  }
-  const rank = Math.ceil((p / 100) * sorted.length);
-  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1] as number;
-}
-
-/**
- * Summarizes the runs of one metric on one server.
- *
- * @param runs The value of each run.
- * @returns The runs, their median and their spread.
- */
-export function summarize(runs: readonly number[]): Summary {
-  const m = median(runs);
-  const spread = m === 0 ? 0 : (Math.max(...runs) - Math.min(...runs)) / m;
-  return { runs: [...runs], median: m, spread };
-}
 
 /**
  * A server's median over raw Deno's, in the metric's own direction: for a
@@ -290,97 +240,4 @@ export function markdownReport(results: BenchResults, chart: string): string {
     parts.push(results.notes.map((n) => `- ${n}`).join("\n"));
   }
   return parts.join("\n\n") + "\n";
-}
-
-const COLORS: Record<string, string> = {
-  switchboard: "#2f6fdf",
-  deno: "#70757a",
-  node: "#3c873a",
-  bun: "#c9844a",
-};
-
-function escapeXml(text: string): string {
-  return text.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-/**
- * An SVG bar chart: a group per metric, a bar per server, the bar's height
- * its ratio to raw Deno turned so that higher is better. Bars over the top
- * of the axis are cut and labelled with their value.
- *
- * @param results The results.
- * @returns The SVG document.
- */
-export function svgChart(results: BenchResults): string {
-  const max = 2;
-  const left = 48, top = 52, plotHeight = 240, bottom = 50;
-  const barWidth = 16, gap = 4, groupGap = 28;
-  const servers = results.servers;
-  const groupWidth = servers.length * (barWidth + gap) - gap;
-  const width = left + results.metrics.length * (groupWidth + groupGap) + 12;
-  const height = top + plotHeight + bottom;
-  const y = (v: number) => top + plotHeight * (1 - Math.min(v, max) / max);
-  const out: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`,
-    `<rect width="${width}" height="${height}" fill="#fff"/>`,
-    `<text x="${left}" y="16" font-size="13" font-weight="bold">${
-      escapeXml(
-        "Echo servers relative to raw Deno (1.0 = raw Deno, higher is better)",
-      )
-    }</text>`,
-    `<text x="${left}" y="31" fill="#555">${
-      escapeXml(
-        "latency and memory inverted (raw / server); bars above 2x cut and labelled",
-      )
-    }</text>`,
-  ];
-  for (let v = 0; v <= max; v += 0.5) {
-    out.push(
-      `<line x1="${left}" x2="${width - 8}" y1="${y(v)}" y2="${y(v)}" stroke="${
-        v === 1 ? "#000" : "#ddd"
-      }"${v === 1 ? ' stroke-dasharray="4 3"' : ""}/>`,
-      `<text x="${left - 6}" y="${y(v) + 4}" text-anchor="end">${
-        v.toFixed(1)
-      }x</text>`,
-    );
-  }
-  results.metrics.forEach((metric, i) => {
-    const x0 = left + 10 + i * (groupWidth + groupGap);
-    servers.forEach((server, j) => {
-      const r = ratio(results, metric.id, server.id);
-      if (r === undefined) return;
-      const g = goodness(metric, r);
-      const x = x0 + j * (barWidth + gap);
-      out.push(
-        `<rect x="${x}" y="${y(g)}" width="${barWidth}" height="${
-          y(0) - y(g)
-        }" fill="${COLORS[server.id] ?? "#999"}"><title>${
-          escapeXml(`${server.name}, ${metric.label}: ${g.toFixed(2)}x`)
-        }</title></rect>`,
-      );
-      if (g > max) {
-        out.push(
-          `<text x="${x + barWidth / 2}" y="${
-            y(max) - 3
-          }" text-anchor="middle" font-size="9">${g.toFixed(1)}x</text>`,
-        );
-      }
-    });
-    out.push(
-      `<text x="${x0 + groupWidth / 2}" y="${
-        top + plotHeight + 16
-      }" text-anchor="middle">${escapeXml(metric.short)}</text>`,
-    );
-  });
-  servers.forEach((server, j) => {
-    const x = left + j * 120;
-    out.push(
-      `<rect x="${x}" y="${height - 18}" width="10" height="10" fill="${
-        COLORS[server.id] ?? "#999"
-      }"/>`,
-      `<text x="${x + 14}" y="${height - 9}">${escapeXml(server.name)}</text>`,
-    );
-  });
-  out.push("</svg>");
-  return out.join("\n") + "\n";
 }

@@ -9,60 +9,22 @@
  * deno run -A bench/scenarios/fanout.ts [--quick]
  * ```
  *
- * Servers run in child processes; the 1,001 clients share this process, so
- * on small machines the receiving side is part of what is measured. Prints a
- * markdown section and writes bench/results/fanout.json.
+ * Servers (bench/servers/hub.ts) run in child processes; the 1,001 clients
+ * share this process, so on small machines the receiving side is part of
+ * what is measured. Prints a markdown section and writes fanout.json to
+ * bench/results/local/, or to bench/results/ when a full `deno task bench`
+ * runs it.
  *
  * @module
  */
 
-import { route } from "../../mod.ts";
-import { type Backplane, Hub } from "../../src/hub.ts";
+import { denoServer, startRedis, startServer } from "../lib/process.ts";
+import { json, scenarioRun, writeResults } from "../lib/results.ts";
+import { closeWebSocket, openWebSocket } from "../lib/websocket.ts";
 
 const SUBSCRIBERS = 1000;
-const quick = Deno.args.includes("--quick") ||
-  Deno.env.get("BENCH_QUICK") === "1";
+const { quick, dir } = scenarioRun();
 const MESSAGES = quick ? 100 : 1000;
-const serveArg = Deno.args.find((arg) => arg.startsWith("--serve="));
-
-if (serveArg !== undefined) {
-  await serve(serveArg.slice("--serve=".length));
-} else {
-  await main();
-}
-
-/**
- * Child process: a hub server; `kind` is `memory` or a redis:// URL. Every
- * connection joins the room "fan"; its text messages are broadcast to the
- * room except itself. Prints its port.
- */
-async function serve(kind: string): Promise<void> {
-  let backplane: Backplane | undefined;
-  if (kind !== "memory") {
-    const { RedisBackplane } = await import("../../src/backplane/redis.ts");
-    backplane = await RedisBackplane.connect({ url: kind });
-  }
-  const hub = new Hub(
-    backplane ? { backplane, maxQueuedMessages: 1 << 20 } : {
-      maxQueuedMessages: 1 << 20,
-    },
-  );
-  await hub.ready;
-  Deno.serve(
-    {
-      port: 0,
-      hostname: "127.0.0.1",
-      onListen: ({ port }) => console.log(`PORT ${port}`),
-    },
-    route("/", async (socket) => {
-      const id = hub.add(socket);
-      hub.join(id, "fan");
-      for await (const msg of socket) {
-        if (msg.type === "text") hub.broadcast("fan", msg.data, { except: id });
-      }
-    }),
-  );
-}
 
 interface Result {
   setup: string;
@@ -73,18 +35,20 @@ interface Result {
   messagesPerSecond: number;
 }
 
+await main();
+
 async function main(): Promise<void> {
   const results: Result[] = [];
   {
-    await using server = await startServer("memory");
+    await using server = await startHub("memory");
     results.push(
       await measure("one process, in-memory backplane", [server.port]),
     );
   }
   {
     await using redis = await startRedis();
-    await using a = await startServer(redis.url);
-    await using b = await startServer(redis.url);
+    await using a = await startHub(redis.url);
+    await using b = await startHub(redis.url);
     results.push(
       await measure("two processes through Redis", [a.port, b.port]),
     );
@@ -96,10 +60,7 @@ async function main(): Promise<void> {
     cores: navigator.hardwareConcurrency,
     results,
   };
-  await Deno.writeTextFile(
-    new URL("../results/fanout.json", import.meta.url),
-    JSON.stringify(report, null, 2) + "\n",
-  );
+  await writeResults(dir, { "fanout.json": json(report) });
   const rows = results.map((r) =>
     `| ${r.setup} | ${r.subscribers} | ${r.messages} | ${
       Math.round(r.deliveriesPerSecond).toLocaleString("en-US")
@@ -151,12 +112,7 @@ async function measure(setup: string, ports: number[]): Promise<Result> {
   await done;
   clearTimeout(timeout);
   const seconds = (performance.now() - started) / 1000;
-  await Promise.all([...clients, sender].map((ws) =>
-    new Promise((resolve) => {
-      ws.onclose = resolve;
-      ws.close();
-    })
-  ));
+  await Promise.all([...clients, sender].map((ws) => closeWebSocket(ws)));
   return {
     setup,
     subscribers: SUBSCRIBERS,
@@ -168,63 +124,12 @@ async function measure(setup: string, ports: number[]): Promise<Result> {
 }
 
 function open(port: number): Promise<WebSocket> {
-  const ws = new WebSocket(`ws://127.0.0.1:${port}/`);
-  return new Promise((resolve, reject) => {
-    ws.onopen = () => resolve(ws);
-    ws.onerror = () => reject(new Error(`cannot connect to port ${port}`));
+  return openWebSocket(`ws://127.0.0.1:${port}/`).catch(() => {
+    throw new Error(`cannot connect to port ${port}`);
   });
 }
 
-async function startServer(
-  kind: string,
-): Promise<{ port: number } & AsyncDisposable> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL(import.meta.url).pathname, `--serve=${kind}`],
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream())
-    .getReader();
-  let text = "";
-  while (!/PORT \d+\n/.test(text)) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error("the hub server exited before listening");
-    text += value;
-  }
-  reader.releaseLock();
-  const port = Number(/PORT (\d+)/.exec(text)![1]);
-  return {
-    port,
-    async [Symbol.asyncDispose]() {
-      child.kill("SIGTERM");
-      await child.status;
-    },
-  };
-}
-
-async function startRedis(): Promise<{ url: string } & AsyncDisposable> {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr;
-  listener.close();
-  const child = new Deno.Command("redis-server", {
-    args: ["--save", "", "--appendonly", "no", "--port", String(port)],
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  for (let i = 0;; i++) {
-    try {
-      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-      break;
-    } catch (error) {
-      if (i === 200) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-  }
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    async [Symbol.asyncDispose]() {
-      child.kill("SIGKILL");
-      await child.status;
-    },
-  };
+/** A hub server (bench/servers/hub.ts) on `memory` or a redis:// URL. */
+function startHub(kind: string) {
+  return startServer(`the ${kind} hub server`, denoServer("hub.ts", [kind]));
 }

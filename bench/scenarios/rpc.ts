@@ -8,52 +8,25 @@
  * deno run -A bench/scenarios/rpc.ts [--quick]
  * ```
  *
- * The server runs in a child process (pinned to core 0, this process to core
- * 1, when `taskset` is there). Prints a markdown section and writes
- * bench/results/rpc.json (rpc.quick.json with `--quick`). Under
- * `deno task bench` the rounds shrink to fit `BENCH_SECONDS`.
+ * The server (bench/servers/rpc.ts) runs in a child process (pinned to core
+ * 0, this process to core 1, when `taskset` is there). Prints a markdown
+ * section and writes rpc.json (rpc.quick.json with `--quick`) to
+ * bench/results/local/, or to bench/results/ when a full `deno task bench`
+ * runs it. Under `deno task bench` the rounds shrink to fit `BENCH_SECONDS`.
  *
  * @module
  */
 
-import { route, Socket } from "../../mod.ts";
+import { Socket } from "../../mod.ts";
 import { RpcPeer } from "../../src/rpc/mod.ts";
-
-type Api = { add(params: [a: number, b: number]): number };
+import type { Api } from "../servers/rpc.ts";
+import { denoServer, pinSelf, startServer } from "../lib/process.ts";
+import { json, scenarioRun, writeResults } from "../lib/results.ts";
+import { median, percentile, round } from "../lib/stats.ts";
+import { closeWebSocket, openWebSocket } from "../lib/websocket.ts";
 
 const CALLERS = 50;
-const quick = Deno.args.includes("--quick") ||
-  Deno.env.get("BENCH_QUICK") === "1";
-const serveArg = Deno.args.find((arg) => arg.startsWith("--serve="));
-
-if (serveArg !== undefined) {
-  serve(serveArg.slice("--serve=".length));
-} else {
-  await main();
-}
-
-/** Child process: serves `add` on 127.0.0.1 and prints its port. */
-function serve(kind: string): void {
-  const handler = kind === "switchboard"
-    ? route("/", (socket) => {
-      new RpcPeer<Api>(socket, { methods: { add: ([a, b]) => a + b } });
-    })
-    : (request: Request): Response => {
-      const { socket, response } = Deno.upgradeWebSocket(request);
-      socket.onmessage = (event) => {
-        const { params, id } = JSON.parse(event.data);
-        socket.send(
-          JSON.stringify({ jsonrpc: "2.0", result: params[0] + params[1], id }),
-        );
-      };
-      return response;
-    };
-  Deno.serve({
-    port: 0,
-    hostname: "127.0.0.1",
-    onListen: ({ port }) => console.log(`PORT ${port}`),
-  }, handler);
-}
+const { quick, dir } = scenarioRun();
 
 interface Result {
   peer: string;
@@ -67,6 +40,8 @@ interface Result {
 
 type Call = (a: number, b: number) => Promise<number>;
 
+await main();
+
 async function main(): Promise<void> {
   const pinned = await pinSelf();
   const rounds = quick ? 3 : 5;
@@ -78,8 +53,17 @@ async function main(): Promise<void> {
     Math.min(quick ? 1 : 2, (budget - 5) / (2 * rounds)),
   );
   const kinds = ["switchboard", "raw"] as const;
-  await using switchboard = await startServer("switchboard", pinned);
-  await using raw = await startServer("raw", pinned);
+  const core = pinned ? 0 : undefined;
+  await using switchboard = await startServer(
+    "the RpcPeer server",
+    denoServer("rpc.ts", ["switchboard"]),
+    core,
+  );
+  await using raw = await startServer(
+    "the raw JSON-RPC server",
+    denoServer("rpc.ts", ["raw"]),
+    core,
+  );
   const clients = [
     switchboardClient(`ws://127.0.0.1:${switchboard.port}/`),
     await rawClient(`ws://127.0.0.1:${raw.port}/`),
@@ -106,8 +90,8 @@ async function main(): Promise<void> {
       seconds: seconds * rounds,
       callsPerSecond: Math.round(median(rates[k]!)),
       roundsCallsPerSecond: rates[k]!.map(Math.round),
-      p50Ms: round(percentile(sorted, 0.5)),
-      p99Ms: round(percentile(sorted, 0.99)),
+      p50Ms: round(percentile(sorted, 50), 3),
+      p99Ms: round(percentile(sorted, 99), 3),
     };
   });
   const [peer, floor] = results as [Result, Result];
@@ -121,16 +105,12 @@ async function main(): Promise<void> {
     pinning: pinned
       ? "server on core 0, callers on core 1"
       : "not pinned (no taskset)",
-    ratio: round(ratio),
+    ratio: round(ratio, 3),
     results,
   };
-  await Deno.mkdir(new URL("../results/", import.meta.url), {
-    recursive: true,
+  await writeResults(dir, {
+    [`rpc${quick ? ".quick" : ""}.json`]: json(report),
   });
-  await Deno.writeTextFile(
-    new URL(`../results/rpc${quick ? ".quick" : ""}.json`, import.meta.url),
-    JSON.stringify(report, null, 2) + "\n",
-  );
   console.log(
     [
       "## JSON-RPC calls (bench/scenarios/rpc.ts)",
@@ -192,11 +172,7 @@ function switchboardClient(
 async function rawClient(
   url: string,
 ): Promise<{ call: Call; close(): Promise<void> }> {
-  const ws = new WebSocket(url);
-  await new Promise((resolve, reject) => {
-    ws.onopen = resolve;
-    ws.onerror = reject;
-  });
+  const ws = await openWebSocket(url);
   const pending = new Map<number, (result: number) => void>();
   let nextId = 0;
   ws.onmessage = (event) => {
@@ -213,71 +189,8 @@ async function rawClient(
           JSON.stringify({ jsonrpc: "2.0", method: "add", params: [a, b], id }),
         );
       }),
-    close: () =>
-      new Promise((resolve) => {
-        ws.onclose = () => resolve();
-        ws.close();
-      }),
-  };
-}
-
-/** Starts the server child process and reads its port. */
-async function startServer(
-  kind: string,
-  pinned: boolean,
-): Promise<{ port: number } & AsyncDisposable> {
-  const deno = [Deno.execPath(), "run", "-A", import.meta.filename!];
-  const args = [...deno, `--serve=${kind}`];
-  const child = new Deno.Command(pinned ? "taskset" : args[0]!, {
-    args: pinned ? ["-c", "0", ...args] : args.slice(1),
-    stdout: "piped",
-    stderr: "inherit",
-    stdin: "null",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  while (!/PORT \d+\n/.test(text)) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`the ${kind} server did not start`);
-    text += value;
-  }
-  reader.releaseLock();
-  const port = Number(/PORT (\d+)/.exec(text)![1]);
-  return {
-    port,
-    async [Symbol.asyncDispose]() {
-      child.kill("SIGTERM");
-      await child.status;
-      await child.stdout.cancel().catch(() => {});
+    close: async () => {
+      await closeWebSocket(ws);
     },
   };
-}
-
-/** Pins every thread of this process to core 1; false when it cannot. */
-async function pinSelf(): Promise<boolean> {
-  if (navigator.hardwareConcurrency < 2) return false;
-  try {
-    const { success } = await new Deno.Command("taskset", {
-      args: ["-a", "-p", "-c", "1", String(Deno.pid)],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    return success;
-  } catch {
-    return false;
-  }
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? NaN;
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ??
-    NaN;
-}
-
-function round(value: number): number {
-  return Math.round(value * 1000) / 1000;
 }

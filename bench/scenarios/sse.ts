@@ -18,21 +18,34 @@
  * text, in order), and a phase in which nothing comes back for 5 s fails
  * that transport instead of hanging. 3 rounds (1 with `--quick`), the
  * transports taking turns; each figure is the median round, with its spread.
- * Prints a markdown section and writes bench/results/sse.json
- * (sse.quick.json with `--quick`). Under `deno task bench` the windows
- * shrink to fit `BENCH_SECONDS`.
+ * Prints a markdown section and writes sse.json (sse.quick.json with
+ * `--quick`) to bench/results/local/, or to bench/results/ when a full
+ * `deno task bench` runs it. The server is bench/servers/switchboard.ts
+ * with `--sse`. Under `deno task bench` the windows shrink to fit
+ * `BENCH_SECONDS`.
  *
  * @module
  */
 
-import { route } from "../../mod.ts";
 import { type Client, connect, type Message } from "../../src/client.ts";
-import { clientCpu } from "../client.ts";
-import { median, percentile, summarize, type Summary } from "../report.ts";
-import { canPin, pin, RunningServer } from "../servers.ts";
+import {
+  denoServer,
+  ownCpuSeconds,
+  pinSelf,
+  type RunningServer,
+  startServer,
+} from "../lib/process.ts";
+import { json, scenarioRun, writeResults } from "../lib/results.ts";
+import {
+  median,
+  pct,
+  percentile,
+  round,
+  summarize,
+  type Summary,
+} from "../lib/stats.ts";
 
-const quick = Deno.args.includes("--quick") ||
-  Deno.env.get("BENCH_QUICK") === "1";
+const { quick, dir } = scenarioRun();
 
 /** Connections of the throughput phase, and messages each keeps in flight. */
 const CONNECTIONS = 10;
@@ -46,20 +59,6 @@ const NAMES: Record<Kind, string> = {
   websocket: "WebSocket",
   sse: "SSE fallback",
 };
-
-/** Child process: the echo server on both transports; prints its port. */
-function serve(): void {
-  Deno.serve(
-    {
-      hostname: "127.0.0.1",
-      port: 0,
-      onListen: ({ port }) => console.log(JSON.stringify({ port })),
-    },
-    route("/ws", async (socket) => {
-      for await (const msg of socket) await socket.send(msg.data);
-    }, { transports: ["websocket", "sse"] }),
-  );
-}
 
 /** The text of message `seq`: 64 bytes, the number at the end. */
 function payload(seq: number): string {
@@ -226,7 +225,7 @@ async function window(
   seconds: number,
   server: RunningServer,
 ): Promise<Rate> {
-  const cpu0 = clientCpu(), serverCpu0 = server.cpuSeconds();
+  const cpu0 = ownCpuSeconds(), serverCpu0 = server.cpuSeconds();
   const start = performance.now();
   const end = start + seconds * 1000;
   const counts = await Promise.all(conns.map(async (conn) => {
@@ -243,7 +242,8 @@ async function window(
     return count;
   }));
   const elapsed = (performance.now() - start) / 1000;
-  const cpu = clientCpu() - cpu0, serverCpu = server.cpuSeconds() - serverCpu0;
+  const cpu = ownCpuSeconds() - cpu0,
+    serverCpu = server.cpuSeconds() - serverCpu0;
   await Promise.all(conns.map(async (conn) => {
     while (conn.received < conn.sent) await echo(conn, guard);
   }));
@@ -270,8 +270,7 @@ interface Side {
 
 async function main(): Promise<void> {
   const started = performance.now();
-  const pinned = await canPin();
-  if (pinned) await pin(Deno.pid, 1);
+  const pinned = await pinSelf();
   const reps = quick ? 1 : 3;
   // Seconds per window: full run about 30 s, quick about 8 s, less when
   // `deno task bench` gives this script less (about 5 s goes to starting,
@@ -293,13 +292,9 @@ async function main(): Promise<void> {
     throughput: round(planned.throughput * scale, 2),
   };
 
-  await using server = await RunningServer.start(
-    {
-      id: "switchboard",
-      name: "Switchboard",
-      prepare: () => Promise.resolve(launch),
-    },
-    launch,
+  await using server = await startServer(
+    "Switchboard",
+    denoServer("switchboard.ts", ["--sse"]),
     pinned ? 0 : undefined,
   );
   const url = `ws://127.0.0.1:${server.port}/ws`;
@@ -436,13 +431,9 @@ async function main(): Promise<void> {
     results,
     elapsedSeconds: round((performance.now() - started) / 1000, 1),
   };
-  await Deno.mkdir(new URL("../results/", import.meta.url), {
-    recursive: true,
+  await writeResults(dir, {
+    [`sse${quick ? ".quick" : ""}.json`]: json(report),
   });
-  await Deno.writeTextFile(
-    new URL(`../results/sse${quick ? ".quick" : ""}.json`, import.meta.url),
-    JSON.stringify(report, null, 2) + "\n",
-  );
 
   const cell = (summary: Summary | null, digits = 0) =>
     summary === null ? "—" : `${
@@ -514,12 +505,6 @@ interface Row {
   clientUsPerMessage: number | null;
 }
 
-const launch = {
-  cmd: Deno.execPath(),
-  args: ["run", "-A", import.meta.filename!, "--serve"],
-  version: `Deno ${Deno.version.deno}`,
-};
-
 /** Closes a client; gives up waiting after 6 s (the SSE close waits 5). */
 async function closeConn(conn: Conn): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -537,17 +522,8 @@ function quotient(a: Summary | null, b: Summary | null): number | null {
     : round(a.median / b.median, 2);
 }
 
-function round(value: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(value * f) / f;
-}
-
 function round1(value: number): number {
   return round(value, 1);
-}
-
-function pct(share: number): string {
-  return `${Math.round(share * 100)}%`;
 }
 
 function messageOf(error: unknown): string {
@@ -559,8 +535,4 @@ function log(text: string): void {
 }
 
 // Last, so that every class and constant above is defined when main runs.
-if (Deno.args.includes("--serve")) {
-  serve();
-} else {
-  await main();
-}
+await main();

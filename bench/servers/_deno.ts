@@ -1,6 +1,7 @@
 /**
- * What the two Deno echo servers share: listening on a free port of
- * 127.0.0.1 and the GET /gc endpoint the memory scenario calls.
+ * What the Deno server programs share: listening on a free port of
+ * 127.0.0.1 and printing it as bench/lib/process.ts's `startServer` reads it,
+ * and the GET /gc endpoint the memory scenario calls.
  *
  * @module
  */
@@ -9,11 +10,12 @@
  * Serves `handler` on a free port of 127.0.0.1 and prints `{"port":N}`.
  *
  * @param handler The request handler.
+ * @returns The server.
  */
 export function listen(
   handler: (request: Request) => Response | Promise<Response>,
-): void {
-  Deno.serve({
+): Deno.HttpServer {
+  return Deno.serve({
     hostname: "127.0.0.1",
     port: 0,
     onListen: ({ port }) => console.log(JSON.stringify({ port })),
