@@ -13,7 +13,7 @@ import {
   type CloseInfo,
   connect,
   OutboxFullError,
-} from "../src/client.ts";
+} from "../src/client/mod.ts";
 import { route, type Socket } from "../mod.ts";
 import { delay } from "./_helpers.ts";
 

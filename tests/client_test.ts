@@ -4,7 +4,7 @@ import {
   connect,
   OutboxFullError,
   SocketClosedError,
-} from "../src/client.ts";
+} from "../src/client/mod.ts";
 import { type Message, route, type Socket } from "../mod.ts";
 import { closeSocket } from "../src/socket.ts";
 import { delay } from "./_helpers.ts";
@@ -549,7 +549,7 @@ Deno.test("connect() checks its options", () => {
   }
 });
 
-Deno.test("the shipped browser bundle is the current build of src/client.ts", async () => {
+Deno.test("the shipped browser bundle is the current build of src/client/mod.ts", async () => {
   const { buildClient, OUTPUT } = await import("../tools/build_client.ts");
   const built = await buildClient();
   const committed = await Deno.readTextFile(

@@ -1,5 +1,5 @@
 /**
- * Builds the browser JavaScript of `src/client.ts` (with what it imports
+ * Builds the browser JavaScript of `src/client/mod.ts` (with what it imports
  * inlined) with `deno bundle`, and writes it as `src/_client_bundle.ts`, a
  * module holding it as a string: it ships in the package, and
  * `route(path, handler, { clientScript: true })` serves it at
@@ -14,7 +14,7 @@
 /** Where the built client is written, relative to the repository root. */
 export const OUTPUT = "src/_client_bundle.ts";
 
-const HEADER = "// Built from src/client.ts by `deno task build:client`: " +
+const HEADER = "// Built from src/client/mod.ts by `deno task build:client`: " +
   "do not edit.\n";
 
 async function run(args: string[], stdin?: string): Promise<string> {
@@ -41,7 +41,7 @@ async function run(args: string[], stdin?: string): Promise<string> {
 }
 
 /**
- * Bundles `src/client.ts` for browsers, formats it as the repository does
+ * Bundles `src/client/mod.ts` for browsers, formats it as the repository does
  * and wraps it in a module that exports it as `CLIENT_SCRIPT`.
  *
  * @returns The text of `src/_client_bundle.ts`.
@@ -54,7 +54,7 @@ export async function buildClient(): Promise<string> {
     "browser",
     "--format",
     "esm",
-    "src/client.ts",
+    "src/client/mod.ts",
   ]);
   const script = await run(["fmt", "--ext", "js", "-"], HEADER + bundled);
   return HEADER +

@@ -1,26 +1,5 @@
 /**
- * A reconnecting WebSocket client for browsers and Deno: `connect(url)`
- * returns a {@linkcode Client} that reads like a loop across reconnects,
- * retries with exponential backoff and full jitter, and keeps what you send
- * while the connection is away in a bounded outbox.
- *
- * With `transports: ["websocket", "sse"]` it falls back to Server-Sent
- * Events and POSTs when the network breaks WebSocket upgrades (the server's
- * `route()` must list the same transports).
- *
- * This module uses no Deno API: it runs unchanged in a browser (as
- * JavaScript built by `deno task build:client`) and in Deno.
- *
- * @example Reading and writing across reconnects
- * ```ts ignore
- * import { connect } from "@switchboard/switchboard/client";
- *
- * const client = connect("ws://127.0.0.1:8000/ws", { maxRetries: 10 });
- * client.addEventListener("statechange", () => console.log(client.state));
- * await client.send("hello"); // queued until the connection is open
- * for await (const msg of client) console.log(msg.data);
- * console.log("gave up:", await client.closed);
- * ```
+ * The reconnecting client: {@linkcode Client} and {@linkcode connect}.
  *
  * @module
  */
@@ -32,15 +11,15 @@ import {
   type Transport,
   utf8Length,
   validateClose,
-} from "./message.ts";
+} from "../message.ts";
 import {
   closeSocket,
   messageCounts,
   Socket,
   SocketClosedError,
-} from "./socket.ts";
-import { optionalSignal, positiveInteger } from "./_validate.ts";
-import { EventStreamSocket, type Fetch } from "./_sse_client.ts";
+} from "../socket.ts";
+import { optionalSignal, positiveInteger } from "../_validate.ts";
+import { EventStreamSocket, type Fetch } from "../_sse_client.ts";
 
 export {
   type BinaryMessage,
@@ -49,9 +28,9 @@ export {
   type Message,
   type TextMessage,
   type Transport,
-} from "./message.ts";
-export { SocketClosedError } from "./socket.ts";
-export type { Fetch } from "./_sse_client.ts";
+} from "../message.ts";
+export { SocketClosedError } from "../socket.ts";
+export type { Fetch } from "../_sse_client.ts";
 
 /**
  * Where a {@linkcode Client} is: `"connecting"` until the first connection
