@@ -17,110 +17,13 @@ import {
 } from "./message.ts";
 import { nonNegative, optionalSignal, positiveInteger } from "./_validate.ts";
 import { capture, DONE, Inbox, take } from "./_inbox.ts";
+import { type Data, type SendHost, SendQueue } from "./_send_queue.ts";
+import { SocketClosedError } from "./socket_closed_error.ts";
 
-/**
- * Options for {@linkcode Socket}.
- *
- * @example Wrapping with a smaller send buffer
- * ```ts
- * import type { SocketOptions } from "@switchboard/switchboard";
- *
- * const options: SocketOptions = { highWaterMark: 64 * 1024 };
- * console.log(options.highWaterMark);
- * ```
- */
-export interface SocketOptions {
-  /**
-   * How many bytes may wait in the runtime's send buffer before `send()`
-   * waits for it to drain.
-   *
-   * @default {1048576}
-   */
-  highWaterMark?: number;
-  /**
-   * The largest message accepted, in bytes. A larger one closes the
-   * connection with 1009 and never reaches the loop.
-   *
-   * @default {16777216}
-   */
-  maxMessageSize?: number;
-  /**
-   * How many received messages may wait for the loop. Deno cannot stop
-   * reading a connection, so past this bound the socket closes with 1013
-   * rather than let memory grow.
-   *
-   * @default {100000}
-   */
-  maxQueuedMessages?: number;
-  /**
-   * Milliseconds a `send()` may wait for the send buffer to drain before the
-   * peer is taken as stuck and the socket closes with 1008. 0 waits forever.
-   *
-   * @default {30000}
-   */
-  sendTimeout?: number;
-  /** Closes the socket with 1001 when aborted. @default {undefined} */
-  signal?: AbortSignal;
-  /**
-   * The negotiated subprotocol, for runtimes whose server-side `WebSocket`
-   * does not report it (Deno's reads `""`).
-   *
-   * @default {the wrapped WebSocket's `protocol`}
-   */
-  protocol?: string;
-}
+import type { SocketOptions } from "./socket_options.ts";
 
-/**
- * Raised by {@linkcode Socket.send} once the socket is closing or closed.
- *
- * @example Telling a closed socket apart
- * ```ts
- * import { SocketClosedError } from "@switchboard/switchboard";
- *
- * const error = new SocketClosedError(1006, "");
- * console.log(error.message, error.code);
- * ```
- */
-export class SocketClosedError extends Error {
-  /** The close code of the socket. */
-  readonly code: number;
-  /** The close reason of the socket. */
-  readonly reason: string;
-
-  /**
-   * Makes the error.
-   *
-   * @param code The close code the socket closed (or is closing) with.
-   * @param reason The close reason.
-   * @param options Standard error options, such as `cause`.
-   * @param closing Whether the close handshake is still under way.
-   */
-  constructor(
-    code: number,
-    reason: string,
-    options?: ErrorOptions,
-    closing = false,
-  ) {
-    super(
-      `Cannot send message: the socket ${
-        closing ? "is closing" : "closed"
-      } with code ${code}${reason ? ` (${reason})` : ""}`,
-      options,
-    );
-    this.name = "SocketClosedError";
-    this.code = code;
-    this.reason = reason;
-  }
-}
-
-type Data = string | Uint8Array | ArrayBuffer;
-
-interface PendingSend {
-  data: Data;
-  size: number;
-  resolve: () => void;
-  reject: (error: Error) => void;
-}
+export { SocketClosedError } from "./socket_closed_error.ts";
+export type { SocketOptions } from "./socket_options.ts";
 
 const CONNECTING = 0;
 const OPEN = 1;
@@ -128,7 +31,6 @@ const CLOSING = 2;
 const CLOSED = 3;
 
 const RESOLVED: Promise<void> = Promise.resolve();
-const MAX_POLL_MS = 32;
 // Listener options shared by every socket: given none, Deno allocates an
 // options object per listener and keeps it as long as the listener.
 const LISTEN: AddEventListenerOptions = Object.freeze({ capture: false });
@@ -153,6 +55,7 @@ interface SocketInternals {
   watch(socket: Socket, onClose: (info: CloseInfo) => void): void;
   charge(socket: Socket, count: number): boolean;
   pending(socket: Socket): number;
+  host(socket: Socket): SendHost;
   limits(socket: Socket): { highWaterMark: number; maxMessageSize: number };
 }
 const internals = {} as SocketInternals;
@@ -200,7 +103,6 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
   #extra = 0;
   /** Past this many received messages the socket closes with 1008. */
   #inLimit = Infinity;
-  #stalledSince = 0;
 
   /** Received messages and the loop that reads them. */
   #inbox: Inbox<Message>;
@@ -208,10 +110,8 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
 
   /** An upper bound on the runtime's bufferedAmount, read only when needed. */
   #buffered = 0;
-  /** Sends waiting for the buffer to drain; made on first use. */
-  #pending: PendingSend[] | undefined;
-  #pollTimer: ReturnType<typeof setTimeout> | undefined;
-  #pollDelay = 1;
+  /** Sends waiting for the buffer to drain; made on the first that waits. */
+  #sends: SendQueue | undefined;
 
   #closing: CloseInfo | undefined;
   #soft = false;
@@ -256,11 +156,18 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
       }
       return true;
     };
-    internals.pending = (socket) => {
-      let bytes = 0;
-      for (const send of socket.#pending ?? []) bytes += send.size;
-      return bytes;
-    };
+    internals.pending = (socket) => socket.#sends?.bytes ?? 0;
+    internals.host = (socket) => ({
+      get writable() {
+        return socket.#state === OPEN;
+      },
+      measure: () => socket.#buffered = socket.#ws.bufferedAmount,
+      sent: (size) => {
+        socket.#buffered += size;
+        socket.#out++;
+      },
+      stuck: (reason) => socket.#shutdown(1008, reason),
+    });
     internals.limits = (socket) => ({
       highWaterMark: socket.#highWaterMark,
       maxMessageSize: socket.#maxMessageSize,
@@ -446,7 +353,10 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
         ),
       );
     }
-    if (this.#state !== OPEN || this.#pending !== undefined) {
+    if (
+      this.#state !== OPEN ||
+      (this.#sends !== undefined && !this.#sends.empty)
+    ) {
       return this.#sendLater(data, size);
     }
     if (this.#buffered >= this.#highWaterMark) {
@@ -550,8 +460,7 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
       case "open":
         if (this.#state === CONNECTING) {
           this.#state = OPEN;
-          this.#flush();
-          if (this.#pending !== undefined) this.#schedulePoll();
+          this.#sends?.start();
         } else if (this.#state === CLOSING) this.#closeNow();
         return;
       case "abort":
@@ -619,7 +528,6 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
     this.#info = info;
     this.#state = CLOSED;
     this.#accepting = false;
-    clearTimeout(this.#pollTimer);
     clearTimeout(this.#softTimer);
     this.#signal?.removeEventListener("abort", this.#listener);
     this.#signal = undefined;
@@ -632,11 +540,7 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
     ws.removeEventListener("error", this.#listener, LISTEN);
     ws.removeEventListener("open", this.#listener, ONCE);
     this.#abortSignal(info);
-    const pending = this.#pending ?? [];
-    this.#pending = undefined;
-    for (const send of pending) {
-      send.reject(new SocketClosedError(code, reason));
-    }
+    this.#sends?.reject(code, reason);
     this.#inbox.end();
     this.#settle?.(info);
     this.#settle = undefined;
@@ -692,18 +596,7 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
   #closeNow(): void {
     // Accepted messages are not dropped: what waited for the buffer to
     // drain is written ahead of the close frame.
-    const pending = this.#pending ?? [];
-    this.#pending = undefined;
-    clearTimeout(this.#pollTimer);
-    for (const send of pending) {
-      try {
-        this.#ws.send(send.data);
-        this.#out++;
-        send.resolve();
-      } catch (error) {
-        send.reject(error instanceof Error ? error : new Error(String(error)));
-      }
-    }
+    this.#sends?.drain();
     const { code, reason } = this.#closing as CloseInfo;
     this.#frameSent = true;
     try {
@@ -732,62 +625,13 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
         ),
       );
     }
-    if (this.#pending === undefined) this.#stalledSince = Date.now();
-    return new Promise((resolve, reject) => {
-      (this.#pending ??= []).push({ data, size, resolve, reject });
-      if (this.#state === OPEN && this.#pollTimer === undefined) {
-        this.#schedulePoll();
-      }
-    });
-  }
-
-  #schedulePoll(): void {
-    this.#pollTimer = setTimeout(() => {
-      this.#pollTimer = undefined;
-      const waiting = this.#pending?.length ?? 0;
-      this.#flush();
-      if (this.#pending === undefined) {
-        this.#pollDelay = 1;
-        return;
-      }
-      if (this.#pending.length < waiting) {
-        this.#stalledSince = Date.now();
-        this.#pollDelay = 1;
-      } else if (
-        this.#sendTimeout > 0 &&
-        Date.now() - this.#stalledSince >= this.#sendTimeout
-      ) {
-        const reason =
-          `Send timeout: the peer read nothing for ${this.#sendTimeout} ms`;
-        // A stuck peer's backlog is refused, not pushed into Deno's buffer.
-        const pending = this.#pending;
-        this.#pending = undefined;
-        for (const send of pending) {
-          send.reject(new SocketClosedError(1008, reason));
-        }
-        return this.#shutdown(1008, reason);
-      } else {
-        // Deno has no drain event: poll, backing off while nothing drains.
-        this.#pollDelay = Math.min(this.#pollDelay * 2, MAX_POLL_MS);
-      }
-      this.#schedulePoll();
-    }, this.#pollDelay);
-  }
-
-  #flush(): void {
-    const pending = this.#pending;
-    if (this.#state !== OPEN || pending === undefined) return;
-    this.#buffered = this.#ws.bufferedAmount;
-    let i = 0;
-    while (i < pending.length && this.#buffered < this.#highWaterMark) {
-      const send = pending[i++] as PendingSend;
-      this.#ws.send(send.data);
-      this.#buffered += send.size;
-      this.#out++;
-      send.resolve();
-    }
-    if (i === pending.length) this.#pending = undefined;
-    else pending.splice(0, i);
+    this.#sends ??= new SendQueue(
+      this.#ws,
+      this.#highWaterMark,
+      this.#sendTimeout,
+      internals.host(this),
+    );
+    return this.#sends.add(data, size);
   }
 }
 
