@@ -18,7 +18,7 @@
  */
 
 import { Socket } from "../../mod.ts";
-import { RpcPeer } from "../../src/rpc/mod.ts";
+import { RpcPeer } from "@switchboard/switchboard/rpc";
 import type { Api } from "../servers/rpc.ts";
 import { denoServer, pinSelf, startServer } from "../lib/process.ts";
 import { json, scenarioRun, writeResults } from "../lib/results.ts";

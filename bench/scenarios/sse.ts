@@ -27,7 +27,11 @@
  * @module
  */
 
-import { type Client, connect, type Message } from "../../src/client.ts";
+import {
+  type Client,
+  connect,
+  type Message,
+} from "@switchboard/switchboard/client";
 import {
   denoServer,
   ownCpuSeconds,

@@ -8,13 +8,13 @@
  */
 
 import { route } from "../../mod.ts";
-import { type Backplane, Hub } from "../../src/hub.ts";
+import { type Backplane, Hub } from "@switchboard/switchboard/hub";
 import { listen } from "./_deno.ts";
 
 const kind = Deno.args[0] ?? "memory";
 let backplane: Backplane | undefined;
 if (kind !== "memory") {
-  const { RedisBackplane } = await import("../../src/backplane/redis.ts");
+  const { RedisBackplane } = await import("@switchboard/switchboard/redis");
   backplane = await RedisBackplane.connect({ url: kind });
 }
 const hub = new Hub(

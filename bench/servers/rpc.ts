@@ -7,7 +7,7 @@
  */
 
 import { route } from "../../mod.ts";
-import { RpcPeer } from "../../src/rpc/mod.ts";
+import { RpcPeer } from "@switchboard/switchboard/rpc";
 import { listen } from "./_deno.ts";
 
 /** What the server offers. */
