@@ -5,6 +5,9 @@
  * @module
  */
 
+/** The default `maxMessageSize`, in bytes, on every side: 16 MiB. */
+export const DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024;
+
 /**
  * Checks that an option is a positive safe integer.
  *

@@ -15,7 +15,12 @@ import {
   type Message,
   utf8Length,
 } from "./message.ts";
-import { nonNegative, optionalSignal, positiveInteger } from "./_validate.ts";
+import {
+  DEFAULT_MAX_MESSAGE_SIZE,
+  nonNegative,
+  optionalSignal,
+  positiveInteger,
+} from "./_validate.ts";
 import { capture, DONE, Inbox, take } from "./_inbox.ts";
 import { type Data, type SendHost, SendQueue } from "./_send_queue.ts";
 import { SocketClosedError } from "./socket_closed_error.ts";
@@ -206,7 +211,7 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
     }
     const {
       highWaterMark = 1024 * 1024,
-      maxMessageSize = 16 * 1024 * 1024,
+      maxMessageSize = DEFAULT_MAX_MESSAGE_SIZE,
       maxQueuedMessages = 100_000,
       sendTimeout = 30_000,
       signal,

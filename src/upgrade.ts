@@ -14,6 +14,7 @@ import {
 } from "./handshake.ts";
 import { Socket, type SocketOptions } from "./socket.ts";
 import {
+  DEFAULT_MAX_MESSAGE_SIZE,
   MAX_TIMER_DELAY,
   nonNegative,
   optionalSignal,
@@ -39,7 +40,11 @@ const MAX_KEEP_ALIVE_SECONDS = Math.floor(MAX_TIMER_DELAY / 1000);
  * console.log(options.keepAliveInterval);
  * ```
  */
-export interface UpgradeOptions {
+export interface UpgradeOptions extends
+  Pick<
+    SocketOptions,
+    "highWaterMark" | "maxQueuedMessages" | "sendTimeout" | "signal"
+  > {
   /**
    * The subprotocols the server speaks. The first protocol in the client's
    * `Sec-WebSocket-Protocol` list that is also in this list is chosen and
@@ -75,28 +80,6 @@ export interface UpgradeOptions {
    * @default {undefined (all origins)}
    */
   allowedOrigins?: AllowedOrigins;
-  /**
-   * Bytes that may wait in the send buffer before `send()` waits.
-   *
-   * @default {1048576}
-   */
-  highWaterMark?: number;
-  /**
-   * Received messages that may wait for the loop; past it the socket closes
-   * with 1013.
-   *
-   * @default {100000}
-   */
-  maxQueuedMessages?: number;
-  /**
-   * Milliseconds a `send()` may wait for a peer that reads nothing before the
-   * socket closes with 1008. 0 waits forever.
-   *
-   * @default {30000}
-   */
-  sendTimeout?: number;
-  /** Closes the socket with 1001 when aborted. @default {undefined} */
-  signal?: AbortSignal;
 }
 
 /**
@@ -140,7 +123,7 @@ export function checkUpgradeOptions(
   const {
     protocols,
     keepAliveInterval = 30,
-    maxMessageSize = 16 * 1024 * 1024,
+    maxMessageSize = DEFAULT_MAX_MESSAGE_SIZE,
     allowedOrigins,
     highWaterMark = 1024 * 1024,
     maxQueuedMessages = 100_000,
