@@ -22,6 +22,7 @@ import {
   positiveInteger,
 } from "./_validate.ts";
 import { capture, DONE, Inbox, take } from "./_inbox.ts";
+import { CLOSED, CLOSING, CONNECTING, OPEN } from "./_ready_state.ts";
 import { type Data, type SendHost, SendQueue } from "./_send_queue.ts";
 import { SocketClosedError } from "./socket_closed_error.ts";
 
@@ -29,11 +30,6 @@ import type { SocketOptions } from "./socket_options.ts";
 
 export { SocketClosedError } from "./socket_closed_error.ts";
 export type { SocketOptions } from "./socket_options.ts";
-
-const CONNECTING = 0;
-const OPEN = 1;
-const CLOSING = 2;
-const CLOSED = 3;
 
 const RESOLVED: Promise<void> = Promise.resolve();
 // Listener options shared by every socket: given none, Deno allocates an
