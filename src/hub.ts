@@ -26,162 +26,31 @@
  * @module
  */
 
-import {
-  closeSocket,
-  pendingBytes,
-  type Socket,
-  socketLimits,
-} from "./socket.ts";
-import { utf8Length } from "./message.ts";
-import { positiveInteger } from "./_validate.ts";
+import { type Socket, socketLimits } from "./socket.ts";
 import type { Backplane } from "./backplane/mod.ts";
 import { MemoryBackplane } from "./backplane/memory.ts";
+import { Delivery, type Member, OPEN, type Parcel } from "./hub/_delivery.ts";
+import { type Envelope, readEnvelope, writeEnvelope } from "./hub/_envelope.ts";
+import {
+  type AddOptions,
+  type BroadcastOptions,
+  checkHubOptions,
+  type HubOptions,
+} from "./hub/options.ts";
 
 export type { Backplane } from "./backplane/mod.ts";
 export { MemoryBackplane } from "./backplane/memory.ts";
-
-/**
- * Options for {@linkcode Hub}.
- *
- * @example A hub on a shared in-memory backplane
- * ```ts
- * import { type HubOptions, MemoryBackplane } from "@switchboard/switchboard/hub";
- *
- * const options: HubOptions = { backplane: new MemoryBackplane(), channel: "app" };
- * console.log(options.channel);
- * ```
- */
-export interface HubOptions {
-  /**
-   * Carries messages to the hubs of other servers. A backplane given here is
-   * not closed by {@linkcode Hub.close}; the default one is.
-   *
-   * @default {a new MemoryBackplane}
-   */
-  backplane?: Backplane;
-  /**
-   * The backplane channel. Hubs on the same channel form one group of
-   * servers; use another channel to run separate apps on one Redis.
-   *
-   * @default {"switchboard"}
-   */
-  channel?: string;
-  /**
-   * How many messages may wait in the hub for one slow connection, whose
-   * socket already holds `highWaterMark` bytes or more. A connection that
-   * falls further behind is closed with 1013 ("Too slow: more than N
-   * messages waiting") so that it cannot grow memory without bound; the
-   * others are never held up by it.
-   *
-   * @default {1024}
-   */
-  maxQueuedMessages?: number;
-  /**
-   * The bytes the hub may have in flight for all its connections together:
-   * what it handed to their sockets that they have not written to the
-   * network yet (Deno copies a message into a native buffer per
-   * connection), plus what waits in its per-connection queues, each
-   * message counted once per connection. When a message would take the
-   * total past this budget, the hub first reads what the sockets really
-   * hold, then closes with 1013 ("Too slow: the hub's buffers are full")
-   * the connections with the most messages queued, and the one being
-   * served when none has more: memory stays bounded instead of growing
-   * with room size x message size. A message larger than the whole budget
-   * is refused with a `RangeError`.
-   *
-   * The arithmetic, with `m` connections: the hub hands a connection no
-   * message while its socket holds its `highWaterMark` or more, and never
-   * past this budget, so what open connections hold through the hub stays
-   * under `maxBufferedBytes`. A connection it closed keeps what Deno
-   * already buffered for it (at most its `highWaterMark` plus one message)
-   * until the connection ends, so the worst case is
-   * `maxBufferedBytes + m x (highWaterMark + the largest message)`, plus
-   * what connections' own `send()` calls add. With the defaults (64 MiB,
-   * 1 MiB, 16 MiB messages), one 16 MiB broadcast to 100 connections that
-   * read nothing keeps 64 MiB of copies instead of 1.6 GB.
-   *
-   * @default {67108864}
-   */
-  maxBufferedBytes?: number;
-}
-
-/**
- * Options for {@linkcode Hub.broadcast}.
- *
- * @example Everyone but the sender
- * ```ts
- * import type { BroadcastOptions } from "@switchboard/switchboard/hub";
- *
- * const options: BroadcastOptions = { except: "a-connection-id" };
- * console.log(options.except);
- * ```
- */
-export interface BroadcastOptions {
-  /** A connection id that does not receive the message. @default {undefined} */
-  except?: string;
-}
-
-/**
- * Options for {@linkcode Hub.add}.
- *
- * @example Choosing the id
- * ```ts
- * import type { AddOptions } from "@switchboard/switchboard/hub";
- *
- * const options: AddOptions = { id: "user-42" };
- * console.log(options.id);
- * ```
- */
-export interface AddOptions {
-  /**
-   * The connection's id; it must be unique across all servers.
-   *
-   * @default {crypto.randomUUID()}
-   */
-  id?: string;
-}
+export type {
+  AddOptions,
+  BroadcastOptions,
+  HubOptions,
+} from "./hub/options.ts";
 
 /** What the hub knows about one local connection. */
-interface Entry {
+interface Entry extends Member {
   readonly id: string;
-  readonly socket: Socket;
   readonly rooms: Set<string>;
-  /** Its socket's `highWaterMark`. */
-  readonly highWaterMark: number;
-  /**
-   * An upper bound on the bytes its socket holds (its `bufferedAmount`
-   * when last read, plus what the hub handed it since), counted in the
-   * hub's total until the socket closes.
-   */
-  held: number;
-  /** Messages the hub keeps back while the socket is full; made on use. */
-  queue: (Parcel | undefined)[] | undefined;
-  head: number;
-  /** The bytes of the messages in `queue`. */
-  queued: number;
 }
-
-/** One message on its way to the members of a room, sized once. */
-interface Parcel {
-  readonly data: string | Uint8Array;
-  /** Its size on the wire: UTF-8 bytes for text. */
-  readonly size: number;
-}
-
-/** A message between hubs. `b` marks base64-encoded binary data. */
-interface Envelope {
-  /** The publishing hub. */
-  n: string;
-  /** A room (`r`) or a connection id (`c`). */
-  r?: string;
-  c?: string;
-  x?: string;
-  d: string;
-  b?: 1;
-}
-
-const OPEN = 1;
-const MAX_POLL_MS = 32;
 
 /**
  * Rooms, broadcast, presence and sending by id over {@linkcode Socket}s, on
@@ -217,20 +86,8 @@ export class Hub implements AsyncDisposable {
   readonly #channel: string;
   readonly #backplane: Backplane;
   readonly #ownsBackplane: boolean;
-  readonly #maxQueued: number;
-  readonly #maxBytes: number;
-  /**
-   * An upper bound on the bytes in flight: the sum of every tracked
-   * connection's `held` and `queued`.
-   */
-  #total = 0;
-  /** Connections with messages in the hub's queue. */
-  readonly #backlogged = new Set<Entry>();
-  #pollTimer: ReturnType<typeof setTimeout> | undefined;
-  #pollDelay = 1;
-  /** Whether every socket's bytes were read since the last poll. */
-  #swept = false;
   readonly #entries = new Map<string, Entry>();
+  readonly #delivery: Delivery<Entry>;
   readonly #rooms = new Map<string, Set<Entry>>();
   readonly #ready: Promise<void>;
   #unsubscribe: (() => Promise<void>) | undefined;
@@ -255,26 +112,14 @@ export class Hub implements AsyncDisposable {
    * ```
    */
   constructor(options: HubOptions = {}) {
-    const {
-      backplane,
-      channel = "switchboard",
-      maxQueuedMessages = 1024,
-      maxBufferedBytes = 64 * 1024 * 1024,
-    } = options;
-    if (typeof channel !== "string" || channel === "") {
-      throw new TypeError("Invalid channel: expected a non-empty string");
-    }
-    if (
-      backplane !== undefined &&
-      (backplane === null || typeof backplane.publish !== "function" ||
-        typeof backplane.subscribe !== "function")
-    ) {
-      throw new TypeError(
-        "Invalid backplane: expected an object with publish and subscribe",
-      );
-    }
-    this.#maxQueued = positiveInteger("maxQueuedMessages", maxQueuedMessages);
-    this.#maxBytes = positiveInteger("maxBufferedBytes", maxBufferedBytes);
+    const { backplane, channel, maxQueuedMessages, maxBufferedBytes } =
+      checkHubOptions(options);
+    this.#delivery = new Delivery(
+      maxQueuedMessages,
+      maxBufferedBytes,
+      this.#entries,
+      (entry) => this.#remove(entry),
+    );
     this.#channel = channel;
     this.#ownsBackplane = backplane === undefined;
     this.#backplane = backplane ?? new MemoryBackplane();
@@ -464,7 +309,7 @@ export class Hub implements AsyncDisposable {
     data: string | Uint8Array,
     options: BroadcastOptions = {},
   ): void {
-    const parcel = this.#parcel(data);
+    const parcel = this.#delivery.parcel(data);
     const { except } = options;
     this.#deliverToRoom(room, parcel, except);
     const envelope: Envelope = { n: this.#id, r: room, d: "" };
@@ -486,9 +331,9 @@ export class Hub implements AsyncDisposable {
    * ```
    */
   send(id: string, data: string | Uint8Array): void {
-    const parcel = this.#parcel(data);
+    const parcel = this.#delivery.parcel(data);
     const entry = this.#entries.get(id);
-    if (entry !== undefined) this.#deliver(entry, parcel);
+    if (entry !== undefined) this.#delivery.deliver(entry, parcel);
     else this.#publish({ n: this.#id, c: id, d: "" }, data);
   }
 
@@ -510,8 +355,7 @@ export class Hub implements AsyncDisposable {
     if (this.#closed) return;
     this.#closed = true;
     for (const entry of [...this.#entries.values()]) this.#remove(entry);
-    clearTimeout(this.#pollTimer);
-    this.#pollTimer = undefined;
+    this.#delivery.close();
     try {
       await this.#ready;
     } catch {
@@ -542,10 +386,7 @@ export class Hub implements AsyncDisposable {
     this.#entries.delete(entry.id);
     for (const room of entry.rooms) this.#leave(entry, room);
     entry.rooms.clear();
-    this.#backlogged.delete(entry);
-    this.#total -= entry.queued + entry.held;
-    entry.queue = undefined;
-    entry.head = entry.queued = entry.held = 0;
+    this.#delivery.forget(entry);
   }
 
   #leave(entry: Entry, room: string): void {
@@ -562,205 +403,21 @@ export class Hub implements AsyncDisposable {
     const members = this.#rooms.get(room);
     if (members === undefined) return;
     for (const entry of members) {
-      if (entry.id !== except) this.#deliver(entry, parcel);
+      if (entry.id !== except) this.#delivery.deliver(entry, parcel);
     }
-  }
-
-  /** Sizes a message once, for all the members it goes to. */
-  #parcel(data: string | Uint8Array): Parcel {
-    let size: number;
-    if (typeof data === "string") size = utf8Length(data);
-    else if (data instanceof Uint8Array) size = data.byteLength;
-    else {
-      throw new TypeError(
-        "Cannot send message: expected a string or a Uint8Array",
-      );
-    }
-    if (size > this.#maxBytes) {
-      throw new RangeError(
-        `Cannot send message: its ${size} bytes exceed maxBufferedBytes (${this.#maxBytes})`,
-      );
-    }
-    return { data, size };
-  }
-
-  /**
-   * The hot path: a socket below its `highWaterMark` (as far as the hub's
-   * count of what it handed over tells, without reading `bufferedAmount`)
-   * and room in the budget take the message at once.
-   */
-  #deliver(entry: Entry, parcel: Parcel): void {
-    const state = entry.socket.readyState;
-    if (state > OPEN) return;
-    if (
-      entry.queue === undefined && state === OPEN &&
-      entry.held < entry.highWaterMark &&
-      this.#total + parcel.size <= this.#maxBytes
-    ) this.#hand(entry, parcel);
-    else this.#hold(entry, parcel);
-  }
-
-  #hand(entry: Entry, parcel: Parcel): void {
-    entry.held += parcel.size;
-    this.#total += parcel.size;
-    // Below its highWaterMark the socket writes at once and its promise
-    // never rejects; one that waits (the app's own sends filled it) may
-    // reject on close, which the socket's closed promise already reports.
-    const sent = entry.socket.send(parcel.data);
-    if (mayReject(entry.socket)) sent.catch(ignore);
-  }
-
-  /** The slow path: measure, then hand over, queue, or close. */
-  #hold(entry: Entry, parcel: Parcel): void {
-    const { size } = parcel;
-    if (entry.queue === undefined) {
-      this.#measure(entry);
-      if (
-        entry.socket.readyState === OPEN && entry.held < entry.highWaterMark
-      ) {
-        if (
-          this.#total + size <= this.#maxBytes || this.#makeRoom(entry, size)
-        ) return this.#hand(entry, parcel);
-        return;
-      }
-    }
-    const queue = entry.queue ??= [];
-    if (queue.length - entry.head >= this.#maxQueued) {
-      return this.#drop(
-        entry,
-        `Too slow: more than ${this.#maxQueued} messages waiting`,
-      );
-    }
-    if (this.#total + size > this.#maxBytes && !this.#makeRoom(entry, size)) {
-      return;
-    }
-    queue.push(parcel);
-    entry.queued += size;
-    this.#total += size;
-    this.#backlogged.add(entry);
-    this.#schedulePoll();
-  }
-
-  /** Replaces the bound on what a socket holds with what it reports. */
-  #measure(entry: Entry): void {
-    const held = entry.socket.bufferedAmount + pendingBytes(entry.socket);
-    this.#total += held - entry.held;
-    entry.held = held;
-  }
-
-  /**
-   * Reads what every socket holds, once between polls: nothing drains
-   * while a task runs, so a second sweep in the same one finds the same.
-   */
-  #sweep(): void {
-    if (this.#swept) return;
-    this.#swept = true;
-    for (const entry of this.#entries.values()) {
-      if (entry.held > 0) this.#measure(entry);
-    }
-    this.#schedulePoll();
-  }
-
-  /**
-   * Frees room in the budget for `size` more bytes for `entry`: first by
-   * reading what the sockets really hold, then by closing the connections
-   * with the most bytes in the hub's queue (those are over their
-   * `highWaterMark`: behind, not just busy) until it fits. When none has
-   * more queued than `entry`, `entry` is the one closed.
-   *
-   * @returns Whether `entry` is still open and the bytes fit.
-   */
-  #makeRoom(entry: Entry, size: number): boolean {
-    this.#sweep();
-    while (this.#total + size > this.#maxBytes) {
-      let slowest = entry;
-      for (const other of this.#backlogged) {
-        if (other.queued > slowest.queued) slowest = other;
-      }
-      this.#drop(
-        slowest,
-        `Too slow: the hub's buffers are full (maxBufferedBytes ${this.#maxBytes})`,
-      );
-      if (slowest === entry) return false;
-    }
-    return true;
-  }
-
-  /**
-   * Closes a connection that fell behind with 1013 and forgets its bytes:
-   * its socket frees them once it has closed (see `maxBufferedBytes`).
-   */
-  #drop(entry: Entry, reason: string): void {
-    this.#remove(entry);
-    closeSocket(entry.socket, 1013, reason);
-  }
-
-  #schedulePoll(): void {
-    if (this.#pollTimer !== undefined || this.#closed) return;
-    this.#pollTimer = setTimeout(() => this.#poll(), this.#pollDelay);
-  }
-
-  /**
-   * Hands queued messages to the sockets that drained below their
-   * `highWaterMark`. Deno has no drain event: poll, backing off while
-   * nothing drains.
-   */
-  #poll(): void {
-    this.#pollTimer = undefined;
-    this.#swept = false;
-    let moved = false;
-    for (const entry of this.#backlogged) {
-      if (entry.socket.readyState !== OPEN) continue;
-      this.#measure(entry);
-      const queue = entry.queue as (Parcel | undefined)[];
-      while (entry.head < queue.length && entry.held < entry.highWaterMark) {
-        const parcel = queue[entry.head] as Parcel;
-        queue[entry.head++] = undefined;
-        // Moves from the hub's queue to the socket: the total stays.
-        entry.queued -= parcel.size;
-        entry.held += parcel.size;
-        const sent = entry.socket.send(parcel.data);
-        if (mayReject(entry.socket)) sent.catch(ignore);
-        moved = true;
-      }
-      if (entry.head === queue.length) {
-        entry.queue = undefined;
-        entry.head = 0;
-        this.#backlogged.delete(entry);
-      } else if (entry.head > 1024) {
-        queue.splice(0, entry.head);
-        entry.head = 0;
-      }
-    }
-    if (this.#backlogged.size === 0) {
-      this.#pollDelay = 1;
-      return;
-    }
-    this.#pollDelay = moved ? 1 : Math.min(this.#pollDelay * 2, MAX_POLL_MS);
-    this.#schedulePoll();
   }
 
   #publish(envelope: Envelope, data: string | Uint8Array): void {
-    if (typeof data === "string") envelope.d = data;
-    else {
-      envelope.d = toBase64(data);
-      envelope.b = 1;
-    }
-    this.#backplane.publish(this.#channel, JSON.stringify(envelope));
+    this.#backplane.publish(this.#channel, writeEnvelope(envelope, data));
   }
 
   #receive(message: string): void {
-    let envelope: Envelope;
-    try {
-      envelope = JSON.parse(message);
-    } catch {
-      return;
-    }
-    if (envelope.n === this.#id || typeof envelope.d !== "string") return;
-    const data = envelope.b === 1 ? fromBase64(envelope.d) : envelope.d;
+    const received = readEnvelope(message, this.#id);
+    if (received === undefined) return;
+    const { envelope, data } = received;
     let parcel: Parcel;
     try {
-      parcel = this.#parcel(data);
+      parcel = this.#delivery.parcel(data);
     } catch (error) {
       // A server with a larger budget sent it: no member here can take it.
       console.error(`Switchboard: the hub dropped a message: ${error}`);
@@ -770,33 +427,7 @@ export class Hub implements AsyncDisposable {
       this.#deliverToRoom(envelope.r, parcel, envelope.x);
     } else if (typeof envelope.c === "string") {
       const entry = this.#entries.get(envelope.c);
-      if (entry !== undefined) this.#deliver(entry, parcel);
+      if (entry !== undefined) this.#delivery.deliver(entry, parcel);
     }
   }
-}
-
-function ignore(): void {}
-
-function toBase64(bytes: Uint8Array): string {
-  let binary = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(binary);
-}
-
-function fromBase64(text: string): Uint8Array {
-  const binary = atob(text);
-  const bytes = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-  return bytes;
-}
-
-/**
- * Whether the promise of the `send()` just made can still reject: a send
- * that went straight out (open socket, nothing queued in it) cannot, so it
- * needs no handler on the hot path.
- */
-function mayReject(socket: Socket): boolean {
-  return socket.readyState !== 1 || pendingBytes(socket) !== 0;
 }

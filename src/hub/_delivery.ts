@@ -1,0 +1,300 @@
+/**
+ * How a {@linkcode Hub} hands messages to its members: at once while a
+ * member's socket is below its `highWaterMark`, otherwise into a queue of
+ * its own that a poll drains, all under one byte budget for the hub
+ * (`maxBufferedBytes`); members that fall too far behind are closed with
+ * 1013. Internal.
+ *
+ * @module
+ */
+
+import { closeSocket, pendingBytes, type Socket } from "../socket.ts";
+import { utf8Length } from "../message.ts";
+
+/** `WebSocket.OPEN`. */
+export const OPEN = 1;
+const MAX_POLL_MS = 32;
+
+/** What delivery keeps for one member of the hub. */
+export interface Member {
+  readonly socket: Socket;
+  /** Its socket's `highWaterMark`. */
+  readonly highWaterMark: number;
+  /**
+   * An upper bound on the bytes its socket holds (its `bufferedAmount`
+   * when last read, plus what the hub handed it since), counted in the
+   * hub's total until the socket closes.
+   */
+  held: number;
+  /** Messages the hub keeps back while the socket is full; made on use. */
+  queue: (Parcel | undefined)[] | undefined;
+  head: number;
+  /** The bytes of the messages in `queue`. */
+  queued: number;
+}
+
+/** One message on its way to the members of a room, sized once. */
+export interface Parcel {
+  readonly data: string | Uint8Array;
+  /** Its size on the wire: UTF-8 bytes for text. */
+  readonly size: number;
+}
+
+/**
+ * Hands parcels to members under the hub's limits.
+ *
+ * @typeParam M The hub's record of a member.
+ */
+export class Delivery<M extends Member> {
+  readonly #maxQueued: number;
+  readonly #maxBytes: number;
+  /** Every member the hub tracks. */
+  readonly #members: ReadonlyMap<string, M>;
+  /** Makes the hub forget a member that delivery closes. */
+  readonly #remove: (member: M) => void;
+  /**
+   * An upper bound on the bytes in flight: the sum of every tracked
+   * member's `held` and `queued`.
+   */
+  #total = 0;
+  /** Members with messages in the hub's queue. */
+  readonly #backlogged = new Set<M>();
+  #pollTimer: ReturnType<typeof setTimeout> | undefined;
+  #pollDelay = 1;
+  /** Whether every socket's bytes were read since the last poll. */
+  #swept = false;
+  #closed = false;
+
+  /**
+   * @param maxQueuedMessages The hub's `maxQueuedMessages`.
+   * @param maxBufferedBytes The hub's `maxBufferedBytes`.
+   * @param members Every member the hub tracks, read to measure them all.
+   * @param remove Makes the hub forget a member (then it calls
+   * {@linkcode Delivery.forget}); called before the member is closed.
+   */
+  constructor(
+    maxQueuedMessages: number,
+    maxBufferedBytes: number,
+    members: ReadonlyMap<string, M>,
+    remove: (member: M) => void,
+  ) {
+    this.#maxQueued = maxQueuedMessages;
+    this.#maxBytes = maxBufferedBytes;
+    this.#members = members;
+    this.#remove = remove;
+  }
+
+  /**
+   * Sizes a message once, for all the members it goes to.
+   *
+   * @param data The message.
+   * @returns The sized message.
+   * @throws {TypeError} When `data` is neither a string nor a `Uint8Array`.
+   * @throws {RangeError} When `data` is larger than `maxBufferedBytes`.
+   */
+  parcel(data: string | Uint8Array): Parcel {
+    let size: number;
+    if (typeof data === "string") size = utf8Length(data);
+    else if (data instanceof Uint8Array) size = data.byteLength;
+    else {
+      throw new TypeError(
+        "Cannot send message: expected a string or a Uint8Array",
+      );
+    }
+    if (size > this.#maxBytes) {
+      throw new RangeError(
+        `Cannot send message: its ${size} bytes exceed maxBufferedBytes (${this.#maxBytes})`,
+      );
+    }
+    return { data, size };
+  }
+
+  /**
+   * The hot path: a socket below its `highWaterMark` (as far as the hub's
+   * count of what it handed over tells, without reading `bufferedAmount`)
+   * and room in the budget take the message at once.
+   *
+   * @param member The member.
+   * @param parcel The message.
+   */
+  deliver(member: M, parcel: Parcel): void {
+    const state = member.socket.readyState;
+    if (state > OPEN) return;
+    if (
+      member.queue === undefined && state === OPEN &&
+      member.held < member.highWaterMark &&
+      this.#total + parcel.size <= this.#maxBytes
+    ) this.#hand(member, parcel);
+    else this.#hold(member, parcel);
+  }
+
+  /**
+   * Drops what the hub holds for a member it no longer tracks.
+   *
+   * @param member The member.
+   */
+  forget(member: M): void {
+    this.#backlogged.delete(member);
+    this.#total -= member.queued + member.held;
+    member.queue = undefined;
+    member.head = member.queued = member.held = 0;
+  }
+
+  /** Stops polling, for good. */
+  close(): void {
+    this.#closed = true;
+    clearTimeout(this.#pollTimer);
+    this.#pollTimer = undefined;
+  }
+
+  #hand(member: M, parcel: Parcel): void {
+    member.held += parcel.size;
+    this.#total += parcel.size;
+    // Below its highWaterMark the socket writes at once and its promise
+    // never rejects; one that waits (the app's own sends filled it) may
+    // reject on close, which the socket's closed promise already reports.
+    const sent = member.socket.send(parcel.data);
+    if (mayReject(member.socket)) sent.catch(ignore);
+  }
+
+  /** The slow path: measure, then hand over, queue, or close. */
+  #hold(member: M, parcel: Parcel): void {
+    const { size } = parcel;
+    if (member.queue === undefined) {
+      this.#measure(member);
+      if (
+        member.socket.readyState === OPEN && member.held < member.highWaterMark
+      ) {
+        if (
+          this.#total + size <= this.#maxBytes || this.#makeRoom(member, size)
+        ) return this.#hand(member, parcel);
+        return;
+      }
+    }
+    const queue = member.queue ??= [];
+    if (queue.length - member.head >= this.#maxQueued) {
+      return this.#drop(
+        member,
+        `Too slow: more than ${this.#maxQueued} messages waiting`,
+      );
+    }
+    if (this.#total + size > this.#maxBytes && !this.#makeRoom(member, size)) {
+      return;
+    }
+    queue.push(parcel);
+    member.queued += size;
+    this.#total += size;
+    this.#backlogged.add(member);
+    this.#schedulePoll();
+  }
+
+  /** Replaces the bound on what a socket holds with what it reports. */
+  #measure(member: M): void {
+    const held = member.socket.bufferedAmount + pendingBytes(member.socket);
+    this.#total += held - member.held;
+    member.held = held;
+  }
+
+  /**
+   * Reads what every socket holds, once between polls: nothing drains
+   * while a task runs, so a second sweep in the same one finds the same.
+   */
+  #sweep(): void {
+    if (this.#swept) return;
+    this.#swept = true;
+    for (const member of this.#members.values()) {
+      if (member.held > 0) this.#measure(member);
+    }
+    this.#schedulePoll();
+  }
+
+  /**
+   * Frees room in the budget for `size` more bytes for `member`: first by
+   * reading what the sockets really hold, then by closing the members
+   * with the most bytes in the hub's queue (those are over their
+   * `highWaterMark`: behind, not just busy) until it fits. When none has
+   * more queued than `member`, `member` is the one closed.
+   *
+   * @returns Whether `member` is still open and the bytes fit.
+   */
+  #makeRoom(member: M, size: number): boolean {
+    this.#sweep();
+    while (this.#total + size > this.#maxBytes) {
+      let slowest = member;
+      for (const other of this.#backlogged) {
+        if (other.queued > slowest.queued) slowest = other;
+      }
+      this.#drop(
+        slowest,
+        `Too slow: the hub's buffers are full (maxBufferedBytes ${this.#maxBytes})`,
+      );
+      if (slowest === member) return false;
+    }
+    return true;
+  }
+
+  /**
+   * Closes a member that fell behind with 1013 and forgets its bytes:
+   * its socket frees them once it has closed (see `maxBufferedBytes`).
+   */
+  #drop(member: M, reason: string): void {
+    this.#remove(member);
+    closeSocket(member.socket, 1013, reason);
+  }
+
+  #schedulePoll(): void {
+    if (this.#pollTimer !== undefined || this.#closed) return;
+    this.#pollTimer = setTimeout(() => this.#poll(), this.#pollDelay);
+  }
+
+  /**
+   * Hands queued messages to the sockets that drained below their
+   * `highWaterMark`. Deno has no drain event: poll, backing off while
+   * nothing drains.
+   */
+  #poll(): void {
+    this.#pollTimer = undefined;
+    this.#swept = false;
+    let moved = false;
+    for (const member of this.#backlogged) {
+      if (member.socket.readyState !== OPEN) continue;
+      this.#measure(member);
+      const queue = member.queue as (Parcel | undefined)[];
+      while (member.head < queue.length && member.held < member.highWaterMark) {
+        const parcel = queue[member.head] as Parcel;
+        queue[member.head++] = undefined;
+        // Moves from the hub's queue to the socket: the total stays.
+        member.queued -= parcel.size;
+        member.held += parcel.size;
+        const sent = member.socket.send(parcel.data);
+        if (mayReject(member.socket)) sent.catch(ignore);
+        moved = true;
+      }
+      if (member.head === queue.length) {
+        member.queue = undefined;
+        member.head = 0;
+        this.#backlogged.delete(member);
+      } else if (member.head > 1024) {
+        queue.splice(0, member.head);
+        member.head = 0;
+      }
+    }
+    if (this.#backlogged.size === 0) {
+      this.#pollDelay = 1;
+      return;
+    }
+    this.#pollDelay = moved ? 1 : Math.min(this.#pollDelay * 2, MAX_POLL_MS);
+    this.#schedulePoll();
+  }
+}
+
+function ignore(): void {}
+
+/**
+ * Whether the promise of the `send()` just made can still reject: a send
+ * that went straight out (open socket, nothing queued in it) cannot, so it
+ * needs no handler on the hot path.
+ */
+function mayReject(socket: Socket): boolean {
+  return socket.readyState !== 1 || pendingBytes(socket) !== 0;
+}
