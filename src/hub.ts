@@ -29,7 +29,8 @@
 import { type Socket, socketLimits } from "./socket.ts";
 import type { Backplane } from "./backplane/mod.ts";
 import { MemoryBackplane } from "./backplane/memory.ts";
-import { Delivery, type Member, OPEN, type Parcel } from "./hub/_delivery.ts";
+import { OPEN } from "./_ready_state.ts";
+import { Delivery, type Member, type Parcel } from "./hub/_delivery.ts";
 import { type Envelope, readEnvelope, writeEnvelope } from "./hub/_envelope.ts";
 import {
   type AddOptions,

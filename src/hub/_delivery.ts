@@ -10,9 +10,8 @@
 
 import { closeSocket, pendingBytes, type Socket } from "../socket.ts";
 import { utf8Length } from "../message.ts";
+import { OPEN } from "../_ready_state.ts";
 
-/** `WebSocket.OPEN`. */
-export const OPEN = 1;
 const MAX_POLL_MS = 32;
 
 /** What delivery keeps for one member of the hub. */
@@ -296,5 +295,5 @@ function ignore(): void {}
  * needs no handler on the hot path.
  */
 function mayReject(socket: Socket): boolean {
-  return socket.readyState !== 1 || pendingBytes(socket) !== 0;
+  return socket.readyState !== OPEN || pendingBytes(socket) !== 0;
 }
