@@ -25,4 +25,22 @@
  * @module
  */
 
-export * from "./client.ts";
+export { Client, connect } from "./client.ts";
+export {
+  ClientEvent,
+  type ClientEventInit,
+  type ClientEventMap,
+  type ClientState,
+} from "./events.ts";
+export { OutboxFullError } from "./errors.ts";
+export type { ClientOptions } from "./options.ts";
+export {
+  type BinaryMessage,
+  CloseCode,
+  type CloseInfo,
+  type Message,
+  type TextMessage,
+  type Transport,
+} from "../message.ts";
+export { SocketClosedError } from "../socket.ts";
+export type { Fetch } from "../_sse_client.ts";

@@ -1,0 +1,120 @@
+/**
+ * The client's states and the events it dispatches: {@linkcode ClientState},
+ * {@linkcode ClientEvent} and, by type, {@linkcode ClientEventMap}.
+ *
+ * @module
+ */
+
+import type { CloseInfo } from "../message.ts";
+
+/**
+ * Where a {@linkcode Client} is: `"connecting"` until the first connection
+ * opens, `"open"` while one is, `"reconnecting"` while it waits for or tries
+ * the next connection, `"closed"` for good.
+ *
+ * @example Showing the state on a page
+ * ```ts
+ * import type { ClientState } from "@switchboard/switchboard/client";
+ *
+ * const labels: Record<ClientState, string> = {
+ *   connecting: "Connecting...",
+ *   open: "Connected",
+ *   reconnecting: "Reconnecting...",
+ *   closed: "Disconnected",
+ * };
+ * console.log(labels.reconnecting);
+ * ```
+ */
+export type ClientState = "connecting" | "open" | "reconnecting" | "closed";
+
+/**
+ * What a {@linkcode ClientEvent} carries besides its type.
+ *
+ * @example An event init for a retry
+ * ```ts
+ * import type { ClientEventInit } from "@switchboard/switchboard/client";
+ *
+ * const init: ClientEventInit = { state: "reconnecting", attempt: 1, delay: 120 };
+ * console.log(init.delay);
+ * ```
+ */
+export interface ClientEventInit {
+  /** The client's state when the event fired. */
+  state: ClientState;
+  /** The retry number (1 for the first retry); `0` when not retrying. @default {0} */
+  attempt?: number;
+  /** Milliseconds before the retry; `0` when not retrying. @default {0} */
+  delay?: number;
+  /** Why the last connection (or attempt) ended. @default {undefined} */
+  closeInfo?: CloseInfo;
+}
+
+/**
+ * Every event a {@linkcode Client} dispatches:
+ *
+ * - `"statechange"` whenever {@linkcode Client.state} changes;
+ * - `"open"` each time a connection opens (the first and every reconnect);
+ * - `"reconnecting"` each time a retry is scheduled, with its `attempt`,
+ *   `delay` and the `closeInfo` of what ended;
+ * - `"close"` once, when the client is closed for good, with the final
+ *   `closeInfo`.
+ *
+ * @example Listening for reconnects
+ * ```ts ignore
+ * import { connect } from "@switchboard/switchboard/client";
+ *
+ * const client = connect("ws://127.0.0.1:8000/ws");
+ * client.addEventListener("reconnecting", (event) => {
+ *   console.log(`retry ${event.attempt} in ${event.delay} ms`);
+ * });
+ * ```
+ */
+export class ClientEvent extends Event {
+  /** The client's state when the event fired. */
+  readonly state: ClientState;
+  /** The retry number (1 for the first retry); `0` when not retrying. */
+  readonly attempt: number;
+  /** Milliseconds before the retry; `0` when not retrying. */
+  readonly delay: number;
+  /** Why the last connection ended (`"reconnecting"`, `"close"`). */
+  readonly closeInfo: CloseInfo | undefined;
+
+  /**
+   * Makes the event.
+   *
+   * @param type The event type.
+   * @param init The state, retry and close details.
+   */
+  constructor(type: string, init: ClientEventInit) {
+    super(type);
+    this.state = init.state;
+    this.attempt = init.attempt ?? 0;
+    this.delay = init.delay ?? 0;
+    this.closeInfo = init.closeInfo;
+  }
+}
+
+/**
+ * The events of a {@linkcode Client} by type, so that
+ * `client.addEventListener("reconnecting", (e) => e.attempt)` type-checks
+ * without a cast.
+ *
+ * @example Typed listeners
+ * ```ts
+ * import type { ClientEventMap } from "@switchboard/switchboard/client";
+ *
+ * const onRetry = (event: ClientEventMap["reconnecting"]) =>
+ *   console.log(`retry ${event.attempt} in ${event.delay} ms`);
+ * console.log(typeof onRetry);
+ * ```
+ */
+export interface ClientEventMap {
+  /** {@linkcode Client.state} changed. */
+  statechange: ClientEvent;
+  /** A connection opened (the first and every reconnect). */
+  open: ClientEvent;
+  /** A retry is scheduled: `attempt`, `delay`, `closeInfo`. */
+  reconnecting: ClientEvent;
+  /** The client closed for good: the final `closeInfo`. */
+  close: ClientEvent;
+}
