@@ -21,7 +21,8 @@ import {
   optionalSignal,
   positiveInteger,
 } from "./_validate.ts";
-import { capture, DONE, Inbox, take } from "./_inbox.ts";
+import { capture, DONE, take } from "./_inbox.ts";
+import { Receiver } from "./_receiver.ts";
 import { CLOSED, CLOSING, CONNECTING, OPEN } from "./_ready_state.ts";
 import { type Data, type SendHost, SendQueue } from "./_send_queue.ts";
 import { SocketClosedError } from "./socket_closed_error.ts";
@@ -90,24 +91,11 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
   /** The `protocol` option; without it the wrapped socket's is read. */
   #protocol: string | undefined;
   #highWaterMark: number;
-  #maxMessageSize: number;
-  /** Text messages this many UTF-16 units long or shorter cannot be too big. */
-  #maxChars: number;
   #sendTimeout: number;
-  /** Messages received and sent, for statistics and the rate limit. */
-  #in = 0;
+  /** Messages sent, for statistics. */
   #out = 0;
-  /**
-   * Units charged against the rate limit beyond one per message (the
-   * entries of an RPC batch past the first).
-   */
-  #extra = 0;
-  /** Past this many received messages the socket closes with 1008. */
-  #inLimit = Infinity;
-
-  /** Received messages and the loop that reads them. */
-  #inbox: Inbox<Message>;
-  #accepting = true;
+  /** Received messages, their bounds and counts, and the loop's inbox. */
+  #rx: Receiver;
 
   /** An upper bound on the runtime's bufferedAmount, read only when needed. */
   #buffered = 0;
@@ -133,29 +121,26 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
     internals.shutdown = (socket, code, reason) =>
       socket.#shutdown(code, reason);
     internals.dispatch = (socket, event) => socket.#dispatch(event);
-    internals.next = (socket) => socket.#inbox.next();
+    internals.next = (socket) => socket.#rx.inbox.next();
     internals.leave = (socket) => {
-      socket.#inbox.reading = false;
+      socket.#rx.inbox.reading = false;
       // Nobody reads what is left once the loop is gone: let it go now rather
       // than with the socket.
-      socket.#inbox.clear();
+      socket.#rx.inbox.clear();
       socket.#shutdown(1000, "", true);
       return Promise.resolve(DONE);
     };
     internals.counters = (socket) => ({
-      in: socket.#in,
+      in: socket.#rx.count,
       out: socket.#out,
-      charged: socket.#in + socket.#extra,
+      charged: socket.#rx.count + socket.#rx.extra,
     });
     internals.charge = (socket, count) => {
-      if (socket.#info !== undefined || !socket.#accepting) return false;
-      socket.#extra += count;
-      if (socket.#in + socket.#extra > socket.#inLimit) {
-        socket.#accepting = false;
-        socket.#shutdown(1008, "Message rate limit exceeded");
-        return false;
-      }
-      return true;
+      if (socket.#info !== undefined || !socket.#rx.accepting) return false;
+      const refused = socket.#rx.charge(count);
+      if (refused === undefined) return true;
+      socket.#shutdown(refused.code, refused.reason);
+      return false;
     };
     internals.pending = (socket) => socket.#sends?.bytes ?? 0;
     internals.host = (socket) => ({
@@ -171,9 +156,9 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
     });
     internals.limits = (socket) => ({
       highWaterMark: socket.#highWaterMark,
-      maxMessageSize: socket.#maxMessageSize,
+      maxMessageSize: socket.#rx.maxMessageSize,
     });
-    internals.limitInbound = (socket, limit) => socket.#inLimit = limit;
+    internals.limitInbound = (socket, limit) => socket.#rx.limit = limit;
     internals.watch = (socket, onClose) => {
       if (socket.#info) onClose(socket.#info);
       else socket.#onFinish = onClose;
@@ -214,9 +199,8 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
       protocol,
     } = options;
     this.#highWaterMark = positiveInteger("highWaterMark", highWaterMark);
-    this.#maxMessageSize = positiveInteger("maxMessageSize", maxMessageSize);
-    this.#maxChars = Math.floor(this.#maxMessageSize / 3);
-    this.#inbox = new Inbox(
+    this.#rx = new Receiver(
+      positiveInteger("maxMessageSize", maxMessageSize),
       positiveInteger("maxQueuedMessages", maxQueuedMessages),
     );
     this.#sendTimeout = nonNegative("sendTimeout", sendTimeout);
@@ -438,12 +422,12 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
    * ```
    */
   [Symbol.asyncIterator](): AsyncIterator<Message> {
-    if (this.#inbox.reading) {
+    if (this.#rx.inbox.reading) {
       throw new TypeError(
         "Cannot iterate socket: another loop is already reading it",
       );
     }
-    this.#inbox.reading = true;
+    this.#rx.inbox.reading = true;
     return new SocketIterator(this);
   }
 
@@ -470,41 +454,8 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
   }
 
   #onMessage(data: unknown): void {
-    if (!this.#accepting) return;
-    let msg: Message;
-    if (typeof data === "string") {
-      if (
-        data.length > this.#maxChars &&
-        utf8Length(data) > this.#maxMessageSize
-      ) {
-        return this.#tooBig(utf8Length(data));
-      }
-      msg = { type: "text", data };
-    } else if (data instanceof ArrayBuffer) {
-      if (data.byteLength > this.#maxMessageSize) {
-        return this.#tooBig(data.byteLength);
-      }
-      msg = { type: "binary", data: new Uint8Array(data) };
-    } else return;
-    if (++this.#in + this.#extra > this.#inLimit) {
-      this.#accepting = false;
-      return this.#shutdown(1008, "Message rate limit exceeded");
-    }
-    if (!this.#inbox.push(msg)) {
-      this.#accepting = false;
-      this.#shutdown(
-        1013,
-        `More than ${this.#inbox.limit} messages waiting for the loop`,
-      );
-    }
-  }
-
-  #tooBig(size: number): void {
-    this.#accepting = false;
-    this.#shutdown(
-      1009,
-      `Message of ${size} bytes exceeds the limit of ${this.#maxMessageSize}`,
-    );
+    const refused = this.#rx.receive(data);
+    if (refused !== undefined) this.#shutdown(refused.code, refused.reason);
   }
 
   #onClose(code: number, reason: string, wasClean: boolean): void {
@@ -528,7 +479,7 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
     const info: CloseInfo = { code, reason, wasClean };
     this.#info = info;
     this.#state = CLOSED;
-    this.#accepting = false;
+    this.#rx.accepting = false;
     clearTimeout(this.#softTimer);
     this.#signal?.removeEventListener("abort", this.#listener);
     this.#signal = undefined;
@@ -542,7 +493,7 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
     ws.removeEventListener("open", this.#listener, ONCE);
     this.#abortSignal(info);
     this.#sends?.reject(code, reason);
-    this.#inbox.end();
+    this.#rx.inbox.end();
     this.#settle?.(info);
     this.#settle = undefined;
     const onFinish = this.#onFinish;

@@ -1,0 +1,116 @@
+/**
+ * The receiving side of a `Socket`: turns the runtime's message events into
+ * {@linkcode Message}s, enforces `maxMessageSize`, the rate limit and the
+ * inbox bound, and keeps the counts. It closes nothing itself: it tells the
+ * socket which close the connection needs. Internal; runs in browsers.
+ *
+ * @module
+ */
+
+import { type Message, utf8Length } from "./message.ts";
+import { Inbox } from "./_inbox.ts";
+
+/** A close the receiver asks for: code and reason. */
+export interface Refusal {
+  code: number;
+  reason: string;
+}
+
+const RATE_LIMITED: Refusal = Object.freeze({
+  code: 1008,
+  reason: "Message rate limit exceeded",
+});
+
+/** What a socket has received, and the bounds it receives under. */
+export class Receiver {
+  /** Received messages and the loop that reads them. */
+  readonly inbox: Inbox<Message>;
+  /** The largest message accepted, in bytes. */
+  readonly maxMessageSize: number;
+  /** Text messages this many UTF-16 units long or shorter cannot be too big. */
+  #maxChars: number;
+  /** Messages received. */
+  count = 0;
+  /**
+   * Units charged against the rate limit beyond one per message (the
+   * entries of an RPC batch past the first).
+   */
+  extra = 0;
+  /** Past this many charged units the connection closes with 1008. */
+  limit = Infinity;
+  /** Cleared once the connection is refused or closed: later data is dropped. */
+  accepting = true;
+
+  /**
+   * @param maxMessageSize The largest message accepted, in bytes.
+   * @param maxQueued How many messages may wait for the loop.
+   */
+  constructor(maxMessageSize: number, maxQueued: number) {
+    this.maxMessageSize = maxMessageSize;
+    this.#maxChars = Math.floor(maxMessageSize / 3);
+    this.inbox = new Inbox(maxQueued);
+  }
+
+  /**
+   * Takes one message event's data.
+   *
+   * @param data A string (text) or an ArrayBuffer (binary); other data is
+   * ignored.
+   * @returns `undefined` when the message was taken (or ignored), or the
+   * close the connection needs: 1009 too big, 1008 over the rate limit, 1013
+   * too many waiting for the loop.
+   */
+  receive(data: unknown): Refusal | undefined {
+    if (!this.accepting) return undefined;
+    let msg: Message;
+    if (typeof data === "string") {
+      if (
+        data.length > this.#maxChars && utf8Length(data) > this.maxMessageSize
+      ) {
+        return this.#refuse(this.#tooBig(utf8Length(data)));
+      }
+      msg = { type: "text", data };
+    } else if (data instanceof ArrayBuffer) {
+      if (data.byteLength > this.maxMessageSize) {
+        return this.#refuse(this.#tooBig(data.byteLength));
+      }
+      msg = { type: "binary", data: new Uint8Array(data) };
+    } else return undefined;
+    if (++this.count + this.extra > this.limit) {
+      return this.#refuse(RATE_LIMITED);
+    }
+    if (!this.inbox.push(msg)) {
+      return this.#refuse({
+        code: 1013,
+        reason: `More than ${this.inbox.limit} messages waiting for the loop`,
+      });
+    }
+    return undefined;
+  }
+
+  /**
+   * Charges `units` more against the rate limit.
+   *
+   * @param units Units beyond the one per message already counted.
+   * @returns The close the connection needs when that passes the limit.
+   */
+  charge(units: number): Refusal | undefined {
+    this.extra += units;
+    return this.count + this.extra > this.limit
+      ? this.#refuse(RATE_LIMITED)
+      : undefined;
+  }
+
+  #tooBig(size: number): Refusal {
+    return {
+      code: 1009,
+      reason:
+        `Message of ${size} bytes exceeds the limit of ${this.maxMessageSize}`,
+    };
+  }
+
+  #refuse(refusal: Refusal): Refusal {
+    this.accepting = false;
+    return refusal;
+  }
+}
