@@ -12,12 +12,11 @@ import {
   utf8Length,
   validateClose,
 } from "../message.ts";
-import { closeSocket, Socket, SocketClosedError } from "../socket.ts";
+import { SocketClosedError } from "../socket.ts";
 import { DONE, Inbox } from "../_inbox.ts";
 import { backoff } from "./_backoff.ts";
+import { Connection } from "./_connection.ts";
 import { Outbox } from "./_outbox.ts";
-import { abandon, refusedStatus, Transports } from "./_transport.ts";
-import { Watchdog } from "./_watchdog.ts";
 import {
   ClientEvent,
   type ClientEventMap,
@@ -61,21 +60,14 @@ export class Client extends EventTarget
   implements AsyncIterable<Message>, AsyncDisposable {
   #url: string;
   #options: CheckedClientOptions;
-  #transports: Transports;
   #outbox: Outbox;
   /** Received messages of every connection, in order, for the loop. */
   #inbox: Inbox<Message>;
-  /** Checks sendTimeout and idleTimeout while a connection is open. */
-  #watchdog: Watchdog;
+  #connection: Connection;
   #signal: AbortSignal | undefined;
   #onAbort = (): void => this.#shutdown(1000, "Aborted");
-  #openTimer: ReturnType<typeof setTimeout> | undefined;
-  /** What the current Socket wraps: a WebSocket or the fallback's stream. */
-  #raw: WebSocket | undefined;
-  #openedAt = 0;
 
   #state: ClientState = "connecting";
-  #socket: Socket | undefined;
   #retries = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #closing: { code: number; reason: string } | undefined;
@@ -109,17 +101,27 @@ export class Client extends EventTarget
     this.#url = String(url);
     const checked = checkClientOptions(options);
     this.#options = checked;
-    this.#transports = new Transports(checked.transports);
     this.#outbox = new Outbox(checked.maxQueued, checked.maxQueuedBytes);
     this.#inbox = new Inbox(checked.maxQueuedMessages);
-    this.#watchdog = new Watchdog(checked.sendTimeout, checked.idleTimeout);
+    this.#connection = new Connection(
+      this.#url,
+      checked,
+      this.#outbox,
+      this.#inbox,
+      {
+        closing: () => this.#closing !== undefined,
+        opened: () => this.#onOpen(),
+        closed: (info, opened, refused) => this.#onClose(info, opened, refused),
+        failed: (info) => this.#finish(info),
+      },
+    );
     const signal = checked.signal;
     if (signal?.aborted) {
       this.#closing = { code: 1000, reason: "Aborted" };
       this.#finish({ code: 1000, reason: "Aborted", wasClean: false });
       return;
     }
-    this.#open(true);
+    this.#connection.open(true);
     if (signal) {
       this.#signal = signal;
       signal.addEventListener("abort", this.#onAbort, { once: true });
@@ -147,7 +149,7 @@ export class Client extends EventTarget
    * ```
    */
   get transport(): Transport {
-    return this.#transports.current;
+    return this.#connection.transport;
   }
 
   /** How many messages wait in the outbox for a connection. */
@@ -307,7 +309,7 @@ export class Client extends EventTarget
         ),
       );
     }
-    const socket = this.#socket;
+    const socket = this.#connection.socket;
     if (this.#state === "open" && socket) {
       return this.#outbox.send(socket, data, size);
     }
@@ -387,153 +389,33 @@ export class Client extends EventTarget
     };
   }
 
-  #push(socket: Socket, msg: Message): void {
-    this.#watchdog.received = true;
-    if (!this.#inbox.push(msg)) {
-      this.#drop(
-        socket,
-        1013,
-        `More than ${this.#inbox.limit} messages waiting for the loop`,
-      );
-    }
-  }
-
-  #open(first: boolean): void {
-    const options = this.#options;
-    let socket: Socket;
-    try {
-      const ws = this.#transports.open(
-        this.#url,
-        options.protocols,
-        options.fetch,
-      );
-      socket = new Socket(ws, {
-        highWaterMark: options.highWaterMark,
-        maxMessageSize: options.maxMessageSize,
-        // No send timeout: the Socket would close itself with 1008, which
-        // reads as the server's "don't come back" and browsers refuse.
-        sendTimeout: 0,
-      });
-      // Registered after the Socket's own listener, so the Socket is open
-      // by the time this runs.
-      ws.addEventListener("open", () => this.#onOpen(socket), { once: true });
-      this.#raw = ws;
-      const transport = this.#transports.current;
-      const next = transport === "websocket" && this.#transports.hasNext;
-      // A WebSocket with a fallback after it, and the fallback's stream (a
-      // buffering proxy can hold its open event back for ever), get
-      // openTimeout to open.
-      if (next || transport === "sse") {
-        this.#openTimer = setTimeout(() => {
-          if (this.#socket !== socket || socket.readyState !== 0) return;
-          const reason = `No open within ${options.openTimeout} ms`;
-          if (next) {
-            // Leave this attempt and try the next transport now.
-            this.#socket = undefined;
-            abandon(ws, reason);
-            this.#fallBack();
-          } else abandon(ws, reason); // ends with 1006: a retry follows
-        }, options.openTimeout);
-      }
-    } catch (error) {
-      if (first) throw error;
-      const reason = error instanceof Error ? error.message : String(error);
-      return this.#finish({ code: 1006, reason, wasClean: false });
-    }
-    this.#socket = socket;
-    this.#pump(socket);
-  }
-
-  async #pump(socket: Socket): Promise<void> {
-    for await (const msg of socket) {
-      // What a connection the client left (#drop) still delivers before its
-      // close completes is read and dropped, so that it waits nowhere.
-      if (this.#socket === socket) this.#push(socket, msg);
-    }
-    this.#onDrop(socket, await socket.closed);
-  }
-
-  /**
-   * Leaves an open connection the client gave up on (a full inbox, a send
-   * or idle timeout) without waiting for its close handshake: a server that
-   * reads nothing never completes it. The sends waiting in the Socket go
-   * out ahead of its close frame, so they count as handed.
-   */
-  #drop(socket: Socket, code: number, reason: string): void {
-    if (!this.#isCurrent(socket)) return;
-    // The wire gets 1000 where the runtime refuses the code (browsers and
-    // Deno's client refuse 1013); closeInfo keeps the code.
-    closeSocket(socket, code === 1006 ? 1000 : code, reason);
-    this.#outbox.leave();
-    this.#onDrop(socket, { code, reason, wasClean: false });
-  }
-
-  /** Whether the socket is the client's open connection, still in use. */
-  #isCurrent(socket: Socket): boolean {
-    return this.#socket === socket && !this.#closing &&
-      socket.readyState === 1;
-  }
-
-  #onOpen(socket: Socket): void {
-    if (!this.#isCurrent(socket)) return;
-    clearTimeout(this.#openTimer);
-    this.#openedAt = Date.now();
-    this.#outbox.flush(socket);
-    this.#watchdog.start(
-      () => this.#socket === socket && !this.#closing,
-      this.#outbox,
-      (reason) => this.#drop(socket, 1006, reason),
-    );
+  #onOpen(): void {
     this.#setState("open");
     this.dispatchEvent(new ClientEvent("open", { state: "open" }));
   }
 
-  /** Opens the next transport after the current one failed to open. */
-  #fallBack(): void {
-    clearTimeout(this.#openTimer);
-    // Sends given to the attempt that never opened go first on the next.
-    this.#outbox.requeue();
-    this.#transports.next();
-    this.#open(false);
-  }
-
-  #onDrop(socket: Socket, info: CloseInfo): void {
-    if (this.#socket !== socket) return;
-    this.#socket = undefined;
-    const opened = this.#state === "open";
-    if (
-      !opened && !this.#closing && this.#transports.current === "websocket" &&
-      this.#transports.hasNext
-    ) {
-      // A refused upgrade: fall back now, without counting a retry.
-      return this.#fallBack();
-    }
-    clearTimeout(this.#openTimer);
-    this.#watchdog.stop();
-    // When no transport opened, the next attempt starts again with the
-    // first (a server that was down is no reason to stay on the fallback);
-    // otherwise it starts with the one that opened.
-    const status = opened || this.#closing
-      ? undefined
-      : refusedStatus(info.reason);
-    if (!opened && status === undefined) this.#transports.restart();
+  /** A connection ended: give up, or retry after a backoff delay. */
+  #onClose(
+    info: CloseInfo,
+    opened: boolean,
+    refused: number | undefined,
+  ): void {
     const options = this.#options;
-    if (opened && Date.now() - this.#openedAt >= options.minUptime) {
+    if (
+      opened && Date.now() - this.#connection.openedAt >= options.minUptime
+    ) {
       this.#retries = 0;
     }
-    // Never handed to the dropped connection: they go first, in order, on
-    // the next one (or are rejected below when the client ends).
-    this.#outbox.requeue();
     if (this.#closing) {
       return this.#finish(
         opened ? info : { ...this.#closing, wasClean: false },
       );
     }
-    if (status !== undefined) {
+    if (refused !== undefined) {
       // A wrong path, a refused origin or credentials: retrying cannot help.
       return this.#finish({
         code: 1006,
-        reason: `Handshake refused: ${status}`,
+        reason: `Handshake refused: ${refused}`,
         wasClean: false,
       });
     }
@@ -547,7 +429,7 @@ export class Client extends EventTarget
     const delay = backoff(attempt, options.backoff, Math.random());
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      this.#open(false);
+      this.#connection.open(false);
     }, delay);
     this.#setState("reconnecting");
     this.dispatchEvent(
@@ -563,16 +445,11 @@ export class Client extends EventTarget
   #shutdown(code: number, reason: string): void {
     if (this.#closing || this.#state === "closed") return;
     this.#closing = { code, reason };
-    clearTimeout(this.#openTimer);
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    if (this.#socket) {
-      const connecting = this.#socket.readyState === 0;
-      this.#socket.close(code, reason);
-      // A Socket carries out a close asked for while connecting once open;
-      // the client stops the attempt instead of waiting for it.
-      if (connecting && this.#raw) abandon(this.#raw, reason);
-    } else this.#finish({ code, reason, wasClean: false });
+    if (!this.#connection.close(code, reason)) {
+      this.#finish({ code, reason, wasClean: false });
+    }
   }
 
   #finish(info: CloseInfo): void {
@@ -580,7 +457,7 @@ export class Client extends EventTarget
     this.#info = info;
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    this.#watchdog.stop();
+    this.#connection.stop();
     this.#signal?.removeEventListener("abort", this.#onAbort);
     this.#signal = undefined;
     this.#outbox.reject(info);
@@ -598,61 +475,4 @@ export class Client extends EventTarget
     this.#state = state;
     this.dispatchEvent(new ClientEvent("statechange", { state }));
   }
-}
-
-/**
- * Opens a reconnecting WebSocket client: the client side of Switchboard,
- * for browsers and Deno.
- *
- * The connection is opened at once. When it drops (or an attempt fails) the
- * client retries after a random delay between 0 and
- * `min(maxDelay, initialDelay * factor ** (retry - 1))`, up to `maxRetries`
- * failures in a row. It does not come back after {@linkcode Client.close},
- * after `signal` aborts, or after the server closes with 1008 or one of
- * `finalCodes` (4000-4999 by default); the loop then ends and
- * {@linkcode Client.closed} tells why. Any other close (1000 and 1001
- * included) is retried.
- *
- * A handshake the server answers with a 4xx status other than 408 and 429
- * (a wrong path, a refused origin or token) ends the client too, with
- * `closeInfo` 1006 "Handshake refused: 404" (say), where the status is
- * known: in Deno, and for the fallback transport everywhere. A browser's
- * `WebSocket` does not tell scripts the status (only that the connection
- * failed, as 1006), so there a refused WebSocket handshake is retried like
- * any failed attempt, up to `maxRetries`.
- *
- * @param url The `ws:` or `wss:` URL.
- * @param options Backoff, outbox and socket options, an abort signal.
- * @returns The client, already connecting.
- * @throws {TypeError} When an option has the wrong type.
- * @throws {RangeError} When an option is out of range.
- * @throws {SyntaxError} When the runtime's `WebSocket` rejects the URL.
- *
- * @example Echo across server restarts
- * ```ts ignore
- * import { connect } from "@switchboard/switchboard/client";
- *
- * const client = connect("ws://127.0.0.1:8000/ws", {
- *   initialDelay: 250,
- *   maxDelay: 5000,
- *   signal: AbortSignal.timeout(60_000),
- * });
- * client.addEventListener("reconnecting", () => console.log("Reconnecting..."));
- * await client.send("hello");
- * for await (const msg of client) console.log("got", msg.data);
- * ```
- *
- * @example Options are checked at once
- * ```ts
- * import { connect } from "@switchboard/switchboard/client";
- *
- * try {
- *   connect("ws://127.0.0.1:1", { factor: 0.5 });
- * } catch (error) {
- *   console.log((error as RangeError).message);
- * }
- * ```
- */
-export function connect(url: string | URL, options?: ClientOptions): Client {
-  return new Client(url, options);
 }

@@ -25,7 +25,8 @@
  * @module
  */
 
-export { Client, connect } from "./client.ts";
+export { Client } from "./client.ts";
+export { connect } from "./connect.ts";
 export {
   ClientEvent,
   type ClientEventInit,

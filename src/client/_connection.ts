@@ -1,0 +1,254 @@
+/**
+ * The client's link to the server: the current `Socket` and what it wraps,
+ * opening it (falling back to the next transport when one does not open),
+ * reading it into the inbox, handing it the outbox and leaving it when the
+ * watchdog or a full inbox says so. What happens after a connection ends
+ * (retry or give up) is the client's. Internal; no Deno APIs.
+ *
+ * @module
+ */
+
+import type { CloseInfo, Message, Transport } from "../message.ts";
+import { closeSocket, Socket } from "../socket.ts";
+import type { Inbox } from "../_inbox.ts";
+import type { Outbox } from "./_outbox.ts";
+import { abandon, refusedStatus, Transports } from "./_transport.ts";
+import { Watchdog } from "./_watchdog.ts";
+import type { CheckedClientOptions } from "./options.ts";
+
+/** What a {@linkcode Connection} tells the client, and asks it. */
+export interface ConnectionHost {
+  /** Whether the client is closing for good. */
+  closing(): boolean;
+  /** The connection opened. */
+  opened(): void;
+  /**
+   * The connection ended (closed, left, or never opened on any transport).
+   *
+   * @param info Why it ended.
+   * @param opened Whether it had opened.
+   * @param refused The HTTP status of a handshake that retrying cannot fix.
+   */
+  closed(info: CloseInfo, opened: boolean, refused: number | undefined): void;
+  /** A retry could not even make a connection (the runtime threw). */
+  failed(info: CloseInfo): void;
+}
+
+/** One connection at a time to the client's URL, made again on request. */
+export class Connection {
+  readonly #url: string;
+  readonly #options: CheckedClientOptions;
+  readonly #transports: Transports;
+  readonly #outbox: Outbox;
+  readonly #inbox: Inbox<Message>;
+  readonly #watchdog: Watchdog;
+  readonly #host: ConnectionHost;
+  #socket: Socket | undefined;
+  /** What the current Socket wraps: a WebSocket or the fallback's stream. */
+  #raw: WebSocket | undefined;
+  #openTimer: ReturnType<typeof setTimeout> | undefined;
+  #opened = false;
+  /** When the last connection opened (`Date.now()`). */
+  openedAt = 0;
+
+  /**
+   * @param url The `ws:` or `wss:` URL.
+   * @param options The client's checked options.
+   * @param outbox What the client sends.
+   * @param inbox Where received messages go.
+   * @param host The client.
+   */
+  constructor(
+    url: string,
+    options: CheckedClientOptions,
+    outbox: Outbox,
+    inbox: Inbox<Message>,
+    host: ConnectionHost,
+  ) {
+    this.#url = url;
+    this.#options = options;
+    this.#transports = new Transports(options.transports);
+    this.#outbox = outbox;
+    this.#inbox = inbox;
+    this.#watchdog = new Watchdog(options.sendTimeout, options.idleTimeout);
+    this.#host = host;
+  }
+
+  /** The transport of the current or next connection. */
+  get transport(): Transport {
+    return this.#transports.current;
+  }
+
+  /** The current socket, open or opening; `undefined` between connections. */
+  get socket(): Socket | undefined {
+    return this.#socket;
+  }
+
+  /**
+   * Opens a connection with the current transport.
+   *
+   * @param first Whether this is the client's first: then an error making
+   * it is thrown, not reported.
+   * @throws {SyntaxError} When the runtime's `WebSocket` rejects the URL.
+   */
+  open(first: boolean): void {
+    const options = this.#options;
+    let socket: Socket;
+    try {
+      const ws = this.#transports.open(
+        this.#url,
+        options.protocols,
+        options.fetch,
+      );
+      socket = new Socket(ws, {
+        highWaterMark: options.highWaterMark,
+        maxMessageSize: options.maxMessageSize,
+        // No send timeout: the Socket would close itself with 1008, which
+        // reads as the server's "don't come back" and browsers refuse.
+        sendTimeout: 0,
+      });
+      // Registered after the Socket's own listener, so the Socket is open
+      // by the time this runs.
+      ws.addEventListener("open", () => this.#onOpen(socket), { once: true });
+      this.#raw = ws;
+      const transport = this.#transports.current;
+      const next = transport === "websocket" && this.#transports.hasNext;
+      // A WebSocket with a fallback after it, and the fallback's stream (a
+      // buffering proxy can hold its open event back for ever), get
+      // openTimeout to open.
+      if (next || transport === "sse") {
+        this.#openTimer = setTimeout(() => {
+          if (this.#socket !== socket || socket.readyState !== 0) return;
+          const reason = `No open within ${options.openTimeout} ms`;
+          if (next) {
+            // Leave this attempt and try the next transport now.
+            this.#socket = undefined;
+            abandon(ws, reason);
+            this.#fallBack();
+          } else abandon(ws, reason); // ends with 1006: a retry follows
+        }, options.openTimeout);
+      }
+    } catch (error) {
+      if (first) throw error;
+      const reason = error instanceof Error ? error.message : String(error);
+      return this.#host.failed({ code: 1006, reason, wasClean: false });
+    }
+    this.#socket = socket;
+    this.#pump(socket);
+  }
+
+  /**
+   * Closes the current socket for good (a close asked for while it is
+   * still connecting stops the attempt).
+   *
+   * @param code The close code.
+   * @param reason The close reason.
+   * @returns `false` when there is no socket to close.
+   */
+  close(code: number, reason: string): boolean {
+    clearTimeout(this.#openTimer);
+    const socket = this.#socket;
+    if (socket === undefined) return false;
+    const connecting = socket.readyState === 0;
+    socket.close(code, reason);
+    // A Socket carries out a close asked for while connecting once open;
+    // the client stops the attempt instead of waiting for it.
+    if (connecting && this.#raw) abandon(this.#raw, reason);
+    return true;
+  }
+
+  /** Stops the watchdog: the client has closed. */
+  stop(): void {
+    this.#watchdog.stop();
+  }
+
+  async #pump(socket: Socket): Promise<void> {
+    for await (const msg of socket) {
+      // What a connection the client left (#drop) still delivers before its
+      // close completes is read and dropped, so that it waits nowhere.
+      if (this.#socket === socket) this.#push(socket, msg);
+    }
+    this.#onClose(socket, await socket.closed);
+  }
+
+  #push(socket: Socket, msg: Message): void {
+    this.#watchdog.received = true;
+    if (!this.#inbox.push(msg)) {
+      this.#drop(
+        socket,
+        1013,
+        `More than ${this.#inbox.limit} messages waiting for the loop`,
+      );
+    }
+  }
+
+  /**
+   * Leaves an open connection the client gave up on (a full inbox, a send
+   * or idle timeout) without waiting for its close handshake: a server that
+   * reads nothing never completes it. The sends waiting in the Socket go
+   * out ahead of its close frame, so they count as handed.
+   */
+  #drop(socket: Socket, code: number, reason: string): void {
+    if (!this.#isCurrent(socket)) return;
+    // The wire gets 1000 where the runtime refuses the code (browsers and
+    // Deno's client refuse 1013); closeInfo keeps the code.
+    closeSocket(socket, code === 1006 ? 1000 : code, reason);
+    this.#outbox.leave();
+    this.#onClose(socket, { code, reason, wasClean: false });
+  }
+
+  /** Whether the socket is the open connection, still in use. */
+  #isCurrent(socket: Socket): boolean {
+    return this.#socket === socket && !this.#host.closing() &&
+      socket.readyState === 1;
+  }
+
+  #onOpen(socket: Socket): void {
+    if (!this.#isCurrent(socket)) return;
+    clearTimeout(this.#openTimer);
+    this.openedAt = Date.now();
+    this.#opened = true;
+    this.#outbox.flush(socket);
+    this.#watchdog.start(
+      () => this.#socket === socket && !this.#host.closing(),
+      this.#outbox,
+      (reason) => this.#drop(socket, 1006, reason),
+    );
+    this.#host.opened();
+  }
+
+  /** Opens the next transport after the current one failed to open. */
+  #fallBack(): void {
+    clearTimeout(this.#openTimer);
+    // Sends given to the attempt that never opened go first on the next.
+    this.#outbox.requeue();
+    this.#transports.next();
+    this.open(false);
+  }
+
+  #onClose(socket: Socket, info: CloseInfo): void {
+    if (this.#socket !== socket) return;
+    this.#socket = undefined;
+    const opened = this.#opened;
+    this.#opened = false;
+    const closing = this.#host.closing();
+    if (
+      !opened && !closing && this.#transports.current === "websocket" &&
+      this.#transports.hasNext
+    ) {
+      // A refused upgrade: fall back now, without counting a retry.
+      return this.#fallBack();
+    }
+    clearTimeout(this.#openTimer);
+    this.#watchdog.stop();
+    // When no transport opened, the next attempt starts again with the
+    // first (a server that was down is no reason to stay on the fallback);
+    // otherwise it starts with the one that opened.
+    const refused = opened || closing ? undefined : refusedStatus(info.reason);
+    if (!opened && refused === undefined) this.#transports.restart();
+    // Never handed to the dropped connection: they go first, in order, on
+    // the next one (or are rejected when the client ends).
+    this.#outbox.requeue();
+    this.#host.closed(info, opened, refused);
+  }
+}
