@@ -1,6 +1,6 @@
 /**
- * The reconnecting client's state machine: {@linkcode Client} (connecting,
- * open, reconnecting, closed) and {@linkcode connect}.
+ * The reconnecting client's state machine, {@linkcode Client}: connecting,
+ * open, reconnecting, closed.
  *
  * @module
  */
@@ -14,19 +14,15 @@ import {
 } from "../message.ts";
 import { SocketClosedError } from "../socket.ts";
 import { DONE, Inbox } from "../_inbox.ts";
-import { backoff } from "./_backoff.ts";
 import { Connection } from "./_connection.ts";
 import { Outbox } from "./_outbox.ts";
+import { RetryPolicy } from "./_retry.ts";
 import {
   ClientEvent,
   type ClientEventMap,
   type ClientState,
 } from "./events.ts";
-import {
-  checkClientOptions,
-  type CheckedClientOptions,
-  type ClientOptions,
-} from "./options.ts";
+import { checkClientOptions, type ClientOptions } from "./options.ts";
 
 /**
  * A WebSocket connection that comes back: an `AsyncIterable<Message>` over
@@ -59,7 +55,6 @@ import {
 export class Client extends EventTarget
   implements AsyncIterable<Message>, AsyncDisposable {
   #url: string;
-  #options: CheckedClientOptions;
   #outbox: Outbox;
   /** Received messages of every connection, in order, for the loop. */
   #inbox: Inbox<Message>;
@@ -68,7 +63,7 @@ export class Client extends EventTarget
   #onAbort = (): void => this.#shutdown(1000, "Aborted");
 
   #state: ClientState = "connecting";
-  #retries = 0;
+  #retries: RetryPolicy;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #closing: { code: number; reason: string } | undefined;
 
@@ -100,7 +95,7 @@ export class Client extends EventTarget
     }
     this.#url = String(url);
     const checked = checkClientOptions(options);
-    this.#options = checked;
+    this.#retries = new RetryPolicy(checked);
     this.#outbox = new Outbox(checked.maxQueued, checked.maxQueuedBytes);
     this.#inbox = new Inbox(checked.maxQueuedMessages);
     this.#connection = new Connection(
@@ -400,33 +395,15 @@ export class Client extends EventTarget
     opened: boolean,
     refused: number | undefined,
   ): void {
-    const options = this.#options;
-    if (
-      opened && Date.now() - this.#connection.openedAt >= options.minUptime
-    ) {
-      this.#retries = 0;
-    }
     if (this.#closing) {
       return this.#finish(
         opened ? info : { ...this.#closing, wasClean: false },
       );
     }
-    if (refused !== undefined) {
-      // A wrong path, a refused origin or credentials: retrying cannot help.
-      return this.#finish({
-        code: 1006,
-        reason: `Handshake refused: ${refused}`,
-        wasClean: false,
-      });
-    }
-    if (
-      info.code === 1008 || options.isFinal(info.code) ||
-      this.#retries >= options.maxRetries
-    ) {
-      return this.#finish(info);
-    }
-    const attempt = ++this.#retries;
-    const delay = backoff(attempt, options.backoff, Math.random());
+    const uptime = opened ? Date.now() - this.#connection.openedAt : -1;
+    const next = this.#retries.next(info, uptime, refused);
+    if ("code" in next) return this.#finish(next);
+    const { attempt, delay } = next;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       this.#connection.open(false);
