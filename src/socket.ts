@@ -57,6 +57,7 @@ interface SocketInternals {
   watch(socket: Socket, onClose: (info: CloseInfo) => void): void;
   charge(socket: Socket, count: number): boolean;
   pending(socket: Socket): number;
+  waiting(socket: Socket): boolean;
   host(socket: Socket): SendHost;
   limits(socket: Socket): { highWaterMark: number; maxMessageSize: number };
 }
@@ -143,6 +144,8 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
       return false;
     };
     internals.pending = (socket) => socket.#sends?.bytes ?? 0;
+    internals.waiting = (socket) =>
+      socket.#sends !== undefined && !socket.#sends.empty;
     internals.host = (socket) => ({
       get writable() {
         return socket.#state === OPEN;
@@ -677,6 +680,18 @@ export function chargeInbound(socket: Socket, count: number): boolean {
  */
 export function pendingBytes(socket: Socket): number {
   return internals.pending(socket);
+}
+
+/**
+ * Whether sends wait in the socket's own queue for its send buffer to
+ * drain, in constant time. Internal: right after `send()` on an open socket,
+ * `false` means the message went straight to the runtime.
+ *
+ * @param socket The socket.
+ * @returns `true` while at least one send (even an empty one) waits.
+ */
+export function sendsWaiting(socket: Socket): boolean {
+  return internals.waiting(socket);
 }
 
 /**

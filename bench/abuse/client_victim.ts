@@ -1,5 +1,5 @@
 /**
- * Attack: the reconnecting client (`connect()` from `src/client.ts`) as the
+ * Attack: the reconnecting client (`connect()` from `src/client/mod.ts`) as the
  * victim of a hostile or broken server.
  *
  * - `--scenario flood`: the server (`Deno.upgradeWebSocket`) sends a 1 MiB
@@ -20,7 +20,7 @@
  * ```
  *
  * This process is the server, on 127.0.0.1; the client runs in a child
- * process (this script with `--victim`) that imports `src/client.ts` from
+ * process (this script with `--victim`) that imports `src/client/mod.ts` (or an older checkout's `src/client.ts`) from
  * `--root` (default: this checkout, so an older one can be measured too),
  * reports its RSS every 500 ms, and stops after `--seconds` (at most 60),
  * or as soon as its RSS passes `--max-rss` MB (default 2500: the attack
@@ -66,9 +66,12 @@ async function victim(): Promise<void> {
   const root = args.values.root.endsWith("/")
     ? args.values.root
     : `${args.values.root}/`;
+  // src/client/mod.ts since the client moved into its folder; older
+  // checkouts have src/client.ts.
+  const base = new URL(root, `file://${Deno.cwd()}/`);
   const { connect } = await import(
-    new URL("src/client.ts", new URL(root, `file://${Deno.cwd()}/`)).href
-  );
+    new URL("src/client/mod.ts", base).href
+  ).catch(() => import(new URL("src/client.ts", base).href));
   const options: Record<string, number> = { initialDelay: 50, maxDelay: 500 };
   for (const pair of args.values.option) {
     const [name, value] = pair.split("=");

@@ -12,7 +12,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { connect } from "../../src/client.ts";
+import { connect } from "../../src/client/mod.ts";
 
 const { values } = parseArgs({
   options: { mib: { type: "string", default: "64" } },

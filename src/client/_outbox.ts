@@ -7,12 +7,8 @@
  */
 
 import type { CloseInfo } from "../message.ts";
-import {
-  messageCounts,
-  pendingBytes,
-  type Socket,
-  SocketClosedError,
-} from "../socket.ts";
+import { sendsWaiting, type Socket, SocketClosedError } from "../socket.ts";
+import { OPEN } from "../_ready_state.ts";
 import { OutboxFullError } from "./errors.ts";
 
 type Data = string | Uint8Array | ArrayBuffer;
@@ -174,16 +170,8 @@ export class Outbox {
   }
 
   #hand(socket: Socket, entry: Outgoing): void {
-    // An empty message counts 0 bytes in the Socket's queue too, so only
-    // the message count tells whether it went out.
-    const out = entry.size === 0 ? messageCounts(socket).out : 0;
     const sent = socket.send(entry.data);
-    if (
-      socket.readyState === 1 &&
-      (entry.size === 0
-        ? messageCounts(socket).out !== out
-        : pendingBytes(socket) === 0)
-    ) {
+    if (socket.readyState === OPEN && !sendsWaiting(socket)) {
       // Handed at once: nothing waits.
       entry.handed = true;
       entry.resolve();

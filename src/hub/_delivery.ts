@@ -8,7 +8,12 @@
  * @module
  */
 
-import { closeSocket, pendingBytes, type Socket } from "../socket.ts";
+import {
+  closeSocket,
+  pendingBytes,
+  sendsWaiting,
+  type Socket,
+} from "../socket.ts";
 import { utf8Length } from "../message.ts";
 import { OPEN } from "../_ready_state.ts";
 
@@ -295,5 +300,5 @@ function ignore(): void {}
  * needs no handler on the hot path.
  */
 function mayReject(socket: Socket): boolean {
-  return socket.readyState !== OPEN || pendingBytes(socket) !== 0;
+  return socket.readyState !== OPEN || sendsWaiting(socket);
 }
