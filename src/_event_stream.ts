@@ -21,6 +21,19 @@
  * the session's POSTs from 0: a POST whose `seq` was already delivered is
  * answered 204 and ignored, so a retry is never delivered twice.
  *
+ * Liveness: the client answers each `: keepalive` comment it reads with a
+ * POST (an empty batch, `{"seq": n, "messages": []}`, when it has nothing
+ * else to send; a POST already under way answers for it). Any POST that
+ * carries the session's secret counts. Bytes the kernel's buffers absorb prove
+ * nothing, but an answer to a keepalive proves the client reads its stream: a
+ * session that has sent no POST since its last two keepalives went out (the
+ * route's `idleTimeout`, twice `keepAliveInterval`) is closed by the server
+ * with 1001 "Idle timeout: ..." at the next keepalive tick, as Deno closes a
+ * WebSocket that answers no ping with 1001; 1001 lets a reconnecting client
+ * come back, where 1008 would end it. Independently, a stream that takes no
+ * bytes for two ticks while bytes wait in it closes with 1008. Both checks
+ * are off with `keepAliveInterval: 0`.
+ *
  * @module
  */
 
@@ -221,19 +234,24 @@ export class EventStreamParser {
   #dataLength = 0;
   #maxLength: number;
   #onEvent: (event: string, data: string) => void;
+  #onComment: ((text: string) => void) | undefined;
 
   /**
    * @param onEvent Called for each event, with its name (`message` when
    * none was given) and data.
    * @param maxLength The longest line, and the most data in one event, in
    * UTF-16 code units.
+   * @param onComment Called for each comment line, with its text after the
+   * colon (` keepalive` for the server's keepalives).
    */
   constructor(
     onEvent: (event: string, data: string) => void,
     maxLength = Infinity,
+    onComment?: (text: string) => void,
   ) {
     this.#onEvent = onEvent;
     this.#maxLength = maxLength;
+    this.#onComment = onComment;
   }
 
   /**
@@ -297,7 +315,10 @@ export class EventStreamParser {
       this.#event = "";
       return;
     }
-    if (line[0] === ":") return;
+    if (line[0] === ":") {
+      this.#onComment?.(line.slice(1));
+      return;
+    }
     const colon = line.indexOf(":");
     const field = colon === -1 ? line : line.slice(0, colon);
     let value = colon === -1 ? "" : line.slice(colon + 1);

@@ -2,8 +2,10 @@
  * The client side of the fallback transport, shaped like a `WebSocket` so a
  * {@linkcode Socket} wraps it: the stream is read with `fetch`, messages go
  * out in POST batches, one POST at a time, each retried with the same
- * sequence number until the server answers. No Deno APIs: it runs in
- * browsers.
+ * sequence number until the server answers; each keepalive comment the
+ * stream brings is answered with a POST (an empty batch when nothing else
+ * waits), which shows the server that this client reads its stream. No Deno
+ * APIs: it runs in browsers.
  *
  * @module
  */
@@ -170,6 +172,7 @@ export class EventStreamSocket extends EventTarget {
     const parser = new EventStreamParser(
       (event, data) => this.#event(event, data),
       this.#maxLength,
+      () => this.#pong(),
     );
     const reader = response.body.pipeThrough(new TextDecoderStream())
       .getReader();
@@ -231,6 +234,16 @@ export class EventStreamSocket extends EventTarget {
     this.dispatchEvent(new MessageEvent("message", { data }));
   }
 
+  /**
+   * Answers a keepalive the stream brought: the server closes a session
+   * that stops answering (1001). A POST already under way answers for it.
+   */
+  #pong(): void {
+    if (this.readyState !== OPEN || this.#posting) return;
+    this.#posting = true;
+    void this.#post(true);
+  }
+
   #queue(entry: Entry): void {
     const json = JSON.stringify(entry);
     // Sized as it travels (escaped, base64), which the server's limit counts.
@@ -244,8 +257,12 @@ export class EventStreamSocket extends EventTarget {
     }
   }
 
-  async #post(): Promise<void> {
-    while (this.#outgoing.length > 0 && this.readyState !== CLOSED) {
+  /** Sends what is queued, one POST at a time; `pong`: even when nothing is. */
+  async #post(pong = false): Promise<void> {
+    while (
+      (pong || this.#outgoing.length > 0) && this.readyState !== CLOSED
+    ) {
+      pong = false;
       let bytes = 0;
       let count = 0;
       for (const item of this.#outgoing) {

@@ -25,6 +25,7 @@ import {
   plain,
   postedSession,
   readBody,
+  Sessions,
   wantsEventStream,
 } from "./sse.ts";
 import { PROTOCOLS_PARAM } from "./_event_stream.ts";
@@ -300,12 +301,12 @@ export function route(
   const websocket = enabled.includes("websocket");
   const sse = enabled.includes("sse");
   /** Open fallback sessions by id. */
-  const sessions = new Map<string, EventStreamConnection>();
+  const keepAliveMs = checked.idleTimeout * 500;
+  const sessions = new Sessions(keepAliveMs);
   const maxMessageSize = checked.socket.maxMessageSize ?? 16 * 1024 * 1024;
   // Room for one largest message as it travels (text JSON-escaped, at worst
   // 6 bytes per byte; binary in base64) beside a full batch of others.
   const postLimit = 6 * maxMessageSize + 2 * 65_536;
-  const keepAliveMs = checked.idleTimeout * 500;
 
   const sockets = new Set<Socket>();
   /** Handlers still running, and who waits for them to reach none. */
@@ -508,8 +509,8 @@ export function route(
     );
     const connection = new EventStreamConnection(
       protocol ?? "",
+      sessions,
       keepAliveMs,
-      (ended) => sessions.delete(ended.id),
       request.headers.get("origin"),
     );
     const socket = new Socket(
@@ -517,9 +518,9 @@ export function route(
       protocol === undefined ? checked.socket : { ...checked.socket, protocol },
     );
     connection.socket = socket;
-    sessions.set(connection.id, connection);
+    sessions.add(connection);
     start(socket, request);
-    return connection.response;
+    return connection.respond();
   }
 
   async function receive(request: Request, id: string): Promise<Response> {
@@ -533,10 +534,13 @@ export function route(
     const unauthorized = connection.authorize(request);
     if (unauthorized) return unauthorized;
     let body: Awaited<ReturnType<typeof readBody>>;
+    connection.receiving++;
     try {
       body = await readBody(request, postLimit);
     } catch {
       return plain(400, "Bad request: the body could not be read");
+    } finally {
+      connection.receiving--;
     }
     if (body === "not UTF-8") {
       connection.fail(1007, "A message batch is not UTF-8");

@@ -24,12 +24,21 @@ import {
   toBase64,
 } from "./_event_stream.ts";
 import { closeSocket, type Socket } from "./socket.ts";
-import { utf8Length } from "./message.ts";
+import { isWireCloseCode, utf8Length } from "./message.ts";
 
 const encoder = new TextEncoder();
 /** How long a closing session waits for the client to take the close event. */
 const CLOSE_DRAIN_MS = 2000;
 const KEEPALIVE = encoder.encode(": keepalive\n\n");
+
+/**
+ * The stream's queuing strategy, shared by every session: it counts bytes,
+ * and a high-water mark of 0 makes `desiredSize` the negated bytes waiting.
+ */
+const STREAM_STRATEGY: QueuingStrategy<Uint8Array> = {
+  highWaterMark: 0,
+  size: (chunk) => chunk.byteLength,
+};
 
 /** Headers of the stream's response: no caching, no proxy buffering. */
 const STREAM_HEADERS = {
@@ -37,6 +46,62 @@ const STREAM_HEADERS = {
   "cache-control": "no-cache, no-store",
   "x-accel-buffering": "no",
 };
+
+/**
+ * The open sessions of one route, by id, and the one keepalive timer they
+ * share (running only while a session is open): each tick writes every
+ * session's keepalive and runs its read and liveness checks.
+ */
+export class Sessions {
+  readonly #sessions = new Map<string, EventStreamConnection>();
+  readonly #keepAliveMs: number;
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  /**
+   * @param keepAliveMs Milliseconds between keepalives; 0 for none (and no
+   * idle timeout).
+   */
+  constructor(keepAliveMs: number) {
+    this.#keepAliveMs = keepAliveMs;
+  }
+
+  /**
+   * Keeps a session until it ends.
+   *
+   * @param connection The session.
+   */
+  add(connection: EventStreamConnection): void {
+    this.#sessions.set(connection.id, connection);
+    if (this.#keepAliveMs > 0) {
+      this.#timer ??= setInterval(() => {
+        for (const session of this.#sessions.values()) session.tick();
+      }, this.#keepAliveMs);
+    }
+  }
+
+  /**
+   * The open session with this id.
+   *
+   * @param id The session id.
+   * @returns The session, or `undefined`.
+   */
+  get(id: string): EventStreamConnection | undefined {
+    return this.#sessions.get(id);
+  }
+
+  /**
+   * Lets go of an ended session (and of the timer after the last one).
+   *
+   * @param connection The session.
+   */
+  ended(connection: EventStreamConnection): void {
+    this.#sessions.delete(connection.id);
+    if (this.#sessions.size === 0 && this.#timer !== undefined) {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+    }
+  }
+}
 
 /**
  * One fallback session, seen through the `WebSocket` interface a
@@ -47,7 +112,9 @@ const STREAM_HEADERS = {
  * A POST reaches the session only with its secret (sent in the open event,
  * returned in the `X-Switchboard-Secret` header) and from the stream's
  * origin; see {@linkcode EventStreamConnection.authorize}. A stream that
- * takes nothing for two keepalive intervals closes the session with 1008.
+ * takes nothing for two keepalive intervals closes the session with 1008; a
+ * client that has answered neither of the last two keepalives with a POST
+ * is taken as gone and the session closes with 1001 (see `_event_stream.ts`).
  */
 export class EventStreamConnection extends EventTarget {
   /** The session id: a random UUID, which names the session on POSTs. */
@@ -61,70 +128,96 @@ export class EventStreamConnection extends EventTarget {
   nextSeq = 0;
 
   #controller: ReadableStreamDefaultController<Uint8Array> | undefined;
-  /** The secret a POST must carry, as the ASCII bytes of its text. */
-  #secret: Uint8Array | undefined;
+  /** The secret a POST must carry. */
+  #secret: string | undefined;
   /** The stream request's `Origin`, which POSTs must match. */
   #origin: string | null;
-  #keepAlive: ReturnType<typeof setInterval> | undefined;
   #keepAliveMs: number;
   /** Bytes ever queued, and how many the stream had taken at the last tick. */
   #written = 0;
   #takenAtTick = 0;
   #stalledTicks = 0;
-  #onEnd: ((connection: EventStreamConnection) => void) | undefined;
-  readonly response: Response;
+  /** A POST arrived since the last tick; keepalives sent since the last one. */
+  #posted = false;
+  #unanswered = 0;
+  /** POSTs whose body is being read: the client is there. */
+  receiving = 0;
+  #sessions: Sessions | undefined;
+  /** The stream, until {@linkcode EventStreamConnection.respond} takes it. */
+  #body: ReadableStream<Uint8Array> | undefined;
 
   /**
    * @param protocol The subprotocol chosen for the session.
-   * @param keepAliveMs Milliseconds between comment lines; 0 for none (and
-   * no idle timeout).
-   * @param onEnd Called once when the session is closed.
+   * @param sessions The route's sessions, which this one leaves when it
+   * ends (the caller adds it).
+   * @param keepAliveMs Milliseconds between the keepalives `sessions`
+   * sends; 0 for none (and no idle timeout).
    * @param origin The stream request's `Origin` header, if any.
    */
   constructor(
     protocol: string,
+    sessions: Sessions,
     keepAliveMs: number,
-    onEnd: (connection: EventStreamConnection) => void,
     origin: string | null = null,
   ) {
     super();
     this.protocol = protocol;
-    this.#onEnd = onEnd;
+    this.#sessions = sessions;
     this.#origin = origin;
-    const secret = toBase64(crypto.getRandomValues(new Uint8Array(24)));
-    this.#secret = encoder.encode(secret);
-    const open: OpenData = { session: this.id, protocol, secret };
-    const body = new ReadableStream<Uint8Array>({
-      start: (controller) => {
-        this.#controller = controller;
-      },
-      cancel: () => {
-        this.#end(1006, "The client closed the event stream", false);
-      },
-    }, { highWaterMark: 0, size: (chunk) => chunk.byteLength });
-    this.#write(encoder.encode(formatEvent("open", JSON.stringify(open))));
-    this.response = new Response(body, { headers: STREAM_HEADERS });
     this.#keepAliveMs = keepAliveMs;
+    const secret = toBase64(crypto.getRandomValues(new Uint8Array(24)));
+    this.#secret = secret;
+    const open: OpenData = { session: this.id, protocol, secret };
+    this.#body = new ReadableStream<Uint8Array>(this, STREAM_STRATEGY);
+    this.#write(encoder.encode(formatEvent("open", JSON.stringify(open))));
     // Like Deno's upgraded sockets: open once the response is on its way
     // (or when a POST shows the client has read the open event already).
     setTimeout(() => this.#open(), 0);
+  }
+
+  /**
+   * The response that carries the stream, made once: the session keeps
+   * neither it nor its headers (the HTTP server holds the stream).
+   *
+   * @returns The response.
+   */
+  respond(): Response {
+    const body = this.#body ?? null;
+    this.#body = undefined;
+    return new Response(body, { headers: STREAM_HEADERS });
+  }
+
+  /**
+   * The stream's underlying source starts: keeps its controller. (The
+   * session is the source itself, so no closures are made per session.)
+   *
+   * @param controller The stream's controller.
+   */
+  start(controller: ReadableStreamDefaultController<Uint8Array>): void {
+    this.#controller = controller;
+  }
+
+  /** The stream's underlying source is cancelled: the client went away. */
+  cancel(): void {
+    this.#end(1006, "The client closed the event stream", false);
   }
 
   #open(): void {
     if (this.readyState !== CONNECTING) return;
     this.readyState = OPEN;
     this.dispatchEvent(new Event("open"));
-    if (this.#keepAliveMs > 0) {
-      this.#keepAlive = setInterval(() => this.#tick(), this.#keepAliveMs);
-    }
   }
 
   /**
-   * Every keepalive interval: a comment line, unless the stream has taken
-   * nothing since the last tick while bytes wait in it; after two such ticks
-   * in a row the client is taken as gone and the session closes with 1008.
+   * Every keepalive interval (called by {@linkcode Sessions}): closes the
+   * session with 1008 when its stream has taken nothing for two ticks while
+   * bytes wait in it, or with 1001 when the client has answered neither of
+   * the last two keepalives with a POST; else writes a keepalive, behind
+   * whatever waits, so that a client reading through a backlog answers it
+   * once it gets there.
    */
-  #tick(): void {
+  tick(): void {
+    if (this.readyState !== OPEN) return;
     const waiting = this.bufferedAmount;
     const taken = this.#written - waiting;
     if (waiting > 0 && taken === this.#takenAtTick) {
@@ -140,7 +233,20 @@ export class EventStreamConnection extends EventTarget {
     }
     this.#stalledTicks = 0;
     this.#takenAtTick = taken;
-    if (waiting === 0) this.#write(KEEPALIVE);
+    if (this.#posted || this.receiving > 0) {
+      this.#posted = false;
+      this.#unanswered = 0;
+    } else if (this.#unanswered >= 2) {
+      this.fail(
+        1001,
+        `Idle timeout: the client answered no keepalive for ${
+          2 * this.#keepAliveMs
+        } ms`,
+      );
+      return;
+    }
+    this.#unanswered++;
+    this.#write(KEEPALIVE);
   }
 
   /** Bytes in the stream's queue that the HTTP server has not taken yet. */
@@ -167,7 +273,7 @@ export class EventStreamConnection extends EventTarget {
         "Forbidden: the POST does not carry the session's secret (X-Switchboard-Secret)",
       );
     }
-    if (!sameBytes(encoder.encode(given), this.#secret)) {
+    if (!sameText(given, this.#secret)) {
       return plain(403, "Forbidden: wrong secret for this session");
     }
     const origin = request.headers.get("origin");
@@ -177,6 +283,7 @@ export class EventStreamConnection extends EventTarget {
         `Forbidden: origin ${origin ?? "(none)"} may not post to this session`,
       );
     }
+    this.#posted = true;
     return undefined;
   }
 
@@ -229,6 +336,7 @@ export class EventStreamConnection extends EventTarget {
    * @returns The answer.
    */
   receive(text: string, maxMessageSize: number): Response {
+    this.#posted = true;
     const batch = parseBatch(text);
     if (typeof batch === "string") {
       this.fail(1002, "Invalid message batch");
@@ -349,8 +457,6 @@ export class EventStreamConnection extends EventTarget {
     if (this.readyState === CLOSED) return;
     const opened = this.readyState !== CONNECTING;
     this.readyState = CLOSED;
-    clearInterval(this.#keepAlive);
-    this.#keepAlive = undefined;
     if (!wasClean) {
       try {
         // Drops whatever the stream still queues.
@@ -359,12 +465,12 @@ export class EventStreamConnection extends EventTarget {
         // Already closed.
       }
     }
-    const onEnd = this.#onEnd;
+    const sessions = this.#sessions;
     // Nothing of a closed session keeps its stream, queue or Socket alive.
-    this.#onEnd = undefined;
+    this.#sessions = undefined;
     this.#controller = undefined;
     this.#secret = undefined;
-    onEnd?.(this);
+    sessions?.ended(this);
     if (!opened && !wasClean) this.dispatchEvent(new Event("error"));
     this.dispatchEvent(new CloseEvent("close", { code, reason, wasClean }));
     this.socket = undefined;
@@ -445,27 +551,15 @@ export function plain(status: number, text: string): Response {
 }
 
 /**
- * Compares two byte arrays in time that depends on their length only.
+ * Compares two strings in time that depends on their length only.
  *
- * @param a One array.
+ * @param a One string.
  * @param b The other, or `undefined` (never equal).
- * @returns Whether they hold the same bytes.
+ * @returns Whether they hold the same code units.
  */
-function sameBytes(a: Uint8Array, b: Uint8Array | undefined): boolean {
+function sameText(a: string, b: string | undefined): boolean {
   if (b === undefined || a.length !== b.length) return false;
   let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
   return diff === 0;
-}
-
-/**
- * Whether a peer may put `code` in a close frame (RFC 6455 section 7.4).
- *
- * @param code The code.
- * @returns `true` for 1000-1003, 1007-1014 and 3000-4999.
- */
-function isWireCloseCode(code: number): boolean {
-  return Number.isInteger(code) &&
-    ((code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
-      (code >= 3000 && code <= 4999));
 }

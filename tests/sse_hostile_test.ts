@@ -10,7 +10,7 @@
 
 import assert from "node:assert/strict";
 import { type CloseInfo, route, type Socket } from "../mod.ts";
-import { connect } from "../src/client.ts";
+import { connect } from "../src/client/mod.ts";
 import { EventStreamSocket } from "../src/_sse_client.ts";
 import { EventStreamParser } from "../src/_event_stream.ts";
 import { deferred, delay } from "./_helpers.ts";
@@ -1320,17 +1320,101 @@ Deno.test("a client that reads its stream is not timed out while the server send
     headers: { accept: "text/event-stream" },
   });
   const reader = response.body!.getReader();
-  // Reads for about 1 s (ten intervals), while 300 x 64 KiB go out.
+  // Reads for about 1 s (ten intervals), while 300 x 64 KiB go out, and
+  // answers each keepalive it reads, as the fallback client does.
   const started = Date.now();
   let bytes = 0;
+  let text = "";
+  let session: { session: string; secret: string } | undefined;
+  let seq = 0;
+  const answers: Promise<void>[] = [];
   while (Date.now() - started < 1000) {
     const { done, value } = await reader.read();
     if (done) break;
     bytes += value.byteLength;
+    text = text.slice(-16) + decoder.decode(value, { stream: true });
+    session ??= JSON.parse(/data: (\{.*\})\n/.exec(text)![1]!);
+    const keepalives = text.split(": keepalive\n").length - 1;
+    if (keepalives > 0) text = text.slice(text.lastIndexOf(": keepalive\n"));
+    for (let i = 0; i < keepalives; i++) {
+      answers.push(
+        fetch(`${response.url}?session=${session!.session}`, {
+          method: "POST",
+          headers: { "x-switchboard-secret": session!.secret },
+          body: JSON.stringify({ seq: seq++, messages: [] }),
+        }).then((answer) => answer.body?.cancel()),
+      );
+    }
   }
   await reader.cancel();
   await sent.promise;
+  await Promise.all(answers);
   assert.ok(bytes > 0);
+  assert.ok(answers.length > 0, "no keepalive came through the data");
   assert.notEqual(closes[0]?.code, 1008, JSON.stringify(closes));
+  assert.notEqual(closes[0]?.code, 1001, JSON.stringify(closes));
+  await ws.shutdown();
+});
+
+// ---------------------------------------------------------------------------
+// Liveness: the client answers keepalives with POSTs
+
+Deno.test("a session whose client reads its stream but never POSTs closes with 1001 two keepalive intervals after its first keepalive", async () => {
+  const closed = deferred<CloseInfo>();
+  const ws = route("/ws", async (socket) => {
+    for await (const _ of socket) { /* until the end */ }
+    closed.resolve(await socket.closed);
+  }, { transports: ["sse"], keepAliveInterval: 1 });
+  await using s = listen(ws);
+  const started = Date.now();
+  await using stream = await openStream(`${s.base}/ws`);
+  // Reads everything (the keepalives too) and answers nothing.
+  const text = await stream.rest(6000);
+  const elapsed = Date.now() - started;
+  assert.equal((text.match(/: keepalive\n\n/g) ?? []).length, 2, text);
+  assert.deepEqual(closeOf(text), {
+    code: 1001,
+    reason: "Idle timeout: the client answered no keepalive for 2000 ms",
+  });
+  // The first keepalive within one interval of the open, the close two
+  // intervals after it (with a margin for a loaded machine).
+  assert.ok(elapsed >= 1900 && elapsed < 4500, `closed after ${elapsed} ms`);
+  const info = await closed.promise;
+  assert.equal(info.code, 1001);
+  await until(() => ws.stats().connections === 0);
+  assert.deepEqual(ws.stats().closes, { 1001: 1 });
+});
+
+Deno.test("a fallback client with the same keepalive interval stays open for four intervals, its answers delivering no message", async () => {
+  const { received, closes, handler } = recorder();
+  const ws = route("/ws", handler, {
+    transports: ["sse"],
+    keepAliveInterval: 1,
+  });
+  await using s = listen(ws);
+  const posts: number[] = [];
+  const client = new EventStreamSocket(
+    `ws://${hostname}:${s.port}/ws`,
+    [],
+    (input, init) => {
+      if (init?.method === "POST") posts.push(Date.now());
+      return fetch(input, init);
+    },
+  );
+  const closedEvent = new Promise<CloseEvent>((resolve) =>
+    client.addEventListener("close", (event) => resolve(event as CloseEvent))
+  );
+  await new Promise((resolve) => client.addEventListener("open", resolve));
+  await delay(4500);
+  assert.equal(client.readyState, 1, "the client was closed");
+  assert.equal(ws.stats().connections, 1);
+  assert.deepEqual(closes, []);
+  // One answer per keepalive: one POST per interval, and no message.
+  assert.ok(posts.length >= 3 && posts.length <= 5, `${posts.length} POSTs`);
+  assert.deepEqual(received, []);
+  assert.equal(ws.stats().messagesIn, 0);
+  client.close(1000, "done");
+  assert.equal((await closedEvent).code, 1000);
+  await until(() => closes.length === 1);
   await ws.shutdown();
 });
