@@ -42,3 +42,11 @@ Deno.test("CloseCode names the RFC 6455 codes", () => {
   assert.equal(CloseCode.InternalError, 1011);
   assert.equal(CloseCode.TryAgainLater, 1013);
 });
+
+Deno.test("CloseCode members have literal types: CloseCode.PolicyViolation is 1008", () => {
+  // Type-level: these assignments only compile if the members are literals.
+  const policy: 1008 = CloseCode.PolicyViolation;
+  const normal: 1000 = CloseCode.NormalClosure;
+  const again: 1013 = CloseCode.TryAgainLater;
+  assert.deepEqual([policy, normal, again], [1008, 1000, 1013]);
+});
