@@ -27,8 +27,8 @@ import {
   readBody,
   Sessions,
   wantsEventStream,
-} from "./sse.ts";
-import { PROTOCOLS_PARAM } from "./_event_stream.ts";
+} from "./sse/server.ts";
+import { PROTOCOLS_PARAM } from "./sse/wire.ts";
 import { nonNegative, optionalSignal, positiveInteger } from "./_validate.ts";
 import {
   checkUpgradeOptions,

@@ -11,8 +11,8 @@
 import assert from "node:assert/strict";
 import { type CloseInfo, route, type Socket } from "../mod.ts";
 import { connect } from "../src/client/mod.ts";
-import { EventStreamSocket } from "../src/_sse_client.ts";
-import { EventStreamParser } from "../src/_event_stream.ts";
+import { EventStreamSocket } from "../src/sse/client.ts";
+import { EventStreamParser } from "../src/sse/wire.ts";
 import { deferred, delay } from "./_helpers.ts";
 import {
   closeOf,

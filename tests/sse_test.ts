@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { type CloseInfo, type Message, route, Socket } from "../mod.ts";
 import { connect, type Fetch } from "../src/client/mod.ts";
-import { EventStreamSocket } from "../src/_sse_client.ts";
+import { EventStreamSocket } from "../src/sse/client.ts";
 import { Hub } from "../src/hub.ts";
 import { closeSocket } from "../src/socket.ts";
 import { RpcPeer } from "../src/rpc/mod.ts";

@@ -7,7 +7,7 @@
  */
 
 import type { Transport } from "../message.ts";
-import { EventStreamSocket, type Fetch } from "../_sse_client.ts";
+import { EventStreamSocket, type Fetch } from "../sse/client.ts";
 
 /**
  * The transports a client tries, in order, and the one the current or next

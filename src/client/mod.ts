@@ -44,4 +44,4 @@ export {
   type Transport,
 } from "../message.ts";
 export { SocketClosedError } from "../socket.ts";
-export type { Fetch } from "../_sse_client.ts";
+export type { Fetch } from "../sse/client.ts";

@@ -12,7 +12,7 @@ import {
   optionalSignal,
   positiveInteger,
 } from "../_validate.ts";
-import type { Fetch } from "../_sse_client.ts";
+import type { Fetch } from "../sse/client.ts";
 import type { Backoff } from "./_backoff.ts";
 
 /**

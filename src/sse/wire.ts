@@ -1,6 +1,6 @@
 /**
  * The wire format of the fallback transport, shared by the server
- * (`src/sse.ts`) and the client (`src/_sse_client.ts`). No Deno APIs.
+ * (`server.ts`) and the client (`client.ts`) in this folder. No Deno APIs.
  *
  * Server to client: one Server-Sent Events stream (`GET` with
  * `Accept: text/event-stream`) carrying these events, one line of data each:

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { utf8Length } from "./message.ts";
+import { utf8Length } from "../message.ts";
 import {
   CLOSED,
   CLOSING,
@@ -25,7 +25,7 @@ import {
   SECRET_HEADER,
   SESSION_PARAM,
   toBase64,
-} from "./_event_stream.ts";
+} from "./wire.ts";
 
 /**
  * A POST carries what is waiting, up to this many bytes as the entries

@@ -3,7 +3,7 @@
  * server-to-client messages and POSTs for client-to-server batches, shaped
  * like a `WebSocket` so that a {@linkcode Socket} wraps it unchanged. Used by
  * `route()` when its `transports` include `"sse"`; the wire format is in
- * `_event_stream.ts`.
+ * `wire.ts`.
  *
  * @module
  */
@@ -22,9 +22,9 @@ import {
   SESSION_PARAM,
   textEvent,
   toBase64,
-} from "./_event_stream.ts";
-import { closeSocket, type Socket } from "./socket.ts";
-import { isWireCloseCode, utf8Length } from "./message.ts";
+} from "./wire.ts";
+import { closeSocket, type Socket } from "../socket.ts";
+import { isWireCloseCode, utf8Length } from "../message.ts";
 
 const encoder = new TextEncoder();
 /** How long a closing session waits for the client to take the close event. */
@@ -114,7 +114,7 @@ export class Sessions {
  * origin; see {@linkcode EventStreamConnection.authorize}. A stream that
  * takes nothing for two keepalive intervals closes the session with 1008; a
  * client that has answered neither of the last two keepalives with a POST
- * is taken as gone and the session closes with 1001 (see `_event_stream.ts`).
+ * is taken as gone and the session closes with 1001 (see `wire.ts`).
  */
 export class EventStreamConnection extends EventTarget {
   /** The session id: a random UUID, which names the session on POSTs. */
