@@ -5,32 +5,16 @@
  * @module
  */
 
-import {
-  asksForUpgrade,
-  checkOrigin,
-  chooseProtocol,
-  HandshakeError,
-} from "./handshake.ts";
+import { asksForUpgrade, HandshakeError } from "./handshake.ts";
 import { checkTransports, type Transport } from "./message.ts";
-import {
-  closeSocket,
-  messageCounts,
-  setInboundLimit,
-  Socket,
-  SocketClosedError,
-  watchClose,
-} from "./socket.ts";
-import {
-  EventStreamConnection,
-  plain,
-  postedSession,
-  readBody,
-  Sessions,
-  wantsEventStream,
-} from "./sse/server.ts";
-import { PROTOCOLS_PARAM } from "./sse/wire.ts";
+import type { Socket } from "./socket.ts";
+import { EventStreamServer } from "./sse/server.ts";
 import { nonNegative, optionalSignal, positiveInteger } from "./_validate.ts";
+import { plain } from "./_plain.ts";
+import { Connections } from "./_route_connections.ts";
+import { serveClientScript } from "./_route_client_script.ts";
 import {
+  type CheckedUpgradeOptions,
   checkUpgradeOptions,
   upgradeChecked,
   type UpgradeOptions,
@@ -289,314 +273,123 @@ export function route(
       `Invalid clientScript: expected a boolean, got ${typeof clientScript}`,
     );
   }
-  const scriptPath = clientScript
-    ? `${path.endsWith("/") ? path : `${path}/`}client.js`
-    : undefined;
   limit("maxConnections", maxConnections);
   limit("maxMessagesPerSecond", maxMessagesPerSecond);
   nonNegative("shutdownTimeout", shutdownTimeout);
   optionalSignal(signal);
   const checked = checkUpgradeOptions(upgradeOptions);
   const enabled = checkTransports(transports);
-  const websocket = enabled.includes("websocket");
-  const sse = enabled.includes("sse");
-  /** Open fallback sessions by id. */
-  const keepAliveMs = checked.idleTimeout * 500;
-  const sessions = new Sessions(keepAliveMs);
-  const maxMessageSize = checked.socket.maxMessageSize ?? 16 * 1024 * 1024;
-  // Room for one largest message as it travels (text JSON-escaped, at worst
-  // 6 bytes per byte; binary in base64) beside a full batch of others.
-  const postLimit = 6 * maxMessageSize + 2 * 65_536;
-
-  const sockets = new Set<Socket>();
-  /** Handlers still running, and who waits for them to reach none. */
-  let active = 0;
-  let drained: (() => void) | undefined;
-  const closes: Record<string, number> = {};
-  let accepted = 0;
-  let refused = 0;
-  let closedIn = 0;
-  let closedOut = 0;
-  let rateTimer: ReturnType<typeof setInterval> | undefined;
-  let stopping: Promise<void> | undefined;
-
-  function fail(socket: Socket, request: Request, error: unknown): void {
-    if (endedWith(socket, error)) return;
-    closeSocket(socket, 1011, "Internal server error");
-    try {
-      onError(error, request);
-    } catch (reportError) {
-      console.error("Switchboard: onError threw", reportError);
-    }
-  }
-
-  function track(socket: Socket): void {
-    sockets.add(socket);
-    accepted++;
-    if (maxMessagesPerSecond !== Infinity) {
-      setInboundLimit(socket, maxMessagesPerSecond);
-      // One timer for all connections moves every window forward.
-      rateTimer ??= setInterval(() => {
-        for (const open of sockets) {
-          setInboundLimit(
-            open,
-            messageCounts(open).charged + maxMessagesPerSecond,
-          );
-        }
-      }, 1000);
-    }
-    watchClose(socket, (info) => {
-      sockets.delete(socket);
-      const counts = messageCounts(socket);
-      closedIn += counts.in;
-      closedOut += counts.out;
-      closes[info.code] = (closes[info.code] ?? 0) + 1;
-      if (sockets.size === 0 && rateTimer !== undefined) {
-        clearInterval(rateTimer);
-        rateTimer = undefined;
-      }
-    });
-  }
-
-  // Shared by every connection: no closure per connection for the success path.
-  function handlerDone(): void {
-    if (--active === 0) drained?.();
-  }
-
-  function unavailable(reason: string): Response {
-    refused++;
-    return new Response(`Service unavailable: ${reason}\n`, {
-      status: 503,
-      headers: { "content-type": "text/plain", "retry-after": "1" },
-    });
-  }
-
-  function shutdown(): Promise<void> {
-    stopping ??= (async () => {
-      for (const socket of sockets) {
-        closeSocket(socket, 1001, "Server shutting down");
-      }
-      const handlers = active === 0
-        ? Promise.resolve()
-        : new Promise<void>((resolve) => drained = resolve);
-      const finished = Promise.allSettled([
-        handlers,
-        ...[...sockets].map((socket) => socket.closed),
-      ]);
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const deadline = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, shutdownTimeout);
-      });
-      await Promise.race([finished, deadline]);
-      clearTimeout(timer);
-    })();
-    return stopping;
-  }
-
+  const connections = new Connections({
+    handler,
+    onError,
+    maxConnections,
+    maxMessagesPerSecond,
+    shutdownTimeout,
+  });
+  const sse = enabled.includes("sse")
+    ? new EventStreamServer({
+      checked,
+      admit: () => connections.admit(),
+      start: (socket, request) => connections.start(socket, request),
+    })
+    : undefined;
+  const routing: Routing = {
+    path,
+    scriptPath: clientScript
+      ? `${path.endsWith("/") ? path : `${path}/`}client.js`
+      : undefined,
+    fallback,
+    checked,
+    websocket: enabled.includes("websocket"),
+    sse,
+    connections,
+  };
+  const shutdown = (): Promise<void> => connections.shutdown();
   if (signal?.aborted) void shutdown();
   else signal?.addEventListener("abort", () => void shutdown(), { once: true });
+  const handle = (request: Request, info?: Deno.ServeHandlerInfo) =>
+    dispatch(routing, request, info);
+  return Object.assign(handle, {
+    shutdown,
+    stats: (): RouteStats => connections.stats(),
+  });
+}
 
-  function stats(): RouteStats {
-    let messagesIn = closedIn;
-    let messagesOut = closedOut;
-    for (const socket of sockets) {
-      const counts = messageCounts(socket);
-      messagesIn += counts.in;
-      messagesOut += counts.out;
-    }
-    return {
-      connections: sockets.size,
-      accepted,
-      refused,
-      messagesIn,
-      messagesOut,
-      closes: { ...closes },
-    };
+/** What one route dispatches by. */
+interface Routing {
+  path: string;
+  /** `<path>/client.js` when the route serves the browser client. */
+  scriptPath: string | undefined;
+  fallback: RequestHandler;
+  checked: CheckedUpgradeOptions;
+  websocket: boolean;
+  /** The fallback's server, when `transports` include `"sse"`. */
+  sse: EventStreamServer | undefined;
+  connections: Connections;
+}
+
+/**
+ * Sends a request where it belongs: another path to `fallback` (or the
+ * browser client), a WebSocket handshake to the upgrade, anything else on
+ * the path to the fallback's server, or a 400 with a plain reason.
+ */
+function dispatch(
+  routing: Routing,
+  request: Request,
+  info?: Deno.ServeHandlerInfo,
+): Response | Promise<Response> {
+  const pathname = new URL(request.url).pathname;
+  if (pathname !== routing.path) {
+    if (pathname === routing.scriptPath) return serveClientScript(request);
+    return info === undefined
+      ? routing.fallback(request)
+      : routing.fallback(request, info);
   }
-
-  function handle(
-    request: Request,
-    info?: Deno.ServeHandlerInfo,
-  ): Response | Promise<Response> {
-    const pathname = new URL(request.url).pathname;
-    if (pathname !== path) {
-      if (pathname === scriptPath) return serveClientScript(request);
-      return info === undefined ? fallback(request) : fallback(request, info);
-    }
-    // With the fallback on, an Upgrade to something else (curl's h2c) is
-    // ignored, as HTTP allows, rather than taken for a WebSocket handshake.
-    if (
-      request.headers.get("upgrade") === null ||
-      (sse && !asksForUpgrade(request))
-    ) {
-      if (sse) {
-        if (wantsEventStream(request)) return openStream(request);
-        const id = postedSession(request);
-        if (id !== undefined) return receive(request, id);
-        return plain(
-          400,
-          "Bad request: this path accepts WebSocket connections, event streams (GET with Accept: text/event-stream) and POSTs to a session",
-        );
-      }
-      return plain(
+  const sse = routing.sse;
+  // With the fallback on, an Upgrade to something else (curl's h2c) is
+  // ignored, as HTTP allows, rather than taken for a WebSocket handshake.
+  if (
+    request.headers.get("upgrade") === null ||
+    (sse && !asksForUpgrade(request))
+  ) {
+    if (sse) {
+      return sse.handle(request) ?? plain(
         400,
-        "Bad request: this path only accepts WebSocket connections",
+        "Bad request: this path accepts WebSocket connections, event streams (GET with Accept: text/event-stream) and POSTs to a session",
       );
     }
-    if (!websocket) {
-      return plain(
-        400,
-        "Bad request: this path does not accept WebSocket upgrades; open an event stream (GET with Accept: text/event-stream)",
-      );
-    }
-    const refused = refusal();
-    if (refused) return refused;
-    let socket: Socket;
-    let response: Response;
-    try {
-      ({ socket, response } = upgradeChecked(request, checked));
-    } catch (error) {
-      if (error instanceof HandshakeError) return error.response;
-      throw error;
-    }
-    start(socket, request);
-    return response;
-  }
-
-  function start(socket: Socket, request: Request): void {
-    track(socket);
-    try {
-      const result = handler(socket, request);
-      if (result instanceof Promise) {
-        active++;
-        result.then(handlerDone, (error) => {
-          fail(socket, request, error);
-          handlerDone();
-        });
-      }
-    } catch (error) {
-      fail(socket, request, error);
-    }
-  }
-
-  function refusal(): Response | undefined {
-    if (stopping) return unavailable("the server is shutting down");
-    if (sockets.size >= maxConnections) {
-      return unavailable(
-        `the limit of ${maxConnections} connections is reached`,
-      );
-    }
-    return undefined;
-  }
-
-  /** The 403 for a fallback request from an origin that is not allowed. */
-  function forbidden(request: Request): Response | undefined {
-    try {
-      checkOrigin(request, checked.allowedOrigins);
-    } catch (error) {
-      if (error instanceof HandshakeError) return error.response;
-      throw error;
-    }
-    return undefined;
-  }
-
-  function openStream(request: Request): Response {
-    const refused = refusal() ?? forbidden(request);
-    if (refused) return refused;
-    const protocol = chooseProtocol(
-      new URL(request.url).searchParams.get(PROTOCOLS_PARAM),
-      checked.protocols,
+    return plain(
+      400,
+      "Bad request: this path only accepts WebSocket connections",
     );
-    const connection = new EventStreamConnection(
-      protocol ?? "",
-      sessions,
-      keepAliveMs,
-      request.headers.get("origin"),
-    );
-    const socket = new Socket(
-      connection as unknown as WebSocket,
-      protocol === undefined ? checked.socket : { ...checked.socket, protocol },
-    );
-    connection.socket = socket;
-    sessions.add(connection);
-    start(socket, request);
-    return connection.respond();
   }
-
-  async function receive(request: Request, id: string): Promise<Response> {
-    const refused = forbidden(request);
-    if (refused) return refused;
-    const connection = sessions.get(id);
-    if (connection === undefined) {
-      return plain(404, "Not found: no open session has this id");
-    }
-    // The session's secret and origin, before a byte of the body is read.
-    const unauthorized = connection.authorize(request);
-    if (unauthorized) return unauthorized;
-    let body: Awaited<ReturnType<typeof readBody>>;
-    connection.receiving++;
-    try {
-      body = await readBody(request, postLimit);
-    } catch {
-      return plain(400, "Bad request: the body could not be read");
-    } finally {
-      connection.receiving--;
-    }
-    if (body === "not UTF-8") {
-      connection.fail(1007, "A message batch is not UTF-8");
-      return plain(400, "Bad request: the body is not UTF-8");
-    }
-    if (body === "too large") {
-      connection.fail(1009, `Message batch over ${postLimit} bytes`);
-      return plain(
-        413,
-        `Payload too large: a message batch may hold at most ${postLimit} bytes`,
-      );
-    }
-    return connection.receive(body.text, maxMessageSize);
+  if (!routing.websocket) {
+    return plain(
+      400,
+      "Bad request: this path does not accept WebSocket upgrades; open an event stream (GET with Accept: text/event-stream)",
+    );
   }
+  return upgradeRequest(routing, request);
+}
 
-  return Object.assign(handle, { shutdown, stats });
+/** Accepts a WebSocket handshake (within the limits) and runs the handler. */
+function upgradeRequest(routing: Routing, request: Request): Response {
+  const refused = routing.connections.admit();
+  if (refused) return refused;
+  let socket: Socket;
+  let response: Response;
+  try {
+    ({ socket, response } = upgradeChecked(request, routing.checked));
+  } catch (error) {
+    if (error instanceof HandshakeError) return error.response;
+    throw error;
+  }
+  routing.connections.start(socket, request);
+  return response;
 }
 
 function limit(name: string, value: unknown): void {
   if (value !== Infinity) positiveInteger(name, value);
-}
-
-let clientScriptFile: Promise<{ body: string; etag: string }> | undefined;
-
-/** Answers `GET <path>/client.js` with the bundled browser client. */
-async function serveClientScript(request: Request): Promise<Response> {
-  if (request.method !== "GET" && request.method !== "HEAD") {
-    return new Response("Method not allowed: use GET\n", {
-      status: 405,
-      headers: { "content-type": "text/plain", allow: "GET, HEAD" },
-    });
-  }
-  clientScriptFile ??= import("./_client_bundle.ts").then(
-    async ({ CLIENT_SCRIPT }) => {
-      const digest = await crypto.subtle.digest(
-        "SHA-256",
-        new TextEncoder().encode(CLIENT_SCRIPT),
-      );
-      const hex = Array.from(
-        new Uint8Array(digest).subarray(0, 16),
-        (byte) => byte.toString(16).padStart(2, "0"),
-      ).join("");
-      return { body: CLIENT_SCRIPT, etag: `"${hex}"` };
-    },
-  );
-  const { body, etag } = await clientScriptFile;
-  const headers = {
-    "content-type": "text/javascript; charset=utf-8",
-    etag,
-    "cache-control": "public, max-age=3600, must-revalidate",
-  };
-  const tags = request.headers.get("if-none-match");
-  if (tags !== null && tags.split(",").some((tag) => tag.trim() === etag)) {
-    return new Response(null, { status: 304, headers });
-  }
-  return new Response(request.method === "HEAD" ? null : body, { headers });
 }
 
 function notFound(): Response {
@@ -621,16 +414,4 @@ function describe(error: unknown): string {
     return error.stack ?? `${error.name}: ${error.message}`;
   }
   return String(error);
-}
-
-/**
- * Whether `error` is only the handler's own socket having closed: a
- * `SocketClosedError` from its `send()` or an `RpcClosedError` from a call
- * over it, raised once that socket is closing or closed. That is how a push loop or a pending call ends when the peer leaves, not a
- * failure.
- */
-function endedWith(socket: Socket, error: unknown): boolean {
-  return socket.readyState >= 2 &&
-    (error instanceof SocketClosedError ||
-      (error instanceof Error && error.name === "RpcClosedError"));
 }

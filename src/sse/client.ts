@@ -11,15 +11,12 @@
  */
 
 import { utf8Length } from "../message.ts";
+import { CLOSED, CLOSING, CONNECTING, OPEN } from "../_ready_state.ts";
 import {
-  CLOSED,
-  CLOSING,
-  CONNECTING,
   type Entry,
   EventStreamParser,
   fromBase64,
   maxLineLength,
-  OPEN,
   type OpenData,
   PROTOCOLS_PARAM,
   SECRET_HEADER,

@@ -1,99 +1,95 @@
 /**
  * The server side of the fallback transport: a Server-Sent Events stream for
- * server-to-client messages and POSTs for client-to-server batches, shaped
- * like a `WebSocket` so that a {@linkcode Socket} wraps it unchanged. Used by
- * `route()` when its `transports` include `"sse"`; the wire format is in
- * `wire.ts`.
+ * server-to-client messages and POSTs for client-to-server batches, each
+ * session shaped like a `WebSocket` so that a {@linkcode Socket} wraps it
+ * unchanged. `route()` hands this server the requests that are not WebSocket
+ * handshakes when its `transports` include `"sse"`; the wire format is in
+ * `wire.ts`, one session in `_session.ts`.
  *
  * @module
  */
 
-import {
-  CLOSED,
-  CLOSING,
-  CONNECTING,
-  EVENT_STREAM,
-  formatEvent,
-  fromBase64,
-  OPEN,
-  type OpenData,
-  parseBatch,
-  SECRET_HEADER,
-  SESSION_PARAM,
-  textEvent,
-  toBase64,
-} from "./wire.ts";
-import { closeSocket, type Socket } from "../socket.ts";
-import { isWireCloseCode, utf8Length } from "../message.ts";
+import { checkOrigin, chooseProtocol, HandshakeError } from "../handshake.ts";
+import { closeSocket, Socket } from "../socket.ts";
+import type { CheckedUpgradeOptions } from "../upgrade.ts";
+import { DEFAULT_MAX_MESSAGE_SIZE } from "../_validate.ts";
+import { plain } from "../_plain.ts";
+import { EventStreamConnection, type SessionHost } from "./_session.ts";
+import { EVENT_STREAM, PROTOCOLS_PARAM, SESSION_PARAM } from "./wire.ts";
 
-const encoder = new TextEncoder();
-/** How long a closing session waits for the client to take the close event. */
-const CLOSE_DRAIN_MS = 2000;
-const KEEPALIVE = encoder.encode(": keepalive\n\n");
+/** What the fallback server needs from the route that serves it. */
+export interface EventStreamServerOptions {
+  /** The route's checked upgrade options (protocols, origins, sockets). */
+  checked: CheckedUpgradeOptions;
+  /**
+   * Whether a new stream may open: `undefined`, or the answer that refuses
+   * it (503 at the connection limit or while shutting down).
+   */
+  admit: () => Response | undefined;
+  /** Runs the route's handler for a new session's Socket. */
+  start: (socket: Socket, request: Request) => void;
+}
 
-/**
- * The stream's queuing strategy, shared by every session: it counts bytes,
- * and a high-water mark of 0 makes `desiredSize` the negated bytes waiting.
- */
-const STREAM_STRATEGY: QueuingStrategy<Uint8Array> = {
-  highWaterMark: 0,
-  size: (chunk) => chunk.byteLength,
-};
-
-/** Headers of the stream's response: no caching, no proxy buffering. */
-const STREAM_HEADERS = {
-  "content-type": `${EVENT_STREAM}; charset=utf-8`,
-  "cache-control": "no-cache, no-store",
-  "x-accel-buffering": "no",
-};
+/** One open session and the Socket that wraps it. */
+interface Entry {
+  connection: EventStreamConnection;
+  socket: Socket;
+}
 
 /**
- * The open sessions of one route, by id, and the one keepalive timer they
- * share (running only while a session is open): each tick writes every
- * session's keepalive and runs its read and liveness checks.
+ * The fallback sessions of one route: opens streams, delivers POSTs (within
+ * a size limit: room for one largest message as it travels, text
+ * JSON-escaped at worst 6 bytes per byte or binary in base64, beside a full
+ * batch of others), and runs one keepalive timer for all of them (only while
+ * one is open), which writes each session's keepalive and runs its read and
+ * liveness checks. It is the sessions' {@linkcode SessionHost}: a session
+ * that must close is closed through its Socket.
  */
-export class Sessions {
-  readonly #sessions = new Map<string, EventStreamConnection>();
+export class EventStreamServer implements SessionHost {
+  readonly #sessions = new Map<string, Entry>();
+  readonly #checked: CheckedUpgradeOptions;
+  readonly #admit: () => Response | undefined;
+  readonly #start: (socket: Socket, request: Request) => void;
   readonly #keepAliveMs: number;
+  readonly #maxMessageSize: number;
+  /** The largest POST body, in bytes. */
+  readonly postLimit: number;
   #timer: ReturnType<typeof setInterval> | undefined;
 
   /**
-   * @param keepAliveMs Milliseconds between keepalives; 0 for none (and no
-   * idle timeout).
+   * @param options The route's checked options and its admission and
+   * handler callbacks.
    */
-  constructor(keepAliveMs: number) {
-    this.#keepAliveMs = keepAliveMs;
+  constructor(options: EventStreamServerOptions) {
+    this.#checked = options.checked;
+    this.#admit = options.admit;
+    this.#start = options.start;
+    this.#keepAliveMs = options.checked.idleTimeout * 500;
+    this.#maxMessageSize = options.checked.socket.maxMessageSize ??
+      DEFAULT_MAX_MESSAGE_SIZE;
+    this.postLimit = 6 * this.#maxMessageSize + 2 * 65_536;
   }
 
   /**
-   * Keeps a session until it ends.
+   * Serves a fallback request: a GET that accepts `text/event-stream` opens
+   * a stream, a POST to `?session=<id>` delivers a batch.
    *
-   * @param connection The session.
+   * @param request A request on the route's path that is no WebSocket
+   * handshake.
+   * @returns The answer, or `undefined` when the request is neither.
    */
-  add(connection: EventStreamConnection): void {
-    this.#sessions.set(connection.id, connection);
-    if (this.#keepAliveMs > 0) {
-      this.#timer ??= setInterval(() => {
-        for (const session of this.#sessions.values()) session.tick();
-      }, this.#keepAliveMs);
-    }
+  handle(request: Request): Response | Promise<Response> | undefined {
+    if (wantsEventStream(request)) return this.#open(request);
+    const id = postedSession(request);
+    return id === undefined ? undefined : this.#receive(request, id);
   }
 
-  /**
-   * The open session with this id.
-   *
-   * @param id The session id.
-   * @returns The session, or `undefined`.
-   */
-  get(id: string): EventStreamConnection | undefined {
-    return this.#sessions.get(id);
+  fail(connection: EventStreamConnection, code: number, reason: string): void {
+    const entry = this.#sessions.get(connection.id);
+    if (entry) closeSocket(entry.socket, code, reason);
+    else connection.close(code, reason);
   }
 
-  /**
-   * Lets go of an ended session (and of the timer after the last one).
-   *
-   * @param connection The session.
-   */
   ended(connection: EventStreamConnection): void {
     this.#sessions.delete(connection.id);
     if (this.#sessions.size === 0 && this.#timer !== undefined) {
@@ -101,379 +97,80 @@ export class Sessions {
       this.#timer = undefined;
     }
   }
-}
 
-/**
- * One fallback session, seen through the `WebSocket` interface a
- * {@linkcode Socket} uses: `readyState`, `bufferedAmount` (bytes queued in
- * the stream and not yet taken by the HTTP server), `send`, `close` and the
- * `open`, `message` and `close` events.
- *
- * A POST reaches the session only with its secret (sent in the open event,
- * returned in the `X-Switchboard-Secret` header) and from the stream's
- * origin; see {@linkcode EventStreamConnection.authorize}. A stream that
- * takes nothing for two keepalive intervals closes the session with 1008; a
- * client that has answered neither of the last two keepalives with a POST
- * is taken as gone and the session closes with 1001 (see `wire.ts`).
- */
-export class EventStreamConnection extends EventTarget {
-  /** The session id: a random UUID, which names the session on POSTs. */
-  readonly id: string = crypto.randomUUID();
-  /** Set by `route()`: the Socket that wraps this connection. */
-  socket: Socket | undefined;
-  binaryType = "arraybuffer";
-  readonly protocol: string;
-  readyState: number = CONNECTING;
-  /** The next POST sequence number to deliver. */
-  nextSeq = 0;
-
-  #controller: ReadableStreamDefaultController<Uint8Array> | undefined;
-  /** The secret a POST must carry. */
-  #secret: string | undefined;
-  /** The stream request's `Origin`, which POSTs must match. */
-  #origin: string | null;
-  #keepAliveMs: number;
-  /** Bytes ever queued, and how many the stream had taken at the last tick. */
-  #written = 0;
-  #takenAtTick = 0;
-  #stalledTicks = 0;
-  /** A POST arrived since the last tick; keepalives sent since the last one. */
-  #posted = false;
-  #unanswered = 0;
-  /** POSTs whose body is being read: the client is there. */
-  receiving = 0;
-  #sessions: Sessions | undefined;
-  /** The stream, until {@linkcode EventStreamConnection.respond} takes it. */
-  #body: ReadableStream<Uint8Array> | undefined;
-
-  /**
-   * @param protocol The subprotocol chosen for the session.
-   * @param sessions The route's sessions, which this one leaves when it
-   * ends (the caller adds it).
-   * @param keepAliveMs Milliseconds between the keepalives `sessions`
-   * sends; 0 for none (and no idle timeout).
-   * @param origin The stream request's `Origin` header, if any.
-   */
-  constructor(
-    protocol: string,
-    sessions: Sessions,
-    keepAliveMs: number,
-    origin: string | null = null,
-  ) {
-    super();
-    this.protocol = protocol;
-    this.#sessions = sessions;
-    this.#origin = origin;
-    this.#keepAliveMs = keepAliveMs;
-    const secret = toBase64(crypto.getRandomValues(new Uint8Array(24)));
-    this.#secret = secret;
-    const open: OpenData = { session: this.id, protocol, secret };
-    this.#body = new ReadableStream<Uint8Array>(this, STREAM_STRATEGY);
-    this.#write(encoder.encode(formatEvent("open", JSON.stringify(open))));
-    // Like Deno's upgraded sockets: open once the response is on its way
-    // (or when a POST shows the client has read the open event already).
-    setTimeout(() => this.#open(), 0);
-  }
-
-  /**
-   * The response that carries the stream, made once: the session keeps
-   * neither it nor its headers (the HTTP server holds the stream).
-   *
-   * @returns The response.
-   */
-  respond(): Response {
-    const body = this.#body ?? null;
-    this.#body = undefined;
-    return new Response(body, { headers: STREAM_HEADERS });
-  }
-
-  /**
-   * The stream's underlying source starts: keeps its controller. (The
-   * session is the source itself, so no closures are made per session.)
-   *
-   * @param controller The stream's controller.
-   */
-  start(controller: ReadableStreamDefaultController<Uint8Array>): void {
-    this.#controller = controller;
-  }
-
-  /** The stream's underlying source is cancelled: the client went away. */
-  cancel(): void {
-    this.#end(1006, "The client closed the event stream", false);
-  }
-
-  #open(): void {
-    if (this.readyState !== CONNECTING) return;
-    this.readyState = OPEN;
-    this.dispatchEvent(new Event("open"));
-  }
-
-  /**
-   * Every keepalive interval (called by {@linkcode Sessions}): closes the
-   * session with 1008 when its stream has taken nothing for two ticks while
-   * bytes wait in it, or with 1001 when the client has answered neither of
-   * the last two keepalives with a POST; else writes a keepalive, behind
-   * whatever waits, so that a client reading through a backlog answers it
-   * once it gets there.
-   */
-  tick(): void {
-    if (this.readyState !== OPEN) return;
-    const waiting = this.bufferedAmount;
-    const taken = this.#written - waiting;
-    if (waiting > 0 && taken === this.#takenAtTick) {
-      if (++this.#stalledTicks >= 2) {
-        this.fail(
-          1008,
-          `Idle timeout: the client read nothing for ${
-            2 * this.#keepAliveMs
-          } ms`,
-        );
-      }
-      return;
-    }
-    this.#stalledTicks = 0;
-    this.#takenAtTick = taken;
-    if (this.#posted || this.receiving > 0) {
-      this.#posted = false;
-      this.#unanswered = 0;
-    } else if (this.#unanswered >= 2) {
-      this.fail(
-        1001,
-        `Idle timeout: the client answered no keepalive for ${
-          2 * this.#keepAliveMs
-        } ms`,
-      );
-      return;
-    }
-    this.#unanswered++;
-    this.#write(KEEPALIVE);
-  }
-
-  /** Bytes in the stream's queue that the HTTP server has not taken yet. */
-  get bufferedAmount(): number {
-    if (this.readyState === CLOSED || this.#controller === undefined) return 0;
-    return Math.max(0, -(this.#controller.desiredSize ?? 0));
-  }
-
-  /**
-   * Checks that a POST may reach this session: it carries the session's
-   * secret in the `X-Switchboard-Secret` header (compared in constant time),
-   * and, when the stream was opened with an `Origin` (a browser on another
-   * origin), the same `Origin`. (`route()` checks `allowedOrigins` on POSTs
-   * as on streams before this.) A refused POST leaves the session as it was.
-   *
-   * @param request The POST.
-   * @returns A 403 with a plain reason, or `undefined` when it may.
-   */
-  authorize(request: Request): Response | undefined {
-    const given = request.headers.get(SECRET_HEADER);
-    if (given === null) {
-      return plain(
-        403,
-        "Forbidden: the POST does not carry the session's secret (X-Switchboard-Secret)",
-      );
-    }
-    if (!sameText(given, this.#secret)) {
-      return plain(403, "Forbidden: wrong secret for this session");
-    }
-    const origin = request.headers.get("origin");
-    if (this.#origin !== null && origin !== this.#origin) {
-      return plain(
-        403,
-        `Forbidden: origin ${origin ?? "(none)"} may not post to this session`,
-      );
-    }
-    this.#posted = true;
-    return undefined;
-  }
-
-  /**
-   * Queues a message on the stream.
-   *
-   * @param data Text, or bytes sent as base64.
-   */
-  send(data: string | ArrayBuffer | ArrayBufferView): void {
-    if (this.readyState !== OPEN) {
-      throw new DOMException("The session is not open", "InvalidStateError");
-    }
-    const event = typeof data === "string"
-      ? formatEvent(...textEvent(data, utf8Length(data)))
-      : formatEvent("binary", toBase64(data));
-    this.#write(encoder.encode(event));
-  }
-
-  /**
-   * Sends the final `close` event and ends the stream.
-   *
-   * @param code The close code.
-   * @param reason The reason.
-   */
-  close(code = 1000, reason = ""): void {
-    if (this.readyState >= CLOSING) return;
-    this.readyState = CLOSING;
-    this.#sendClose(code, reason);
-    // Clean once the HTTP server has taken the whole queue, close event
-    // included; not while a client that reads nothing holds it back.
-    const deadline = Date.now() + CLOSE_DRAIN_MS;
-    const drained = (): void => {
-      if (this.readyState === CLOSED) return;
-      if ((this.#controller?.desiredSize ?? 0) >= 0) {
-        this.#end(code, reason, true);
-      } else if (Date.now() >= deadline) this.#end(code, reason, false);
-      else setTimeout(drained, 10);
-    };
-    setTimeout(drained, 0);
-  }
-
-  /**
-   * Delivers one POST body, in order. Answers 204 (delivered, or an already
-   * delivered retry), 400 for a malformed body (the session closes with
-   * 1002), 409 for a sequence number from the future, 413 for a message over
-   * `maxMessageSize` (the session closes with 1009).
-   *
-   * @param text The body.
-   * @param maxMessageSize The largest message, in bytes.
-   * @returns The answer.
-   */
-  receive(text: string, maxMessageSize: number): Response {
-    this.#posted = true;
-    const batch = parseBatch(text);
-    if (typeof batch === "string") {
-      this.fail(1002, "Invalid message batch");
-      return plain(400, `Bad request: ${batch}`);
-    }
-    if (batch.seq < this.nextSeq) return new Response(null, { status: 204 });
-    if (batch.seq > this.nextSeq) {
-      return plain(
-        409,
-        `Conflict: expected seq ${this.nextSeq}, got ${batch.seq}`,
-      );
-    }
-    this.#open();
-    if (this.readyState !== OPEN) {
-      return plain(404, "Not found: the session is closing");
-    }
-    // Checked before any of the batch is delivered: a batch is all or none.
-    const decoded: (string | ArrayBuffer)[] = [];
-    let close: { code: number; reason: string } | undefined;
-    for (const entry of batch.messages) {
-      if (close) break;
-      if (entry[0] === "c") {
-        const [, code, reason] = entry;
-        if (!isWireCloseCode(code) || utf8Length(reason) > 123) {
-          // As for a close frame with a forbidden code: a protocol error.
-          this.fail(1002, `Invalid close code ${code} or reason`);
-          return plain(
-            400,
-            "Bad request: the close entry's code may be 1000-1003, 1007-1014 or 3000-4999, with a reason of at most 123 UTF-8 bytes",
-          );
-        }
-        close = { code, reason };
-        continue;
-      }
-      let data: string | ArrayBuffer;
-      let size: number;
-      if (entry[0] === "t") {
-        data = entry[1];
-        if (!data.isWellFormed()) {
-          // JSON can carry a lone surrogate; a WebSocket text message can't.
-          this.fail(1007, "A text message is not valid Unicode");
-          return plain(
-            400,
-            "Bad request: a text message holds a lone surrogate",
-          );
-        }
-        size = utf8Length(data);
-      } else {
-        let bytes: Uint8Array;
-        try {
-          bytes = fromBase64(entry[1]);
-        } catch {
-          this.fail(1002, "Invalid base64 in a binary message");
-          return plain(400, "Bad request: a binary message is not base64");
-        }
-        data = bytes.buffer as ArrayBuffer;
-        size = bytes.byteLength;
-      }
-      if (size > maxMessageSize) {
-        this.fail(
-          1009,
-          `Message of ${size} bytes exceeds the limit of ${maxMessageSize}`,
-        );
-        return plain(
-          413,
-          `Payload too large: a message of ${size} bytes exceeds the limit of ${maxMessageSize}`,
-        );
-      }
-      decoded.push(data);
-    }
-    this.nextSeq++;
-    for (const data of decoded) {
-      if (this.readyState !== OPEN) break;
-      this.dispatchEvent(new MessageEvent("message", { data }));
-    }
-    if (close && this.readyState === OPEN) {
-      // The client's close: echo it, as a WebSocket echoes a close frame.
-      this.readyState = CLOSING;
-      this.#sendClose(close.code, close.reason);
-      this.#end(close.code, close.reason, true);
-    }
-    return new Response(null, { status: 204 });
-  }
-
-  /**
-   * Closes the session from the server side because of a bad POST, through
-   * its Socket (which then reports the code).
-   *
-   * @param code The close code.
-   * @param reason The reason.
-   */
-  fail(code: number, reason: string): void {
-    if (this.socket) closeSocket(this.socket, code, reason);
-    else this.close(code, reason);
-  }
-
-  #sendClose(code: number, reason: string): void {
-    this.#write(
-      encoder.encode(formatEvent("close", JSON.stringify({ code, reason }))),
+  #open(request: Request): Response {
+    const refused = this.#admit() ?? this.#forbidden(request);
+    if (refused) return refused;
+    const checked = this.#checked;
+    const protocol = chooseProtocol(
+      new URL(request.url).searchParams.get(PROTOCOLS_PARAM),
+      checked.protocols,
     );
-    try {
-      this.#controller?.close();
-    } catch {
-      // The client already went away.
+    const connection = new EventStreamConnection(
+      protocol ?? "",
+      this,
+      this.#keepAliveMs,
+      request.headers.get("origin"),
+    );
+    const socket = new Socket(
+      connection as unknown as WebSocket,
+      protocol === undefined ? checked.socket : { ...checked.socket, protocol },
+    );
+    this.#sessions.set(connection.id, { connection, socket });
+    if (this.#keepAliveMs > 0) {
+      this.#timer ??= setInterval(() => this.#tick(), this.#keepAliveMs);
     }
+    this.#start(socket, request);
+    return connection.respond();
   }
 
-  #write(chunk: Uint8Array): void {
-    try {
-      this.#controller?.enqueue(chunk);
-      this.#written += chunk.byteLength;
-    } catch {
-      // The stream was cancelled: the cancel callback ends the session.
-    }
+  #tick(): void {
+    for (const { connection } of this.#sessions.values()) connection.tick();
   }
 
-  #end(code: number, reason: string, wasClean: boolean): void {
-    if (this.readyState === CLOSED) return;
-    const opened = this.readyState !== CONNECTING;
-    this.readyState = CLOSED;
-    if (!wasClean) {
-      try {
-        // Drops whatever the stream still queues.
-        this.#controller?.error(new Error(reason));
-      } catch {
-        // Already closed.
-      }
+  async #receive(request: Request, id: string): Promise<Response> {
+    const refused = this.#forbidden(request);
+    if (refused) return refused;
+    const connection = this.#sessions.get(id)?.connection;
+    if (connection === undefined) {
+      return plain(404, "Not found: no open session has this id");
     }
-    const sessions = this.#sessions;
-    // Nothing of a closed session keeps its stream, queue or Socket alive.
-    this.#sessions = undefined;
-    this.#controller = undefined;
-    this.#secret = undefined;
-    sessions?.ended(this);
-    if (!opened && !wasClean) this.dispatchEvent(new Event("error"));
-    this.dispatchEvent(new CloseEvent("close", { code, reason, wasClean }));
-    this.socket = undefined;
+    // The session's secret and origin, before a byte of the body is read.
+    const unauthorized = connection.authorize(request);
+    if (unauthorized) return unauthorized;
+    const limit = this.postLimit;
+    let body: Awaited<ReturnType<typeof readBody>>;
+    connection.receiving++;
+    try {
+      body = await readBody(request, limit);
+    } catch {
+      return plain(400, "Bad request: the body could not be read");
+    } finally {
+      connection.receiving--;
+    }
+    if (body === "not UTF-8") {
+      this.fail(connection, 1007, "A message batch is not UTF-8");
+      return plain(400, "Bad request: the body is not UTF-8");
+    }
+    if (body === "too large") {
+      this.fail(connection, 1009, `Message batch over ${limit} bytes`);
+      return plain(
+        413,
+        `Payload too large: a message batch may hold at most ${limit} bytes`,
+      );
+    }
+    return connection.receive(body.text, this.#maxMessageSize);
+  }
+
+  /** The 403 for a fallback request from an origin that is not allowed. */
+  #forbidden(request: Request): Response | undefined {
+    try {
+      checkOrigin(request, this.#checked.allowedOrigins);
+    } catch (error) {
+      if (error instanceof HandshakeError) return error.response;
+      throw error;
+    }
+    return undefined;
   }
 }
 
@@ -483,7 +180,7 @@ export class EventStreamConnection extends EventTarget {
  * @param request The request.
  * @returns `true` for a GET that accepts `text/event-stream`.
  */
-export function wantsEventStream(request: Request): boolean {
+function wantsEventStream(request: Request): boolean {
   return request.method === "GET" &&
     (request.headers.get("accept") ?? "").includes(EVENT_STREAM);
 }
@@ -494,7 +191,7 @@ export function wantsEventStream(request: Request): boolean {
  * @param request The request.
  * @returns The session id, or `undefined` when the request is no such POST.
  */
-export function postedSession(request: Request): string | undefined {
+function postedSession(request: Request): string | undefined {
   if (request.method !== "POST") return undefined;
   return new URL(request.url).searchParams.get(SESSION_PARAM) ?? undefined;
 }
@@ -507,7 +204,7 @@ export function postedSession(request: Request): string | undefined {
  * @returns The body as text, `"too large"` past `limit`, or `"not UTF-8"`.
  * @throws {TypeError} When the body cannot be read (the client went away).
  */
-export async function readBody(
+async function readBody(
   request: Request,
   limit: number,
 ): Promise<{ text: string } | "too large" | "not UTF-8"> {
@@ -535,31 +232,3 @@ export async function readBody(
 }
 
 const strictDecoder = new TextDecoder("utf-8", { fatal: true });
-
-/**
- * A plain-text answer.
- *
- * @param status The HTTP status.
- * @param text The reason, one sentence.
- * @returns The response.
- */
-export function plain(status: number, text: string): Response {
-  return new Response(`${text}\n`, {
-    status,
-    headers: { "content-type": "text/plain" },
-  });
-}
-
-/**
- * Compares two strings in time that depends on their length only.
- *
- * @param a One string.
- * @param b The other, or `undefined` (never equal).
- * @returns Whether they hold the same code units.
- */
-function sameText(a: string, b: string | undefined): boolean {
-  if (b === undefined || a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
-  return diff === 0;
-}

@@ -37,6 +37,8 @@
  * @module
  */
 
+import { isWireCloseCode, utf8Length } from "../message.ts";
+
 /** The query parameter that names a session on a POST. */
 export const SESSION_PARAM = "session";
 /**
@@ -48,12 +50,6 @@ export const SECRET_HEADER = "x-switchboard-secret";
 export const PROTOCOLS_PARAM = "protocols";
 /** The media type of the stream. */
 export const EVENT_STREAM = "text/event-stream";
-
-/** `readyState` values, as `WebSocket` has them, for both ends' sessions. */
-export const CONNECTING = 0;
-export const OPEN = 1;
-export const CLOSING = 2;
-export const CLOSED = 3;
 
 /** One entry of a POST batch. */
 export type Entry =
@@ -175,6 +171,105 @@ export function parseBatch(text: string): Batch | string {
     } else return `unknown message kind ${JSON.stringify(kind)}`;
   }
   return { seq, messages: messages as Entry[] };
+}
+
+/** A batch checked and decoded, ready to deliver. */
+export interface DecodedBatch {
+  /** The messages: text as strings, binary as `ArrayBuffer`s. */
+  messages: (string | ArrayBuffer)[];
+  /** The client's close, when the batch ends with one. */
+  close: { code: number; reason: string } | undefined;
+}
+
+/** Why a batch is refused: the HTTP answer, and the close the session takes. */
+export interface BatchRefusal {
+  status: 400 | 413;
+  /** The answer's plain-text reason. */
+  answer: string;
+  code: number;
+  reason: string;
+}
+
+/**
+ * Checks and decodes every entry of a batch before any is delivered (a batch
+ * is delivered whole or not at all). Entries after a close entry are
+ * ignored, as frames after a close frame are.
+ *
+ * @param batch The parsed batch.
+ * @param maxMessageSize The largest message, in bytes.
+ * @returns The decoded batch, or the refusal: 400 and 1002 for a close
+ * entry a peer may not send or a bad base64 message, 400 and 1007 for text
+ * that is not valid Unicode, 413 and 1009 for a message over
+ * `maxMessageSize`.
+ */
+export function decodeBatch(
+  batch: Batch,
+  maxMessageSize: number,
+): DecodedBatch | BatchRefusal {
+  const messages: (string | ArrayBuffer)[] = [];
+  for (const entry of batch.messages) {
+    if (entry[0] === "c") {
+      const [, code, reason] = entry;
+      if (!isWireCloseCode(code) || utf8Length(reason) > 123) {
+        // As for a close frame with a forbidden code: a protocol error.
+        return refusal(
+          400,
+          "Bad request: the close entry's code may be 1000-1003, 1007-1014 or 3000-4999, with a reason of at most 123 UTF-8 bytes",
+          1002,
+          `Invalid close code ${code} or reason`,
+        );
+      }
+      return { messages, close: { code, reason } };
+    }
+    let data: string | ArrayBuffer;
+    let size: number;
+    if (entry[0] === "t") {
+      data = entry[1];
+      if (!data.isWellFormed()) {
+        // JSON can carry a lone surrogate; a WebSocket text message can't.
+        return refusal(
+          400,
+          "Bad request: a text message holds a lone surrogate",
+          1007,
+          "A text message is not valid Unicode",
+        );
+      }
+      size = utf8Length(data);
+    } else {
+      let bytes: Uint8Array;
+      try {
+        bytes = fromBase64(entry[1]);
+      } catch {
+        return refusal(
+          400,
+          "Bad request: a binary message is not base64",
+          1002,
+          "Invalid base64 in a binary message",
+        );
+      }
+      data = bytes.buffer as ArrayBuffer;
+      size = bytes.byteLength;
+    }
+    if (size > maxMessageSize) {
+      return refusal(
+        413,
+        `Payload too large: a message of ${size} bytes exceeds the limit of ${maxMessageSize}`,
+        1009,
+        `Message of ${size} bytes exceeds the limit of ${maxMessageSize}`,
+      );
+    }
+    messages.push(data);
+  }
+  return { messages, close: undefined };
+}
+
+function refusal(
+  status: 400 | 413,
+  answer: string,
+  code: number,
+  reason: string,
+): BatchRefusal {
+  return { status, answer, code, reason };
 }
 
 /**

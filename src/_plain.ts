@@ -1,0 +1,20 @@
+/**
+ * `plain()`: the plain-text HTTP answers `route()` and the fallback server
+ * give. Internal.
+ *
+ * @module
+ */
+
+/**
+ * A plain-text answer: one sentence and a line break.
+ *
+ * @param status The HTTP status.
+ * @param text The reason, one sentence.
+ * @returns The response.
+ */
+export function plain(status: number, text: string): Response {
+  return new Response(`${text}\n`, {
+    status,
+    headers: { "content-type": "text/plain" },
+  });
+}

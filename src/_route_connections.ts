@@ -1,0 +1,216 @@
+/**
+ * The bookkeeping behind `route()`: the open sockets, the connection limit,
+ * the per-connection message rate, the handlers still running, the
+ * statistics and the graceful shutdown. Internal; `route.ts` dispatches
+ * requests to it.
+ *
+ * @module
+ */
+
+import {
+  closeSocket,
+  messageCounts,
+  setInboundLimit,
+  type Socket,
+  SocketClosedError,
+  watchClose,
+} from "./socket.ts";
+
+/** The limits and callbacks of one route, checked by `route()`. */
+export interface ConnectionsOptions {
+  handler: (socket: Socket, request: Request) => void | Promise<void>;
+  onError: (error: unknown, request: Request) => void;
+  maxConnections: number;
+  maxMessagesPerSecond: number;
+  shutdownTimeout: number;
+}
+
+/** The counters `route().stats()` returns. */
+export interface ConnectionStats {
+  connections: number;
+  accepted: number;
+  refused: number;
+  messagesIn: number;
+  messagesOut: number;
+  closes: Record<string, number>;
+}
+
+/**
+ * The connections of one route, from admission to their last close: runs
+ * the handler for each, closes a socket whose handler fails with 1011,
+ * counts, and shuts down.
+ */
+export class Connections {
+  readonly #options: ConnectionsOptions;
+  readonly #sockets = new Set<Socket>();
+  /** Handlers still running, and who waits for them to reach none. */
+  #active = 0;
+  #drained: (() => void) | undefined;
+  #closes: Record<string, number> = {};
+  #accepted = 0;
+  #refused = 0;
+  #closedIn = 0;
+  #closedOut = 0;
+  #rateTimer: ReturnType<typeof setInterval> | undefined;
+  #stopping: Promise<void> | undefined;
+  /** Shared by every connection: no closure per connection on success. */
+  readonly #handlerDone = (): void => {
+    if (--this.#active === 0) this.#drained?.();
+  };
+
+  /**
+   * @param options The route's handler, error reporter and limits.
+   */
+  constructor(options: ConnectionsOptions) {
+    this.#options = options;
+  }
+
+  /**
+   * Whether a new connection may open.
+   *
+   * @returns `undefined`, or the 503 that refuses it (shutting down, or at
+   * `maxConnections`).
+   */
+  admit(): Response | undefined {
+    if (this.#stopping) return this.#unavailable("the server is shutting down");
+    const max = this.#options.maxConnections;
+    if (this.#sockets.size >= max) {
+      return this.#unavailable(`the limit of ${max} connections is reached`);
+    }
+    return undefined;
+  }
+
+  /**
+   * Counts a new connection and runs the handler for it.
+   *
+   * @param socket The connection's Socket.
+   * @param request The request that opened it.
+   */
+  start(socket: Socket, request: Request): void {
+    this.#track(socket);
+    try {
+      const result = this.#options.handler(socket, request);
+      if (result instanceof Promise) {
+        this.#active++;
+        result.then(this.#handlerDone, (error) => {
+          this.#fail(socket, request, error);
+          this.#handlerDone();
+        });
+      }
+    } catch (error) {
+      this.#fail(socket, request, error);
+    }
+  }
+
+  /**
+   * A snapshot of the counters.
+   *
+   * @returns The counters.
+   */
+  stats(): ConnectionStats {
+    let messagesIn = this.#closedIn;
+    let messagesOut = this.#closedOut;
+    for (const socket of this.#sockets) {
+      const counts = messageCounts(socket);
+      messagesIn += counts.in;
+      messagesOut += counts.out;
+    }
+    return {
+      connections: this.#sockets.size,
+      accepted: this.#accepted,
+      refused: this.#refused,
+      messagesIn,
+      messagesOut,
+      closes: { ...this.#closes },
+    };
+  }
+
+  /**
+   * Refuses new connections, closes every socket with 1001 "Server shutting
+   * down" and waits for the handlers and the closes, at most
+   * `shutdownTimeout`. Calling it again returns the same promise.
+   *
+   * @returns A promise that resolves when the route is down.
+   */
+  shutdown(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
+    const sockets = this.#sockets;
+    for (const socket of sockets) {
+      closeSocket(socket, 1001, "Server shutting down");
+    }
+    const handlers = this.#active === 0
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => this.#drained = resolve);
+    const finished = Promise.allSettled([
+      handlers,
+      ...[...sockets].map((socket) => socket.closed),
+    ]);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.#options.shutdownTimeout);
+    });
+    await Promise.race([finished, deadline]);
+    clearTimeout(timer);
+  }
+
+  #track(socket: Socket): void {
+    const sockets = this.#sockets;
+    sockets.add(socket);
+    this.#accepted++;
+    const rate = this.#options.maxMessagesPerSecond;
+    if (rate !== Infinity) {
+      setInboundLimit(socket, rate);
+      // One timer for all connections moves every window forward.
+      this.#rateTimer ??= setInterval(() => {
+        for (const open of sockets) {
+          setInboundLimit(open, messageCounts(open).charged + rate);
+        }
+      }, 1000);
+    }
+    watchClose(socket, (info) => {
+      sockets.delete(socket);
+      const counts = messageCounts(socket);
+      this.#closedIn += counts.in;
+      this.#closedOut += counts.out;
+      this.#closes[info.code] = (this.#closes[info.code] ?? 0) + 1;
+      if (sockets.size === 0 && this.#rateTimer !== undefined) {
+        clearInterval(this.#rateTimer);
+        this.#rateTimer = undefined;
+      }
+    });
+  }
+
+  #fail(socket: Socket, request: Request, error: unknown): void {
+    if (endedWith(socket, error)) return;
+    closeSocket(socket, 1011, "Internal server error");
+    try {
+      this.#options.onError(error, request);
+    } catch (reportError) {
+      console.error("Switchboard: onError threw", reportError);
+    }
+  }
+
+  #unavailable(reason: string): Response {
+    this.#refused++;
+    return new Response(`Service unavailable: ${reason}\n`, {
+      status: 503,
+      headers: { "content-type": "text/plain", "retry-after": "1" },
+    });
+  }
+}
+
+/**
+ * Whether `error` is only the handler's own socket having closed: a
+ * `SocketClosedError` from its `send()` or an `RpcClosedError` from a call
+ * over it, raised once that socket is closing or closed. That is how a push
+ * loop or a pending call ends when the peer leaves, not a failure.
+ */
+function endedWith(socket: Socket, error: unknown): boolean {
+  return socket.readyState >= 2 &&
+    (error instanceof SocketClosedError ||
+      (error instanceof Error && error.name === "RpcClosedError"));
+}

@@ -1,0 +1,399 @@
+/**
+ * One session of the fallback transport on the server: the event stream
+ * and the POSTs of one client, shaped like a `WebSocket` so that a
+ * {@linkcode Socket} wraps it unchanged. The session knows nothing of what
+ * wraps it: it reports through the {@linkcode SessionHost} it is given.
+ * Internal; `server.ts` makes and keeps the sessions.
+ *
+ * @module
+ */
+
+import { CLOSED, CLOSING, CONNECTING, OPEN } from "../_ready_state.ts";
+import { utf8Length } from "../message.ts";
+import { plain } from "../_plain.ts";
+import {
+  decodeBatch,
+  EVENT_STREAM,
+  formatEvent,
+  type OpenData,
+  parseBatch,
+  SECRET_HEADER,
+  textEvent,
+  toBase64,
+} from "./wire.ts";
+
+const encoder = new TextEncoder();
+/** How long a closing session waits for the client to take the close event. */
+const CLOSE_DRAIN_MS = 2000;
+const KEEPALIVE = encoder.encode(": keepalive\n\n");
+
+/**
+ * The stream's queuing strategy, shared by every session: it counts bytes,
+ * and a high-water mark of 0 makes `desiredSize` the negated bytes waiting.
+ */
+const STREAM_STRATEGY: QueuingStrategy<Uint8Array> = {
+  highWaterMark: 0,
+  size: (chunk) => chunk.byteLength,
+};
+
+/** Headers of the stream's response: no caching, no proxy buffering. */
+const STREAM_HEADERS = {
+  "content-type": `${EVENT_STREAM}; charset=utf-8`,
+  "cache-control": "no-cache, no-store",
+  "x-accel-buffering": "no",
+};
+
+/** What a session reports to: the server that made it. */
+export interface SessionHost {
+  /**
+   * The session must close (a bad POST, a client gone): close it through
+   * whatever wraps it, so that the close is reported there.
+   *
+   * @param session The session.
+   * @param code The close code.
+   * @param reason The reason.
+   */
+  fail(session: EventStreamConnection, code: number, reason: string): void;
+  /**
+   * The session has ended: let go of it.
+   *
+   * @param session The session.
+   */
+  ended(session: EventStreamConnection): void;
+}
+
+/**
+ * One fallback session, seen through the `WebSocket` interface a
+ * {@linkcode Socket} uses: `readyState`, `bufferedAmount` (bytes queued in
+ * the stream and not yet taken by the HTTP server), `send`, `close` and the
+ * `open`, `message` and `close` events.
+ *
+ * A POST reaches the session only with its secret (sent in the open event,
+ * returned in the `X-Switchboard-Secret` header) and from the stream's
+ * origin; see {@linkcode EventStreamConnection.authorize}. A stream that
+ * takes nothing for two keepalive intervals closes the session with 1008; a
+ * client that has answered neither of the last two keepalives with a POST
+ * is taken as gone and the session closes with 1001 (see `wire.ts`).
+ */
+export class EventStreamConnection extends EventTarget {
+  /** The session id: a random UUID, which names the session on POSTs. */
+  readonly id: string = crypto.randomUUID();
+  binaryType = "arraybuffer";
+  readonly protocol: string;
+  readyState: number = CONNECTING;
+
+  /** The next POST sequence number to deliver. */
+  #nextSeq = 0;
+  #controller: ReadableStreamDefaultController<Uint8Array> | undefined;
+  /** The secret a POST must carry. */
+  #secret: string | undefined;
+  /** The stream request's `Origin`, which POSTs must match. */
+  #origin: string | null;
+  #keepAliveMs: number;
+  /** Bytes ever queued, and how many the stream had taken at the last tick. */
+  #written = 0;
+  #takenAtTick = 0;
+  #stalledTicks = 0;
+  /** A POST arrived since the last tick; keepalives sent since the last one. */
+  #posted = false;
+  #unanswered = 0;
+  /** POSTs whose body the host is reading: the client is there. */
+  receiving = 0;
+  #host: SessionHost | undefined;
+  /** The stream, until {@linkcode EventStreamConnection.respond} takes it. */
+  #body: ReadableStream<Uint8Array> | undefined;
+
+  /**
+   * @param protocol The subprotocol chosen for the session.
+   * @param host Told when the session must close (it closes the session
+   * through whatever wraps it) and when it has ended.
+   * @param keepAliveMs Milliseconds between the keepalives `host` ticks;
+   * 0 for none (and no idle timeout).
+   * @param origin The stream request's `Origin` header, if any.
+   */
+  constructor(
+    protocol: string,
+    host: SessionHost,
+    keepAliveMs: number,
+    origin: string | null = null,
+  ) {
+    super();
+    this.protocol = protocol;
+    this.#host = host;
+    this.#origin = origin;
+    this.#keepAliveMs = keepAliveMs;
+    const secret = toBase64(crypto.getRandomValues(new Uint8Array(24)));
+    this.#secret = secret;
+    const open: OpenData = { session: this.id, protocol, secret };
+    this.#body = new ReadableStream<Uint8Array>(this, STREAM_STRATEGY);
+    this.#write(encoder.encode(formatEvent("open", JSON.stringify(open))));
+    // Like Deno's upgraded sockets: open once the response is on its way
+    // (or when a POST shows the client has read the open event already).
+    setTimeout(() => this.#open(), 0);
+  }
+
+  /**
+   * The response that carries the stream, made once: the session keeps
+   * neither it nor its headers (the HTTP server holds the stream).
+   *
+   * @returns The response.
+   */
+  respond(): Response {
+    const body = this.#body ?? null;
+    this.#body = undefined;
+    return new Response(body, { headers: STREAM_HEADERS });
+  }
+
+  /**
+   * The stream's underlying source starts: keeps its controller. (The
+   * session is the source itself, so no closures are made per session.)
+   *
+   * @param controller The stream's controller.
+   */
+  start(controller: ReadableStreamDefaultController<Uint8Array>): void {
+    this.#controller = controller;
+  }
+
+  /** The stream's underlying source is cancelled: the client went away. */
+  cancel(): void {
+    this.#end(1006, "The client closed the event stream", false);
+  }
+
+  #open(): void {
+    if (this.readyState !== CONNECTING) return;
+    this.readyState = OPEN;
+    this.dispatchEvent(new Event("open"));
+  }
+
+  /**
+   * Every keepalive interval (called by the host): closes the
+   * session with 1008 when its stream has taken nothing for two ticks while
+   * bytes wait in it, or with 1001 when the client has answered neither of
+   * the last two keepalives with a POST; else writes a keepalive, behind
+   * whatever waits, so that a client reading through a backlog answers it
+   * once it gets there.
+   */
+  tick(): void {
+    if (this.readyState !== OPEN) return;
+    const waiting = this.bufferedAmount;
+    const taken = this.#written - waiting;
+    if (waiting > 0 && taken === this.#takenAtTick) {
+      if (++this.#stalledTicks >= 2) {
+        this.#fail(
+          1008,
+          `Idle timeout: the client read nothing for ${
+            2 * this.#keepAliveMs
+          } ms`,
+        );
+      }
+      return;
+    }
+    this.#stalledTicks = 0;
+    this.#takenAtTick = taken;
+    if (this.#posted || this.receiving > 0) {
+      this.#posted = false;
+      this.#unanswered = 0;
+    } else if (this.#unanswered >= 2) {
+      this.#fail(
+        1001,
+        `Idle timeout: the client answered no keepalive for ${
+          2 * this.#keepAliveMs
+        } ms`,
+      );
+      return;
+    }
+    this.#unanswered++;
+    this.#write(KEEPALIVE);
+  }
+
+  /** Bytes in the stream's queue that the HTTP server has not taken yet. */
+  get bufferedAmount(): number {
+    if (this.readyState === CLOSED || this.#controller === undefined) return 0;
+    return Math.max(0, -(this.#controller.desiredSize ?? 0));
+  }
+
+  /**
+   * Checks that a POST may reach this session: it carries the session's
+   * secret in the `X-Switchboard-Secret` header (compared in constant time),
+   * and, when the stream was opened with an `Origin` (a browser on another
+   * origin), the same `Origin`. (The host checks `allowedOrigins` on POSTs
+   * as on streams before this.) A refused POST leaves the session as it was;
+   * an accepted one counts as the client's answer to the keepalives.
+   *
+   * @param request The POST.
+   * @returns A 403 with a plain reason, or `undefined` when it may.
+   */
+  authorize(request: Request): Response | undefined {
+    const given = request.headers.get(SECRET_HEADER);
+    if (given === null) {
+      return plain(
+        403,
+        "Forbidden: the POST does not carry the session's secret (X-Switchboard-Secret)",
+      );
+    }
+    if (!sameText(given, this.#secret)) {
+      return plain(403, "Forbidden: wrong secret for this session");
+    }
+    const origin = request.headers.get("origin");
+    if (this.#origin !== null && origin !== this.#origin) {
+      return plain(
+        403,
+        `Forbidden: origin ${origin ?? "(none)"} may not post to this session`,
+      );
+    }
+    this.#posted = true;
+    return undefined;
+  }
+
+  /**
+   * Queues a message on the stream.
+   *
+   * @param data Text, or bytes sent as base64.
+   */
+  send(data: string | ArrayBuffer | ArrayBufferView): void {
+    if (this.readyState !== OPEN) {
+      throw new DOMException("The session is not open", "InvalidStateError");
+    }
+    const event = typeof data === "string"
+      ? formatEvent(...textEvent(data, utf8Length(data)))
+      : formatEvent("binary", toBase64(data));
+    this.#write(encoder.encode(event));
+  }
+
+  /**
+   * Sends the final `close` event and ends the stream.
+   *
+   * @param code The close code.
+   * @param reason The reason.
+   */
+  close(code = 1000, reason = ""): void {
+    if (this.readyState >= CLOSING) return;
+    this.readyState = CLOSING;
+    this.#sendClose(code, reason);
+    // Clean once the HTTP server has taken the whole queue, close event
+    // included; not while a client that reads nothing holds it back.
+    const deadline = Date.now() + CLOSE_DRAIN_MS;
+    const drained = (): void => {
+      if (this.readyState === CLOSED) return;
+      if ((this.#controller?.desiredSize ?? 0) >= 0) {
+        this.#end(code, reason, true);
+      } else if (Date.now() >= deadline) this.#end(code, reason, false);
+      else setTimeout(drained, 10);
+    };
+    setTimeout(drained, 0);
+  }
+
+  /**
+   * Delivers one POST body, in order (the host has read it, within its
+   * size limit, as UTF-8). Answers 204 (delivered, or an already
+   * delivered retry), 400 for a malformed body (the session closes with
+   * 1002), 409 for a sequence number from the future, 413 for a message over
+   * `maxMessageSize` (the session closes with 1009).
+   *
+   * @param text The body.
+   * @param maxMessageSize The largest message, in bytes.
+   * @returns The answer.
+   */
+  receive(text: string, maxMessageSize: number): Response {
+    this.#posted = true;
+    const batch = parseBatch(text);
+    if (typeof batch === "string") {
+      this.#fail(1002, "Invalid message batch");
+      return plain(400, `Bad request: ${batch}`);
+    }
+    if (batch.seq < this.#nextSeq) return new Response(null, { status: 204 });
+    if (batch.seq > this.#nextSeq) {
+      return plain(
+        409,
+        `Conflict: expected seq ${this.#nextSeq}, got ${batch.seq}`,
+      );
+    }
+    this.#open();
+    if (this.readyState !== OPEN) {
+      return plain(404, "Not found: the session is closing");
+    }
+    const decoded = decodeBatch(batch, maxMessageSize);
+    if ("status" in decoded) {
+      this.#fail(decoded.code, decoded.reason);
+      return plain(decoded.status, decoded.answer);
+    }
+    this.#nextSeq++;
+    const close = decoded.close;
+    for (const data of decoded.messages) {
+      if (this.readyState !== OPEN) break;
+      this.dispatchEvent(new MessageEvent("message", { data }));
+    }
+    if (close && this.readyState === OPEN) {
+      // The client's close: echo it, as a WebSocket echoes a close frame.
+      this.readyState = CLOSING;
+      this.#sendClose(close.code, close.reason);
+      this.#end(close.code, close.reason, true);
+    }
+    return new Response(null, { status: 204 });
+  }
+
+  /**
+   * Closes the session from the server side (a bad POST, a client gone),
+   * through the host, which closes whatever wraps it so that the close is
+   * reported there.
+   */
+  #fail(code: number, reason: string): void {
+    this.#host?.fail(this, code, reason);
+  }
+
+  #sendClose(code: number, reason: string): void {
+    this.#write(
+      encoder.encode(formatEvent("close", JSON.stringify({ code, reason }))),
+    );
+    try {
+      this.#controller?.close();
+    } catch {
+      // The client already went away.
+    }
+  }
+
+  #write(chunk: Uint8Array): void {
+    try {
+      this.#controller?.enqueue(chunk);
+      this.#written += chunk.byteLength;
+    } catch {
+      // The stream was cancelled: the cancel callback ends the session.
+    }
+  }
+
+  #end(code: number, reason: string, wasClean: boolean): void {
+    if (this.readyState === CLOSED) return;
+    const opened = this.readyState !== CONNECTING;
+    this.readyState = CLOSED;
+    if (!wasClean) {
+      try {
+        // Drops whatever the stream still queues.
+        this.#controller?.error(new Error(reason));
+      } catch {
+        // Already closed.
+      }
+    }
+    const host = this.#host;
+    // Nothing of a closed session keeps its stream, queue or host alive.
+    this.#host = undefined;
+    this.#controller = undefined;
+    this.#secret = undefined;
+    host?.ended(this);
+    if (!opened && !wasClean) this.dispatchEvent(new Event("error"));
+    this.dispatchEvent(new CloseEvent("close", { code, reason, wasClean }));
+  }
+}
+
+/**
+ * Compares two strings in time that depends on their length only.
+ *
+ * @param a One string.
+ * @param b The other, or `undefined` (never equal).
+ * @returns Whether they hold the same code units.
+ */
+function sameText(a: string, b: string | undefined): boolean {
+  if (b === undefined || a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return diff === 0;
+}
