@@ -14,6 +14,7 @@
 
 import { svgChart } from "./lib/chart.ts";
 import { SERVERS, type ServerSpec } from "./lib/echo_servers.ts";
+import { idleMemory } from "./lib/idle_memory.ts";
 import {
   churn,
   clientFrame,
@@ -90,7 +91,7 @@ const plan = {
       warmup: 0.25,
       measure: 0.75,
       latency: 0.75,
-      idle: 200,
+      idle: { base: 500, count: 1000 },
       churn: 0.75,
     }
     : {
@@ -98,7 +99,7 @@ const plan = {
       warmup: 0.5,
       measure: 2,
       latency: 1.5,
-      idle: 2000,
+      idle: { base: 1000, count: 2000 },
       churn: 1.5,
     }),
   ...(options.reps ? { reps: options.reps } : {}),
@@ -154,7 +155,9 @@ const METRICS: Metric[] = [
   },
   {
     id: "idle_memory",
-    label: `memory per idle conn, ${plan.idle.toLocaleString("en-US")} conns`,
+    label: `memory per idle conn, ${
+      plan.idle.count.toLocaleString("en-US")
+    } more conns over ${plan.idle.base.toLocaleString("en-US")} open`,
     short: "idle memory",
     unit: "KiB",
     better: "lower",
@@ -251,18 +254,8 @@ const SCENARIOS: Scenario[] = [
         shared.launch,
         shared.core,
       );
-      const warm = await openMany(server.port, 100, 20);
-      await Promise.all(warm.map((ws) => closeWs(ws)));
-      await server.collectGarbage();
-      await sleep(200);
-      const before = server.rssKiB();
-      const conns = await openMany(server.port, plan.idle, 50);
-      await sleep(300);
-      await server.collectGarbage();
-      await sleep(200);
-      const after = server.rssKiB();
-      await Promise.all(conns.map((ws) => closeWs(ws)));
-      return { values: { idle_memory: (after - before) / plan.idle } };
+      const [kib] = await idleMemory([server], plan.idle);
+      return { values: { idle_memory: kib as number } };
     },
   },
   {
@@ -281,10 +274,6 @@ const SCENARIOS: Scenario[] = [
     },
   },
 ];
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 function elapsed(): number {
   return (performance.now() - START) / 1000;

@@ -415,19 +415,36 @@ export async function pingPong(
 ): Promise<void> {
   const buf = new Uint8Array(64 * 1024);
   while (!state.stop) {
-    const t0 = performance.now();
-    await writeAll(ws.conn, frame);
-    let k = 0;
-    while (k === 0) {
-      const n = await ws.conn.read(buf);
-      if (n === null) throw new Error("The server closed the connection");
-      k = ws.counter.feed(buf.subarray(0, n));
-    }
-    const us = (performance.now() - t0) * 1000;
+    const us = await roundTrip(ws, frame, buf);
     state.count++;
     if (state.measuring) samples.push(us);
   }
   await closeWs(ws);
+}
+
+/**
+ * Sends one message and waits for its echo.
+ *
+ * @param ws An open connection with nothing in flight.
+ * @param frame The message.
+ * @param buf Where to read into.
+ * @returns The round trip's time in microseconds.
+ * @throws {Error} When the server closes the connection first.
+ */
+export async function roundTrip(
+  ws: WsConn,
+  frame: Uint8Array,
+  buf: Uint8Array,
+): Promise<number> {
+  const t0 = performance.now();
+  await writeAll(ws.conn, frame);
+  let k = 0;
+  while (k === 0) {
+    const n = await ws.conn.read(buf);
+    if (n === null) throw new Error("The server closed the connection");
+    k = ws.counter.feed(buf.subarray(0, n));
+  }
+  return (performance.now() - t0) * 1000;
 }
 
 /**

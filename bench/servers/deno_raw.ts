@@ -1,6 +1,10 @@
 /**
- * The raw Deno echo server: `Deno.upgradeWebSocket` and an `onmessage` that
- * sends every message back in kind, the baseline every ratio is taken to.
+ * The raw Deno echo server, the baseline every ratio is taken to: the echo a
+ * user writes first, `Deno.upgradeWebSocket` and an `onmessage` that sends
+ * every message back, nothing else per connection. (A server-side socket's
+ * `binaryType` is already `"arraybuffer"`, so binary comes back as binary.)
+ * Any request that is not an upgrade is GET /gc, which the memory scenario
+ * calls.
  *
  * @module
  */
@@ -12,7 +16,6 @@ listen((request) => {
     return collectGarbage();
   }
   const { socket, response } = Deno.upgradeWebSocket(request);
-  socket.binaryType = "arraybuffer";
   socket.onmessage = (event) => socket.send(event.data);
   return response;
 });
