@@ -8,7 +8,6 @@ import { type CloseInfo, type Message, route, Socket } from "../mod.ts";
 import { connect, type Fetch } from "../src/client/mod.ts";
 import { EventStreamSocket } from "../src/sse/client.ts";
 import { Hub } from "../src/hub.ts";
-import { closeSocket } from "../src/socket.ts";
 import { RpcPeer } from "../src/rpc/mod.ts";
 import { deferred, delay, open, serve } from "./_helpers.ts";
 import { openStream, post } from "./_sse_helpers.ts";
@@ -614,7 +613,7 @@ Deno.test("a handler that closes with 1008 Unauthorized over the fallback: the c
   let sessions = 0;
   await using server = serve(route("/ws", (socket) => {
     sessions++;
-    closeSocket(socket, 1008, "Unauthorized");
+    socket.close(1008, "Unauthorized");
   }, { transports: ["sse"] }));
   const client = connect(`${server.url}/ws`, {
     transports: ["sse"],
@@ -629,7 +628,7 @@ Deno.test("a handler that closes with 1008 Unauthorized over the fallback: the c
   for (const code of [1001, 1011, 1013, 4000]) {
     const closed = deferred<CloseInfo>();
     await using s = serve(route("/ws", (socket) => {
-      closeSocket(socket, code, `code ${code}`);
+      socket.close(code, `code ${code}`);
     }, { transports: ["sse"] }));
     const raw = new EventStreamSocket(`${s.url}/ws`, [], fetch);
     raw.addEventListener("close", (e) => {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { fromBase64, toBase64 } from "./_base64.ts";
+import { fromBase64, toBase64 } from "../_base64.ts";
 
 /** A message between hubs. `b` marks base64-encoded binary data. */
 export interface Envelope {

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { toBase64 } from "../_base64.ts";
 import { CLOSED, CLOSING, CONNECTING, OPEN } from "../_ready_state.ts";
 import { utf8Length } from "../message.ts";
 import { plain } from "../_plain.ts";
@@ -19,7 +20,6 @@ import {
   parseBatch,
   SECRET_HEADER,
   textEvent,
-  toBase64,
 } from "./wire.ts";
 
 const encoder = new TextEncoder();

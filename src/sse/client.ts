@@ -10,18 +10,17 @@
  * @module
  */
 
+import { fromBase64, toBase64 } from "../_base64.ts";
 import { utf8Length } from "../message.ts";
 import { CLOSED, CLOSING, CONNECTING, OPEN } from "../_ready_state.ts";
 import {
   type Entry,
   EventStreamParser,
-  fromBase64,
   maxLineLength,
   type OpenData,
   PROTOCOLS_PARAM,
   SECRET_HEADER,
   SESSION_PARAM,
-  toBase64,
 } from "./wire.ts";
 
 /**

@@ -38,6 +38,7 @@
  */
 
 import { isWireCloseCode, utf8Length } from "../message.ts";
+import { fromBase64, toBase64 } from "../_base64.ts";
 
 /** The query parameter that names a session on a POST. */
 export const SESSION_PARAM = "session";
@@ -80,59 +81,6 @@ export interface OpenData {
  */
 export function formatEvent(event: string, data: string): string {
   return `event: ${event}\ndata: ${data}\n\n`;
-}
-
-type Base64Codec = {
-  fromBase64?: (text: string) => Uint8Array;
-};
-
-/**
- * Encodes bytes as base64 (`Uint8Array.prototype.toBase64` where the runtime
- * has it).
- *
- * @param data The bytes: a buffer or a view of one.
- * @returns Their base64 text.
- */
-export function toBase64(data: ArrayBuffer | ArrayBufferView): string {
-  const bytes = data instanceof Uint8Array
-    ? data
-    : data instanceof ArrayBuffer
-    ? new Uint8Array(data)
-    : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  const native = (bytes as { toBase64?: () => string }).toBase64;
-  if (typeof native === "function") return native.call(bytes);
-  let binary = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(binary);
-}
-
-/**
- * Decodes base64 text.
- *
- * @param text The base64 text.
- * @returns The bytes.
- * @throws {SyntaxError} When `text` is not base64.
- */
-export function fromBase64(text: string): Uint8Array {
-  const native = (Uint8Array as unknown as Base64Codec).fromBase64;
-  if (typeof native === "function") {
-    try {
-      return native(text);
-    } catch {
-      throw new SyntaxError("Invalid base64 data");
-    }
-  }
-  let binary: string;
-  try {
-    binary = atob(text);
-  } catch {
-    throw new SyntaxError("Invalid base64 data");
-  }
-  const bytes = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-  return bytes;
 }
 
 /**
