@@ -9,6 +9,12 @@
  * bench/results/local/, which git ignores, and leave the README alone. The
  * whole run stops itself within five minutes.
  *
+ * `deno task bench --paired [--quick]` runs only the paired mode
+ * (bench/lib/paired.ts): Switchboard against raw Deno and a control of raw
+ * Deno against raw Deno, each pair on one core at once, fresh processes each
+ * round, about two minutes (one with `--quick`). It writes paired.{md,json}
+ * to bench/results/ (paired_quick.* to bench/results/local/).
+ *
  * @module
  */
 
@@ -27,6 +33,15 @@ import {
   type Window,
   writeAll,
 } from "./lib/load_client.ts";
+import {
+  type Pair,
+  pairedMarkdown,
+  type PairedPlan,
+  type PairedResults,
+  type PairedRound,
+  runPairRound,
+  summarizePair,
+} from "./lib/paired.ts";
 import {
   canPin,
   type Launch,
@@ -53,7 +68,7 @@ const HARD_LIMIT_S = 295;
 const CORE_LIMIT_S = 215;
 
 const USAGE = "Usage: deno task bench [--quick] [--servers=a,b] " +
-  "[--scenarios=a,b] [--reps=N]";
+  "[--scenarios=a,b] [--reps=N] | deno task bench --paired [--quick]";
 const options = parseArgs(Deno.args);
 const quick = options.quick;
 /** A run that leaves out servers or scenarios is a partial one. */
@@ -62,14 +77,16 @@ const partialRun = options.servers !== undefined ||
 
 function parseArgs(args: string[]): {
   quick: boolean;
+  paired: boolean;
   servers?: string[];
   scenarios?: string[];
   reps?: number;
 } {
-  const parsed: ReturnType<typeof parseArgs> = { quick: false };
+  const parsed: ReturnType<typeof parseArgs> = { quick: false, paired: false };
   for (const arg of args) {
     const [key, value] = arg.split("=", 2) as [string, string | undefined];
     if (key === "--quick" && value === undefined) parsed.quick = true;
+    else if (key === "--paired" && value === undefined) parsed.paired = true;
     else if (key === "--servers" && value) parsed.servers = value.split(",");
     else if (key === "--scenarios" && value) {
       parsed.scenarios = value.split(",");
@@ -79,6 +96,13 @@ function parseArgs(args: string[]): {
       console.error(`Unknown argument ${arg}. ${USAGE}`);
       Deno.exit(2);
     }
+  }
+  if (
+    parsed.paired &&
+    (parsed.servers || parsed.scenarios || parsed.reps !== undefined)
+  ) {
+    console.error(`--paired takes only --quick. ${USAGE}`);
+    Deno.exit(2);
   }
   return parsed;
 }
@@ -647,6 +671,125 @@ async function updateReadme(results: BenchResults): Promise<void> {
   await output(Deno.execPath(), ["fmt", "README.md"], ROOT).catch(() => {});
 }
 
+/** Rounds, durations and counts of `--paired` (full about 2, quick 1 min). */
+const PAIRED_PLAN: PairedPlan = quick
+  ? {
+    rounds: 3,
+    warmup: 0.25,
+    measure: 0.75,
+    latency: 0.75,
+    idle: { base: 500, count: 1000 },
+  }
+  : {
+    rounds: 5,
+    warmup: 0.5,
+    measure: 2,
+    latency: 1.5,
+    idle: { base: 1000, count: 2000 },
+  };
+/** `--paired` starts no round after this. */
+const PAIRED_LIMIT_S = quick ? 75 : 190;
+
+/**
+ * `--paired`: Switchboard against raw Deno and raw Deno against raw Deno,
+ * each pair on one core at once, rounds of the two pairs taken in turn.
+ */
+async function pairedMain(): Promise<void> {
+  const pinned = await canPin();
+  if (pinned) await pin(Deno.pid, 1);
+  const spec = (id: string) => SERVERS.find((s) => s.id === id)!;
+  const switchboard = await spec("switchboard").prepare();
+  const raw = await spec("deno").prepare();
+  const pairs: Pair[] = [
+    {
+      id: "switchboard",
+      measured: { id: "switchboard", name: "Switchboard", launch: switchboard },
+      baseline: { id: "deno", name: "raw Deno", launch: raw },
+    },
+    {
+      id: "control",
+      measured: { id: "deno-b", name: "raw Deno B", launch: raw },
+      baseline: { id: "deno-a", name: "raw Deno A", launch: raw },
+    },
+  ];
+  const rounds: PairedRound[][] = pairs.map(() => []);
+  const notes: string[] = [];
+  const machineText = `${await machine()}; ${switchboard.version}`;
+  const pairedResults = (): PairedResults => ({
+    date: new Date().toISOString().slice(0, 16).replace("T", " ") + " UTC",
+    command: ["deno task bench", ...Deno.args].join(" "),
+    quick,
+    machine: machineText,
+    pinning: pinned
+      ? "Both servers of a pair pinned to core 0 and the load client to core 1 with `taskset`."
+      : "Not pinned (`taskset` missing or a single core): the pairs are not on one core of their own.",
+    plan: PAIRED_PLAN,
+    seconds: Math.round(elapsed()),
+    pairs: pairs.map((pair, i) => ({
+      id: pair.id,
+      measured: pair.measured.name,
+      baseline: pair.baseline.name,
+      metrics: summarizePair(rounds[i]!),
+    })),
+    notes,
+  });
+  partialPaired = pairedResults;
+  const track = (server: RunningServer, on: boolean) => {
+    if (on) running.add(server);
+    else running.delete(server);
+  };
+  for (let r = 0; r < PAIRED_PLAN.rounds; r++) {
+    if (elapsed() > PAIRED_LIMIT_S) {
+      notes.push(`Time ran short: rounds ${r + 1} and later were left out.`);
+      break;
+    }
+    for (const [i, pair] of pairs.entries()) {
+      try {
+        const round = await runPairRound(
+          pair,
+          r,
+          PAIRED_PLAN,
+          pinned ? 0 : undefined,
+          track,
+        );
+        rounds[i]!.push(round);
+        log(
+          `paired ${pair.id} round ${r + 1}: ${
+            Object.entries(round).map(([id, [m, b]]) =>
+              `${id} ${m.toFixed(1)}/${b.toFixed(1)} = ${(m / b).toFixed(3)}`
+            ).join(", ")
+          }`,
+        );
+      } catch (error) {
+        const why = error instanceof Error ? error.message : String(error);
+        notes.push(`Round ${r + 1} of ${pair.id} failed: ${why}`);
+        log(`paired ${pair.id} round ${r + 1} failed: ${why}`);
+      }
+    }
+  }
+  const final = pairedResults();
+  await writePaired(final);
+  log(`done in ${elapsed().toFixed(0)} s: ${pairedDir()}/${pairedBase()}.md`);
+  console.log(pairedMarkdown(final));
+}
+
+function pairedBase(): string {
+  return quick ? "paired_quick" : "paired";
+}
+
+/** A full `--paired` writes bench/results/paired.*, a quick one local/. */
+function pairedDir(): string {
+  return resultsDir(!quick);
+}
+
+async function writePaired(results: PairedResults): Promise<void> {
+  await writeResults(pairedDir(), {
+    [`${pairedBase()}.json`]: json(results),
+    [`${pairedBase()}.md`]: pairedMarkdown(results),
+  });
+}
+
+let partialPaired: (() => PairedResults) | undefined;
 let partial: (() => BenchResults) | undefined;
 /** The process group of the scenario script under way, if any. */
 let script: number | undefined;
@@ -665,11 +808,18 @@ const hardStop = setTimeout(async () => {
     );
     await write(r).catch(() => {});
   }
+  if (partialPaired) {
+    const r = partialPaired();
+    (r.notes as string[]).push(
+      `The run hit its ${HARD_LIMIT_S} s limit and was cut short.`,
+    );
+    await writePaired(r).catch(() => {});
+  }
   Deno.exit(1);
 }, HARD_LIMIT_S * 1000);
 
 try {
-  await main();
+  await (options.paired ? pairedMain() : main());
 } catch (error) {
   log(`failed: ${error instanceof Error ? error.stack : error}`);
   for (const server of running) {

@@ -10,6 +10,11 @@ import {
   resultsTable,
 } from "../bench/lib/report.ts";
 import { LOCAL_DIR, scenarioRun } from "../bench/lib/results.ts";
+import {
+  pairedMarkdown,
+  type PairedResults,
+  summarizePair,
+} from "../bench/lib/paired.ts";
 import { median, percentile, summarize } from "../bench/lib/stats.ts";
 
 const throughput: Metric = {
@@ -187,4 +192,88 @@ Deno.test("bench results: a quick scenario run leaves the tracked results unchan
   const written = await Deno.stat(`${ROOT}${LOCAL_DIR}/rpc.quick.json`);
   assert.ok(written.mtime!.getTime() >= started - 1000);
   assert.equal(await status(), before);
+});
+
+Deno.test("bench paired mode: a ratio is the median of the per-round ratios", () => {
+  const metrics = summarizePair([
+    { text64: [90, 100], idle_memory: [24, 20] },
+    { text64: [200, 180], idle_memory: [25, 20] },
+    { text64: [95, 100], idle_memory: [23, 20] },
+  ]);
+  assert.deepEqual(metrics.text64?.ratios, [0.9, 1.1111, 0.95]);
+  assert.equal(metrics.text64?.ratio, 0.95);
+  assert.equal(metrics.text64?.min, 0.9);
+  assert.equal(metrics.text64?.max, 1.1111);
+  assert.equal(metrics.idle_memory?.ratio, 1.2);
+  assert.equal(metrics.latency_p99, undefined);
+
+  const results: PairedResults = {
+    date: "2026-01-01 00:00 UTC",
+    command: "deno task bench --paired --quick",
+    quick: true,
+    machine: "test machine",
+    pinning: "",
+    plan: {
+      rounds: 3,
+      warmup: 0.25,
+      measure: 0.75,
+      latency: 0.75,
+      idle: { base: 500, count: 1000 },
+    },
+    seconds: 30,
+    pairs: [
+      {
+        id: "switchboard",
+        measured: "Switchboard",
+        baseline: "raw Deno",
+        metrics,
+      },
+      {
+        id: "control",
+        measured: "raw Deno B",
+        baseline: "raw Deno A",
+        metrics: summarizePair([{ text64: [101, 100] }]),
+      },
+    ],
+    notes: [],
+  };
+  const md = pairedMarkdown(results);
+  assert.match(md, /^## Paired: two servers on one core at once/);
+  assert.match(
+    md,
+    /\| 64 B text, .* \| msgs\/s \| 95 \/ 100 \| 0\.950 \(0\.90–1\.11\) \| 101 \/ 100 \| 1\.010 \(1\.01–1\.01\) \|/,
+  );
+  assert.match(
+    md,
+    /\| memory per idle conn \| KiB \| 24\.0 \/ 20\.0 \| 1\.200 .* \| – \| – \|/,
+  );
+  assert.match(md, /raw Deno B \/ raw Deno A: ratio/);
+});
+
+Deno.test("bench idle memory: the RSS growth past the base connections, per connection", async () => {
+  // Reading another process's /proc needs -A: the bench runs as it would.
+  const run = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "bench/run.ts",
+      "--quick",
+      "--servers=deno",
+      "--scenarios=idle_memory",
+    ],
+    cwd: ROOT,
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const out = new TextDecoder().decode(run.stdout);
+  assert.equal(run.code, 0, new TextDecoder().decode(run.stderr));
+  const kib = Number(
+    out.match(
+      /\| memory per idle conn, 1,000 more conns over 500 open \| KiB \| ([\d.]+) /,
+    )?.[1],
+  );
+  // Raw Deno holds about 20 KiB per idle connection; wide margins for a
+  // busy machine.
+  assert.ok(kib > 4 && kib < 100, `got ${kib} KiB:\n${out}`);
 });
