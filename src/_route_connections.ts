@@ -7,14 +7,13 @@
  * @module
  */
 
+import { type Socket, SocketClosedError } from "./socket.ts";
 import {
   closeSocket,
   messageCounts,
   setInboundLimit,
-  type Socket,
-  SocketClosedError,
   watchClose,
-} from "./socket.ts";
+} from "./_socket_internals.ts";
 
 /** The limits and callbacks of one route, checked by `route()`. */
 export interface ConnectionsOptions {

@@ -26,7 +26,8 @@
  * @module
  */
 
-import { type Socket, socketLimits } from "./socket.ts";
+import { type Socket } from "./socket.ts";
+import { socketLimits } from "./_socket_internals.ts";
 import type { Backplane } from "./backplane/mod.ts";
 import { MemoryBackplane } from "./backplane/memory.ts";
 import { OPEN } from "./_ready_state.ts";

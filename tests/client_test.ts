@@ -6,7 +6,7 @@ import {
   SocketClosedError,
 } from "../src/client/mod.ts";
 import { type Message, route, type Socket } from "../mod.ts";
-import { closeSocket } from "../src/socket.ts";
+import { closeSocket } from "../src/_socket_internals.ts";
 import { delay } from "./_helpers.ts";
 
 const hostname = "127.0.0.1";

@@ -9,7 +9,8 @@
  */
 
 import type { CloseInfo, Message, Transport } from "../message.ts";
-import { closeSocket, Socket } from "../socket.ts";
+import { Socket } from "../socket.ts";
+import { closeSocket } from "../_socket_internals.ts";
 import type { Inbox } from "../_inbox.ts";
 import type { Outbox } from "./_outbox.ts";
 import { abandon, refusedStatus, Transports } from "./_transport.ts";

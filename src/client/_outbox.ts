@@ -7,7 +7,8 @@
  */
 
 import type { CloseInfo } from "../message.ts";
-import { sendsWaiting, type Socket, SocketClosedError } from "../socket.ts";
+import { type Socket, SocketClosedError } from "../socket.ts";
+import { sendsWaiting } from "../_socket_internals.ts";
 import { OPEN } from "../_ready_state.ts";
 import { OutboxFullError } from "./errors.ts";
 

@@ -8,12 +8,12 @@
  * @module
  */
 
+import { type Socket } from "../socket.ts";
 import {
   closeSocket,
   pendingBytes,
   sendsWaiting,
-  type Socket,
-} from "../socket.ts";
+} from "../_socket_internals.ts";
 import { utf8Length } from "../message.ts";
 import { OPEN } from "../_ready_state.ts";
 

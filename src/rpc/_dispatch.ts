@@ -3,7 +3,8 @@
 // handed to the pending calls, and the answers written and sized.
 
 import { type Message, utf8Length } from "../message.ts";
-import { chargeInbound, type Socket } from "../socket.ts";
+import { type Socket } from "../socket.ts";
+import { chargeInbound } from "../_socket_internals.ts";
 import { RpcError } from "./errors.ts";
 import { Failures, type Report } from "./_failures.ts";
 import type { PendingCalls } from "./_calls.ts";

@@ -10,7 +10,8 @@
  */
 
 import { checkOrigin, chooseProtocol, HandshakeError } from "../handshake.ts";
-import { closeSocket, Socket } from "../socket.ts";
+import { Socket } from "../socket.ts";
+import { closeSocket } from "../_socket_internals.ts";
 import type { CheckedUpgradeOptions } from "../upgrade.ts";
 import { DEFAULT_MAX_MESSAGE_SIZE } from "../_validate.ts";
 import { plain } from "../_plain.ts";
