@@ -7,6 +7,7 @@
  * @module
  */
 
+import { CLOSING } from "./_ready_state.ts";
 import { type Socket, SocketClosedError } from "./socket.ts";
 import {
   closeSocket,
@@ -209,7 +210,7 @@ export class Connections {
  * loop or a pending call ends when the peer leaves, not a failure.
  */
 function endedWith(socket: Socket, error: unknown): boolean {
-  return socket.readyState >= 2 &&
+  return socket.readyState >= CLOSING &&
     (error instanceof SocketClosedError ||
       (error instanceof Error && error.name === "RpcClosedError"));
 }

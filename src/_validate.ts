@@ -7,6 +7,12 @@
 
 /** The default `maxMessageSize`, in bytes, on every side: 16 MiB. */
 export const DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024;
+/** The default `highWaterMark`, in bytes, on every side: 1 MiB. */
+export const DEFAULT_HIGH_WATER_MARK = 1024 * 1024;
+/** The default `maxQueuedMessages` on every side. */
+export const DEFAULT_MAX_QUEUED_MESSAGES = 100_000;
+/** The default `sendTimeout`, in milliseconds, on every side. */
+export const DEFAULT_SEND_TIMEOUT = 30_000;
 
 /**
  * Checks that an option is a positive safe integer.

@@ -26,7 +26,7 @@
  * @module
  */
 
-import { type Socket } from "./socket.ts";
+import type { Socket } from "./socket.ts";
 import { socketLimits } from "./_socket_internals.ts";
 import type { Backplane } from "./backplane/mod.ts";
 import { MemoryBackplane } from "./backplane/memory.ts";

@@ -271,16 +271,25 @@ export function checkClose(code: number, reason: string, wire: boolean): void {
       `Invalid close reason: expected a string, got ${typeof reason}`,
     );
   }
-  if (
-    reason.length > MAX_CLOSE_REASON_BYTES / 3 &&
-    utf8Length(reason) > MAX_CLOSE_REASON_BYTES
-  ) {
+  if (reasonTooLong(reason)) {
     throw new RangeError(
       `Invalid close reason: it is ${
         utf8Length(reason)
       } UTF-8 bytes long, the limit is ${MAX_CLOSE_REASON_BYTES}`,
     );
   }
+}
+
+/**
+ * Whether a close reason is over the 123 UTF-8 bytes a close frame holds.
+ * Internal.
+ *
+ * @param reason The reason.
+ * @returns `true` when it is too long.
+ */
+export function reasonTooLong(reason: string): boolean {
+  return reason.length > MAX_CLOSE_REASON_BYTES / 3 &&
+    utf8Length(reason) > MAX_CLOSE_REASON_BYTES;
 }
 
 /** The codes a browser lets a script close with: 1000 and 3000-4999. */

@@ -11,12 +11,14 @@
 import {
   checkClose,
   type CloseInfo,
-  MAX_CLOSE_REASON_BYTES,
   type Message,
-  utf8Length,
+  reasonTooLong,
 } from "./message.ts";
 import {
+  DEFAULT_HIGH_WATER_MARK,
   DEFAULT_MAX_MESSAGE_SIZE,
+  DEFAULT_MAX_QUEUED_MESSAGES,
+  DEFAULT_SEND_TIMEOUT,
   nonNegative,
   optionalSignal,
   positiveInteger,
@@ -24,7 +26,7 @@ import {
 import { capture, DONE, take } from "./_inbox.ts";
 import { Receiver } from "./_receiver.ts";
 import { CLOSED, CLOSING, CONNECTING, OPEN } from "./_ready_state.ts";
-import { type Data, type SendHost, SendQueue } from "./_send_queue.ts";
+import { type Data, SendQueue } from "./_send_queue.ts";
 import { SocketClosedError } from "./socket_closed_error.ts";
 import { internals, Listener, SocketIterator } from "./_socket_internals.ts";
 
@@ -173,10 +175,10 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
       throw new TypeError("Cannot wrap socket: expected a WebSocket object");
     }
     const {
-      highWaterMark = 1024 * 1024,
+      highWaterMark = DEFAULT_HIGH_WATER_MARK,
       maxMessageSize = DEFAULT_MAX_MESSAGE_SIZE,
-      maxQueuedMessages = 100_000,
-      sendTimeout = 30_000,
+      maxQueuedMessages = DEFAULT_MAX_QUEUED_MESSAGES,
+      sendTimeout = DEFAULT_SEND_TIMEOUT,
       signal,
       protocol,
     } = options;
@@ -448,10 +450,7 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
       if (this.#frameSent && this.#closing) {
         this.#finish(this.#closing.code, this.#closing.reason, false);
       } else this.#finish(1006, reason || this.#error, false);
-    } else if (
-      reason.length > MAX_CLOSE_REASON_BYTES / 3 &&
-      utf8Length(reason) > MAX_CLOSE_REASON_BYTES
-    ) {
+    } else if (reasonTooLong(reason)) {
       // Deno accepts a close frame over 125 bytes; RFC 6455 5.5 forbids it.
       this.#finish(1002, "Close frame over 125 bytes", false);
     } else this.#finish(code, reason, wasClean);

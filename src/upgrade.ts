@@ -14,7 +14,10 @@ import {
 } from "./handshake.ts";
 import { Socket, type SocketOptions } from "./socket.ts";
 import {
+  DEFAULT_HIGH_WATER_MARK,
   DEFAULT_MAX_MESSAGE_SIZE,
+  DEFAULT_MAX_QUEUED_MESSAGES,
+  DEFAULT_SEND_TIMEOUT,
   MAX_TIMER_DELAY,
   nonNegative,
   optionalSignal,
@@ -125,9 +128,9 @@ export function checkUpgradeOptions(
     keepAliveInterval = 30,
     maxMessageSize = DEFAULT_MAX_MESSAGE_SIZE,
     allowedOrigins,
-    highWaterMark = 1024 * 1024,
-    maxQueuedMessages = 100_000,
-    sendTimeout = 30_000,
+    highWaterMark = DEFAULT_HIGH_WATER_MARK,
+    maxQueuedMessages = DEFAULT_MAX_QUEUED_MESSAGES,
+    sendTimeout = DEFAULT_SEND_TIMEOUT,
     signal,
   } = options;
   if (typeof keepAliveInterval !== "number") {

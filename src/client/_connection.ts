@@ -8,6 +8,7 @@
  * @module
  */
 
+import { CONNECTING, OPEN } from "../_ready_state.ts";
 import type { CloseInfo, Message, Transport } from "../message.ts";
 import { Socket } from "../socket.ts";
 import { closeSocket } from "../_socket_internals.ts";
@@ -119,7 +120,9 @@ export class Connection {
       // openTimeout to open.
       if (next || transport === "sse") {
         this.#openTimer = setTimeout(() => {
-          if (this.#socket !== socket || socket.readyState !== 0) return;
+          if (this.#socket !== socket || socket.readyState !== CONNECTING) {
+            return;
+          }
           const reason = `No open within ${options.openTimeout} ms`;
           if (next) {
             // Leave this attempt and try the next transport now.
@@ -150,7 +153,7 @@ export class Connection {
     clearTimeout(this.#openTimer);
     const socket = this.#socket;
     if (socket === undefined) return false;
-    const connecting = socket.readyState === 0;
+    const connecting = socket.readyState === CONNECTING;
     socket.close(code, reason);
     // A Socket carries out a close asked for while connecting once open;
     // the client stops the attempt instead of waiting for it.
@@ -201,7 +204,7 @@ export class Connection {
   /** Whether the socket is the open connection, still in use. */
   #isCurrent(socket: Socket): boolean {
     return this.#socket === socket && !this.#host.closing() &&
-      socket.readyState === 1;
+      socket.readyState === OPEN;
   }
 
   #onOpen(socket: Socket): void {

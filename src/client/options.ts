@@ -8,6 +8,10 @@
 
 import { checkTransports, type Transport } from "../message.ts";
 import {
+  DEFAULT_HIGH_WATER_MARK,
+  DEFAULT_MAX_MESSAGE_SIZE,
+  DEFAULT_MAX_QUEUED_MESSAGES,
+  DEFAULT_SEND_TIMEOUT,
   MAX_TIMER_DELAY,
   optionalSignal,
   positiveInteger,
@@ -289,11 +293,11 @@ export function checkClientOptions(
     finalCodes = isDefaultFinal,
     maxQueued = 1000,
     maxQueuedBytes = 1024 * 1024,
-    highWaterMark = 1024 * 1024,
-    maxMessageSize = 16 * 1024 * 1024,
-    sendTimeout = 30_000,
+    highWaterMark = DEFAULT_HIGH_WATER_MARK,
+    maxMessageSize = DEFAULT_MAX_MESSAGE_SIZE,
+    sendTimeout = DEFAULT_SEND_TIMEOUT,
     idleTimeout = 0,
-    maxQueuedMessages = 100_000,
+    maxQueuedMessages = DEFAULT_MAX_QUEUED_MESSAGES,
     signal,
     transports = ["websocket"],
     openTimeout = 1500,

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { type Socket } from "../socket.ts";
+import type { Socket } from "../socket.ts";
 import {
   closeSocket,
   pendingBytes,

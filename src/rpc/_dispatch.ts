@@ -2,8 +2,9 @@
 // nesting pre-scan), its requests run or refused within the bounds, responses
 // handed to the pending calls, and the answers written and sized.
 
+import { OPEN } from "../_ready_state.ts";
 import { type Message, utf8Length } from "../message.ts";
-import { type Socket } from "../socket.ts";
+import type { Socket } from "../socket.ts";
 import { chargeInbound } from "../_socket_internals.ts";
 import { RpcError } from "./errors.ts";
 import { Failures, type Report } from "./_failures.ts";
@@ -41,7 +42,6 @@ interface Served {
   failures: Failures;
 }
 
-const OPEN = 1;
 const decoder = new TextDecoder();
 
 /** Serves the requests of received messages and settles their responses. */

@@ -1,7 +1,7 @@
 // The checks of RpcPeer's options, and the settings they resolve to.
 
 import type { Message } from "../message.ts";
-import { type Socket } from "../socket.ts";
+import type { Socket } from "../socket.ts";
 import { socketLimits } from "../_socket_internals.ts";
 import { MAX_TIMER_DELAY, positiveInteger } from "../_validate.ts";
 import { logError } from "./_failures.ts";

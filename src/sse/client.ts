@@ -10,6 +10,7 @@
  * @module
  */
 
+import { DEFAULT_MAX_MESSAGE_SIZE } from "../_validate.ts";
 import { fromBase64, toBase64 } from "../_base64.ts";
 import { utf8Length } from "../message.ts";
 import { CLOSED, CLOSING, CONNECTING, OPEN } from "../_ready_state.ts";
@@ -100,7 +101,7 @@ export class EventStreamSocket extends EventTarget {
     url: string,
     protocols: readonly string[],
     fetchFn: Fetch,
-    maxMessageSize = 16 * 1024 * 1024,
+    maxMessageSize = DEFAULT_MAX_MESSAGE_SIZE,
   ) {
     super();
     this.url = url;

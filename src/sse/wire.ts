@@ -37,7 +37,7 @@
  * @module
  */
 
-import { isWireCloseCode, utf8Length } from "../message.ts";
+import { isWireCloseCode, reasonTooLong, utf8Length } from "../message.ts";
 import { fromBase64, toBase64 } from "../_base64.ts";
 
 /** The query parameter that names a session on a POST. */
@@ -158,7 +158,7 @@ export function decodeBatch(
   for (const entry of batch.messages) {
     if (entry[0] === "c") {
       const [, code, reason] = entry;
-      if (!isWireCloseCode(code) || utf8Length(reason) > 123) {
+      if (!isWireCloseCode(code) || reasonTooLong(reason)) {
         // As for a close frame with a forbidden code: a protocol error.
         return refusal(
           400,
