@@ -269,6 +269,148 @@ Deno.test("the answer limit defaults to the socket's maxMessageSize", async () =
   });
 });
 
+/** An answer's size on the wire, in UTF-8 bytes. */
+const bytes = (text: string): number => new TextEncoder().encode(text).length;
+
+/** The answer to a request whose id is too long to echo within the limit. */
+const tooLargeNullId = {
+  jsonrpc: "2.0",
+  error: { code: -32000, message: "Response too large" },
+  id: null,
+};
+
+/** Waits for `onError`'s one report and returns it. */
+async function oneReport(
+  errors: [unknown, string | undefined][],
+): Promise<[Error, string | undefined]> {
+  while (errors.length < 1) await delay(5);
+  await delay(50); // a second report would come now
+  assert.equal(errors.length, 1);
+  const [error, method] = errors.shift()!;
+  assert.ok(error instanceof Error);
+  return [error, method];
+}
+
+Deno.test("an error answer whose id is too long to echo within maxMessageSize has id null", async (t) => {
+  const { srv, errors } = limitedServer({
+    maxMessageSize: 1000,
+    maxConcurrentRequests: 1,
+  });
+  await using _ = srv;
+  await using plain = await Plain.connect(srv.url);
+  const id = "i".repeat(940);
+
+  await t.step("Method not found", async () => {
+    plain.send(request("nope", [], id));
+    const answer = await plain.nextText();
+    assert.ok(bytes(answer) <= 1000, `${bytes(answer)} bytes`);
+    assert.deepEqual(JSON.parse(answer), tooLargeNullId);
+    const [error, method] = await oneReport(errors);
+    assert.equal(error.message, "Response too large");
+    assert.equal(method, "nope");
+    assert.match(String((error as { data?: unknown }).data), /id null/);
+  });
+
+  await t.step("Invalid Request", async () => {
+    plain.send({ jsonrpc: "1.0", method: "count", id });
+    const answer = await plain.nextText();
+    assert.ok(bytes(answer) <= 1000, `${bytes(answer)} bytes`);
+    assert.deepEqual(JSON.parse(answer), tooLargeNullId);
+    assert.equal((await oneReport(errors))[0].message, "Response too large");
+  });
+
+  await t.step("Too many requests in flight", async () => {
+    plain.send(request("hang", [], 1));
+    plain.send(request("count", [], id));
+    const answer = await plain.nextText();
+    assert.ok(bytes(answer) <= 1000, `${bytes(answer)} bytes`);
+    assert.deepEqual(JSON.parse(answer), tooLargeNullId);
+    const [error, method] = await oneReport(errors);
+    assert.equal(error.message, "Response too large");
+    assert.equal(method, "count");
+  });
+
+  await t.step("Params nested too deeply, refused before parsing", async () => {
+    plain.send(
+      `{"jsonrpc":"2.0","method":"echo","params":${nested(2000)},"id":"${id}"}`,
+    );
+    const answer = await plain.nextText();
+    assert.ok(bytes(answer) <= 1000, `${bytes(answer)} bytes`);
+    assert.deepEqual(JSON.parse(answer), tooLargeNullId);
+    const [error, method] = await oneReport(errors);
+    assert.equal(error.message, "Response too large");
+    assert.equal(method, undefined);
+  });
+
+  await t.step("a short id is still echoed", async () => {
+    plain.send(request("nope", [], 7));
+    assert.deepEqual(await plain.next(), {
+      jsonrpc: "2.0",
+      error: { code: -32601, message: "Method not found" },
+      id: 7,
+    });
+    assert.equal(errors.length, 0);
+  });
+});
+
+Deno.test("the Response too large answer itself stays within maxMessageSize", async () => {
+  const { srv, errors } = limitedServer({ maxMessageSize: 1000 });
+  await using _ = srv;
+  await using plain = await Plain.connect(srv.url);
+  // a 1-byte result, but echoing the 980-character id would pass the limit
+  plain.send(request("count", [], "i".repeat(980)));
+  const answer = await plain.nextText();
+  assert.ok(bytes(answer) <= 1000, `${bytes(answer)} bytes`);
+  assert.deepEqual(JSON.parse(answer), tooLargeNullId);
+  const [error, method] = await oneReport(errors);
+  assert.equal(error.message, "Response too large");
+  assert.equal(method, "count");
+});
+
+Deno.test("with the default limits, a request under 16 MiB never gets an answer over 16 MiB", async () => {
+  const { srv, errors } = limitedServer();
+  await using _ = srv;
+  await using plain = await Plain.connect(srv.url);
+  const limit = 16 * 1024 * 1024;
+  const text = JSON.stringify(request("nope", [], "i".repeat(limit - 60)));
+  assert.ok(bytes(text) <= limit);
+  plain.send(text);
+  const answer = await plain.nextText(10_000);
+  assert.ok(bytes(answer) <= limit, `${bytes(answer)} bytes`);
+  assert.deepEqual(JSON.parse(answer), tooLargeNullId);
+  assert.equal((await oneReport(errors))[0].message, "Response too large");
+});
+
+Deno.test("each piece of a split batch answer stays within maxMessageSize, answers with ids too long included", async () => {
+  const { srv, errors } = limitedServer({ maxMessageSize: 1000 });
+  await using _ = srv;
+  await using plain = await Plain.connect(srv.url);
+  plain.send([
+    ...Array.from(
+      { length: 3 },
+      (_, i) => request("nope", [], `${i}`.repeat(950)),
+    ),
+    request("echo", ["y".repeat(900)], 3),
+    request("count", [], 4),
+  ]);
+  const answers: { id: unknown }[] = [];
+  while (answers.length < 5) {
+    const piece = await plain.nextText();
+    assert.ok(bytes(piece) <= 1000, `a piece of ${bytes(piece)} bytes`);
+    answers.push(...JSON.parse(piece) as { id: unknown }[]);
+  }
+  assert.deepEqual(answers, [
+    tooLargeNullId,
+    tooLargeNullId,
+    tooLargeNullId,
+    { jsonrpc: "2.0", result: ["y".repeat(900)], id: 3 },
+    { jsonrpc: "2.0", result: 1, id: 4 },
+  ]);
+  const [error] = await oneReport(errors);
+  assert.ok(error instanceof AggregateError);
+  assert.equal(error.errors.length, 3);
+});
+
 Deno.test("past maxConcurrentRequests a request gets -32000 Too many requests in flight", async () => {
   const { srv, release, errors, calls } = limitedServer({
     maxConcurrentRequests: 5,

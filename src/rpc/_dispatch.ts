@@ -35,10 +35,13 @@ import {
 /** An answer to send: now, later, or none (a notification, a response). */
 type Answer = string | undefined | Promise<string | undefined>;
 
-/** A request being served: where its answer and its errors go. */
+/**
+ * A request being served: where its answer and its errors go. `id` and
+ * `method` are filled in as the request is read (`undefined` until known).
+ */
 interface Served {
   id: Id | undefined;
-  method: string;
+  method: string | undefined;
   failures: Failures;
 }
 
@@ -52,6 +55,8 @@ export class Dispatcher {
   #replies: Replies;
   #report: Report;
   #signal: AbortSignal;
+  /** Bytes an answer may have: a batch adds two around a lone entry. */
+  #room: number;
   /** Handlers started and not settled. */
   #busy = 0;
 
@@ -73,6 +78,7 @@ export class Dispatcher {
   ) {
     this.#socket = socket;
     this.#settings = settings;
+    this.#room = settings.peerLimit - 2;
     this.#calls = calls;
     this.#replies = replies;
     this.#report = report;
@@ -83,26 +89,25 @@ export class Dispatcher {
   receive(msg: Message): void {
     const { maxDepth, scanDepth, maxBatchSize } = this.#settings;
     const text = msg.type === "text" ? msg.data : decoder.decode(msg.data);
+    const failures = new Failures(this.#report);
     // Scanning first keeps a deeply nested message from costing a parse;
     // text shorter than maxDepth + 2 cannot nest deeper than the params may.
     let depth = 0;
     if (text.length > maxDepth + 1) {
       depth = nesting(text, scanDepth);
       if (depth > scanDepth) {
-        void this.#replies.send(encodeError(topLevelId(text), TOO_DEEP));
-        return;
+        const id = topLevelId(text);
+        return this.#refuse(encodeError(id, TOO_DEEP), id, failures);
       }
     }
     let payload: unknown;
     try {
       payload = JSON.parse(text);
     } catch {
-      void this.#replies.send(PARSE_ERROR);
-      return;
+      return this.#refuse(PARSE_ERROR, null, failures);
     }
     // Params nest at most depth - 1 levels (the request object is one).
     const deep = depth > maxDepth + 1;
-    const failures = new Failures(this.#report);
     if (!Array.isArray(payload)) {
       const answer = this.#handle(payload, deep, failures);
       if (answer instanceof Promise) {
@@ -116,9 +121,11 @@ export class Dispatcher {
       }
       return;
     }
-    if (payload.length === 0) return void this.#replies.send(EMPTY_BATCH);
+    if (payload.length === 0) {
+      return this.#refuse(EMPTY_BATCH, null, failures);
+    }
     if (payload.length > maxBatchSize) {
-      return void this.#replies.send(BATCH_TOO_LARGE);
+      return this.#refuse(BATCH_TOO_LARGE, null, failures);
     }
     // Each entry beyond the first is one more message for the rate limit; a
     // socket closing already has taken its last message.
@@ -142,8 +149,29 @@ export class Dispatcher {
     }
   }
 
-  /** Serves a request or settles a call; returns the answer to send. */
+  /** Sends the one answer a whole message gets, sized like any other. */
+  #refuse(answer: string, id: Id, failures: Failures): void {
+    const fitted = this.#fit(answer, { id, method: undefined, failures });
+    failures.flush();
+    if (fitted !== undefined) void this.#replies.send(fitted);
+  }
+
+  /**
+   * Serves a request or settles a call; returns the answer to send, sized by
+   * {@linkcode Dispatcher.#fit} (an answer that comes later is sized there).
+   */
   #handle(item: unknown, deep: boolean, failures: Failures): Answer {
+    const served: Served = { id: undefined, method: undefined, failures };
+    const answer = this.#serve(item, deep, served);
+    return answer instanceof Promise ? answer : this.#fit(answer, served);
+  }
+
+  /**
+   * {@linkcode Dispatcher.#handle} before sizing: answers now are returned
+   * as built, answers later are sized before their promise settles.
+   */
+  #serve(item: unknown, deep: boolean, served: Served): Answer {
+    const { failures } = served;
     if (item === null || typeof item !== "object" || Array.isArray(item)) {
       return invalidRequest(null, "Expected a request object");
     }
@@ -166,12 +194,14 @@ export class Dispatcher {
     if (!validId) {
       return invalidRequest(null, "id must be a string, a number or null");
     }
+    served.id = id;
     if (jsonrpc !== "2.0") {
       return invalidRequest(id ?? null, 'jsonrpc must be "2.0"');
     }
     if (typeof method !== "string") {
       return invalidRequest(id ?? null, "method must be a string");
     }
+    served.method = method;
     if (
       params !== undefined && (params === null || typeof params !== "object")
     ) {
@@ -191,7 +221,6 @@ export class Dispatcher {
       failures.add(new RpcError(-32000, TOO_MANY_MESSAGE), method);
       return undefined;
     }
-    const served: Served = { id, method, failures };
     let outcome: unknown;
     try {
       outcome = run(params, { method, id, signal: this.#signal });
@@ -206,29 +235,29 @@ export class Dispatcher {
       return Promise.resolve(outcome).then(
         (result) => {
           this.#busy--;
-          return this.#answer(served, result);
+          return this.#fit(this.#answer(served, result), served);
         },
         (error) => {
           this.#busy--;
-          return this.#failed(served, error);
+          return this.#fit(this.#failed(served, error), served);
         },
       );
     }
     return this.#answer(served, outcome);
   }
 
+  /** A handler's result as an answer (none to a notification), unsized. */
   #answer(served: Served, result: unknown): string | undefined {
     const { id } = served;
     if (id === undefined) return undefined;
-    let text: string;
     try {
-      text = encodeResult(id, result);
+      return encodeResult(id, result);
     } catch (error) {
       return this.#failed(served, error);
     }
-    return this.#fit(id, served, text);
   }
 
+  /** A handler's failure as an answer, or reported; unsized. */
   #failed(served: Served, error: unknown): string | undefined {
     const { id, method, failures } = served;
     if (id === undefined) {
@@ -237,7 +266,7 @@ export class Dispatcher {
     }
     if (error instanceof RpcError) {
       try {
-        return this.#fit(id, served, encodeError(id, JSON.stringify(error)));
+        return encodeError(id, JSON.stringify(error));
       } catch (encodeFailure) {
         error = encodeFailure;
       }
@@ -247,22 +276,46 @@ export class Dispatcher {
   }
 
   /**
-   * The answer, or "Response too large" when it would not fit in the other
-   * side's largest message as an entry of a batch (two bytes more).
+   * The one size check every answer passes: the answer itself when it fits in
+   * the other side's largest message as an entry of a batch (two bytes
+   * more), else -32000 "Response too large" with the request's id, or with
+   * id `null` when the id alone is too long (reported to `onError` once),
+   * or nothing when even that would not fit.
    */
-  #fit(id: Id, served: Served, text: string): string {
+  #fit(text: string | undefined, served: Served): string | undefined {
+    if (text === undefined || this.#fits(text)) return text;
+    const { id = null, method, failures } = served;
+    let answer: string | undefined = encodeError(id, RESPONSE_TOO_LARGE);
+    let why = "";
+    if (!this.#fits(answer)) {
+      answer = id === null ? undefined : encodeError(null, RESPONSE_TOO_LARGE);
+      if (answer !== undefined && this.#fits(answer)) {
+        why = "; the id alone is too long, so the answer has id null";
+      } else {
+        answer = undefined;
+        why = "; no answer is that small, so none was sent";
+      }
+    }
     const limit = this.#settings.peerLimit;
-    const room = limit - 2;
-    if (text.length * 3 <= room) return text;
-    const size = utf8Length(text);
-    if (size <= room) return text;
-    served.failures.add(
+    failures.add(
       new RpcError(-32000, "Response too large", {
-        data: `The answer is ${size} bytes; the other side accepts ${limit}`,
+        data: `The answer is ${utf8Length(text)} bytes; the other side ` +
+          `accepts ${limit}${why}`,
       }),
-      served.method,
+      method,
     );
-    return encodeError(id, RESPONSE_TOO_LARGE);
+    return answer;
+  }
+
+  /**
+   * Whether `text` is at most {@linkcode Dispatcher.#room} UTF-8 bytes. A
+   * string of n characters is n to 3n bytes: most answers are known to fit
+   * from their length alone, and only those near the limit are measured.
+   */
+  #fits(text: string): boolean {
+    const room = this.#room;
+    return text.length * 3 <= room ||
+      (text.length <= room && utf8Length(text) <= room);
   }
 
   /** A response: settles its call; one without a usable id is reported. */

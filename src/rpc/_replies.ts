@@ -54,6 +54,8 @@ export class Replies {
   /**
    * Sends a batch's answers as one batch message, or as several when one
    * would be larger than the other side takes, each waiting for the last.
+   * Each answer is already at most two bytes under the other side's limit
+   * (the dispatcher's one size check), so a piece of one answer fits too.
    */
   sendBatch(parts: string[]): void {
     if (parts.length === 0) return;
