@@ -59,12 +59,30 @@ export class Inbox<T> {
   reading = false;
   /** Past this many waiting messages {@linkcode Inbox.push} refuses. */
   readonly limit: number;
+  /** Past this many waiting bytes {@linkcode Inbox.push} refuses. */
+  readonly maxBytes: number;
+  /** The bytes of the messages waiting. */
+  #bytes = 0;
+  #sizeOf: (value: T) => number;
 
   /**
    * @param limit How many messages may wait for the loop.
+   * @param maxBytes How many bytes (as `sizeOf` counts them) may wait.
+   * @param sizeOf A message's size; read only for messages that wait.
    */
-  constructor(limit: number) {
+  constructor(
+    limit: number,
+    maxBytes = Infinity,
+    sizeOf: (value: T) => number = () => 0,
+  ) {
     this.limit = limit;
+    this.maxBytes = maxBytes;
+    this.#sizeOf = sizeOf;
+  }
+
+  /** The bytes of the messages that wait for the loop. */
+  get bytes(): number {
+    return this.#bytes;
   }
 
   /** How many messages wait for the loop. */
@@ -76,18 +94,23 @@ export class Inbox<T> {
    * Hands a message to the waiting loop, or queues it.
    *
    * @param value The message.
-   * @returns `false`, and drops the message, when `limit` messages already
-   * wait: the caller closes the connection (1013).
+   * @returns `false`, and drops the message, when `limit` messages or
+   * `maxBytes` bytes would wait: the caller closes the connection (1013).
    */
   push(value: T): boolean {
     const waiter = this.#waiter;
     if (waiter !== undefined) {
       this.#waiter = this.#waiters?.shift();
       waiter({ value, done: false });
-    } else if (this.#queue === undefined) this.#queue = [value];
+      return true;
+    }
+    const size = this.#sizeOf(value);
+    if (this.#bytes + size > this.maxBytes) return false;
+    if (this.#queue === undefined) this.#queue = [value];
     else if (this.#queue.length - this.#head < this.limit) {
       this.#queue.push(value);
     } else return false;
+    this.#bytes += size;
     return true;
   }
 
@@ -100,6 +123,7 @@ export class Inbox<T> {
     const queue = this.#queue;
     if (queue !== undefined) {
       const value = queue[this.#head] as T;
+      this.#bytes -= this.#sizeOf(value);
       if (++this.#head === queue.length) {
         this.#queue = undefined;
         this.#head = 0;
@@ -133,5 +157,6 @@ export class Inbox<T> {
   clear(): void {
     this.#queue = undefined;
     this.#head = 0;
+    this.#bytes = 0;
   }
 }

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { type Message, utf8Length } from "./message.ts";
+import { type Message, messageSize, utf8Length } from "./message.ts";
 import { Inbox } from "./_inbox.ts";
 
 /** A close the receiver asks for: code and reason. */
@@ -44,11 +44,16 @@ export class Receiver {
   /**
    * @param maxMessageSize The largest message accepted, in bytes.
    * @param maxQueued How many messages may wait for the loop.
+   * @param maxQueuedBytes How many bytes of messages may wait for it.
    */
-  constructor(maxMessageSize: number, maxQueued: number) {
+  constructor(
+    maxMessageSize: number,
+    maxQueued: number,
+    maxQueuedBytes: number,
+  ) {
     this.maxMessageSize = maxMessageSize;
     this.#maxChars = Math.floor(maxMessageSize / 3);
-    this.inbox = new Inbox(maxQueued);
+    this.inbox = new Inbox(maxQueued, maxQueuedBytes, messageSize);
   }
 
   /**
@@ -79,12 +84,7 @@ export class Receiver {
     if (++this.count + this.extra > this.limit) {
       return this.#refuse(RATE_LIMITED);
     }
-    if (!this.inbox.push(msg)) {
-      return this.#refuse({
-        code: 1013,
-        reason: `More than ${this.inbox.limit} messages waiting for the loop`,
-      });
-    }
+    if (!this.inbox.push(msg)) return this.#refuse(queueFull(this.inbox));
     return undefined;
   }
 
@@ -113,4 +113,20 @@ export class Receiver {
     this.accepting = false;
     return refusal;
   }
+}
+
+/**
+ * The 1013 for a message that did not fit in the inbox, naming the bound it
+ * hit. Internal; the client's inbox closes its connection with it too.
+ *
+ * @param inbox The full inbox.
+ * @returns The close to make.
+ */
+export function queueFull(inbox: Inbox<Message>): Refusal {
+  return {
+    code: 1013,
+    reason: inbox.size >= inbox.limit
+      ? `More than ${inbox.limit} messages waiting for the loop`
+      : `More than ${inbox.maxBytes} bytes waiting for the loop`,
+  };
 }

@@ -15,6 +15,28 @@ export const DEFAULT_MAX_QUEUED_MESSAGES = 100_000;
 export const DEFAULT_SEND_TIMEOUT = 30_000;
 
 /**
+ * Checks `maxQueuedMessageBytes` against `maxMessageSize`, and gives its
+ * default: room for four of the largest messages.
+ *
+ * @param value The value given, or `undefined`.
+ * @param maxMessageSize The checked `maxMessageSize`.
+ * @returns The bound, in bytes.
+ * @throws {TypeError} When it is not a number.
+ * @throws {RangeError} When it is not a whole number of at least
+ * `maxMessageSize` (one largest message must fit).
+ */
+export function queuedBytes(value: unknown, maxMessageSize: number): number {
+  if (value === undefined) return 4 * maxMessageSize;
+  const bytes = positiveInteger("maxQueuedMessageBytes", value);
+  if (bytes < maxMessageSize) {
+    throw new RangeError(
+      `Invalid maxQueuedMessageBytes: expected at least maxMessageSize (${maxMessageSize}), got ${bytes}`,
+    );
+  }
+  return bytes;
+}
+
+/**
  * Checks that an option is a positive safe integer.
  *
  * @param name The option's name, for the message.

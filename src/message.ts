@@ -57,6 +57,17 @@ export interface BinaryMessage {
 export type Message = TextMessage | BinaryMessage;
 
 /**
+ * A message's size as the inbox bounds count it: a text message's length in
+ * UTF-16 code units, a binary message's bytes. Internal.
+ *
+ * @param msg The message.
+ * @returns Its size.
+ */
+export function messageSize(msg: Message): number {
+  return msg.type === "text" ? msg.data.length : msg.data.byteLength;
+}
+
+/**
  * How a connection travels: `"websocket"`, or `"sse"` for the fallback (a
  * Server-Sent Events stream from the server and POSTs from the client) for
  * networks that break WebSocket upgrades.

@@ -22,6 +22,7 @@ import {
   nonNegative,
   optionalSignal,
   positiveInteger,
+  queuedBytes,
 } from "./_validate.ts";
 import { capture, DONE, take } from "./_inbox.ts";
 import { Receiver } from "./_receiver.ts";
@@ -178,14 +179,17 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
       highWaterMark = DEFAULT_HIGH_WATER_MARK,
       maxMessageSize = DEFAULT_MAX_MESSAGE_SIZE,
       maxQueuedMessages = DEFAULT_MAX_QUEUED_MESSAGES,
+      maxQueuedMessageBytes,
       sendTimeout = DEFAULT_SEND_TIMEOUT,
       signal,
       protocol,
     } = options;
     this.#highWaterMark = positiveInteger("highWaterMark", highWaterMark);
+    const maxSize = positiveInteger("maxMessageSize", maxMessageSize);
     this.#rx = new Receiver(
-      positiveInteger("maxMessageSize", maxMessageSize),
+      maxSize,
       positiveInteger("maxQueuedMessages", maxQueuedMessages),
+      queuedBytes(maxQueuedMessageBytes, maxSize),
     );
     this.#sendTimeout = nonNegative("sendTimeout", sendTimeout);
     if (protocol !== undefined && typeof protocol !== "string") {

@@ -39,6 +39,14 @@ export interface SocketOptions {
    */
   maxQueuedMessages?: number;
   /**
+   * How many bytes of received messages may wait for the loop (text counts
+   * its length in characters, binary its bytes); past it the socket closes
+   * with 1013, as for `maxQueuedMessages`. At least `maxMessageSize`.
+   *
+   * @default {4 × maxMessageSize (67108864)}
+   */
+  maxQueuedMessageBytes?: number;
+  /**
    * Milliseconds a `send()` may wait for the send buffer to drain before the
    * peer is taken as stuck and the socket closes with 1008. 0 waits forever.
    *

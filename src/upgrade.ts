@@ -22,6 +22,7 @@ import {
   nonNegative,
   optionalSignal,
   positiveInteger,
+  queuedBytes,
 } from "./_validate.ts";
 
 /** The longest keepAliveInterval, in seconds: Deno's ping timer is in ms. */
@@ -46,7 +47,11 @@ const MAX_KEEP_ALIVE_SECONDS = Math.floor(MAX_TIMER_DELAY / 1000);
 export interface UpgradeOptions extends
   Pick<
     SocketOptions,
-    "highWaterMark" | "maxQueuedMessages" | "sendTimeout" | "signal"
+    | "highWaterMark"
+    | "maxQueuedMessages"
+    | "maxQueuedMessageBytes"
+    | "sendTimeout"
+    | "signal"
   > {
   /**
    * The subprotocols the server speaks. The first protocol in the client's
@@ -130,6 +135,7 @@ export function checkUpgradeOptions(
     allowedOrigins,
     highWaterMark = DEFAULT_HIGH_WATER_MARK,
     maxQueuedMessages = DEFAULT_MAX_QUEUED_MESSAGES,
+    maxQueuedMessageBytes,
     sendTimeout = DEFAULT_SEND_TIMEOUT,
     signal,
   } = options;
@@ -150,10 +156,12 @@ export function checkUpgradeOptions(
       `Invalid keepAliveInterval: expected at most ${MAX_KEEP_ALIVE_SECONDS} seconds (the unit is seconds, not milliseconds), got ${keepAliveInterval}`,
     );
   }
+  const maxSize = positiveInteger("maxMessageSize", maxMessageSize);
   const socket: SocketOptions = {
     highWaterMark: positiveInteger("highWaterMark", highWaterMark),
-    maxMessageSize: positiveInteger("maxMessageSize", maxMessageSize),
+    maxMessageSize: maxSize,
     maxQueuedMessages: positiveInteger("maxQueuedMessages", maxQueuedMessages),
+    maxQueuedMessageBytes: queuedBytes(maxQueuedMessageBytes, maxSize),
     sendTimeout: nonNegative("sendTimeout", sendTimeout),
   };
   if (optionalSignal(signal)) socket.signal = signal as AbortSignal;

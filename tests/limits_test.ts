@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import WS from "npm:ws@8";
-import { route, type Socket } from "../mod.ts";
+import { type CloseInfo, route, type Socket } from "../mod.ts";
 import {
   closeEvent,
   collect,
@@ -202,6 +202,110 @@ Deno.test("route() validates its limits", () => {
   assert.throws(() => route("/", echo, { maxQueuedMessages: 0 }), RangeError);
   assert.throws(
     () => route("/", echo, { maxConnections: "10" as unknown as number }),
+    TypeError,
+  );
+});
+
+/** One binary frame of `size` zero bytes with a zero mask key. */
+function zeroFrame(size: number): Uint8Array {
+  const out = new Uint8Array(14 + size);
+  out.set([
+    0x82,
+    0x80 | 127,
+    0,
+    0,
+    0,
+    0,
+    (size >>> 24) & 255,
+    (size >>> 16) & 255,
+    (size >>> 8) & 255,
+    size & 255,
+  ]);
+  return out;
+}
+
+// Issue 22: a client that sends and reads nothing stalls the README's echo
+// loop on send(); what it keeps sending waits in the inbox. A count bound
+// alone lets 100,000 messages of up to 16 MiB wait: the bytes are bounded too.
+Deno.test("with default options an echo loop stalled by a client that reads nothing closes it with 1013 once 64 MiB wait", async () => {
+  let server: Socket | undefined;
+  await using srv = serve(route("/", async (socket) => {
+    server = socket;
+    for await (const msg of socket) await socket.send(msg.data);
+  }));
+  const peer = await RawPeer.connect(srv.port);
+  await peer.handshake();
+  const frame = zeroFrame(1024 * 1024);
+  let sent = 0;
+  try {
+    // The server starts closing (its signal aborts) once the bound is hit;
+    // the peer reads nothing, so the close handshake never completes.
+    for (; sent < 256 && !server?.signal.aborted; sent++) {
+      await peer.write(frame);
+    }
+  } catch {
+    // The server dropped the connection under us: that is the bound too.
+  }
+  await delay(100);
+  const reason = server?.signal.reason as { code: number; reason: string };
+  peer.close();
+  const info = await server!.closed;
+  assert.ok(sent < 100, `${sent} MiB sent before the server closed`);
+  assert.equal(reason.code, 1013);
+  assert.match(reason.reason, /More than 67108864 bytes waiting for the loop/);
+  assert.equal(info.code, 1013);
+});
+
+Deno.test("maxQueuedMessageBytes bounds the inbox of a server socket and of the reconnecting client", async () => {
+  const closed = deferred<CloseInfo>();
+  await using srv = serve(route("/", async (socket) => {
+    socket.closed.then(closed.resolve);
+    await delay(200);
+    for await (const _ of socket) { /* reads late */ }
+  }, { maxQueuedMessageBytes: 64 * 1024, maxMessageSize: 16 * 1024 }));
+  const ws = await open(srv.url);
+  for (let i = 0; i < 10; i++) ws.send(new Uint8Array(10 * 1024));
+  const info = await closed.promise;
+  assert.equal(info.code, 1013);
+  assert.match(info.reason, /More than 65536 bytes/);
+  await closeEvent(ws);
+
+  const { connect } = await import("../src/client/mod.ts");
+  const sentAll = deferred<void>();
+  await using pusher = serve(route("/", async (socket) => {
+    for (let i = 0; i < 8 && socket.readyState <= 1; i++) {
+      await socket.send(new Uint8Array(16 * 1024));
+    }
+    sentAll.resolve();
+    await socket.closed;
+  }));
+  const client = connect(pusher.url, {
+    maxRetries: 0,
+    maxMessageSize: 16 * 1024,
+    maxQueuedMessageBytes: 64 * 1024,
+  });
+  await sentAll.promise;
+  const end = await client.closed;
+  assert.equal(end.code, 1013);
+  assert.match(end.reason, /More than 65536 bytes waiting for the loop/);
+  // What arrived before the bound stays readable.
+  let read = 0;
+  for await (const _ of client) read++;
+  assert.equal(read, 4);
+});
+
+Deno.test("maxQueuedMessageBytes is checked: a number of at least maxMessageSize", () => {
+  assert.throws(
+    () =>
+      route("/", () => {}, {
+        maxQueuedMessageBytes: 1000,
+        maxMessageSize: 2000,
+      }),
+    /Invalid maxQueuedMessageBytes: expected at least maxMessageSize \(2000\), got 1000/,
+  );
+  assert.throws(
+    () =>
+      route("/", () => {}, { maxQueuedMessageBytes: "1" as unknown as number }),
     TypeError,
   );
 });

@@ -16,6 +16,7 @@ import type { Inbox } from "../_inbox.ts";
 import type { Outbox } from "./_outbox.ts";
 import { abandon, refusedStatus, Transports } from "./_transport.ts";
 import { Watchdog } from "./_watchdog.ts";
+import { queueFull } from "../_receiver.ts";
 import type { CheckedClientOptions } from "./options.ts";
 
 /** What a {@linkcode Connection} tells the client, and asks it. */
@@ -178,11 +179,8 @@ export class Connection {
   #push(socket: Socket, msg: Message): void {
     this.#watchdog.received = true;
     if (!this.#inbox.push(msg)) {
-      this.#drop(
-        socket,
-        1013,
-        `More than ${this.#inbox.limit} messages waiting for the loop`,
-      );
+      const { code, reason } = queueFull(this.#inbox);
+      this.#drop(socket, code, reason);
     }
   }
 

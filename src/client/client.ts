@@ -8,6 +8,7 @@
 import {
   type CloseInfo,
   type Message,
+  messageSize,
   type Transport,
   utf8Length,
   validateClose,
@@ -97,7 +98,11 @@ export class Client extends EventTarget
     const checked = checkClientOptions(options);
     this.#retries = new RetryPolicy(checked);
     this.#outbox = new Outbox(checked.maxQueued, checked.maxQueuedBytes);
-    this.#inbox = new Inbox(checked.maxQueuedMessages);
+    this.#inbox = new Inbox(
+      checked.maxQueuedMessages,
+      checked.maxQueuedMessageBytes,
+      messageSize,
+    );
     this.#connection = new Connection(
       this.#url,
       checked,

@@ -15,6 +15,7 @@ import {
   MAX_TIMER_DELAY,
   optionalSignal,
   positiveInteger,
+  queuedBytes,
 } from "../_validate.ts";
 import type { Fetch } from "../sse/client.ts";
 import type { Backoff } from "./_backoff.ts";
@@ -128,11 +129,20 @@ export interface ClientOptions {
    * How many received messages may wait for the loop. Past it the client
    * closes that connection with 1013 (as a server's `Socket` does) and
    * reconnects with backoff; the messages already received stay readable.
-   * A bound on count, not bytes: with large messages, lower it.
+   * `maxQueuedMessageBytes` bounds their bytes.
    *
    * @default {100000}
    */
   maxQueuedMessages?: number;
+  /**
+   * How many bytes of received messages may wait for the loop (text counts
+   * its length in characters, binary its bytes). Past it the client closes
+   * that connection with 1013 and reconnects, as for `maxQueuedMessages`.
+   * At least `maxMessageSize`.
+   *
+   * @default {4 × maxMessageSize (67108864)}
+   */
+  maxQueuedMessageBytes?: number;
   /**
    * The largest message accepted from the server, in bytes; a larger one
    * closes that connection with 1009 (and the client reconnects).
@@ -266,6 +276,7 @@ export interface CheckedClientOptions {
   sendTimeout: number;
   idleTimeout: number;
   maxQueuedMessages: number;
+  maxQueuedMessageBytes: number;
   signal: AbortSignal | undefined;
   transports: readonly Transport[];
   openTimeout: number;
@@ -298,6 +309,7 @@ export function checkClientOptions(
     sendTimeout = DEFAULT_SEND_TIMEOUT,
     idleTimeout = 0,
     maxQueuedMessages = DEFAULT_MAX_QUEUED_MESSAGES,
+    maxQueuedMessageBytes,
     signal,
     transports = ["websocket"],
     openTimeout = 1500,
@@ -333,6 +345,10 @@ export function checkClientOptions(
     sendTimeout: timeout("sendTimeout", sendTimeout),
     idleTimeout: timeout("idleTimeout", idleTimeout),
     maxQueuedMessages: positiveInteger("maxQueuedMessages", maxQueuedMessages),
+    maxQueuedMessageBytes: queuedBytes(
+      maxQueuedMessageBytes,
+      positiveInteger("maxMessageSize", maxMessageSize),
+    ),
     signal: optionalSignal(signal),
     transports: checkTransports(transports),
     openTimeout: nonNegative("openTimeout", openTimeout),
