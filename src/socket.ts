@@ -261,8 +261,13 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
   get signal(): AbortSignal {
     if (this.#abort === undefined) {
       this.#abort = new AbortController();
+      // A soft close (the loop left) is settled one task later, when a
+      // handler's throw can still turn it into 1011: until then it is not
+      // the close to report.
       const info = this.#info ??
-        (this.#state >= CLOSING ? this.#closing : undefined);
+        (this.#state >= CLOSING && (!this.#soft || this.#frameSent)
+          ? this.#closing
+          : undefined);
       if (info !== undefined) {
         this.#abort.abort(
           new SocketClosedError(info.code, info.reason, undefined, !this.#info),
@@ -534,8 +539,10 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
     // Accepted messages are not dropped: what waited for the buffer to
     // drain is written ahead of the close frame.
     this.#sends?.drain();
-    const { code, reason } = this.#closing as CloseInfo;
+    const closing = this.#closing as CloseInfo;
+    const { code, reason } = closing;
     this.#frameSent = true;
+    this.#abortSignal(closing, true);
     try {
       this.#ws.close(code, reason);
     } catch {

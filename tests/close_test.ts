@@ -314,3 +314,23 @@ function maskedBinaryFrame(payload: Uint8Array): Uint8Array {
   }
   return frame;
 }
+
+Deno.test("socket.signal read before a loop is left aborts once the 1000 goes out, like one read after", async () => {
+  const seen = deferred<[boolean, number, boolean, number]>();
+  await using srv = serve(route("/ws", async (socket) => {
+    const early = socket.signal;
+    for await (const _ of socket) break;
+    await delay(20);
+    const late = socket.signal;
+    seen.resolve([
+      early.aborted,
+      (early.reason as SocketClosedError | undefined)?.code ?? 0,
+      late.aborted,
+      (late.reason as SocketClosedError | undefined)?.code ?? 0,
+    ]);
+  }));
+  const ws = await open(`${srv.url}/ws`);
+  ws.send("stop");
+  assert.deepEqual(await seen.promise, [true, 1000, true, 1000]);
+  await closeEvent(ws);
+});
