@@ -32,6 +32,7 @@ import { SocketClosedError } from "./socket_closed_error.ts";
 import { internals, Listener, SocketIterator } from "./_socket_internals.ts";
 
 import type { SocketOptions } from "./socket_options.ts";
+import type { SessionInfo } from "./session/options.ts";
 
 export { SocketClosedError } from "./socket_closed_error.ts";
 export type { SocketOptions } from "./socket_options.ts";
@@ -233,6 +234,15 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
    */
   get readyState(): number {
     return this.#state;
+  }
+
+  /**
+   * The resumable session this socket carries (its id and counters), or
+   * `undefined` on a plain connection. See the `resume` option of
+   * {@linkcode route} and docs/sessions.md.
+   */
+  get session(): SessionInfo | undefined {
+    return (this.#ws as { session?: SessionInfo }).session;
   }
 
   /** Bytes handed to the runtime and not yet written to the network. */
