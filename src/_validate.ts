@@ -16,7 +16,8 @@ export const DEFAULT_SEND_TIMEOUT = 30_000;
 
 /**
  * Checks `maxQueuedMessageBytes` against `maxMessageSize`, and gives its
- * default: room for four of the largest messages.
+ * default: 64 MiB, or room for four of the largest messages when that is
+ * more.
  *
  * @param value The value given, or `undefined`.
  * @param maxMessageSize The checked `maxMessageSize`.
@@ -26,7 +27,9 @@ export const DEFAULT_SEND_TIMEOUT = 30_000;
  * `maxMessageSize` (one largest message must fit).
  */
 export function queuedBytes(value: unknown, maxMessageSize: number): number {
-  if (value === undefined) return 4 * maxMessageSize;
+  if (value === undefined) {
+    return Math.max(64 * 1024 * 1024, 4 * maxMessageSize);
+  }
   const bytes = positiveInteger("maxQueuedMessageBytes", value);
   if (bytes < maxMessageSize) {
     throw new RangeError(

@@ -64,7 +64,8 @@ interface Entry extends Member {
  * socket holds its `highWaterMark` gets no more messages: they wait in the
  * hub's queue for it, so a slow one waits on its own and never stalls the
  * others. It is closed with 1013 once `maxQueuedMessages` wait for it, or
- * when the hub's `maxBufferedBytes` is full and it is the furthest behind.
+ * when the hub's `maxBufferedBytes` is full and it fell furthest behind; a
+ * connection that keeps up is never closed for the budget.
  * A socket leaves every room when it closes.
  *
  * Presence ({@linkcode Hub.members}, {@linkcode Hub.rooms}) covers the

@@ -43,7 +43,7 @@ export interface SocketOptions {
    * its length in characters, binary its bytes); past it the socket closes
    * with 1013, as for `maxQueuedMessages`. At least `maxMessageSize`.
    *
-   * @default {4 × maxMessageSize (67108864)}
+   * @default {67108864 (64 MiB), or 4 × maxMessageSize when larger}
    */
   maxQueuedMessageBytes?: number;
   /**

@@ -3,6 +3,7 @@ import { route, type Socket } from "../mod.ts";
 import { Hub } from "../src/hub.ts";
 import {
   closeEvent,
+  collect,
   deferred,
   delay,
   open,
@@ -10,13 +11,14 @@ import {
   serve,
 } from "./_helpers.ts";
 
-const MiB = 1024 * 1024;
+const KiB = 1024;
+const MiB = 1024 * KiB;
 
 /**
  * A server whose connections join the hub's room "r"; `members` maps each
- * id to its server-side socket.
+ * id to its server-side socket. `options` go to `route()`.
  */
-function roomServer(hub: Hub) {
+function roomServer(hub: Hub, options: { highWaterMark?: number } = {}) {
   const members = new Map<string, Socket>();
   let arrived = deferred<string>();
   const srv = serve(route("/", async (socket) => {
@@ -25,7 +27,7 @@ function roomServer(hub: Hub) {
     members.set(id, socket);
     arrived.resolve(id);
     for await (const _ of socket) { /* the tests only send from the hub */ }
-  }));
+  }, options));
   async function next(): Promise<string> {
     const id = await arrived.promise;
     arrived = deferred();
@@ -145,4 +147,90 @@ Deno.test("Hub checks maxBufferedBytes and refuses a message larger than it", as
   );
   assert.throws(() => hub.send("someone", "é".repeat(513)), RangeError);
   hub.broadcast("r", "x".repeat(1024));
+});
+
+// 20 x 100 KiB is about twice the budget, but a member below its
+// highWaterMark is not behind: the copies that do not fit wait in the hub
+// (once for all of them) until the first ones are written. With the
+// defaults: a 70 KB message to a room of 1,000 members.
+Deno.test("one broadcast to 20 members that read, larger than maxBufferedBytes in all, reaches every one and closes none", async () => {
+  const maxBufferedBytes = 1024 * KiB;
+  await using hub = new Hub({ maxBufferedBytes });
+  const { srv, members, next } = roomServer(hub);
+  await using _ = srv;
+  const clients: WebSocket[] = [];
+  for (let i = 0; i < 20; i++) {
+    clients.push(await open(srv.url));
+    await next();
+  }
+  const closes: number[] = [];
+  for (const ws of clients) {
+    ws.addEventListener("close", (e) => closes.push(e.code));
+  }
+  const got = Promise.allSettled(clients.map((ws) => collect(ws, 1)));
+  hub.broadcast("r", "x".repeat(100 * KiB));
+  const buffered = bufferedInAll(members);
+  const results = await got;
+  await Promise.all(clients.map((ws) => {
+    const closed = closeEvent(ws);
+    ws.close();
+    return closed;
+  }));
+  const failed = results.filter((r) => r.status === "rejected").length;
+  assert.equal(
+    failed,
+    0,
+    `${failed} of 20 reading members did not get the broadcast (closes: ${
+      closes.filter((c) => c !== 1005 && c !== 1000).join(",")
+    })`,
+  );
+  assert.ok(
+    buffered <= maxBufferedBytes,
+    `the members held ${buffered} bytes, over ${maxBufferedBytes}`,
+  );
+});
+
+Deno.test("messages waiting in the hub for many members count once against maxBufferedBytes", async () => {
+  // Counted once per member, the 36 messages left waiting for each of the
+  // 10 members (5.6 MiB) would be over the 2 MiB budget; counted once,
+  // with the 640 KiB the sockets hold, they are 1.2 MiB.
+  const maxBufferedBytes = 2 * MiB;
+  await using hub = new Hub({ maxBufferedBytes });
+  const { srv, members, next } = roomServer(hub, { highWaterMark: 64 * KiB });
+  await using _ = srv;
+  const peers: { peer: RawPeer; id: string }[] = [];
+  await using _peers = {
+    [Symbol.asyncDispose]() {
+      for (const { peer } of peers) peer.close();
+      return Promise.resolve();
+    },
+  };
+  for (let i = 0; i < 10; i++) {
+    const peer = await RawPeer.connect(srv.port);
+    await peer.handshake();
+    peers.push({ peer, id: await next() });
+  }
+  const COUNT = 40;
+  for (let i = 0; i < COUNT; i++) {
+    const message = new Uint8Array(16 * KiB);
+    message[0] = i;
+    hub.broadcast("r", message);
+  }
+  assert.ok(
+    bufferedInAll(members) <= maxBufferedBytes,
+    `the members held ${bufferedInAll(members)} bytes`,
+  );
+  for (const { peer } of peers) {
+    for (let i = 0; i < COUNT; i++) {
+      const frame = await peer.readFrame();
+      assert.equal(frame?.opcode, 2, `frame ${i} is not binary`);
+      assert.equal(frame.payload.byteLength, 16 * KiB);
+      assert.equal(frame.payload[0], i);
+    }
+  }
+  assert.equal(hub.members("r").length, 10);
+  for (const { peer, id } of peers) {
+    peer.close();
+    await members.get(id)!.closed;
+  }
 });

@@ -145,7 +145,7 @@ export interface ClientOptions {
    * that connection with 1013 and reconnects, as for `maxQueuedMessages`.
    * At least `maxMessageSize`.
    *
-   * @default {4 × maxMessageSize (67108864)}
+   * @default {67108864 (64 MiB), or 4 × maxMessageSize when larger}
    */
   maxQueuedMessageBytes?: number;
   /**

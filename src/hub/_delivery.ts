@@ -1,8 +1,10 @@
 /**
  * How a {@linkcode Hub} hands messages to its members: at once while a
- * member's socket is below its `highWaterMark`, otherwise into a queue of
- * its own that a poll drains, all under one byte budget for the hub
- * (`maxBufferedBytes`); members that fall too far behind are closed with
+ * member's socket is below its `highWaterMark` and the hub's byte budget
+ * (`maxBufferedBytes`) has room for Deno's copy, otherwise into a queue of
+ * its own that a poll drains; a message waiting in several queues is
+ * counted once. Only members that fell behind (a queue in the hub, and
+ * their `highWaterMark` full without its newest message) are closed with
  * 1013. Internal.
  *
  * @module
@@ -42,6 +44,11 @@ export interface Parcel {
   readonly data: string | Uint8Array;
   /** Its size on the wire: UTF-8 bytes for text. */
   readonly size: number;
+  /**
+   * How many members' queues hold it: its bytes count in the hub's total
+   * once while any does (the queues share one string or array).
+   */
+  refs: number;
 }
 
 /**
@@ -57,10 +64,17 @@ export class Delivery<M extends Member> {
   /** Makes the hub forget a member that delivery closes. */
   readonly #remove: (member: M) => void;
   /**
-   * An upper bound on the bytes in flight: the sum of every tracked
-   * member's `held` and `queued`.
+   * An upper bound on the bytes in flight: every tracked member's `held`
+   * (Deno copies each message per connection), plus each parcel in the
+   * hub's queues once.
    */
   #total = 0;
+  /**
+   * Set when a search found no member behind; cleared when a queued
+   * message leaves one behind. Spares a broadcast to a room that waits
+   * for the budget one search per member.
+   */
+  #noneBehind = false;
   /** Members with messages in the hub's queue. */
   readonly #backlogged = new Set<M>();
   #pollTimer: ReturnType<typeof setTimeout> | undefined;
@@ -110,7 +124,7 @@ export class Delivery<M extends Member> {
         `Cannot send message: its ${size} bytes exceed maxBufferedBytes (${this.#maxBytes})`,
       );
     }
-    return { data, size };
+    return { data, size, refs: 0 };
   }
 
   /**
@@ -139,7 +153,13 @@ export class Delivery<M extends Member> {
    */
   forget(member: M): void {
     this.#backlogged.delete(member);
-    this.#total -= member.queued + member.held;
+    this.#total -= member.held;
+    const queue = member.queue;
+    if (queue !== undefined) {
+      for (let i = member.head; i < queue.length; i++) {
+        this.#release(queue[i] as Parcel);
+      }
+    }
     member.queue = undefined;
     member.head = member.queued = member.held = 0;
   }
@@ -161,19 +181,20 @@ export class Delivery<M extends Member> {
     if (mayReject(member.socket)) sent.catch(ignore);
   }
 
-  /** The slow path: measure, then hand over, queue, or close. */
+  /**
+   * The slow path: measure, then hand over (making room by closing members
+   * that fell behind), or queue; a member that falls behind while the
+   * hub is over its budget is closed.
+   */
   #hold(member: M, parcel: Parcel): void {
     const { size } = parcel;
     if (member.queue === undefined) {
       this.#measure(member);
       if (
-        member.socket.readyState === OPEN && member.held < member.highWaterMark
-      ) {
-        if (
-          this.#total + size <= this.#maxBytes || this.#makeRoom(member, size)
-        ) return this.#hand(member, parcel);
-        return;
-      }
+        member.socket.readyState === OPEN &&
+        member.held < member.highWaterMark &&
+        (this.#total + size <= this.#maxBytes || this.#makeRoom(member, size))
+      ) return this.#hand(member, parcel);
     }
     const queue = member.queue ??= [];
     if (queue.length - member.head >= this.#maxQueued) {
@@ -182,14 +203,19 @@ export class Delivery<M extends Member> {
         `Too slow: more than ${this.#maxQueued} messages waiting`,
       );
     }
-    if (this.#total + size > this.#maxBytes && !this.#makeRoom(member, size)) {
-      return;
-    }
     queue.push(parcel);
     member.queued += size;
-    this.#total += size;
+    const added = parcel.refs++ === 0;
+    if (added) this.#total += size;
     this.#backlogged.add(member);
     this.#schedulePoll();
+    const late = behind(member);
+    if (late) this.#noneBehind = false;
+    // Over the budget with nobody behind, the message waits anyway: it is
+    // the `members x highWaterMark` term of the documented bound.
+    if (this.#total > this.#maxBytes && (added || late)) {
+      this.#makeRoom(member, 0);
+    }
   }
 
   /** Replaces the bound on what a socket holds with what it reports. */
@@ -197,6 +223,11 @@ export class Delivery<M extends Member> {
     const held = member.socket.bufferedAmount + pendingBytes(member.socket);
     this.#total += held - member.held;
     member.held = held;
+  }
+
+  /** Takes one queue's hold on a parcel away. */
+  #release(parcel: Parcel): void {
+    if (--parcel.refs === 0) this.#total -= parcel.size;
   }
 
   /**
@@ -213,20 +244,32 @@ export class Delivery<M extends Member> {
   }
 
   /**
-   * Frees room in the budget for `size` more bytes for `member`: first by
-   * reading what the sockets really hold, then by closing the members
-   * with the most bytes in the hub's queue (those are over their
-   * `highWaterMark`: behind, not just busy) until it fits. When none has
-   * more queued than `member`, `member` is the one closed.
+   * Frees room in the budget for `size` more bytes: first by reading what
+   * the sockets really hold, then by closing the members that fell behind
+   * (see {@linkcode behind}), those with the most bytes in the hub's queue
+   * first, until it fits. A member below its `highWaterMark` that is not
+   * behind is never closed: when only such members are left, the bytes do
+   * not fit.
    *
+   * @param member The member the room is for; it too is closed if it is
+   * behind and furthest behind.
+   * @param size The bytes wanted.
    * @returns Whether `member` is still open and the bytes fit.
    */
   #makeRoom(member: M, size: number): boolean {
     this.#sweep();
     while (this.#total + size > this.#maxBytes) {
-      let slowest = member;
+      if (this.#noneBehind) return false;
+      let slowest: M | undefined;
       for (const other of this.#backlogged) {
-        if (other.queued > slowest.queued) slowest = other;
+        if (
+          (slowest === undefined || other.queued > slowest.queued) &&
+          behind(other)
+        ) slowest = other;
+      }
+      if (slowest === undefined) {
+        this.#noneBehind = true;
+        return false;
       }
       this.#drop(
         slowest,
@@ -266,14 +309,18 @@ export class Delivery<M extends Member> {
       const queue = member.queue as (Parcel | undefined)[];
       while (member.head < queue.length && member.held < member.highWaterMark) {
         const parcel = queue[member.head] as Parcel;
+        // The last queue to let a parcel go moves its bytes to the socket.
+        const more = parcel.refs === 1 ? 0 : parcel.size;
+        if (
+          this.#total + more > this.#maxBytes && !this.#makeRoom(member, more)
+        ) break;
         queue[member.head++] = undefined;
-        // Moves from the hub's queue to the socket: the total stays.
         member.queued -= parcel.size;
-        member.held += parcel.size;
-        const sent = member.socket.send(parcel.data);
-        if (mayReject(member.socket)) sent.catch(ignore);
+        this.#release(parcel);
+        this.#hand(member, parcel);
         moved = true;
       }
+      if (member.queue !== queue) continue;
       if (member.head === queue.length) {
         member.queue = undefined;
         member.head = 0;
@@ -293,6 +340,20 @@ export class Delivery<M extends Member> {
 }
 
 function ignore(): void {}
+
+/**
+ * Whether a member fell behind: it has messages in the hub's queue, and
+ * its socket and that queue held its `highWaterMark` or more before the
+ * newest of them came. A member that keeps up is handed a message while
+ * below its `highWaterMark`; one whose queue is only the budget's doing
+ * (the hub's copies are full) is not behind.
+ */
+function behind(member: Member): boolean {
+  const queue = member.queue;
+  if (queue === undefined) return false;
+  const newest = queue[queue.length - 1] as Parcel;
+  return member.held + member.queued - newest.size >= member.highWaterMark;
+}
 
 /**
  * Whether the promise of the `send()` just made can still reject: a send

@@ -48,25 +48,36 @@ export interface HubOptions {
    * The bytes the hub may have in flight for all its connections together:
    * what it handed to their sockets that they have not written to the
    * network yet (Deno copies a message into a native buffer per
-   * connection), plus what waits in its per-connection queues, each
-   * message counted once per connection. When a message would take the
-   * total past this budget, the hub first reads what the sockets really
-   * hold, then closes with 1013 ("Too slow: the hub's buffers are full")
-   * the connections with the most messages queued, and the one being
-   * served when none has more: memory stays bounded instead of growing
-   * with room size x message size. A message larger than the whole budget
-   * is refused with a `RangeError`.
+   * connection), plus what waits in its per-connection queues, where a
+   * message counts once however many queues hold it. The hub hands a
+   * message to a connection only while its socket holds less than its
+   * `highWaterMark` and the budget has room for the copy; otherwise the
+   * message waits in that connection's queue, and the hub hands it over
+   * as the sockets write. When the total passes the budget, the hub first
+   * reads what the sockets really hold, then closes with 1013 ("Too slow:
+   * the hub's buffers are full") the connections that fell behind, those
+   * with the most queued first: a connection is behind when messages wait
+   * for it in the hub and its socket and queue held its `highWaterMark`
+   * before the newest of them came. A connection that keeps up is never
+   * closed for the budget. A message larger than the whole budget is
+   * refused with a `RangeError`.
    *
-   * The arithmetic, with `m` connections: the hub hands a connection no
-   * message while its socket holds its `highWaterMark` or more, and never
-   * past this budget, so what open connections hold through the hub stays
-   * under `maxBufferedBytes`. A connection it closed keeps what Deno
-   * already buffered for it (at most its `highWaterMark` plus one message)
-   * until the connection ends, so the worst case is
+   * The arithmetic, with `m` connections: what the hub hands to open
+   * sockets stays within this budget. Messages wait past it only for
+   * connections that are not behind, each of which has less than its
+   * `highWaterMark` plus one message in its socket and queue together. A
+   * connection the hub closed keeps what Deno already buffered for it (at
+   * most its `highWaterMark` plus one message) until the connection ends.
+   * So the worst case is
    * `maxBufferedBytes + m x (highWaterMark + the largest message)`, plus
-   * what connections' own `send()` calls add. With the defaults (64 MiB,
-   * 1 MiB, 16 MiB messages), one 16 MiB broadcast to 100 connections that
-   * read nothing keeps 64 MiB of copies instead of 1.6 GB.
+   * what connections' own `send()` calls add. Of the second term, what
+   * waits in the hub for members of one room that are not behind is
+   * shared: every queue there holds the newest messages of the same
+   * stream, so less than one `highWaterMark` plus a message. With the defaults (64 MiB, 1 MiB,
+   * 16 MiB messages): one 16 MiB broadcast to 100 connections that read
+   * nothing keeps 4 copies (64 MiB) and one waiting message instead of
+   * 1.6 GB; a 70 KB broadcast to 1,000 connections that read is handed to
+   * about 950 at once and to the rest as those copies are written, closing none.
    *
    * @default {67108864}
    */
