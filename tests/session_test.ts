@@ -6,6 +6,7 @@ import type { Message } from "../src/message.ts";
 import { serve } from "./_helpers.ts";
 import { CutProxy } from "./_cut_proxy.ts";
 import WS from "npm:ws@8";
+import { RpcPeer } from "../src/rpc/mod.ts";
 
 /** Messages each way in the cut test (the issue asks 10,000: raise it). */
 const MESSAGES = Number(Deno.env.get("SESSION_MESSAGES") ?? 2000);
@@ -198,7 +199,11 @@ Deno.test("a dropped session expires after window: the socket closes with 1001 S
   await proxy.release();
   const reopened = once(client, "open");
   const info = await deadline(socket.closed, 3000, "the session's expiry");
-  assertEquals(info, { code: 1001, reason: "Session expired", wasClean: false });
+  assertEquals(info, {
+    code: 1001,
+    reason: "Session expired",
+    wasClean: false,
+  });
   const event = await deadline(reopened, 5000, "the new session");
   assertEquals(event.resumed, false);
   assertEquals(event.unacknowledged, 3);
@@ -288,7 +293,9 @@ function rawPeer(url: string, protocols: string[]): Promise<RawPeer> {
   });
 }
 
-function greeting(text: string): { id: string; received: number; resumed: boolean } {
+function greeting(
+  text: string,
+): { id: string; received: number; resumed: boolean } {
   assertEquals(text[0], "\0");
   assertEquals(text[1], "S");
   return JSON.parse(text.slice(2));
@@ -492,4 +499,62 @@ Deno.test("a waiting session counts toward maxConnections and still comes back a
   await client.closed;
   assertEquals(sockets.length, 1);
   await sockets[0]!.closed;
+});
+
+Deno.test("RPC calls across cuts complete both ways, without RpcClosedError", async () => {
+  type ServerApi = { add(params: [number, number]): number };
+  type ClientApi = { ask(params: { question: string }): string };
+  const sockets: Socket[] = [];
+  const called = Promise.withResolvers<unknown>();
+  await using srv = serve(route("/ws", async (socket) => {
+    sockets.push(socket);
+    const peer = new RpcPeer<ServerApi, ClientApi>(socket, {
+      methods: { add: ([a, b]) => a + b },
+    });
+    peer.call("ask", { question: "Your name?" }).then(
+      called.resolve,
+      called.resolve,
+    );
+    await socket.closed;
+  }, { resume: true }));
+  await using proxy = new CutProxy(srv.port);
+  const client = connect(`ws://127.0.0.1:${proxy.port}/ws`, {
+    resume: true,
+    ...fast,
+  });
+  const answered = Promise.withResolvers<unknown>();
+  const reading = (async () => {
+    for await (const msg of client) {
+      const message = JSON.parse(msg.data as string);
+      if (message.method === "ask") {
+        // The answer goes out and the connection is lost right after it.
+        void client.send(
+          JSON.stringify({ jsonrpc: "2.0", id: message.id, result: "Ada" }),
+        );
+        proxy.cut();
+      } else if (message.id === "sum") answered.resolve(message.result);
+    }
+  })();
+  await deadline(once(client, "open"), 3000, "open");
+  await client.send(
+    JSON.stringify({
+      jsonrpc: "2.0",
+      id: "sum",
+      method: "add",
+      params: [2, 3],
+    }),
+  );
+  proxy.cut();
+  assertEquals(
+    await deadline(called.promise, 5000, "the server's call"),
+    "Ada",
+  );
+  assertEquals(await deadline(answered.promise, 5000, "the client's call"), 5);
+  assert(proxy.cuts >= 1);
+  assert(client.session!.resumes >= 1, "the session never resumed");
+  client.close();
+  await client.closed;
+  await reading;
+  assertEquals(sockets.length, 1);
+  assertEquals((await sockets[0]!.closed).code, 1000);
 });
