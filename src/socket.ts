@@ -141,7 +141,10 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
       stuck: (reason) => socket.#shutdown(1008, reason),
     });
     internals.limits = (socket) => ({
-      highWaterMark: socket.#highWaterMark,
+      // A resumable session gates every send itself (the Socket's own mark
+      // is 1) and tells the layers above the real one.
+      highWaterMark: (socket.#ws as { highWaterMark?: number }).highWaterMark ??
+        socket.#highWaterMark,
       maxMessageSize: socket.#rx.maxMessageSize,
     });
     internals.limitInbound = (socket, limit) => socket.#rx.limit = limit;

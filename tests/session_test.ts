@@ -1,5 +1,5 @@
 import assert, { deepStrictEqual as assertEquals } from "node:assert/strict";
-import { route, type Socket } from "../mod.ts";
+import { route, type Socket, upgrade } from "../mod.ts";
 import { type Client, connect } from "../src/client/mod.ts";
 import type { ClientEvent } from "../src/client/events.ts";
 import type { Message } from "../src/message.ts";
@@ -556,5 +556,49 @@ Deno.test("RPC calls across cuts complete both ways, without RpcClosedError", as
   await client.closed;
   await reading;
   assertEquals(sockets.length, 1);
+  assertEquals((await sockets[0]!.closed).code, 1000);
+});
+
+Deno.test("upgrade() with resume: the socket goes on across a cut, and the resuming connection's own socket closes unopened", async () => {
+  const sockets: Socket[] = [];
+  const echoed = Promise.withResolvers<void>();
+  await using srv = serve((request) => {
+    const { socket, response } = upgrade(request, { resume: true });
+    sockets.push(socket);
+    (async () => {
+      for await (const msg of socket) await socket.send(msg.data);
+    })();
+    return response;
+  });
+  await using proxy = new CutProxy(srv.port);
+  const client = connect(`ws://127.0.0.1:${proxy.port}/ws`, {
+    resume: true,
+    ...fast,
+  });
+  const got: string[] = [];
+  const reading = (async () => {
+    for await (const msg of client) {
+      got.push(msg.data as string);
+      if (got.length === 2) echoed.resolve();
+    }
+  })();
+  await deadline(once(client, "open"), 3000, "open");
+  await client.send("one");
+  proxy.cut();
+  await deadline(once(client, "resumed"), 3000, "resumed");
+  await client.send("two");
+  await deadline(echoed.promise, 3000, "both echoes");
+  assertEquals(got, ["one", "two"]);
+  assertEquals(sockets.length, 2);
+  assertEquals(await sockets[1]!.closed, {
+    code: 1000,
+    reason: "Resumed an earlier session",
+    wasClean: true,
+  });
+  assertEquals(sockets[0]!.readyState, 1);
+  assertEquals(sockets[0]!.session!.resumes, 1);
+  client.close();
+  await client.closed;
+  await reading;
   assertEquals((await sockets[0]!.closed).code, 1000);
 });

@@ -144,6 +144,11 @@ export class ServerSession extends EventTarget {
     return this.#state.info();
   }
 
+  /** The send buffer's real high-water mark, for the layers above. */
+  get highWaterMark(): number {
+    return this.#highWaterMark;
+  }
+
   /**
    * What the wrapping Socket reads before it sends (it is made with a
    * `highWaterMark` of 1): 0 while a message may go out, else how much
