@@ -602,3 +602,33 @@ Deno.test("upgrade() with resume: the socket goes on across a cut, and the resum
   await reading;
   assertEquals((await sockets[0]!.closed).code, 1000);
 });
+
+Deno.test("a resume passes the route's origin check like any handshake", async () => {
+  const sockets: Socket[] = [];
+  await using srv = serve(route("/ws", async (socket) => {
+    sockets.push(socket);
+    for await (const _ of socket) { /* read */ }
+  }, { resume: true, allowedOrigins: ["https://good.example"] }));
+  const handshake = (origin: string) =>
+    fetch(`http://127.0.0.1:${srv.port}/ws`, {
+      headers: {
+        upgrade: "websocket",
+        connection: "upgrade",
+        origin,
+        "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+        "sec-websocket-version": "13",
+        "sec-websocket-protocol": "switchboard.resume.v1",
+      },
+    });
+  const refused = await handshake("https://evil.example");
+  assertEquals(refused.status, 403);
+  await refused.body?.cancel();
+  const good = new WS(`${srv.url}/ws`, RESUME, {
+    origin: "https://good.example",
+  });
+  await new Promise((resolve) => good.on("open", resolve));
+  assertEquals(good.protocol, "switchboard.resume.v1");
+  good.terminate();
+  await new Promise((resolve) => good.on("close", resolve));
+  assertEquals(sockets.length, 0);
+});
