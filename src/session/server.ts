@@ -1,9 +1,8 @@
 /**
  * The server side of resumable sessions: {@linkcode ServerSession}, one
  * session shaped like a `WebSocket` so that a `Socket` wraps it unchanged
- * while the session swaps the connection underneath on every resume, and
- * {@linkcode SessionStore}, a route's sessions by id (in memory: a server
- * restart loses them). Internal.
+ * while the session swaps the connection underneath on every resume. The
+ * sessions are found by id in a `SessionStore` (store.ts). Internal.
  *
  * @module
  */
@@ -14,42 +13,12 @@ import type { CheckedResume } from "./options.ts";
 import { control, type Data, readText, SessionState } from "./_state.ts";
 import type { SessionInfo } from "./options.ts";
 import { isCount, MAX_CONTROL, parseJson } from "./wire.ts";
+import type { SessionStore } from "./store.ts";
+
+export { defaultStore, SessionStore } from "./store.ts";
 
 /** How long a new connection may take to say which session it wants. */
 const HELLO_TIMEOUT = 10_000;
-
-/** The sessions of one route (or of every `upgrade()`), by id. */
-export class SessionStore {
-  readonly #sessions = new Map<string, ServerSession>();
-
-  /** How many sessions are open or waiting for their client. */
-  get size(): number {
-    return this.#sessions.size;
-  }
-
-  /**
-   * @param id A session id.
-   * @returns The open or waiting session with that id, if any.
-   */
-  get(id: string): ServerSession | undefined {
-    return this.#sessions.get(id);
-  }
-
-  /** @param session A session that got its id. */
-  add(session: ServerSession): void {
-    this.#sessions.set(session.id, session);
-  }
-
-  /** @param session A session that ended. */
-  delete(session: ServerSession): void {
-    if (this.#sessions.get(session.id) === session) {
-      this.#sessions.delete(session.id);
-    }
-  }
-}
-
-/** The sessions every `upgrade()` without a route shares. */
-export const defaultStore: SessionStore = new SessionStore();
 
 /** Listens to one connection for its session: events of a replaced one drop. */
 class Wire implements EventListenerObject {
