@@ -632,3 +632,34 @@ Deno.test("a resume passes the route's origin check like any handshake", async (
   await new Promise((resolve) => good.on("close", resolve));
   assertEquals(sockets.length, 0);
 });
+
+Deno.test("what a full client inbox could not take comes again on resume, once and in order", async () => {
+  const sockets: Socket[] = [];
+  await using srv = serve(route("/ws", async (socket) => {
+    sockets.push(socket);
+    for (let i = 0; i < 30; i++) await socket.send(`m${i}`);
+    for await (const _ of socket) { /* read */ }
+  }, { resume: true }));
+  const client = connect(`${srv.url}/ws`, {
+    resume: true,
+    maxQueuedMessages: 10,
+    ...fast,
+  });
+  await deadline(once(client, "reconnecting"), 3000, "the overflow");
+  await deadline(once(client, "resumed"), 3000, "the resume");
+  const got: string[] = [];
+  const reading = (async () => {
+    for await (const msg of client) {
+      got.push(msg.data as string);
+      if (got.length === 30) break;
+    }
+  })();
+  await deadline(reading, 5000, "30 messages").catch((error) => {
+    client.close();
+    throw new Error(`${error.message}: got ${got.join(" ")}`);
+  });
+  assertEquals(got, Array.from({ length: 30 }, (_, i) => `m${i}`));
+  await client.closed;
+  assertEquals(sockets.length, 1);
+  assertEquals((await sockets[0]!.closed).code, 1000);
+});

@@ -193,11 +193,9 @@ export class Connection {
   async #pump(socket: Socket): Promise<void> {
     for await (const msg of socket) {
       // What a connection the client left (#drop) still delivers before its
-      // close completes is read and dropped, so that it waits nowhere; a
-      // session's link stops counting at the drop, so what it delivered
-      // before is the session's and is kept.
+      // close completes is read and dropped, so that it waits nowhere (a
+      // resumable session never counted it: the server sends it again).
       if (this.#socket === socket) this.#push(socket, msg);
-      else if (this.#session) this.#inbox.push(msg);
     }
     this.#onClose(socket, await socket.closed);
   }
@@ -207,7 +205,7 @@ export class Connection {
     if (!this.#inbox.push(msg)) {
       const { code, reason } = queueFull(this.#inbox);
       this.#drop(socket, code, reason);
-    }
+    } else this.#session?.accepted();
   }
 
   /**

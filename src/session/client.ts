@@ -48,6 +48,16 @@ export class ClientSession {
     return this.state.info();
   }
 
+  /**
+   * The client's inbox took a message of the current connection: it counts
+   * as received (and is acknowledged). What a connection delivered but the
+   * inbox never took (a full inbox, a connection left) is not counted, so
+   * the server sends it again on resume.
+   */
+  accepted(): void {
+    if (this.state.id !== "") this.state.received1();
+  }
+
   /** The client closed for good. */
   stop(): void {
     this.state.stop();
@@ -201,7 +211,8 @@ export class ClientLink extends EventTarget {
       data = read.data;
     }
     if (this.readyState !== OPEN) return this.#fail("Data before the session");
-    session.state.received1();
+    // Counted (and acknowledged) only once the client's inbox takes it:
+    // see ClientSession.accepted.
     this.dispatchEvent(new MessageEvent("message", { data }));
   }
 
