@@ -7,6 +7,7 @@ import { serve } from "./_helpers.ts";
 import { CutProxy } from "./_cut_proxy.ts";
 import WS from "npm:ws@8";
 import { RpcPeer } from "../src/rpc/mod.ts";
+import { Hub } from "../src/hub.ts";
 
 /** Messages each way in the cut test (the issue asks 10,000: raise it). */
 const MESSAGES = Number(Deno.env.get("SESSION_MESSAGES") ?? 2000);
@@ -118,6 +119,15 @@ Deno.test("a resumable session delivers every message once and in order both way
   // Cuts at random moments, some in the middle of a frame, one followed by
   // refused reconnects, until both sides have everything.
   let stop = false;
+  // Cuts start once the client knows its session: a cut before that gives
+  // it a new session (and leaves the first to expire), a different test.
+  await deadline(
+    (async () => {
+      while (opens === 0) await delay(5);
+    })(),
+    3000,
+    "open",
+  );
   const cutting = (async () => {
     for (let n = 0; !stop; n++) {
       await delay(20 + Math.random() * 60);
@@ -662,4 +672,48 @@ Deno.test("what a full client inbox could not take comes again on resume, once a
   await client.closed;
   assertEquals(sockets.length, 1);
   assertEquals((await sockets[0]!.closed).code, 1000);
+});
+
+Deno.test("a hub member keeps its id and rooms across a cut, and gets what was broadcast during the gap", async () => {
+  await using hub = new Hub();
+  const added = Promise.withResolvers<{ id: string; socket: Socket }>();
+  await using srv = serve(route("/ws", async (socket) => {
+    const id = hub.add(socket);
+    hub.join(id, "lobby");
+    added.resolve({ id, socket });
+    for await (const _ of socket) { /* the hub sends */ }
+  }, { resume: true }));
+  await using proxy = new CutProxy(srv.port);
+  const client = connect(`ws://127.0.0.1:${proxy.port}/ws`, {
+    resume: true,
+    ...fast,
+  });
+  const got: string[] = [];
+  const all = Promise.withResolvers<void>();
+  const reading = (async () => {
+    for await (const msg of client) {
+      got.push(msg.data as string);
+      if (got.length === 20) all.resolve();
+    }
+  })();
+  const opened = once(client, "open");
+  const { id, socket } = await deadline(added.promise, 3000, "the member");
+  // The client knows its session (a cut before that leaves it a new one).
+  await deadline(opened, 3000, "open");
+  for (let i = 0; i < 10; i++) hub.broadcast("lobby", `before ${i}`);
+  proxy.refuse(200);
+  proxy.cut();
+  for (let i = 0; i < 10; i++) hub.broadcast("lobby", `during ${i}`);
+  await deadline(once(client, "resumed"), 3000, "the resume");
+  await deadline(all.promise, 3000, "20 broadcasts");
+  assertEquals(got, [
+    ...Array.from({ length: 10 }, (_, i) => `before ${i}`),
+    ...Array.from({ length: 10 }, (_, i) => `during ${i}`),
+  ]);
+  assertEquals(hub.members("lobby"), [id]);
+  client.close();
+  await client.closed;
+  await reading;
+  await socket.closed;
+  assertEquals(hub.size, 0);
 });
