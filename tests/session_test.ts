@@ -119,15 +119,6 @@ Deno.test("a resumable session delivers every message once and in order both way
   // Cuts at random moments, some in the middle of a frame, one followed by
   // refused reconnects, until both sides have everything.
   let stop = false;
-  // Cuts start once the client knows its session: a cut before that gives
-  // it a new session (and leaves the first to expire), a different test.
-  await deadline(
-    (async () => {
-      while (opens === 0) await delay(5);
-    })(),
-    3000,
-    "open",
-  );
   const cutting = (async () => {
     for (let n = 0; !stop; n++) {
       await delay(20 + Math.random() * 60);
@@ -698,7 +689,6 @@ Deno.test("a hub member keeps its id and rooms across a cut, and gets what was b
   })();
   const opened = once(client, "open");
   const { id, socket } = await deadline(added.promise, 3000, "the member");
-  // The client knows its session (a cut before that leaves it a new one).
   await deadline(opened, 3000, "open");
   for (let i = 0; i < 10; i++) hub.broadcast("lobby", `before ${i}`);
   proxy.refuse(200);
@@ -716,4 +706,44 @@ Deno.test("a hub member keeps its id and rooms across a cut, and gets what was b
   await reading;
   await socket.closed;
   assertEquals(hub.size, 0);
+});
+
+Deno.test("a new session whose greeting was lost to a cut is claimed again by the client's next connection", async () => {
+  let starts = 0;
+  const opened = Promise.withResolvers<Socket>();
+  await using srv = serve(route("/ws", async (socket) => {
+    starts++;
+    opened.resolve(socket);
+    await socket.send("welcome");
+    for await (const msg of socket) await socket.send(msg.data);
+  }, { resume: true }));
+  const claim = "c".repeat(22);
+  const first = await rawPeer(`${srv.url}/ws`, RESUME);
+  first.ws.send(`\0N${JSON.stringify({ claim })}`);
+  const greeted = greeting(await first.next());
+  assertEquals(greeted.resumed, false);
+  // The client never read that: the connection is gone.
+  first.ws.terminate();
+  await first.closed;
+  const socket = await opened.promise;
+  const again = await rawPeer(`${srv.url}/ws`, RESUME);
+  again.ws.send(`\0N${JSON.stringify({ claim })}`);
+  const back = greeting(await deadline(again.next(), 3000, "greeting"));
+  assertEquals(back, { id: greeted.id, received: 0, resumed: true });
+  assertEquals(await again.next(), "welcome");
+  again.ws.send("hi");
+  assertEquals(await again.next(), "hi");
+  assertEquals(starts, 1);
+  // Once the client has shown it has the id, the claim is spent.
+  const late = await rawPeer(`${srv.url}/ws`, RESUME);
+  late.ws.send(`\0N${JSON.stringify({ claim })}`);
+  const other = greeting(await deadline(late.next(), 3000, "greeting"));
+  assertEquals(other.resumed, false);
+  assert(other.id !== greeted.id);
+  for (const peer of [again, late]) {
+    peer.ws.send("\0C");
+    peer.ws.close();
+    await peer.closed;
+  }
+  assertEquals((await socket.closed).code, 1005);
 });

@@ -15,6 +15,7 @@ import type { CheckedResume } from "./options.ts";
 import { control, type Data, readText, SessionState } from "./_state.ts";
 import type { SessionInfo } from "./options.ts";
 import { isCount, MAX_CONTROL, parseJson, splitProtocol } from "./wire.ts";
+import { toBase64 } from "../_base64.ts";
 
 /** How the last connection opened, for the client's event. */
 export interface Opened {
@@ -35,6 +36,11 @@ export class ClientSession {
   ending = false;
   /** The connection in use; the others' messages are not counted. */
   current: ClientLink | undefined;
+  /**
+   * The claim sent with `\0N` until a greeting comes: if the connection is
+   * cut before, the next one claims the same new session again.
+   */
+  claim: string | undefined;
 
   /**
    * @param options The limits of the replay buffer.
@@ -188,8 +194,10 @@ export class ClientLink extends EventTarget {
     }
     session.current = this;
     const state = session.state;
-    if (state.id === "" || session.ended) control(this.#ws, "N");
-    else {
+    if (state.id === "" || session.ended) {
+      session.claim ??= newClaim();
+      control(this.#ws, `N${JSON.stringify({ claim: session.claim })}`);
+    } else {
       control(
         this.#ws,
         `R${JSON.stringify({ id: state.id, received: state.received })}`,
@@ -239,6 +247,7 @@ export class ClientLink extends EventTarget {
     if (typeof id !== "string" || id === "" || !isCount(received)) {
       return this.#fail("Invalid session greeting");
     }
+    session.claim = undefined;
     if (
       greeting?.resumed === true && id === state.id && !session.ended &&
       received >= state.acked && state.ack(received)
@@ -266,4 +275,10 @@ export class ClientLink extends EventTarget {
       // Already closed.
     }
   }
+}
+
+/** A claim on a new session: 128 random bits, base64url. */
+function newClaim(): string {
+  return toBase64(crypto.getRandomValues(new Uint8Array(16)))
+    .replace(/=+$/, "").replaceAll("+", "-").replaceAll("/", "_");
 }

@@ -17,6 +17,8 @@ import type { SessionStore } from "./store.ts";
 
 export { defaultStore, SessionStore } from "./store.ts";
 
+/** A client's claim on a new session: 128 to 512 bits, base64url. */
+const CLAIM = /^[A-Za-z0-9_-]{22,86}$/;
 /** How long a new connection may take to say which session it wants. */
 const HELLO_TIMEOUT = 10_000;
 
@@ -72,6 +74,8 @@ export class ServerSession extends EventTarget {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #closing = false;
   #peerEnding = false;
+  /** The client's claim on this new session, until it shows it has the id. */
+  #claim: string | undefined;
 
   /**
    * @param ws The first connection, upgraded with the resume protocol.
@@ -170,9 +174,11 @@ export class ServerSession extends EventTarget {
    *
    * @param ws The new connection.
    * @param received How many messages the client has received.
+   * @param byClaim Resumed by the claim of a client that never had the id:
+   * the claim stays good until it shows it has.
    * @returns `false` when the count does not fit this session.
    */
-  resume(ws: WebSocket, received: number): boolean {
+  resume(ws: WebSocket, received: number, byClaim = false): boolean {
     const state = this.#state;
     if (this.readyState !== OPEN || received > state.sent) return false;
     if (received < state.acked) return false;
@@ -184,6 +190,7 @@ export class ServerSession extends EventTarget {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#peerEnding = false;
+    if (!byClaim) this.#confirmed();
     this.#wire = new Wire(this, ws);
     state.ack(received);
     control(
@@ -225,6 +232,7 @@ export class ServerSession extends EventTarget {
       return this.#refuse(1002, "Expected a session handshake");
     }
     if (this.readyState !== OPEN && !this.#closing) return;
+    this.#confirmed();
     this.#state.received1();
     this.dispatchEvent(new MessageEvent("message", { data }));
   }
@@ -235,7 +243,7 @@ export class ServerSession extends EventTarget {
     }
     const kind = body[0];
     if (this.readyState === CONNECTING) {
-      if (kind === "N") return this.#open();
+      if (kind === "N") return this.#fresh(wire, body.slice(1));
       if (kind !== "R") {
         return this.#refuse(1002, "Expected a session handshake");
       }
@@ -258,6 +266,7 @@ export class ServerSession extends EventTarget {
       return this.#open();
     }
     if (kind === "A") {
+      this.#confirmed();
       const count = Number(body.slice(1));
       if (!isCount(count) || !this.#state.ack(count)) {
         this.close(1002, "Invalid acknowledgement");
@@ -269,6 +278,35 @@ export class ServerSession extends EventTarget {
       return;
     }
     this.close(1002, "Unknown control message");
+  }
+
+  /**
+   * A new session, or, when a session was opened with the same claim and
+   * its client never got the greeting (the connection was cut first), that
+   * session again, greeted as resumed.
+   */
+  #fresh(wire: Wire, body: string): void {
+    const claim = body === "" ? undefined : parseJson(body)?.claim;
+    if (typeof claim !== "string" || !CLAIM.test(claim)) return this.#open();
+    const session = this.#store.claimed(claim);
+    if (session !== undefined && session !== this) {
+      wire.remove();
+      this.#wire = undefined;
+      if (session.resume(wire.ws, 0, true)) {
+        return this.#end(1000, "Resumed an earlier session", true);
+      }
+      this.#wire = new Wire(this, wire.ws);
+    }
+    this.#claim = claim;
+    this.#open();
+    if (this.readyState === OPEN) this.#store.claim(claim, this);
+  }
+
+  /** The client has shown it knows the id: its claim is spent. */
+  #confirmed(): void {
+    if (this.#claim === undefined) return;
+    this.#store.unclaim(this.#claim);
+    this.#claim = undefined;
   }
 
   #open(): void {
@@ -325,6 +363,7 @@ export class ServerSession extends EventTarget {
     this.#wire?.remove();
     this.#wire = undefined;
     this.#state.stop();
+    this.#confirmed();
     this.#store.delete(this);
     this.dispatchEvent(new CloseEvent("close", { code, reason, wasClean }));
   }

@@ -11,6 +11,8 @@ import type { ServerSession } from "./server.ts";
 /** The sessions of one route (or of every `upgrade()`), by id. */
 export class SessionStore {
   readonly #sessions = new Map<string, ServerSession>();
+  /** New sessions by the client's claim, until the client has the id. */
+  readonly #claims = new Map<string, ServerSession>();
 
   /** How many sessions are open or waiting for their client. */
   get size(): number {
@@ -28,6 +30,30 @@ export class SessionStore {
   /** @param session A session that got its id. */
   add(session: ServerSession): void {
     this.#sessions.set(session.id, session);
+  }
+
+  /**
+   * @param claim A claim a client sent with `\0N`.
+   * @returns The session opened with it whose client has not yet shown it
+   * knows the id, if any.
+   */
+  claimed(claim: string): ServerSession | undefined {
+    return this.#claims.get(claim);
+  }
+
+  /**
+   * Keeps a new session's claim until its client shows it knows the id.
+   *
+   * @param claim The claim.
+   * @param session The session.
+   */
+  claim(claim: string, session: ServerSession): void {
+    this.#claims.set(claim, session);
+  }
+
+  /** @param claim A claim no longer needed. */
+  unclaim(claim: string): void {
+    this.#claims.delete(claim);
   }
 
   /** @param session A session that ended. */
