@@ -30,6 +30,7 @@ export {
   validateClose,
 } from "./src/message.ts";
 export { Socket, SocketClosedError, type SocketOptions } from "./src/socket.ts";
+export type { ResumeOptions, SessionInfo } from "./src/session/options.ts";
 export {
   type AllowedOrigins,
   HandshakeError,

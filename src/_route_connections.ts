@@ -65,6 +65,11 @@ export class Connections {
     this.#options = options;
   }
 
+  /** Whether the route is shutting down. */
+  get stopping(): boolean {
+    return this.#stopping !== undefined;
+  }
+
   /**
    * Whether a new connection may open.
    *

@@ -13,6 +13,8 @@ import { nonNegative, optionalSignal, positiveInteger } from "./_validate.ts";
 import { plain } from "./_plain.ts";
 import { Connections } from "./_route_connections.ts";
 import { serveClientScript } from "./_route_client_script.ts";
+import { SessionStore } from "./session/server.ts";
+import { RESUME_PROTOCOL } from "./session/wire.ts";
 import {
   type CheckedUpgradeOptions,
   checkUpgradeOptions,
@@ -303,6 +305,8 @@ export function route(
     websocket: enabled.includes("websocket"),
     sse,
     connections,
+    sessions: new SessionStore(),
+    admitSession: () => connections.admit() === undefined,
   };
   const shutdown = (): Promise<void> => connections.shutdown();
   if (signal?.aborted) void shutdown();
@@ -326,6 +330,10 @@ interface Routing {
   /** The fallback's server, when `transports` include `"sse"`. */
   sse: EventStreamServer | undefined;
   connections: Connections;
+  /** The route's resumable sessions, open or waiting for their client. */
+  sessions: SessionStore;
+  /** Whether a new resumable session may open (the connection limit). */
+  admitSession: () => boolean;
 }
 
 /**
@@ -374,18 +382,46 @@ function dispatch(
 
 /** Accepts a WebSocket handshake (within the limits) and runs the handler. */
 function upgradeRequest(routing: Routing, request: Request): Response {
-  const refused = routing.connections.admit();
-  if (refused) return refused;
-  let socket: Socket;
-  let response: Response;
+  const connections = routing.connections;
+  const refused = connections.admit();
+  // At the connection limit a resume may still come back to its waiting
+  // session (which holds its place): a new session is refused (1013) once
+  // its first message shows it is new.
+  if (refused && !(offersResume(routing, request) && !connections.stopping)) {
+    return refused;
+  }
+  let upgraded: ReturnType<typeof upgradeChecked>;
   try {
-    ({ socket, response } = upgradeChecked(request, routing.checked));
+    upgraded = upgradeChecked(
+      request,
+      routing.checked,
+      routing.sessions,
+      routing.admitSession,
+    );
   } catch (error) {
     if (error instanceof HandshakeError) return error.response;
     throw error;
   }
-  routing.connections.start(socket, request);
+  const { socket, response, session } = upgraded;
+  if (session === undefined) connections.start(socket, request);
+  else {
+    // The handler runs once the session turns out new; a connection that
+    // resumes another session never opens this one.
+    session.addEventListener(
+      "open",
+      () => connections.start(socket, request),
+      { once: true },
+    );
+  }
   return response;
+}
+
+/** Whether a handshake offers a resumable session the route accepts. */
+function offersResume(routing: Routing, request: Request): boolean {
+  return routing.checked.resume !== undefined &&
+    (request.headers.get("sec-websocket-protocol") ?? "").includes(
+      RESUME_PROTOCOL,
+    );
 }
 
 function limit(name: string, value: unknown): void {

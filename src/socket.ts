@@ -32,6 +32,7 @@ import { SocketClosedError } from "./socket_closed_error.ts";
 import { internals, Listener, SocketIterator } from "./_socket_internals.ts";
 
 import type { SocketOptions } from "./socket_options.ts";
+import type { SessionInfo } from "./session/options.ts";
 
 export { SocketClosedError } from "./socket_closed_error.ts";
 export type { SocketOptions } from "./socket_options.ts";
@@ -140,7 +141,10 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
       stuck: (reason) => socket.#shutdown(1008, reason),
     });
     internals.limits = (socket) => ({
-      highWaterMark: socket.#highWaterMark,
+      // A resumable session gates every send itself (the Socket's own mark
+      // is 1) and tells the layers above the real one.
+      highWaterMark: (socket.#ws as { highWaterMark?: number }).highWaterMark ??
+        socket.#highWaterMark,
       maxMessageSize: socket.#rx.maxMessageSize,
     });
     internals.limitInbound = (socket, limit) => socket.#rx.limit = limit;
@@ -233,6 +237,15 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
    */
   get readyState(): number {
     return this.#state;
+  }
+
+  /**
+   * The resumable session this socket carries (its id and counters), or
+   * `undefined` on a plain connection. See the `resume` option of
+   * {@linkcode route} and docs/sessions.md.
+   */
+  get session(): SessionInfo | undefined {
+    return (this.#ws as { session?: SessionInfo }).session;
   }
 
   /** Bytes handed to the runtime and not yet written to the network. */

@@ -24,6 +24,17 @@ import {
   positiveInteger,
   queuedBytes,
 } from "./_validate.ts";
+import {
+  type CheckedResume,
+  checkResume,
+  type ResumeOptions,
+} from "./session/options.ts";
+import {
+  defaultStore,
+  ServerSession,
+  type SessionStore,
+} from "./session/server.ts";
+import { acceptProtocol } from "./session/wire.ts";
 
 /** The longest keepAliveInterval, in seconds: Deno's ping timer is in ms. */
 const MAX_KEEP_ALIVE_SECONDS = Math.floor(MAX_TIMER_DELAY / 1000);
@@ -88,6 +99,17 @@ export interface UpgradeOptions extends
    * @default {undefined (all origins)}
    */
   allowedOrigins?: AllowedOrigins;
+  /**
+   * Resumable sessions for clients that ask for them (`connect(url,
+   * { resume: true })`, negotiated with the `switchboard.resume.v1`
+   * subprotocol beside the app's own): a dropped connection does not end
+   * the socket; the client comes back within `window` ms and every message
+   * is delivered exactly once, in order, both ways. `true` takes the
+   * defaults. Other clients get a plain connection. See docs/sessions.md.
+   *
+   * @default {undefined (off)}
+   */
+  resume?: boolean | ResumeOptions;
 }
 
 /**
@@ -112,6 +134,8 @@ export interface CheckedUpgradeOptions {
   idleTimeout: number;
   allowedOrigins: AllowedOrigins | undefined;
   socket: SocketOptions;
+  /** The resume options, when resume is on. */
+  resume?: CheckedResume;
 }
 
 /**
@@ -138,6 +162,7 @@ export function checkUpgradeOptions(
     maxQueuedMessageBytes,
     sendTimeout = DEFAULT_SEND_TIMEOUT,
     signal,
+    resume,
   } = options;
   if (typeof keepAliveInterval !== "number") {
     throw new TypeError(
@@ -165,12 +190,15 @@ export function checkUpgradeOptions(
     sendTimeout: nonNegative("sendTimeout", sendTimeout),
   };
   if (optionalSignal(signal)) socket.signal = signal as AbortSignal;
-  return {
+  const checked: CheckedUpgradeOptions = {
     protocols: checkProtocols(protocols),
     idleTimeout: keepAliveInterval * 2,
     allowedOrigins: checkAllowedOrigins(allowedOrigins),
     socket,
   };
+  const resumeOptions = checkResume(resume);
+  if (resumeOptions !== undefined) checked.resume = resumeOptions;
+  return checked;
 }
 
 /**
@@ -226,7 +254,9 @@ export function upgrade(
 export function upgradeChecked(
   request: Request,
   options: CheckedUpgradeOptions,
-): UpgradeResult {
+  sessions: SessionStore = defaultStore,
+  admit?: () => boolean,
+): UpgradeResult & { session?: ServerSession } {
   if (!(request instanceof Request)) {
     throw new TypeError("Invalid request: expected a Request");
   }
@@ -235,13 +265,19 @@ export function upgradeChecked(
     options.allowedOrigins,
     options.protocols,
   );
+  const resume = options.resume;
+  const echo = resume === undefined ? undefined : acceptProtocol(
+    request.headers.get("sec-websocket-protocol"),
+    protocol,
+  );
+  const chosen = echo ?? protocol;
   let upgraded: { socket: WebSocket; response: Response };
   try {
     upgraded = Deno.upgradeWebSocket(
       request,
-      protocol === undefined
+      chosen === undefined
         ? { idleTimeout: options.idleTimeout }
-        : { idleTimeout: options.idleTimeout, protocol },
+        : { idleTimeout: options.idleTimeout, protocol: chosen },
     );
   } catch (error) {
     throw new HandshakeError(
@@ -252,6 +288,26 @@ export function upgradeChecked(
       {},
       { cause: error },
     );
+  }
+  if (echo !== undefined && resume !== undefined) {
+    // The Socket asks the session before every send (highWaterMark 1): the
+    // session applies the real one and holds sends while maxUnacked is
+    // reached. A gap is no reason to give up on a send (no sendTimeout).
+    const session = new ServerSession(
+      upgraded.socket,
+      protocol ?? "",
+      sessions,
+      resume,
+      options.socket.highWaterMark ?? DEFAULT_HIGH_WATER_MARK,
+      admit,
+    );
+    const socket = new Socket(session as unknown as WebSocket, {
+      ...options.socket,
+      highWaterMark: 1,
+      sendTimeout: 0,
+      protocol: protocol ?? "",
+    });
+    return { socket, response: upgraded.response, session };
   }
   const socket = new Socket(
     upgraded.socket,

@@ -18,6 +18,8 @@ import { abandon, refusedStatus, Transports } from "./_transport.ts";
 import { Watchdog } from "./_watchdog.ts";
 import { queueFull } from "../_receiver.ts";
 import type { CheckedClientOptions } from "./options.ts";
+import { ClientLink, type ClientSession } from "../session/client.ts";
+import { offerProtocols } from "../session/wire.ts";
 
 /** What a {@linkcode Connection} tells the client, and asks it. */
 export interface ConnectionHost {
@@ -46,6 +48,8 @@ export class Connection {
   readonly #inbox: Inbox<Message>;
   readonly #watchdog: Watchdog;
   readonly #host: ConnectionHost;
+  /** The resumable session, when the client asked for one. */
+  readonly #session: ClientSession | undefined;
   #socket: Socket | undefined;
   /** What the current Socket wraps: a WebSocket or the fallback's stream. */
   #raw: WebSocket | undefined;
@@ -60,6 +64,7 @@ export class Connection {
    * @param outbox What the client sends.
    * @param inbox Where received messages go.
    * @param host The client.
+   * @param session The resumable session, if any.
    */
   constructor(
     url: string,
@@ -67,7 +72,9 @@ export class Connection {
     outbox: Outbox,
     inbox: Inbox<Message>,
     host: ConnectionHost,
+    session?: ClientSession,
   ) {
+    this.#session = session;
     this.#url = url;
     this.#options = options;
     this.#transports = new Transports(options.transports);
@@ -98,13 +105,27 @@ export class Connection {
     const options = this.#options;
     let socket: Socket;
     try {
+      const session = this.#transports.current === "websocket"
+        ? this.#session
+        : undefined;
       const ws = this.#transports.open(
         this.#url,
-        options.protocols,
+        session ? offerProtocols(options.protocols) : options.protocols,
         options.fetch,
       );
-      socket = new Socket(ws, {
-        highWaterMark: options.highWaterMark,
+      // A resumable connection: the Socket wraps the session's link, which
+      // opens once the server has said which session it is on, and asks the
+      // link before every send (highWaterMark 1; the link applies the real
+      // one and maxUnacked).
+      const wrapped = session
+        ? new ClientLink(
+          ws,
+          session,
+          options.highWaterMark,
+        ) as unknown as WebSocket
+        : ws;
+      socket = new Socket(wrapped, {
+        highWaterMark: session ? 1 : options.highWaterMark,
         maxMessageSize: options.maxMessageSize,
         // No send timeout: the Socket would close itself with 1008, which
         // reads as the server's "don't come back" and browsers refuse.
@@ -112,7 +133,9 @@ export class Connection {
       });
       // Registered after the Socket's own listener, so the Socket is open
       // by the time this runs.
-      ws.addEventListener("open", () => this.#onOpen(socket), { once: true });
+      wrapped.addEventListener("open", () => this.#onOpen(socket), {
+        once: true,
+      });
       this.#raw = ws;
       const transport = this.#transports.current;
       const next = transport === "websocket" && this.#transports.hasNext;
@@ -170,7 +193,8 @@ export class Connection {
   async #pump(socket: Socket): Promise<void> {
     for await (const msg of socket) {
       // What a connection the client left (#drop) still delivers before its
-      // close completes is read and dropped, so that it waits nowhere.
+      // close completes is read and dropped, so that it waits nowhere (a
+      // resumable session never counted it: the server sends it again).
       if (this.#socket === socket) this.#push(socket, msg);
     }
     this.#onClose(socket, await socket.closed);
@@ -181,7 +205,7 @@ export class Connection {
     if (!this.#inbox.push(msg)) {
       const { code, reason } = queueFull(this.#inbox);
       this.#drop(socket, code, reason);
-    }
+    } else this.#session?.accepted();
   }
 
   /**

@@ -24,6 +24,8 @@ import {
   type ClientState,
 } from "./events.ts";
 import { checkClientOptions, type ClientOptions } from "./options.ts";
+import { ClientSession } from "../session/client.ts";
+import type { SessionInfo } from "../session/options.ts";
 
 /**
  * A WebSocket connection that comes back: an `AsyncIterable<Message>` over
@@ -60,6 +62,7 @@ export class Client extends EventTarget
   /** Received messages of every connection, in order, for the loop. */
   #inbox: Inbox<Message>;
   #connection: Connection;
+  #session: ClientSession | undefined;
   #signal: AbortSignal | undefined;
   #onAbort = (): void => this.#shutdown(1000, "Aborted");
 
@@ -103,6 +106,7 @@ export class Client extends EventTarget
       checked.maxQueuedMessageBytes,
       messageSize,
     );
+    if (checked.resume) this.#session = new ClientSession(checked.resume);
     this.#connection = new Connection(
       this.#url,
       checked,
@@ -114,6 +118,7 @@ export class Client extends EventTarget
         closed: (info, opened, refused) => this.#onClose(info, opened, refused),
         failed: (info) => this.#finish(info),
       },
+      this.#session,
     );
     const signal = checked.signal;
     if (signal?.aborted) {
@@ -150,6 +155,14 @@ export class Client extends EventTarget
    */
   get transport(): Transport {
     return this.#connection.transport;
+  }
+
+  /**
+   * The resumable session (its id and counters) with the `resume` option;
+   * `undefined` without it. The id is `""` until the first connection opens.
+   */
+  get session(): SessionInfo | undefined {
+    return this.#session?.info();
   }
 
   /** How many messages wait in the outbox for a connection. */
@@ -391,7 +404,20 @@ export class Client extends EventTarget
 
   #onOpen(): void {
     this.#setState("open");
-    this.dispatchEvent(new ClientEvent("open", { state: "open" }));
+    const opened = this.#session?.opened;
+    if (opened?.resumed) {
+      this.dispatchEvent(
+        new ClientEvent("resumed", { state: "open", resumed: true }),
+      );
+    } else {
+      this.dispatchEvent(
+        new ClientEvent("open", {
+          state: "open",
+          resumed: false,
+          unacknowledged: opened?.unacknowledged ?? 0,
+        }),
+      );
+    }
   }
 
   /** A connection ended: give up, or retry after a backoff delay. */
@@ -427,6 +453,7 @@ export class Client extends EventTarget
   #shutdown(code: number, reason: string): void {
     if (this.#closing || this.#state === "closed") return;
     this.#closing = { code, reason };
+    if (this.#session) this.#session.ending = true;
     clearTimeout(this.#timer);
     this.#timer = undefined;
     if (!this.#connection.close(code, reason)) {
@@ -440,6 +467,7 @@ export class Client extends EventTarget
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#connection.stop();
+    this.#session?.stop();
     this.#signal?.removeEventListener("abort", this.#onAbort);
     this.#signal = undefined;
     this.#outbox.reject(info);

@@ -47,6 +47,14 @@ export interface ClientEventInit {
   delay?: number;
   /** Why the last connection (or attempt) ended. @default {undefined} */
   closeInfo?: CloseInfo;
+  /** `"open"` of a resume client: `false` (a new session). @default {false} */
+  resumed?: boolean;
+  /**
+   * `"open"` of a resume client whose server no longer had its session: how
+   * many of its sent messages were never acknowledged (and may not have
+   * arrived). @default {0}
+   */
+  unacknowledged?: number;
 }
 
 /**
@@ -57,7 +65,11 @@ export interface ClientEventInit {
  * - `"reconnecting"` each time a retry is scheduled, with its `attempt`,
  *   `delay` and the `closeInfo` of what ended;
  * - `"close"` once, when the client is closed for good, with the final
- *   `closeInfo`.
+ *   `closeInfo`;
+ * - with `resume`: `"resumed"` (`resumed: true`) instead of `"open"` when
+ *   a connection came back to its session with nothing lost; `"open"` has
+ *   `resumed: false` and, when the server no longer had the session,
+ *   `unacknowledged`: how many sent messages may not have arrived.
  *
  * @example Listening for reconnects
  * ```ts ignore
@@ -78,6 +90,10 @@ export class ClientEvent extends Event {
   readonly delay: number;
   /** Why the last connection ended (`"reconnecting"`, `"close"`). */
   readonly closeInfo: CloseInfo | undefined;
+  /** Whether the session came back (`"resumed"`); `false` otherwise. */
+  readonly resumed: boolean;
+  /** Sent messages of a lost session never acknowledged (`"open"`). */
+  readonly unacknowledged: number;
 
   /**
    * Makes the event.
@@ -91,6 +107,8 @@ export class ClientEvent extends Event {
     this.attempt = init.attempt ?? 0;
     this.delay = init.delay ?? 0;
     this.closeInfo = init.closeInfo;
+    this.resumed = init.resumed ?? false;
+    this.unacknowledged = init.unacknowledged ?? 0;
   }
 }
 
@@ -111,8 +129,10 @@ export class ClientEvent extends Event {
 export interface ClientEventMap {
   /** {@linkcode Client.state} changed. */
   statechange: ClientEvent;
-  /** A connection opened (the first and every reconnect). */
+  /** A connection opened (the first and every reconnect but a resume). */
   open: ClientEvent;
+  /** A resume client's connection came back to its session. */
+  resumed: ClientEvent;
   /** A retry is scheduled: `attempt`, `delay`, `closeInfo`. */
   reconnecting: ClientEvent;
   /** The client closed for good: the final `closeInfo`. */

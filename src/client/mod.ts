@@ -45,3 +45,4 @@ export {
 } from "../message.ts";
 export { SocketClosedError } from "../socket.ts";
 export type { Fetch } from "../sse/client.ts";
+export type { ResumeOptions, SessionInfo } from "../session/options.ts";

@@ -19,6 +19,11 @@ import {
 } from "../_validate.ts";
 import type { Fetch } from "../sse/client.ts";
 import type { Backoff } from "./_backoff.ts";
+import {
+  type CheckedResume,
+  checkResume,
+  type ResumeOptions,
+} from "../session/options.ts";
 
 /**
  * Options for {@linkcode connect}. Each is checked when given: a `TypeError`
@@ -181,6 +186,19 @@ export interface ClientOptions {
    * @default {globalThis.fetch}
    */
   fetch?: Fetch;
+  /**
+   * Resumable sessions, when the server's route has `resume` on (else the
+   * connection is plain, as without this option): a dropped connection
+   * comes back to the same session and every message is delivered exactly
+   * once, in order, both ways. The client then dispatches `"resumed"`, or
+   * `"open"` with `resumed: false` and the count of its `unacknowledged`
+   * messages when the server no longer had the session. `maxUnacked` and
+   * `maxUnackedBytes` bound what it holds unacknowledged (`window` is the
+   * server's). WebSocket transport only for now. See docs/sessions.md.
+   *
+   * @default {false}
+   */
+  resume?: boolean | ResumeOptions;
 }
 
 function nonNegative(name: string, value: unknown, min = 0): number {
@@ -281,6 +299,7 @@ export interface CheckedClientOptions {
   transports: readonly Transport[];
   openTimeout: number;
   fetch: Fetch;
+  resume: CheckedResume | undefined;
 }
 
 /**
@@ -314,6 +333,7 @@ export function checkClientOptions(
     transports = ["websocket"],
     openTimeout = 1500,
     fetch: fetchFn,
+    resume,
   } = options;
   const checkedProtocols = protocolList(protocols);
   nonNegative("initialDelay", initialDelay);
@@ -352,6 +372,7 @@ export function checkClientOptions(
     signal: optionalSignal(signal),
     transports: checkTransports(transports),
     openTimeout: nonNegative("openTimeout", openTimeout),
+    resume: checkResume(resume),
   };
   if (fetchFn !== undefined && typeof fetchFn !== "function") {
     throw new TypeError("Invalid fetch: expected a function");

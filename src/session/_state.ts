@@ -1,0 +1,233 @@
+/**
+ * One side's half of a resumable session: the counters, the replay buffer
+ * of what it sent and the peer has not acknowledged, and the batched acks
+ * of what it received. The server's session and the client's links share
+ * it; it knows nothing of WebSockets beyond `send`. Internal; runs in
+ * browsers.
+ *
+ * @module
+ */
+
+import { CONTROL, escapeText } from "./wire.ts";
+import type { SessionInfo } from "./options.ts";
+
+/** What may be sent: text, or bytes. */
+export type Data = string | ArrayBuffer | ArrayBufferView;
+
+/** Acknowledge after this many messages... */
+export const ACK_EVERY = 64;
+/** ...or this many milliseconds after the first unacknowledged one. */
+export const ACK_DELAY = 50;
+
+/** The counters and buffers of one side of a session. */
+export class SessionState {
+  id = "";
+  sent = 0;
+  acked = 0;
+  received = 0;
+  resumes = 0;
+  readonly maxUnacked: number;
+  readonly maxUnackedBytes: number;
+  /** Sent and unacknowledged, oldest first from `#head`. */
+  #items: Data[] = [];
+  #sizes: number[] = [];
+  #head = 0;
+  #bytes = 0;
+  /** The received count last acknowledged to the peer. */
+  #ackSent = 0;
+  #ackTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Where acks go: the connection in use, if any. */
+  #ws: WebSocket | undefined;
+
+  /**
+   * @param maxUnacked Messages that may wait for an ack.
+   * @param maxUnackedBytes Bytes that may wait for an ack.
+   */
+  constructor(maxUnacked: number, maxUnackedBytes: number) {
+    this.maxUnacked = maxUnacked;
+    this.maxUnackedBytes = maxUnackedBytes;
+  }
+
+  /** A snapshot of the counters. */
+  info(): SessionInfo {
+    const { id, sent, acked, received, resumes } = this;
+    return { id, sent, acked, received, resumes };
+  }
+
+  /** Whether the replay buffer is full: sends must wait. */
+  get full(): boolean {
+    const count = this.#items.length - this.#head;
+    return count >= this.maxUnacked ||
+      (count > 0 && this.#bytes >= this.maxUnackedBytes);
+  }
+
+  /** The bytes waiting for an ack. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /**
+   * Takes a sent message into the replay buffer (bytes are copied, the
+   * caller may reuse its buffer) and writes it to `ws` if given.
+   *
+   * @param data The message.
+   * @param ws The connection, or `undefined` during a gap.
+   */
+  send(data: Data, ws: WebSocket | undefined): void {
+    let kept: Data;
+    let size: number;
+    if (typeof data === "string") {
+      kept = data;
+      size = data.length * 3;
+    } else if (data instanceof ArrayBuffer) {
+      kept = data.slice(0);
+      size = data.byteLength;
+    } else {
+      kept = new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+        .slice();
+      size = data.byteLength;
+    }
+    this.#items.push(kept);
+    this.#sizes.push(size);
+    this.#bytes += size;
+    this.sent++;
+    if (ws !== undefined) write(ws, kept);
+  }
+
+  /**
+   * The peer has received `count` messages: drops them from the buffer.
+   *
+   * @param count The peer's received count.
+   * @returns `false` when the count is impossible (more than was sent).
+   */
+  ack(count: number): boolean {
+    if (count > this.sent) return false;
+    while (this.acked < count) {
+      this.#bytes -= this.#sizes[this.#head] as number;
+      this.#items[this.#head] = "";
+      this.#head++;
+      this.acked++;
+    }
+    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#sizes = this.#sizes.slice(this.#head);
+      this.#head = 0;
+    }
+    return true;
+  }
+
+  /**
+   * Writes every unacknowledged message to a new connection, in order.
+   *
+   * @param ws The connection.
+   */
+  replay(ws: WebSocket): void {
+    for (let i = this.#head; i < this.#items.length; i++) {
+      write(ws, this.#items[i] as Data);
+    }
+  }
+
+  /**
+   * The session is gone (the peer lost it): forgets what was sent.
+   *
+   * @returns How many sent messages were never acknowledged.
+   */
+  reset(): number {
+    const lost = this.sent - this.acked;
+    this.#items = [];
+    this.#sizes = [];
+    this.#head = 0;
+    this.#bytes = 0;
+    this.sent =
+      this.acked =
+      this.received =
+      this.resumes =
+        0;
+    this.#ackSent = 0;
+    this.id = "";
+    return lost;
+  }
+
+  /**
+   * Sets the connection acks go to (`undefined` during a gap). What the peer
+   * is told on resume covers any ack still due.
+   *
+   * @param ws The connection.
+   */
+  use(ws: WebSocket | undefined): void {
+    this.#ws = ws;
+    clearTimeout(this.#ackTimer);
+    this.#ackTimer = undefined;
+    this.#ackSent = this.received;
+  }
+
+  /** One data message was received: acknowledge in batches. */
+  received1(): void {
+    this.received++;
+    if (this.received - this.#ackSent >= ACK_EVERY) this.#sendAck();
+    else {
+      this.#ackTimer ??= setTimeout(() => this.#sendAck(), ACK_DELAY);
+    }
+  }
+
+  /** Stops the ack timer: the session ended. */
+  stop(): void {
+    clearTimeout(this.#ackTimer);
+    this.#ackTimer = undefined;
+    this.#ws = undefined;
+    this.#items = [];
+    this.#sizes = [];
+    this.#head = 0;
+    this.#bytes = 0;
+  }
+
+  #sendAck = (): void => {
+    clearTimeout(this.#ackTimer);
+    this.#ackTimer = undefined;
+    if (this.#ws === undefined || this.received === this.#ackSent) return;
+    this.#ackSent = this.received;
+    control(this.#ws, `A${this.received}`);
+  };
+}
+
+/**
+ * Writes a data message, escaping text that starts with U+0000.
+ *
+ * @param ws The connection.
+ * @param data The message.
+ */
+export function write(ws: WebSocket, data: Data): void {
+  try {
+    ws.send(typeof data === "string" ? escapeText(data) : data);
+  } catch {
+    // The connection is going: the message stays in the replay buffer.
+  }
+}
+
+/**
+ * Writes a control message.
+ *
+ * @param ws The connection.
+ * @param body The kind letter and its body.
+ */
+export function control(ws: WebSocket, body: string): void {
+  try {
+    ws.send(CONTROL + body);
+  } catch {
+    // The connection is going: the resume says it again.
+  }
+}
+
+/**
+ * What a text frame on a resume connection is.
+ *
+ * @param text The frame.
+ * @returns The app's text, or the control body (kind letter first).
+ */
+export function readText(
+  text: string,
+): { data: string } | { control: string } {
+  if (text.charCodeAt(0) !== 0) return { data: text };
+  if (text.charCodeAt(1) === 0) return { data: text.slice(1) };
+  return { control: text.slice(1) };
+}

@@ -1,0 +1,111 @@
+/**
+ * The `resume` option of `route()`, `upgrade()` and `connect()`.
+ *
+ * @module
+ */
+
+import { MAX_TIMER_DELAY, positiveInteger } from "../_validate.ts";
+
+/**
+ * Options for resumable sessions: `resume: true` takes every default.
+ *
+ * @example A route whose sessions wait a minute for their client
+ * ```ts
+ * import type { ResumeOptions } from "@switchboard/switchboard";
+ *
+ * const resume: ResumeOptions = { window: 60_000, maxUnacked: 1000 };
+ * console.log(resume.window);
+ * ```
+ */
+export interface ResumeOptions {
+  /**
+   * Milliseconds a dropped session waits for its client to come back
+   * (server only); past it the socket closes with 1001 "Session expired".
+   *
+   * @default {120000}
+   */
+  window?: number;
+  /**
+   * Messages a side may hold sent and not yet acknowledged; when full,
+   * `send()` waits (backpressure), it never drops.
+   *
+   * @default {10000}
+   */
+  maxUnacked?: number;
+  /**
+   * Bytes (text counted as 3 per UTF-16 unit) a side may hold sent and
+   * not yet acknowledged; when full, `send()` waits.
+   *
+   * @default {1048576}
+   */
+  maxUnackedBytes?: number;
+}
+
+/**
+ * A resumable session's id and counters, as `socket.session` and
+ * `client.session` show them.
+ *
+ * @example Logging a session's counters
+ * ```ts
+ * import type { SessionInfo } from "@switchboard/switchboard";
+ *
+ * const info: SessionInfo = { id: "", sent: 3, acked: 2, received: 5, resumes: 1 };
+ * console.log(`${info.sent - info.acked} unacknowledged`);
+ * ```
+ */
+export interface SessionInfo {
+  /** The session id: a secret, sent only to its client. */
+  readonly id: string;
+  /** Data messages this side has sent in the session. */
+  readonly sent: number;
+  /** Of those, how many the peer has acknowledged. */
+  readonly acked: number;
+  /** Data messages this side has received (each once). */
+  readonly received: number;
+  /** How many times the session resumed after a drop. */
+  readonly resumes: number;
+}
+
+/** Resume options with their defaults applied. */
+export interface CheckedResume {
+  window: number;
+  maxUnacked: number;
+  maxUnackedBytes: number;
+}
+
+/**
+ * Checks a `resume` option.
+ *
+ * @param value `undefined`, a boolean or {@linkcode ResumeOptions}.
+ * @returns The checked options, or `undefined` when resume is off.
+ * @throws {TypeError} When it has the wrong type.
+ * @throws {RangeError} When a number is out of range.
+ */
+export function checkResume(value: unknown): CheckedResume | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value === true) value = {};
+  if (value === null || typeof value !== "object") {
+    throw new TypeError(
+      "Invalid resume: expected a boolean or an object of resume options",
+    );
+  }
+  const {
+    window = 120_000,
+    maxUnacked = 10_000,
+    maxUnackedBytes = 1024 * 1024,
+  } = value as ResumeOptions;
+  positiveInteger("resume.window", window);
+  if (window > MAX_TIMER_DELAY) {
+    throw new RangeError(
+      `Invalid resume.window: ${window} is more than timers allow (${MAX_TIMER_DELAY} ms)`,
+    );
+  }
+  return {
+    window,
+    maxUnacked: positiveInteger("resume.maxUnacked", maxUnacked),
+    maxUnackedBytes: positiveInteger(
+      "resume.maxUnackedBytes",
+      maxUnackedBytes,
+    ),
+  };
+}

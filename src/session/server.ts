@@ -1,0 +1,384 @@
+/**
+ * The server side of resumable sessions: {@linkcode ServerSession}, one
+ * session shaped like a `WebSocket` so that a `Socket` wraps it unchanged
+ * while the session swaps the connection underneath on every resume. The
+ * sessions are found by id in a `SessionStore` (store.ts). Internal.
+ *
+ * @module
+ */
+
+import { toBase64 } from "../_base64.ts";
+import { CLOSED, CLOSING, CONNECTING, OPEN } from "../_ready_state.ts";
+import type { CheckedResume } from "./options.ts";
+import { control, type Data, readText, SessionState } from "./_state.ts";
+import type { SessionInfo } from "./options.ts";
+import { isCount, MAX_CONTROL, parseJson } from "./wire.ts";
+import type { SessionStore } from "./store.ts";
+
+export { defaultStore, SessionStore } from "./store.ts";
+
+/** A client's claim on a new session: 128 to 512 bits, base64url. */
+const CLAIM = /^[A-Za-z0-9_-]{22,86}$/;
+/** How long a new connection may take to say which session it wants. */
+const HELLO_TIMEOUT = 10_000;
+
+/** Listens to one connection for its session: events of a replaced one drop. */
+class Wire implements EventListenerObject {
+  readonly session: ServerSession;
+  readonly ws: WebSocket;
+
+  constructor(session: ServerSession, ws: WebSocket) {
+    this.session = session;
+    this.ws = ws;
+    ws.binaryType = "arraybuffer";
+    ws.addEventListener("message", this);
+    ws.addEventListener("close", this);
+  }
+
+  handleEvent(event: Event): void {
+    try {
+      this.session.onEvent(this, event);
+    } catch (error) {
+      // An exception in a Deno WebSocket listener ends the process.
+      console.error("Switchboard: resumable session failed", error);
+    }
+  }
+
+  remove(): void {
+    this.ws.removeEventListener("message", this);
+    this.ws.removeEventListener("close", this);
+  }
+}
+
+/**
+ * One resumable session on the server, seen through the `WebSocket`
+ * interface a `Socket` uses. It opens when its first connection asks for a
+ * new session (`\0N`, or a resume of an id the store does not have); a
+ * connection that resumes another session goes to that session, and this
+ * one closes with 1000 "Resumed an earlier session" without opening. A
+ * dropped connection leaves it open, waiting `window` ms for a resume;
+ * it closes when the client ends it (`\0C`, or a clean 1001 close), when
+ * the server closes it, or with 1001 "Session expired".
+ */
+export class ServerSession extends EventTarget {
+  binaryType = "arraybuffer";
+  readonly url = "";
+  readonly protocol: string;
+  readyState: number = CONNECTING;
+  readonly #state: SessionState;
+  readonly #store: SessionStore;
+  readonly #window: number;
+  readonly #highWaterMark: number;
+  readonly #admit: (() => boolean) | undefined;
+  #wire: Wire | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #closing = false;
+  #peerEnding = false;
+  /** The client's claim on this new session, until it shows it has the id. */
+  #claim: string | undefined;
+
+  /**
+   * @param ws The first connection, upgraded with the resume protocol.
+   * @param protocol The application's subprotocol (`""` for none).
+   * @param store Where sessions are found by id.
+   * @param options The route's resume options.
+   * @param highWaterMark Bytes the connection's send buffer may hold.
+   * @param admit Asked before a new session opens (the connection limit).
+   */
+  constructor(
+    ws: WebSocket,
+    protocol: string,
+    store: SessionStore,
+    options: CheckedResume,
+    highWaterMark: number,
+    admit?: () => boolean,
+  ) {
+    super();
+    this.protocol = protocol;
+    this.#store = store;
+    this.#window = options.window;
+    this.#highWaterMark = highWaterMark;
+    this.#admit = admit;
+    this.#state = new SessionState(options.maxUnacked, options.maxUnackedBytes);
+    this.#wire = new Wire(this, ws);
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#refuse(1008, "No session handshake in time");
+    }, HELLO_TIMEOUT);
+  }
+
+  /** The session id (`""` until it opens). */
+  get id(): string {
+    return this.#state.id;
+  }
+
+  /** The session's id and counters. */
+  get session(): SessionInfo {
+    return this.#state.info();
+  }
+
+  /** The send buffer's real high-water mark, for the layers above. */
+  get highWaterMark(): number {
+    return this.#highWaterMark;
+  }
+
+  /**
+   * What the wrapping Socket reads before it sends (it is made with a
+   * `highWaterMark` of 1): 0 while a message may go out, else how much
+   * waits, for a full replay buffer or a full connection.
+   */
+  get bufferedAmount(): number {
+    if (this.#state.full) return this.#state.bytes + 1;
+    const ws = this.#wire?.ws;
+    if (ws === undefined || this.readyState !== OPEN) return 0;
+    const buffered = ws.bufferedAmount;
+    return buffered >= this.#highWaterMark ? buffered : 0;
+  }
+
+  /**
+   * Sends a data message now, or keeps it for the resume during a gap.
+   *
+   * @param data The message.
+   */
+  send(data: Data): void {
+    if (this.readyState !== OPEN) {
+      throw new DOMException("The session is not open", "InvalidStateError");
+    }
+    this.#state.send(data, this.#wire?.ws);
+  }
+
+  /**
+   * Ends the session: tells the client (`\0C`) and closes the connection, or
+   * ends at once during a gap.
+   *
+   * @param code The close code.
+   * @param reason The reason.
+   */
+  close(code = 1000, reason = ""): void {
+    if (this.readyState >= CLOSING) return;
+    const ws = this.#wire?.ws;
+    if (ws === undefined || this.readyState === CONNECTING) {
+      if (ws !== undefined) closeQuietly(ws, code, reason);
+      return this.#end(code, reason, false);
+    }
+    this.readyState = CLOSING;
+    this.#closing = true;
+    control(ws, "C");
+    closeQuietly(ws, code, reason);
+  }
+
+  /**
+   * A later connection resumes this session: it takes over (an earlier
+   * connection still open is closed with 4409), hears what this side
+   * received, and gets every unacknowledged message again.
+   *
+   * @param ws The new connection.
+   * @param received How many messages the client has received.
+   * @param byClaim Resumed by the claim of a client that never had the id:
+   * the claim stays good until it shows it has.
+   * @returns `false` when the count does not fit this session.
+   */
+  resume(ws: WebSocket, received: number, byClaim = false): boolean {
+    const state = this.#state;
+    if (this.readyState !== OPEN || received > state.sent) return false;
+    if (received < state.acked) return false;
+    const old = this.#wire;
+    if (old !== undefined) {
+      old.remove();
+      closeQuietly(old.ws, 4409, "Session resumed by another connection");
+    }
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#peerEnding = false;
+    if (!byClaim) this.#confirmed();
+    this.#wire = new Wire(this, ws);
+    state.ack(received);
+    control(
+      ws,
+      `S${
+        JSON.stringify({
+          id: state.id,
+          received: state.received,
+          resumed: true,
+        })
+      }`,
+    );
+    state.use(ws);
+    state.replay(ws);
+    state.resumes++;
+    return true;
+  }
+
+  /**
+   * An event of one of the session's connections.
+   *
+   * @param wire The connection's listener.
+   * @param event The event.
+   */
+  onEvent(wire: Wire, event: Event): void {
+    if (wire !== this.#wire) return;
+    if (event.type === "close") return this.#onClose(event as CloseEvent);
+    const data = (event as MessageEvent).data;
+    if (typeof data === "string") {
+      const read = readText(data);
+      if ("control" in read) return this.#onControl(wire, read.control);
+      return this.#deliver(read.data);
+    }
+    this.#deliver(data);
+  }
+
+  #deliver(data: unknown): void {
+    if (this.readyState === CONNECTING) {
+      return this.#refuse(1002, "Expected a session handshake");
+    }
+    if (this.readyState !== OPEN && !this.#closing) return;
+    this.#confirmed();
+    this.#state.received1();
+    this.dispatchEvent(new MessageEvent("message", { data }));
+  }
+
+  #onControl(wire: Wire, body: string): void {
+    if (body.length > MAX_CONTROL) {
+      return this.#refuse(1009, "Control message too long");
+    }
+    const kind = body[0];
+    if (this.readyState === CONNECTING) {
+      if (kind === "N") return this.#fresh(wire, body.slice(1));
+      if (kind !== "R") {
+        return this.#refuse(1002, "Expected a session handshake");
+      }
+      const request = parseJson(body.slice(1));
+      const id = request?.id;
+      const received = request?.received;
+      const session = typeof id === "string" && id !== this.#state.id
+        ? this.#store.get(id)
+        : undefined;
+      if (session !== undefined && isCount(received)) {
+        // The connection goes to the session it names; this one never opens.
+        wire.remove();
+        this.#wire = undefined;
+        if (session.resume(wire.ws, received)) {
+          return this.#end(1000, "Resumed an earlier session", true);
+        }
+        this.#wire = new Wire(this, wire.ws);
+      }
+      // Unknown, expired, closed or not matching: a fresh session.
+      return this.#open();
+    }
+    if (kind === "A") {
+      this.#confirmed();
+      const count = Number(body.slice(1));
+      if (!isCount(count) || !this.#state.ack(count)) {
+        this.close(1002, "Invalid acknowledgement");
+      }
+      return;
+    }
+    if (kind === "C") {
+      this.#peerEnding = true;
+      return;
+    }
+    this.close(1002, "Unknown control message");
+  }
+
+  /**
+   * A new session, or, when a session was opened with the same claim and
+   * its client never got the greeting (the connection was cut first), that
+   * session again, greeted as resumed.
+   */
+  #fresh(wire: Wire, body: string): void {
+    const claim = body === "" ? undefined : parseJson(body)?.claim;
+    if (typeof claim !== "string" || !CLAIM.test(claim)) return this.#open();
+    const session = this.#store.claimed(claim);
+    if (session !== undefined && session !== this) {
+      wire.remove();
+      this.#wire = undefined;
+      if (session.resume(wire.ws, 0, true)) {
+        return this.#end(1000, "Resumed an earlier session", true);
+      }
+      this.#wire = new Wire(this, wire.ws);
+    }
+    this.#claim = claim;
+    this.#open();
+    if (this.readyState === OPEN) this.#store.claim(claim, this);
+  }
+
+  /** The client has shown it knows the id: its claim is spent. */
+  #confirmed(): void {
+    if (this.#claim === undefined) return;
+    this.#store.unclaim(this.#claim);
+    this.#claim = undefined;
+  }
+
+  #open(): void {
+    const ws = this.#wire?.ws as WebSocket;
+    if (this.#admit !== undefined && !this.#admit()) {
+      return this.#refuse(
+        1013,
+        "Try again later: the connection limit is reached",
+      );
+    }
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const state = this.#state;
+    state.id = newId();
+    this.#store.add(this);
+    control(
+      ws,
+      `S${JSON.stringify({ id: state.id, received: 0, resumed: false })}`,
+    );
+    state.use(ws);
+    this.readyState = OPEN;
+    this.dispatchEvent(new Event("open"));
+  }
+
+  #onClose(event: CloseEvent): void {
+    const { code, reason, wasClean } = event;
+    if (
+      this.readyState !== OPEN || this.#closing || this.#peerEnding ||
+      (wasClean && code === 1001)
+    ) return this.#end(code, reason, wasClean);
+    // A drop: wait for the client to come back.
+    this.#wire?.remove();
+    this.#wire = undefined;
+    this.#state.use(undefined);
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#end(1001, "Session expired", false);
+    }, this.#window);
+  }
+
+  /** Closes the connection of a session that never opened. */
+  #refuse(code: number, reason: string): void {
+    const ws = this.#wire?.ws;
+    if (ws !== undefined) closeQuietly(ws, code, reason);
+    if (this.readyState === CONNECTING) this.#end(code, reason, false);
+    else this.close(code, reason);
+  }
+
+  #end(code: number, reason: string, wasClean: boolean): void {
+    if (this.readyState === CLOSED) return;
+    this.readyState = CLOSED;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#wire?.remove();
+    this.#wire = undefined;
+    this.#state.stop();
+    this.#confirmed();
+    this.#store.delete(this);
+    this.dispatchEvent(new CloseEvent("close", { code, reason, wasClean }));
+  }
+}
+
+/** A fresh session id: 144 random bits, base64url. */
+function newId(): string {
+  return toBase64(crypto.getRandomValues(new Uint8Array(18)))
+    .replaceAll("+", "-").replaceAll("/", "_");
+}
+
+function closeQuietly(ws: WebSocket, code: number, reason: string): void {
+  try {
+    ws.close(code, reason);
+  } catch {
+    // Already closed.
+  }
+}
