@@ -22,7 +22,8 @@
  */
 
 import { type Route, route, type SocketHandler } from "../mod.ts";
-import { describeEnd, type Flags, parseFlags } from "./_cli.ts";
+import { describeEnd, parseFlags, serveUntilSignal } from "./_cli.ts";
+import type { Relay } from "./_relay.ts";
 
 const USAGE =
   `Usage: deno run --allow-net --allow-read examples/echo.ts [options]
@@ -51,99 +52,6 @@ export function loggingEcho(): SocketHandler {
     for await (const msg of socket) await socket.send(msg.data);
     console.log(`#${id} ${describeEnd(await socket.closed, startedAt)}`);
   };
-}
-
-/**
- * A TCP relay: listens on the public address and passes every connection on
- * to the server on an internal port, byte for byte. It knows each
- * connection by the port of its own connection to the server (the server's
- * `info.remoteAddr`), and can cut one: both TCP connections close at once,
- * with no WebSocket close frame, as when a network fails.
- */
-export class Relay {
-  readonly #listener: Deno.TcpListener;
-  readonly #pairs = new Map<number, Deno.TcpConn[]>();
-  #target = 0;
-
-  /** @param listener Where clients connect. */
-  constructor(listener: Deno.TcpListener) {
-    this.#listener = listener;
-  }
-
-  /** The public address. */
-  get addr(): Deno.NetAddr {
-    return this.#listener.addr;
-  }
-
-  /**
-   * Passes connections on to `target` until {@linkcode Relay.close}.
-   *
-   * @param target The server's port on 127.0.0.1.
-   */
-  async run(target: number): Promise<void> {
-    this.#target = target;
-    try {
-      for await (const conn of this.#listener) this.#pipe(conn);
-    } catch {
-      // The listener closed.
-    }
-  }
-
-  /**
-   * @param port The port of the relay's connection to the server.
-   * @returns Whether that connection is open.
-   */
-  has(port: number): boolean {
-    return this.#pairs.has(port);
-  }
-
-  /**
-   * Cuts a connection.
-   *
-   * @param port The port of the relay's connection to the server.
-   * @returns Whether that connection was open.
-   */
-  cut(port: number): boolean {
-    const pair = this.#pairs.get(port);
-    if (pair === undefined) return false;
-    this.#pairs.delete(port);
-    for (const conn of pair) closeQuietly(conn);
-    return true;
-  }
-
-  /** Stops listening and cuts what is left. */
-  close(): void {
-    closeQuietly(this.#listener);
-    for (const port of [...this.#pairs.keys()]) this.cut(port);
-  }
-
-  async #pipe(client: Deno.TcpConn): Promise<void> {
-    let server: Deno.TcpConn;
-    try {
-      server = await Deno.connect({
-        hostname: "127.0.0.1",
-        port: this.#target,
-      });
-    } catch {
-      return closeQuietly(client);
-    }
-    const port = (server.localAddr as Deno.NetAddr).port;
-    this.#pairs.set(port, [client, server]);
-    // Either side ending (or a cut) ends both.
-    await Promise.race([
-      client.readable.pipeTo(server.writable).catch(() => {}),
-      server.readable.pipeTo(client.writable).catch(() => {}),
-    ]);
-    this.cut(port);
-  }
-}
-
-function closeQuietly(resource: { close(): void }): void {
-  try {
-    resource.close();
-  } catch {
-    // Already closed.
-  }
 }
 
 /**
@@ -204,69 +112,15 @@ export function echoServer(
   return { route: echo, handler };
 }
 
-/**
- * Serves until SIGINT or SIGTERM, like the other examples (`_cli.ts`), but
- * through a {@linkcode Relay}: prints `Listening on http://host:port/` with
- * the relay's address, and on a signal closes every socket with 1001
- * "Server shutting down", waits for the handlers, then stops.
- */
-async function serveThroughRelay(
-  { port, hostname }: Flags,
-  page: Uint8Array<ArrayBuffer>,
-): Promise<void> {
-  let relay: Relay;
-  try {
-    relay = new Relay(Deno.listen({ port, hostname }));
-  } catch (error) {
-    if (error instanceof Deno.errors.AddrInUse) {
-      console.error(`Port ${port} is in use: pass --port`);
-      Deno.exit(1);
-    }
-    throw error;
-  }
-  const { route: echo, handler } = echoServer(relay, page);
-  const controller = new AbortController();
-  const stop = async () => {
-    console.log("Shutting down");
-    await echo.shutdown();
-    controller.abort();
-    // Deno.serve waits for every response to finish: an event stream to a
-    // client that reads nothing never does. Give them a few seconds.
-    const timer = setTimeout(() => {
-      console.log("Responses still open after 5 s; exiting");
-      Deno.exit(0);
-    }, 5000);
-    Deno.unrefTimer(timer);
-  };
-  const signals: Deno.Signal[] = Deno.build.os === "windows"
-    ? ["SIGINT"]
-    : ["SIGINT", "SIGTERM"];
-  for (const name of signals) Deno.addSignalListener(name, stop);
-  const server = Deno.serve({
-    port: 0,
-    hostname: "127.0.0.1",
-    signal: controller.signal,
-    onListen() {},
-  }, handler);
-  const relaying = relay.run(server.addr.port);
-  const host = relay.addr.hostname.includes(":")
-    ? `[${relay.addr.hostname}]`
-    : relay.addr.hostname;
-  const origin = `http://${host}:${relay.addr.port}`;
-  console.log(`Listening on ${origin}/`);
-  console.log(
-    `Echo page at ${origin}/, WebSocket (or SSE fallback) at ${
-      origin.replace("http", "ws")
-    }/ws (Ctrl-C stops)`,
-  );
-  await server.finished;
-  relay.close();
-  await relaying;
-  for (const name of signals) Deno.removeSignalListener(name, stop);
-}
-
 if (import.meta.main) {
   const flags = parseFlags(Deno.args, USAGE);
   const page = await Deno.readFile(new URL("./echo.html", import.meta.url));
-  await serveThroughRelay(flags, page);
+  await serveUntilSignal(
+    flags,
+    { relay: (relay) => echoServer(relay, page) },
+    (origin) =>
+      `Echo page at ${origin}/, WebSocket (or SSE fallback) at ${
+        origin.replace("http", "ws")
+      }/ws (Ctrl-C stops)`,
+  );
 }
