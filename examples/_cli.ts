@@ -7,6 +7,7 @@
 
 import { parseArgs } from "node:util";
 import type { CloseInfo, Route } from "../mod.ts";
+import { Relay } from "./_relay.ts";
 
 /** The flags every example takes, plus its own string flags. */
 export interface Flags {
@@ -66,21 +67,43 @@ export function fail(message: string, usage: string): never {
   Deno.exit(2);
 }
 
+/** What {@linkcode serveUntilSignal} serves behind a {@linkcode Relay}. */
+export interface RelayedApp {
+  /** Makes the route (shut down on a signal) and the `Deno.serve` handler. */
+  relay(relay: Relay): {
+    route: Route;
+    handler: Deno.ServeHandler<Deno.NetAddr>;
+  };
+}
+
 /**
- * Serves `handler` until SIGINT or SIGTERM, then shuts down gracefully: the
+ * Serves `app` until SIGINT or SIGTERM, then shuts down gracefully: the
  * route closes every socket with 1001 "Server shutting down" and waits for
  * the handlers, then the server stops. Prints
  * `Listening on http://host:port/` (with the real port when `--port 0`).
+ * Given `{ relay }`, the server listens on an internal port behind a
+ * {@linkcode Relay} on the public one, which can cut connections.
  */
 export async function serveUntilSignal(
   { port, hostname }: Flags,
-  handler: Route,
+  app: Route | RelayedApp,
   describe: (origin: string) => string,
 ): Promise<void> {
+  let relay: Relay | undefined;
+  let route: Route;
+  let handler: Deno.ServeHandler<Deno.NetAddr>;
+  try {
+    if ("relay" in app) {
+      relay = new Relay(Deno.listen({ port, hostname }));
+      ({ route, handler } = app.relay(relay));
+    } else route = handler = app;
+  } catch (error) {
+    inUse(error, port);
+  }
   const controller = new AbortController();
   const stop = async () => {
     console.log("Shutting down");
-    await handler.shutdown();
+    await route.shutdown();
     controller.abort();
     // Deno.serve waits for every response to finish: an event stream to a
     // client that reads nothing never does. Give them a few seconds.
@@ -94,28 +117,37 @@ export async function serveUntilSignal(
     ? ["SIGINT"]
     : ["SIGINT", "SIGTERM"];
   for (const name of signals) Deno.addSignalListener(name, stop);
-  let server: Deno.HttpServer;
+  const announce = ({ hostname, port }: Deno.NetAddr) => {
+    const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+    const origin = `http://${host}:${port}`;
+    console.log(`Listening on ${origin}/`);
+    console.log(describe(origin));
+  };
+  let server: Deno.HttpServer<Deno.NetAddr>;
   try {
     server = Deno.serve({
-      port,
-      hostname,
+      ...(relay ? { port: 0, hostname: "127.0.0.1" } : { port, hostname }),
       signal: controller.signal,
-      onListen({ hostname, port }) {
-        const host = hostname.includes(":") ? `[${hostname}]` : hostname;
-        const origin = `http://${host}:${port}`;
-        console.log(`Listening on ${origin}/`);
-        console.log(describe(origin));
-      },
+      onListen: relay ? () => {} : announce,
     }, handler);
   } catch (error) {
-    if (error instanceof Deno.errors.AddrInUse) {
-      console.error(`Port ${port} is in use: pass --port`);
-      Deno.exit(1);
-    }
-    throw error;
+    inUse(error, port);
   }
+  const relaying = relay?.run(server.addr.port);
+  if (relay) announce(relay.addr);
   await server.finished;
+  relay?.close();
+  await relaying;
   for (const name of signals) Deno.removeSignalListener(name, stop);
+}
+
+/** Exits with one sentence when the port is taken; rethrows anything else. */
+function inUse(error: unknown, port: number): never {
+  if (error instanceof Deno.errors.AddrInUse) {
+    console.error(`Port ${port} is in use: pass --port`);
+    Deno.exit(1);
+  }
+  throw error;
 }
 
 /** `closed 1000 "bye" (clean) after 2.5 s`: how a connection ended. */

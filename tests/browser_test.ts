@@ -247,6 +247,98 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "the echo page drops its connection and resumes with every message once",
+  ignore: skip,
+  async fn() {
+    const startedAt = performance.now();
+    await using echo = await startExample("echo.ts");
+    await using browser = await launch();
+    const { page } = browser;
+    const pageErrors: string[] = [];
+    page.on("pageerror", (error) => pageErrors.push(error.message));
+    await page.goto(`${echo.origin}/`);
+    assert.ok(await page.isDisabled("#dropButton"));
+
+    await page.click("#connectButton");
+    await expectState(page, /^Open$/);
+    assert.equal(
+      await page.textContent("#transportLabel"),
+      "Transport: websocket",
+    );
+    // Enabled once the session is on (its id came with the first message).
+    await page.locator("#dropButton:enabled").waitFor({ timeout: 10_000 });
+    await echo.waitForLine(/^#1 open$/);
+
+    const send = async (text: string) => {
+      await page.fill("#sendMessage", text);
+      await page.press("#sendMessage", "Enter");
+    };
+    await send("one");
+    await send("two");
+    await waitForMessages(page, 4);
+
+    // The server cuts the TCP connection (no close frame); what is sent
+    // right after goes in the gap: on the dying connection or the outbox.
+    await page.click("#dropButton");
+    await send("three, in the gap");
+    await echo.waitForLine(/^Dropped 1 connection$/);
+    assert.equal(await expectState(page, /^Resumed$/), "Resumed");
+    assert.equal(
+      await page.getAttribute("#stateLabel", "data-state"),
+      "open",
+    );
+    await waitForMessages(page, 6);
+    await send("four, after");
+    await waitForMessages(page, 8);
+
+    // Once more: a second drop resumes too.
+    await page.locator("#dropButton:enabled").waitFor({ timeout: 10_000 });
+    await page.click("#dropButton");
+    await send("five, in the second gap");
+    await echo.waitForLine(/^Dropped 1 connection$/);
+    await page.locator("#commsLog tr.event", { hasText: "resume 2" })
+      .waitFor({ timeout: 10_000 });
+    await waitForMessages(page, 10);
+    // Nothing comes twice, even a while later.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const texts = ["one", "two", "three, in the gap", "four, after"]
+      .concat("five, in the second gap");
+    assert.deepEqual(
+      (await logRows(page)).filter((row) => row.length === 3),
+      texts.flatMap((text) => [
+        ["Client", "Server", text],
+        ["Server", "Client", text],
+      ]),
+    );
+    const events = (await logRows(page)).filter((row) => row.length === 1)
+      .map(([text]) => text ?? "");
+    assert.equal(
+      events.filter((text) => /^Connection lost\. Code: 1006/.test(text))
+        .length,
+      2,
+      events.join("\n"),
+    );
+    assert.deepEqual(events.filter((text) => text.startsWith("Resumed")), [
+      "Resumed the session (websocket, resume 1): nothing lost, nothing twice",
+      "Resumed the session (websocket, resume 2): nothing lost, nothing twice",
+    ]);
+    // The server's handler went on across both drops: one session.
+    assert.ok(
+      !echo.lines.some((line) => /^#2 /.test(line)),
+      echo.lines.join("\n"),
+    );
+    assert.ok(!echo.lines.some((line) => /^#1 closed/.test(line)));
+
+    await page.click("#closeButton");
+    await expectState(page, /^Closed \(1000\)/);
+    await echo.waitForLine(/^#1 closed 1000 "Closing from client" \(clean\)/);
+    assert.deepEqual(pageErrors, []);
+    reportTime("browser drop test", startedAt);
+  },
+});
+
+Deno.test({
   name: "the echo page falls back to Server-Sent Events without WebSocket",
   ignore: skip,
   async fn() {
@@ -272,6 +364,8 @@ Deno.test({
     await page.click("#connectButton");
     assert.equal(await expectState(page, /^Open$/), "Open");
     assert.equal(await page.textContent("#transportLabel"), "Transport: sse");
+    // The fallback is plain (resume is WebSocket only): no drop to offer.
+    assert.ok(await page.isDisabled("#dropButton"));
     assert.ok(await page.isVisible("#transportLabel"));
     assert.match(
       (await logRows(page)).at(-1)?.[0] ?? "",
