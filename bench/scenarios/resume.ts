@@ -1,0 +1,856 @@
+/**
+ * Resumable sessions (issue 16): what `resume: true` costs and how fast a
+ * cut connection comes back.
+ *
+ * 1. Echo throughput (64-byte text, 50 connections x 10 in flight; 16 KiB
+ *    binary, 20 connections x 4) and memory per idle connection of the same
+ *    Switchboard echo server (bench/servers/resume_echo.ts) with `resume`
+ *    on and off, as ratios (target: at least 0.9x throughput). The load
+ *    client is raw TCP, as in `deno task bench`, here speaking the session
+ *    protocol on the resume server: it offers `switchboard.resume.v1`,
+ *    opens with `\0N`, skips the server's control frames and acknowledges
+ *    every 64 echoes as the real client does. Rounds take turns between the
+ *    two servers; each figure is the median round.
+ * 2. Cut to resumed: a resume client (`connect(url, { resume: true })` of
+ *    src/client/mod.ts, `initialDelay: 0` so that no backoff delay is
+ *    counted) talks to the resume server through a TCP proxy on 127.0.0.1
+ *    that closes both of its TCP connections at random moments while
+ *    numbered messages flow both ways; each sample is the time from the cut
+ *    to the client's `"resumed"` event. At the end every echo must have
+ *    arrived once and in order.
+ *
+ * ```sh
+ * deno run -A bench/scenarios/resume.ts [--quick]
+ * ```
+ *
+ * The servers run pinned to core 0, this process (load client, proxy and
+ * resume client) to core 1, when `taskset` is there. Prints a markdown
+ * section and writes resume.json (resume.quick.json with `--quick`) to
+ * bench/results/local/, or to bench/results/ when a full `deno task bench`
+ * runs it. Everything is bounded: rounds shrink to fit `BENCH_SECONDS`, the
+ * cuts stop at their count or their deadline.
+ *
+ * @module
+ */
+
+import { connect } from "../../src/client/mod.ts";
+import {
+  clientFrame,
+  type LoadState,
+  repeat,
+  timed,
+  type Window,
+  writeAll,
+} from "../lib/load_client.ts";
+import {
+  denoServer,
+  pinSelf,
+  type RunningServer,
+  startServer,
+} from "../lib/process.ts";
+import { json, scenarioRun, writeResults } from "../lib/results.ts";
+import { median, percentile, round } from "../lib/stats.ts";
+
+const { quick, dir } = scenarioRun();
+const KEY = "dGhlIHNhbXBsZSBub25jZQ==";
+const ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+const RESUME_PROTOCOL = "switchboard.resume.v1";
+/** The real client's batch (src/session/_state.ts ACK_EVERY). */
+const ACK_EVERY = 64;
+const DENO_FLAGS = ["--allow-net", "--v8-flags=--expose-gc"];
+const KINDS = ["plain", "resume"] as const;
+type Kind = typeof KINDS[number];
+
+const LOADS = [
+  { name: "64 B text", opcode: 1, size: 64, conns: 50, inflight: 10 },
+  {
+    name: "16 KiB binary",
+    opcode: 2,
+    size: 16 * 1024,
+    conns: 20,
+    inflight: 4,
+  },
+] as const;
+
+interface LoadResult {
+  load: string;
+  plainPerSecond: number;
+  resumePerSecond: number;
+  ratio: number;
+  ratioRange: [number, number];
+  roundsPlain: number[];
+  roundsResume: number[];
+  serverUsPerMessage: Record<Kind, number>;
+  serverCpu: Record<Kind, number>;
+  /** This process's CPU share (both loads). */
+  clientCpu: number;
+}
+
+interface CutResult {
+  cuts: number;
+  failed: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  detectP50Ms: number;
+  messages: number;
+  exactlyOnceInOrder: boolean;
+  freshSessions: number;
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const pinned = await pinSelf();
+  const core = pinned ? 0 : undefined;
+  const budget = Number(Deno.env.get("BENCH_SECONDS") ?? Infinity);
+  const rounds = quick ? 5 : 7;
+  const warmup = 0.25;
+  // About 16 s go to starting servers, the memory readings and the cuts.
+  const seconds = round(
+    Math.max(
+      0.25,
+      Math.min(
+        quick ? 1 : 2,
+        (budget - 16) / (rounds * LOADS.length) - warmup,
+      ),
+    ),
+    2,
+  );
+  const loads: LoadResult[] = [];
+  {
+    await using plain = await start("plain", core);
+    await using resume = await start("resume", core);
+    const servers: Record<Kind, RunningServer> = { plain, resume };
+    for (const load of LOADS) {
+      const rates: Record<Kind, number[]> = { plain: [], resume: [] };
+      // Server CPU microseconds per message, and CPU shares (1 = a core).
+      const serverUs: Record<Kind, number[]> = { plain: [], resume: [] };
+      const serverShare: Record<Kind, number[]> = { plain: [], resume: [] };
+      const clientShare: Record<Kind, number[]> = { plain: [], resume: [] };
+      const ratios: number[] = [];
+      await echoPair(servers, load, 0.25, 0.25, KINDS);
+      for (let turn = 0; turn < rounds; turn++) {
+        // Odd rounds open and start the resume server's load first.
+        const order = turn % 2 ? [...KINDS].reverse() : KINDS;
+        const windows = await echoPair(servers, load, warmup, seconds, order);
+        for (const kind of KINDS) {
+          const window = windows[kind];
+          rates[kind].push(window.count / window.seconds);
+          serverUs[kind].push(
+            window.serverCpu * window.seconds * 1e6 / window.count,
+          );
+          serverShare[kind].push(window.serverCpu);
+          clientShare[kind].push(window.clientCpu);
+        }
+        ratios.push(rates.resume.at(-1)! / rates.plain.at(-1)!);
+      }
+      loads.push({
+        load: load.name,
+        plainPerSecond: Math.round(median(rates.plain)),
+        resumePerSecond: Math.round(median(rates.resume)),
+        ratio: round(median(ratios), 3),
+        ratioRange: [
+          round(Math.min(...ratios), 3),
+          round(Math.max(...ratios), 3),
+        ],
+        roundsPlain: rates.plain.map(Math.round),
+        roundsResume: rates.resume.map(Math.round),
+        serverUsPerMessage: {
+          plain: round(median(serverUs.plain), 2),
+          resume: round(median(serverUs.resume), 2),
+        },
+        serverCpu: {
+          plain: round(median(serverShare.plain), 2),
+          resume: round(median(serverShare.resume), 2),
+        },
+        clientCpu: round(median(clientShare.plain), 2),
+      });
+      console.error(`resume: ${load.name} done`);
+    }
+  }
+  const plan = quick ? { base: 500, count: 1000 } : { base: 1000, count: 2000 };
+  let memory: { plainKiB: number; resumeKiB: number; ratio: number };
+  {
+    // Fresh servers, so that no reading finds pages the load left behind.
+    await using plain = await start("plain", core);
+    await using resume = await start("resume", core);
+    const [p, r] = await idleMemory([plain, resume], plan);
+    memory = {
+      plainKiB: round(p!, 2),
+      resumeKiB: round(r!, 2),
+      ratio: round(r! / p!, 3),
+    };
+    console.error("resume: idle memory done");
+  }
+  const cutsWanted = quick ? 100 : 200;
+  const spent = (performance.now() - started) / 1000;
+  const cutSeconds = Math.max(3, Math.min(20, budget - spent - 3));
+  let cuts: CutResult;
+  {
+    await using server = await start("resume", core);
+    cuts = await cutRun(server.port, cutsWanted, cutSeconds);
+  }
+  const report = {
+    scenario: "resume",
+    command: `deno run -A bench/scenarios/resume.ts${quick ? " --quick" : ""}`,
+    date: new Date().toISOString(),
+    deno: Deno.version.deno,
+    quick,
+    pinning: pinned
+      ? "servers on core 0, load client, proxy and resume client on core 1"
+      : "not pinned (no taskset)",
+    rounds,
+    secondsPerRound: seconds,
+    throughput: loads,
+    idleMemory: { ...plan, ...memory },
+    cutToResumed: cuts,
+  };
+  await writeResults(dir, {
+    [`resume${quick ? ".quick" : ""}.json`]: json(report),
+  });
+  const fmt = (n: number) => n.toLocaleString("en-US");
+  console.log(
+    [
+      "## Resumable sessions (bench/scenarios/resume.ts)",
+      "",
+      `The same Switchboard echo server (bench/servers/resume_echo.ts) with ` +
+      `\`resume: true\` and without, both on core 0 and loaded in the same ` +
+      `window (msg/s is each one's share of the core): ${rounds} rounds of ` +
+      `${seconds} s; msg/s is the median round, the ratio the median of the ` +
+      `rounds' ratios (lowest-highest in brackets); the load client ` +
+      `acknowledges every ${ACK_EVERY} echoes, as the real client does; ` +
+      `${report.pinning}; Deno ${Deno.version.deno}${
+        quick ? " (quick run)" : ""
+      }.`,
+      "",
+      "| load | without resume | with resume | ratio | server CPU µs/msg without / with |",
+      "| --- | ---: | ---: | ---: | ---: |",
+      ...loads.map((l) =>
+        `| ${l.load}, msg/s | ${fmt(l.plainPerSecond)} | ${
+          fmt(l.resumePerSecond)
+        } | ${l.ratio.toFixed(2)}x (${l.ratioRange[0].toFixed(2)}-${
+          l.ratioRange[1].toFixed(2)
+        }) | ${l.serverUsPerMessage.plain} / ${l.serverUsPerMessage.resume} |`
+      ),
+      `| idle memory, KiB per connection (${fmt(plan.count)} over ${
+        fmt(plan.base)
+      }) | ${memory.plainKiB} | ${memory.resumeKiB} | ${
+        memory.ratio.toFixed(2)
+      }x | |`,
+      "",
+      `Cut to resumed, through a TCP proxy on 127.0.0.1 that closes both ` +
+      `sides, with \`initialDelay: 0\` (the default 500 ms backoff bound ` +
+      `adds a random 0-500 ms on top): ${cuts.cuts} cuts` +
+      (cuts.failed > 0 ? ` (${cuts.failed} not resumed within 5 s)` : "") +
+      `, p50 ${cuts.p50Ms} ms, p99 ${cuts.p99Ms} ms, max ${cuts.maxMs} ms ` +
+      `(the client saw the drop after ${cuts.detectP50Ms} ms at the median); ` +
+      `${fmt(cuts.messages)} numbered messages echoed across them, ` +
+      (cuts.exactlyOnceInOrder
+        ? "every one once and in order"
+        : "NOT every one once and in order") +
+      (cuts.freshSessions > 0
+        ? `, ${cuts.freshSessions} fresh sessions instead of a resume`
+        : "") +
+      ".",
+    ].join("\n"),
+  );
+}
+
+function start(kind: Kind, core: number | undefined): Promise<RunningServer> {
+  return startServer(
+    `the ${kind} echo server`,
+    denoServer("resume_echo.ts", [kind], DENO_FLAGS),
+    core,
+  );
+}
+
+// ---------------------------------------------------------------------------
+// The raw-TCP load client, session-aware.
+
+/**
+ * Counts the server's data frames, telling the session's control messages
+ * (text frames whose payload starts with U+0000) apart, without copying
+ * payloads.
+ */
+class SessionFrameCounter {
+  #remaining = 0;
+  #opcode = 0;
+  #fin = false;
+  #head = new Uint8Array(14);
+  #headLength = 0;
+  /** The payload's first byte is still to come (a text frame). */
+  #firstPending = false;
+  #control = false;
+  /** Control messages read. */
+  controls = 0;
+  /** Set once a close frame has been read. */
+  closed = false;
+
+  /**
+   * Reads a chunk.
+   *
+   * @param chunk The bytes.
+   * @returns How many data messages ended in it.
+   */
+  feed(chunk: Uint8Array): number {
+    let messages = 0;
+    let i = 0;
+    const n = chunk.length;
+    while (i < n) {
+      if (this.#remaining > 0) {
+        if (this.#firstPending) {
+          this.#control = chunk[i] === 0;
+          this.#firstPending = false;
+        }
+        const take = Math.min(this.#remaining, n - i);
+        i += take;
+        this.#remaining -= take;
+        if (this.#remaining === 0) messages += this.#end();
+        continue;
+      }
+      const head = this.#head;
+      if (this.#headLength < 2) {
+        head[this.#headLength++] = chunk[i++] as number;
+        if (this.#headLength < 2) continue;
+      }
+      const b1 = head[1] as number;
+      const len7 = b1 & 0x7f;
+      const need = 2 + (len7 === 126 ? 2 : len7 === 127 ? 8 : 0) +
+        (b1 & 0x80 ? 4 : 0);
+      while (this.#headLength < need && i < n) {
+        head[this.#headLength++] = chunk[i++] as number;
+      }
+      if (this.#headLength < need) continue;
+      let length = len7;
+      if (len7 === 126) length = (head[2] as number) << 8 | head[3] as number;
+      else if (len7 === 127) {
+        length = Number(new DataView(head.buffer).getBigUint64(2));
+      }
+      this.#opcode = (head[0] as number) & 0x0f;
+      this.#fin = ((head[0] as number) & 0x80) !== 0;
+      this.#headLength = 0;
+      this.#remaining = length;
+      this.#control = false;
+      this.#firstPending = this.#opcode === 1 && length > 0;
+      if (length === 0) messages += this.#end();
+    }
+    return messages;
+  }
+
+  #end(): number {
+    if (this.#opcode === 8) {
+      this.closed = true;
+      return 0;
+    }
+    if (this.#opcode >= 8 || !this.#fin) return 0;
+    if (this.#control) {
+      this.controls++;
+      return 0;
+    }
+    return 1;
+  }
+}
+
+interface SessionConn {
+  readonly conn: Deno.TcpConn;
+  readonly counter: SessionFrameCounter;
+  readonly resume: boolean;
+  /** Data messages received. */
+  received: number;
+  /** The received count last acknowledged. */
+  acked: number;
+}
+
+const encoder = new TextEncoder();
+const NEW_SESSION = clientFrame(1, encoder.encode("\0N"));
+const END_SESSION = clientFrame(1, encoder.encode("\0C"));
+const CLOSE_FRAME = clientFrame(8, new Uint8Array([0x03, 0xe8]));
+
+/**
+ * Opens a WebSocket to `ws://127.0.0.1:port/ws`; with `resume`, offers the
+ * session protocol and opens a new session.
+ */
+async function openConn(port: number, resume: boolean): Promise<SessionConn> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    conn.setNoDelay(true);
+    await writeAll(
+      conn,
+      encoder.encode(
+        `GET /ws HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\n` +
+          `Connection: Upgrade\r\nSec-WebSocket-Key: ${KEY}\r\n` +
+          `Sec-WebSocket-Version: 13\r\n` +
+          (resume ? `Sec-WebSocket-Protocol: ${RESUME_PROTOCOL}\r\n` : "") +
+          "\r\n",
+      ),
+    );
+    const buf = new Uint8Array(4096);
+    let got = 0;
+    let end = -1;
+    while (end < 0) {
+      if (got === buf.length) throw new Error("Handshake answer too long");
+      const n = await conn.read(buf.subarray(got));
+      if (n === null) throw new Error("Connection closed during the handshake");
+      got += n;
+      end = headerEnd(buf.subarray(0, got));
+    }
+    const head = new TextDecoder().decode(buf.subarray(0, end));
+    if (!head.startsWith("HTTP/1.1 101") || !head.includes(ACCEPT)) {
+      throw new Error(`Handshake refused: ${head.split("\r\n")[0]}`);
+    }
+    if (resume && !head.toLowerCase().includes(RESUME_PROTOCOL)) {
+      throw new Error("The server did not accept the resume protocol");
+    }
+    const ws: SessionConn = {
+      conn,
+      counter: new SessionFrameCounter(),
+      resume,
+      received: 0,
+      acked: 0,
+    };
+    if (ws.counter.feed(buf.subarray(end + 4, got)) > 0) {
+      throw new Error("Data before the session");
+    }
+    if (resume) {
+      // The server answers `\0N` with its `\0S{...}` greeting.
+      await writeAll(conn, NEW_SESSION);
+      while (ws.counter.controls === 0) {
+        const n = await conn.read(buf);
+        if (n === null) throw new Error("Closed before the session greeting");
+        if (ws.counter.feed(buf.subarray(0, n)) > 0) {
+          throw new Error("Data before the session");
+        }
+      }
+    }
+    return ws;
+  } catch (error) {
+    conn.close();
+    throw error;
+  }
+}
+
+function headerEnd(bytes: Uint8Array): number {
+  for (let i = 0; i + 4 <= bytes.length; i++) {
+    if (
+      bytes[i] === 13 && bytes[i + 1] === 10 && bytes[i + 2] === 13 &&
+      bytes[i + 3] === 10
+    ) return i;
+  }
+  return -1;
+}
+
+/** Opens `count` connections, `concurrency` at a time. */
+async function openMany(
+  port: number,
+  resume: boolean,
+  count: number,
+  concurrency: number,
+): Promise<SessionConn[]> {
+  const conns: SessionConn[] = [];
+  let started = 0;
+  try {
+    await Promise.all(
+      Array.from({ length: Math.min(concurrency, count) }, async () => {
+        while (started < count) {
+          started++;
+          conns.push(await openConn(port, resume));
+        }
+      }),
+    );
+  } catch (error) {
+    for (const ws of conns) drop(ws);
+    throw error;
+  }
+  return conns;
+}
+
+/**
+ * Ends the session on purpose (`\0C`, as the real client's `close()` does,
+ * so that the server does not keep it for its window), closes with 1000
+ * and waits at most `ms` for the server's close.
+ */
+async function closeConn(ws: SessionConn, ms = 1000): Promise<void> {
+  const timer = setTimeout(() => drop(ws), ms);
+  try {
+    if (ws.resume) await writeAll(ws.conn, END_SESSION);
+    await writeAll(ws.conn, CLOSE_FRAME);
+    const buf = new Uint8Array(16 * 1024);
+    for (;;) {
+      const n = await ws.conn.read(buf);
+      if (n === null) break;
+      ws.counter.feed(buf.subarray(0, n));
+    }
+  } catch {
+    // Dropped by the timer, or reset by the server: closed either way.
+  } finally {
+    clearTimeout(timer);
+    drop(ws);
+  }
+}
+
+function drop(ws: SessionConn): void {
+  try {
+    ws.conn.close();
+  } catch {
+    // Already closed.
+  }
+}
+
+/**
+ * Keeps `inflight` messages in flight on each connection until `state.stop`,
+ * then lets them drain and closes; on a session, acknowledges every
+ * `ACK_EVERY` echoes ahead of the next block it writes.
+ */
+async function echoLoad(
+  conns: SessionConn[],
+  frame: Uint8Array,
+  inflight: number,
+  state: LoadState,
+  drainMs = 3000,
+): Promise<void> {
+  const block = repeat(frame, inflight);
+  const readSize = Math.max(
+    64 * 1024,
+    Math.min(frame.length * inflight, 1 << 20),
+  );
+  await Promise.all(conns.map(async (ws) => {
+    let owed = inflight;
+    let writing: Promise<void> | undefined;
+    let failed: unknown;
+    const ackDue = () => ws.resume && ws.received - ws.acked >= ACK_EVERY;
+    const write = async () => {
+      try {
+        while (owed > 0 || ackDue()) {
+          if (ackDue()) {
+            ws.acked = ws.received;
+            await writeAll(
+              ws.conn,
+              clientFrame(1, encoder.encode(`\0A${ws.received}`)),
+            );
+          }
+          if (owed === 0) continue;
+          const k = Math.min(owed, inflight);
+          owed -= k;
+          await writeAll(ws.conn, block.subarray(0, k * frame.length));
+        }
+      } catch (error) {
+        failed = error;
+      }
+      writing = undefined;
+    };
+    writing = write();
+    let outstanding = inflight;
+    let drainTimer: ReturnType<typeof setTimeout> | undefined;
+    const buf = new Uint8Array(readSize);
+    try {
+      while (outstanding > 0 && failed === undefined) {
+        const n = await ws.conn.read(buf);
+        if (n === null) throw new Error("The server closed the connection");
+        const k = ws.counter.feed(buf.subarray(0, n));
+        if (k === 0) continue;
+        ws.received += k;
+        state.count += k;
+        if (state.stop) {
+          outstanding -= k;
+          drainTimer ??= setTimeout(() => drop(ws), drainMs);
+          // The server's replay buffer may be full: it waits for the ack.
+          if (ackDue()) writing ??= write();
+        } else {
+          owed += k;
+          writing ??= write();
+        }
+      }
+      if (failed !== undefined) throw failed;
+      await writing;
+    } finally {
+      clearTimeout(drainTimer);
+    }
+    await closeConn(ws);
+  }));
+}
+
+/**
+ * One round: fresh connections to both servers, then both loads in the
+ * same timed window (the servers share core 0, so whatever else the machine
+ * does falls on both alike and the ratio is one of CPU cost per message).
+ */
+async function echoPair(
+  servers: Record<Kind, RunningServer>,
+  load: typeof LOADS[number],
+  warmup: number,
+  seconds: number,
+  order: readonly Kind[],
+): Promise<Record<Kind, Window>> {
+  const payload = new Uint8Array(load.size).fill(
+    load.opcode === 1 ? 0x61 : 0xa5,
+  );
+  const frame = clientFrame(load.opcode, payload);
+  const conns: Partial<Record<Kind, SessionConn[]>> = {};
+  for (const kind of order) {
+    conns[kind] = await openMany(
+      servers[kind].port,
+      kind === "resume",
+      load.conns,
+      10,
+    );
+  }
+  const windows = await Promise.all(order.map((kind) =>
+    timed(
+      warmup,
+      seconds,
+      () => servers[kind].cpuSeconds(),
+      (state) => echoLoad(conns[kind]!, frame, load.inflight, state),
+    )
+  ));
+  return Object.fromEntries(
+    order.map((kind, i) => [kind, windows[i]!]),
+  ) as Record<Kind, Window>;
+}
+
+/**
+ * Memory per idle connection (as bench/lib/idle_memory.ts, with sessions
+ * opened on the resume server): RSS growth from `base` to `base + count`
+ * open connections, after a full GC each time, over `count`; each step on
+ * every server before the next.
+ */
+async function idleMemory(
+  servers: readonly RunningServer[],
+  plan: { base: number; count: number },
+): Promise<number[]> {
+  const open: SessionConn[] = [];
+  const reading = async (count: number) => {
+    for (const [i, server] of servers.entries()) {
+      open.push(...await openMany(server.port, i === 1, count, 50));
+    }
+    await sleep(300);
+    for (const server of servers) await server.collectGarbage();
+    await sleep(200);
+    return servers.map((server) => server.rssKiB());
+  };
+  try {
+    const before = await reading(plan.base);
+    const after = await reading(plan.count);
+    return servers.map((_, i) => (after[i]! - before[i]!) / plan.count);
+  } finally {
+    await Promise.all(open.map((ws) => closeConn(ws)));
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Cut to resumed.
+
+/** A TCP proxy on 127.0.0.1 whose `cut()` closes both sides of its pairs. */
+class CutProxy implements AsyncDisposable {
+  readonly #listener: Deno.TcpListener;
+  readonly #pairs = new Set<[Deno.TcpConn, Deno.TcpConn]>();
+  readonly #accepting: Promise<void>;
+  readonly #target: number;
+
+  constructor(target: number) {
+    this.#target = target;
+    this.#listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    this.#accepting = this.#accept();
+  }
+
+  get port(): number {
+    return this.#listener.addr.port;
+  }
+
+  /** Closes every connection through the proxy, both sides, at once. */
+  cut(): void {
+    for (const pair of this.#pairs) {
+      for (const conn of pair) close(conn);
+    }
+    this.#pairs.clear();
+  }
+
+  async #accept(): Promise<void> {
+    for (;;) {
+      let client: Deno.TcpConn;
+      try {
+        client = await this.#listener.accept();
+      } catch {
+        return;
+      }
+      let server: Deno.TcpConn;
+      try {
+        server = await Deno.connect({
+          hostname: "127.0.0.1",
+          port: this.#target,
+        });
+      } catch {
+        close(client);
+        continue;
+      }
+      client.setNoDelay(true);
+      server.setNoDelay(true);
+      const pair: [Deno.TcpConn, Deno.TcpConn] = [client, server];
+      this.#pairs.add(pair);
+      const end = () => {
+        close(client);
+        close(server);
+        this.#pairs.delete(pair);
+      };
+      pipe(client, server).finally(end);
+      pipe(server, client).finally(end);
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.cut();
+    this.#listener.close();
+    await this.#accepting;
+  }
+}
+
+async function pipe(from: Deno.TcpConn, to: Deno.TcpConn): Promise<void> {
+  const buf = new Uint8Array(64 * 1024);
+  try {
+    for (;;) {
+      const n = await from.read(buf);
+      if (n === null) return;
+      await writeAll(to, buf.subarray(0, n));
+    }
+  } catch {
+    // Cut.
+  }
+}
+
+function close(conn: Deno.TcpConn): void {
+  try {
+    conn.close();
+  } catch {
+    // Already closed.
+  }
+}
+
+/**
+ * Cuts the proxy under a resume client `wanted` times (or until `seconds`
+ * pass), while numbered messages go out every 2 ms and come back, and
+ * times each cut to the client's `"resumed"`.
+ */
+async function cutRun(
+  serverPort: number,
+  wanted: number,
+  seconds: number,
+): Promise<CutResult> {
+  await using proxy = new CutProxy(serverPort);
+  const client = connect(`ws://127.0.0.1:${proxy.port}/ws`, {
+    resume: true,
+    initialDelay: 0,
+    maxDelay: 1000,
+    minUptime: 0,
+  });
+  let onResumed: (() => void) | undefined;
+  let detectedAt = 0;
+  let freshSessions = 0;
+  let opens = 0;
+  let opened!: () => void;
+  const firstOpen = new Promise<void>((resolve) => opened = resolve);
+  client.addEventListener("open", () => {
+    if (++opens > 1) freshSessions++;
+    opened();
+  });
+  client.addEventListener("reconnecting", () => {
+    detectedAt = performance.now();
+  });
+  client.addEventListener("resumed", () => onResumed?.());
+  // The echoes, checked in order.
+  let expected = 0;
+  let inOrder = true;
+  let allBack: (() => void) | undefined;
+  let sent = 0;
+  const reader = (async () => {
+    for await (const msg of client) {
+      if (msg.data !== `m${expected}`) inOrder = false;
+      expected++;
+      if (expected === sent) allBack?.();
+    }
+  })();
+  await withTimeout(firstOpen, 5000, "The resume client did not open");
+  let sending = true;
+  let sendError: unknown;
+  const sender = (async () => {
+    while (sending) {
+      for (let i = 0; i < 5; i++) {
+        client.send(`m${sent++}`).catch((error) => sendError ??= error);
+      }
+      await sleep(2);
+    }
+  })();
+  const samples: number[] = [];
+  const detects: number[] = [];
+  let failed = 0;
+  const deadline = performance.now() + seconds * 1000;
+  await sleep(50);
+  while (samples.length < wanted && performance.now() < deadline) {
+    await sleep(2 + Math.random() * 8);
+    const resumed = new Promise<void>((resolve) => onResumed = resolve);
+    detectedAt = 0;
+    const t0 = performance.now();
+    proxy.cut();
+    try {
+      await withTimeout(resumed, 5000, "not resumed");
+    } catch {
+      failed++;
+      if (failed >= 3) break;
+      continue;
+    }
+    const t1 = performance.now();
+    samples.push(t1 - t0);
+    if (detectedAt > 0) detects.push(detectedAt - t0);
+  }
+  onResumed = undefined;
+  sending = false;
+  await sender;
+  // Every echo back, at most 10 s.
+  if (expected < sent) {
+    await withTimeout(
+      new Promise<void>((resolve) => allBack = resolve),
+      10_000,
+      "echoes missing",
+    ).catch(() => {});
+  }
+  // A duplicate would show as one more message: give it a moment.
+  await sleep(100);
+  const exactly = inOrder && expected === sent && sendError === undefined;
+  client.close();
+  await withTimeout(client.closed, 5000, "client did not close").catch(
+    () => {},
+  );
+  await reader;
+  const sorted = samples.sort((a, b) => a - b);
+  detects.sort((a, b) => a - b);
+  const ms = (v: number) => round(v, 2);
+  return {
+    cuts: sorted.length,
+    failed,
+    p50Ms: sorted.length ? ms(percentile(sorted, 50)) : NaN,
+    p99Ms: sorted.length ? ms(percentile(sorted, 99)) : NaN,
+    maxMs: sorted.length ? ms(sorted.at(-1)!) : NaN,
+    detectP50Ms: detects.length ? ms(percentile(detects, 50)) : NaN,
+    messages: sent,
+    exactlyOnceInOrder: exactly,
+    freshSessions,
+  };
+}
+
+function withTimeout<T>(
+  promise: Promise<T>,
+  ms: number,
+  what: string,
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(what)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+await main();
