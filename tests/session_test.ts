@@ -798,3 +798,49 @@ bounded(
     assertEquals((await socket.closed).code, 1005);
   },
 );
+
+bounded(
+  "a session that falls back to the event stream after a drop opens a plain connection: open with resumed false, never resumed",
+  async () => {
+    let refuseUpgrades = false;
+    const echo = route("/ws", async (socket) => {
+      for await (const msg of socket) await socket.send(msg.data);
+    }, { resume: { window: 5000 }, transports: ["websocket", "sse"] });
+    await using srv = serve((request) =>
+      refuseUpgrades && request.headers.get("upgrade") !== null
+        ? new Response("Bad request: no upgrades now\n", { status: 400 })
+        : echo(request)
+    );
+    await using proxy = new CutProxy(srv.port);
+    const client = connect(`ws://127.0.0.1:${proxy.port}/ws`, {
+      resume: true,
+      transports: ["websocket", "sse"],
+      ...fast,
+    });
+    const events: string[] = [];
+    client.addEventListener("open", (e) => {
+      events.push(`open ${client.transport} resumed=${e.resumed}`);
+    });
+    client.addEventListener("resumed", () => {
+      events.push(`resumed ${client.transport}`);
+    });
+    await once(client, "open");
+    const sent = client.send("before the cuts");
+    await sent;
+    proxy.cut();
+    await once(client, "resumed");
+    refuseUpgrades = true;
+    proxy.cut();
+    const fellBack = await once(client, "open");
+    assert.equal(client.transport, "sse");
+    assert.equal(fellBack.resumed, false);
+    assert.deepEqual(events, [
+      "open websocket resumed=false",
+      "resumed websocket",
+      "open sse resumed=false",
+    ]);
+    client.close();
+    await client.closed;
+    await echo.shutdown();
+  },
+);
