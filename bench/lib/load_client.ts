@@ -71,10 +71,24 @@ export class FrameCounter {
   first: Uint8Array | undefined;
   #keepFirst: boolean;
   #firstParts: Uint8Array[] = [];
+  /**
+   * With `sessions`, a text frame whose payload starts with U+0000 is a
+   * resumable session's control message: counted here, not as data.
+   */
+  #sessions: boolean;
+  /** The current text frame's first payload byte is still to come. */
+  #firstPending = false;
+  #control = false;
+  /** Session control messages read (with `sessions`). */
+  controls = 0;
 
-  /** @param keepFirst Keep the first data message's bytes in `first`. */
-  constructor(keepFirst = false) {
+  /**
+   * @param keepFirst Keep the first data message's bytes in `first`.
+   * @param sessions Tell session control messages apart (see `controls`).
+   */
+  constructor(keepFirst = false, sessions = false) {
     this.#keepFirst = keepFirst;
+    this.#sessions = sessions;
   }
 
   /**
@@ -89,6 +103,10 @@ export class FrameCounter {
     const n = chunk.length;
     while (i < n) {
       if (this.#remaining > 0) {
+        if (this.#firstPending) {
+          this.#control = chunk[i] === 0;
+          this.#firstPending = false;
+        }
         const take = Math.min(this.#remaining, n - i);
         if (this.#keepFirst) this.#firstParts.push(chunk.slice(i, i + take));
         i += take;
@@ -119,6 +137,8 @@ export class FrameCounter {
       this.#fin = ((head[0] as number) & 0x80) !== 0;
       this.#headLength = 0;
       this.#remaining = length;
+      this.#control = false;
+      this.#firstPending = this.#sessions && this.#opcode === 1 && length > 0;
       if (length === 0) messages += this.#end();
     }
     return messages;
@@ -130,6 +150,10 @@ export class FrameCounter {
       return 0;
     }
     if (this.#opcode >= 8 || !this.#fin) return 0;
+    if (this.#control) {
+      this.controls++;
+      return 0;
+    }
     if (this.#keepFirst) {
       const parts = this.#firstParts;
       this.first = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
@@ -228,10 +252,16 @@ export async function writeAll(
  *
  * @param ws The connection.
  * @param ms The longest wait.
+ * @param first A frame to write ahead of the close (a session's end).
  */
-export async function closeWs(ws: WsConn, ms = 1000): Promise<void> {
+export async function closeWs(
+  ws: Pick<WsConn, "conn" | "counter">,
+  ms = 1000,
+  first?: Uint8Array,
+): Promise<void> {
   const timer = setTimeout(() => drop(ws), ms);
   try {
+    if (first !== undefined) await writeAll(ws.conn, first);
     await writeAll(ws.conn, CLOSE_FRAME);
     const buf = new Uint8Array(16 * 1024);
     for (;;) {
@@ -247,7 +277,12 @@ export async function closeWs(ws: WsConn, ms = 1000): Promise<void> {
   }
 }
 
-function drop(ws: WsConn): void {
+/**
+ * Drops a connection at once, without a close handshake.
+ *
+ * @param ws The connection.
+ */
+export function drop(ws: Pick<WsConn, "conn">): void {
   try {
     ws.conn.close();
   } catch {

@@ -34,8 +34,12 @@
  */
 
 import { connect } from "../../src/client/mod.ts";
+import { CutProxy } from "../../tests/_cut_proxy.ts";
 import {
   clientFrame,
+  closeWs,
+  drop,
+  FrameCounter,
   type LoadState,
   repeat,
   timed,
@@ -267,93 +271,9 @@ function start(kind: Kind, core: number | undefined): Promise<RunningServer> {
 // ---------------------------------------------------------------------------
 // The raw-TCP load client, session-aware.
 
-/**
- * Counts the server's data frames, telling the session's control messages
- * (text frames whose payload starts with U+0000) apart, without copying
- * payloads.
- */
-class SessionFrameCounter {
-  #remaining = 0;
-  #opcode = 0;
-  #fin = false;
-  #head = new Uint8Array(14);
-  #headLength = 0;
-  /** The payload's first byte is still to come (a text frame). */
-  #firstPending = false;
-  #control = false;
-  /** Control messages read. */
-  controls = 0;
-  /** Set once a close frame has been read. */
-  closed = false;
-
-  /**
-   * Reads a chunk.
-   *
-   * @param chunk The bytes.
-   * @returns How many data messages ended in it.
-   */
-  feed(chunk: Uint8Array): number {
-    let messages = 0;
-    let i = 0;
-    const n = chunk.length;
-    while (i < n) {
-      if (this.#remaining > 0) {
-        if (this.#firstPending) {
-          this.#control = chunk[i] === 0;
-          this.#firstPending = false;
-        }
-        const take = Math.min(this.#remaining, n - i);
-        i += take;
-        this.#remaining -= take;
-        if (this.#remaining === 0) messages += this.#end();
-        continue;
-      }
-      const head = this.#head;
-      if (this.#headLength < 2) {
-        head[this.#headLength++] = chunk[i++] as number;
-        if (this.#headLength < 2) continue;
-      }
-      const b1 = head[1] as number;
-      const len7 = b1 & 0x7f;
-      const need = 2 + (len7 === 126 ? 2 : len7 === 127 ? 8 : 0) +
-        (b1 & 0x80 ? 4 : 0);
-      while (this.#headLength < need && i < n) {
-        head[this.#headLength++] = chunk[i++] as number;
-      }
-      if (this.#headLength < need) continue;
-      let length = len7;
-      if (len7 === 126) length = (head[2] as number) << 8 | head[3] as number;
-      else if (len7 === 127) {
-        length = Number(new DataView(head.buffer).getBigUint64(2));
-      }
-      this.#opcode = (head[0] as number) & 0x0f;
-      this.#fin = ((head[0] as number) & 0x80) !== 0;
-      this.#headLength = 0;
-      this.#remaining = length;
-      this.#control = false;
-      this.#firstPending = this.#opcode === 1 && length > 0;
-      if (length === 0) messages += this.#end();
-    }
-    return messages;
-  }
-
-  #end(): number {
-    if (this.#opcode === 8) {
-      this.closed = true;
-      return 0;
-    }
-    if (this.#opcode >= 8 || !this.#fin) return 0;
-    if (this.#control) {
-      this.controls++;
-      return 0;
-    }
-    return 1;
-  }
-}
-
 interface SessionConn {
   readonly conn: Deno.TcpConn;
-  readonly counter: SessionFrameCounter;
+  readonly counter: FrameCounter;
   readonly resume: boolean;
   /** Data messages received. */
   received: number;
@@ -364,7 +284,6 @@ interface SessionConn {
 const encoder = new TextEncoder();
 const NEW_SESSION = clientFrame(1, encoder.encode("\0N"));
 const END_SESSION = clientFrame(1, encoder.encode("\0C"));
-const CLOSE_FRAME = clientFrame(8, new Uint8Array([0x03, 0xe8]));
 
 /**
  * Opens a WebSocket to `ws://127.0.0.1:port/ws`; with `resume`, offers the
@@ -403,7 +322,7 @@ async function openConn(port: number, resume: boolean): Promise<SessionConn> {
     }
     const ws: SessionConn = {
       conn,
-      counter: new SessionFrameCounter(),
+      counter: new FrameCounter(false, true),
       resume,
       received: 0,
       acked: 0,
@@ -469,31 +388,8 @@ async function openMany(
  * so that the server does not keep it for its window), closes with 1000
  * and waits at most `ms` for the server's close.
  */
-async function closeConn(ws: SessionConn, ms = 1000): Promise<void> {
-  const timer = setTimeout(() => drop(ws), ms);
-  try {
-    if (ws.resume) await writeAll(ws.conn, END_SESSION);
-    await writeAll(ws.conn, CLOSE_FRAME);
-    const buf = new Uint8Array(16 * 1024);
-    for (;;) {
-      const n = await ws.conn.read(buf);
-      if (n === null) break;
-      ws.counter.feed(buf.subarray(0, n));
-    }
-  } catch {
-    // Dropped by the timer, or reset by the server: closed either way.
-  } finally {
-    clearTimeout(timer);
-    drop(ws);
-  }
-}
-
-function drop(ws: SessionConn): void {
-  try {
-    ws.conn.close();
-  } catch {
-    // Already closed.
-  }
+function closeConn(ws: SessionConn, ms = 1000): Promise<void> {
+  return closeWs(ws, ms, ws.resume ? END_SESSION : undefined);
 }
 
 /**
@@ -638,91 +534,6 @@ async function idleMemory(
 
 // ---------------------------------------------------------------------------
 // Cut to resumed.
-
-/** A TCP proxy on 127.0.0.1 whose `cut()` closes both sides of its pairs. */
-class CutProxy implements AsyncDisposable {
-  readonly #listener: Deno.TcpListener;
-  readonly #pairs = new Set<[Deno.TcpConn, Deno.TcpConn]>();
-  readonly #accepting: Promise<void>;
-  readonly #target: number;
-
-  constructor(target: number) {
-    this.#target = target;
-    this.#listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    this.#accepting = this.#accept();
-  }
-
-  get port(): number {
-    return this.#listener.addr.port;
-  }
-
-  /** Closes every connection through the proxy, both sides, at once. */
-  cut(): void {
-    for (const pair of this.#pairs) {
-      for (const conn of pair) close(conn);
-    }
-    this.#pairs.clear();
-  }
-
-  async #accept(): Promise<void> {
-    for (;;) {
-      let client: Deno.TcpConn;
-      try {
-        client = await this.#listener.accept();
-      } catch {
-        return;
-      }
-      let server: Deno.TcpConn;
-      try {
-        server = await Deno.connect({
-          hostname: "127.0.0.1",
-          port: this.#target,
-        });
-      } catch {
-        close(client);
-        continue;
-      }
-      client.setNoDelay(true);
-      server.setNoDelay(true);
-      const pair: [Deno.TcpConn, Deno.TcpConn] = [client, server];
-      this.#pairs.add(pair);
-      const end = () => {
-        close(client);
-        close(server);
-        this.#pairs.delete(pair);
-      };
-      pipe(client, server).finally(end);
-      pipe(server, client).finally(end);
-    }
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    this.cut();
-    this.#listener.close();
-    await this.#accepting;
-  }
-}
-
-async function pipe(from: Deno.TcpConn, to: Deno.TcpConn): Promise<void> {
-  const buf = new Uint8Array(64 * 1024);
-  try {
-    for (;;) {
-      const n = await from.read(buf);
-      if (n === null) return;
-      await writeAll(to, buf.subarray(0, n));
-    }
-  } catch {
-    // Cut.
-  }
-}
-
-function close(conn: Deno.TcpConn): void {
-  try {
-    conn.close();
-  } catch {
-    // Already closed.
-  }
-}
 
 /**
  * Cuts the proxy under a resume client `wanted` times (or until `seconds`
