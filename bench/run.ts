@@ -227,7 +227,12 @@ function echo(
   return {
     name: metric,
     async run(server) {
-      const list = await openMany(server.port, conns, 10);
+      const list = await openMany(
+        server.port,
+        conns,
+        10,
+        (port) => openWs(port),
+      );
       const window = await timed(
         plan.warmup,
         plan.measure,

@@ -13,7 +13,7 @@
  * @module
  */
 
-import { closeWs, openMany, type WsConn } from "./load_client.ts";
+import { closeWs, openMany, openWs, type WsConn } from "./load_client.ts";
 import type { RunningServer } from "./process.ts";
 
 /** How many connections an idle-memory reading opens. */
@@ -56,7 +56,9 @@ async function reading(
   open: WsConn[],
 ): Promise<number[]> {
   for (const server of servers) {
-    open.push(...await openMany(server.port, count, 50));
+    open.push(
+      ...await openMany(server.port, count, 50, (port) => openWs(port)),
+    );
   }
   await sleep(300);
   for (const server of servers) await server.collectGarbage();

@@ -182,10 +182,19 @@ export interface WsConn {
  *
  * @param port The server's port.
  * @param keepFirst Keep the first message's bytes (for the echo check).
+ * @param options `protocol` to offer (the answer must name it); `sessions`
+ * to count a resumable session's control messages apart (see
+ * {@linkcode FrameCounter}).
  * @returns The open connection.
- * @throws {Error} When the server does not answer 101 with the right accept.
+ * @throws {Error} When the server does not answer 101 with the right accept,
+ * or does not take the offered protocol.
  */
-export async function openWs(port: number, keepFirst = false): Promise<WsConn> {
+export async function openWs(
+  port: number,
+  keepFirst = false,
+  options: { protocol?: string; sessions?: boolean } = {},
+): Promise<WsConn> {
+  const { protocol, sessions = false } = options;
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   try {
     conn.setNoDelay(true);
@@ -194,7 +203,9 @@ export async function openWs(port: number, keepFirst = false): Promise<WsConn> {
       new TextEncoder().encode(
         `GET /ws HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\n` +
           `Connection: Upgrade\r\nSec-WebSocket-Key: ${KEY}\r\n` +
-          `Sec-WebSocket-Version: 13\r\n\r\n`,
+          `Sec-WebSocket-Version: 13\r\n` +
+          (protocol ? `Sec-WebSocket-Protocol: ${protocol}\r\n` : "") +
+          "\r\n",
       ),
     );
     const buf = new Uint8Array(4096);
@@ -211,9 +222,12 @@ export async function openWs(port: number, keepFirst = false): Promise<WsConn> {
     if (!head.startsWith("HTTP/1.1 101") || !head.includes(ACCEPT)) {
       throw new Error(`Handshake refused: ${head.split("\r\n")[0]}`);
     }
+    if (protocol && !head.toLowerCase().includes(protocol.toLowerCase())) {
+      throw new Error(`The server did not take the protocol ${protocol}`);
+    }
     return {
       conn,
-      counter: new FrameCounter(keepFirst),
+      counter: new FrameCounter(keepFirst, sessions),
       early: buf.slice(end + 4, got),
     };
   } catch (error) {
@@ -361,6 +375,22 @@ export async function timed(
   return result;
 }
 
+/** A connection {@linkcode echoLoad} can drive. */
+export type EchoConn = Pick<WsConn, "conn" | "counter"> & {
+  /** Bytes read with the handshake's answer that belong to the frames. */
+  readonly early?: Uint8Array;
+};
+
+/** What a load adds to the plain echo (a resumable session's acks and end). */
+export interface EchoHooks<W> {
+  /** Told of `k` more echoes on `ws`. */
+  echoed?(ws: W, k: number): void;
+  /** A frame due ahead of the next block (an ack), or `undefined`. */
+  due?(ws: W): Uint8Array | undefined;
+  /** Ends a connection once its load is done (default {@linkcode closeWs}). */
+  close?(ws: W): Promise<void>;
+}
+
 /**
  * Keeps `inflight` messages in flight on each connection until `state.stop`,
  * then lets them drain (at most `drainMs`) and closes.
@@ -370,13 +400,16 @@ export async function timed(
  * @param inflight Messages in flight per connection.
  * @param state `stop` ends the load; `count` counts echoes.
  * @param drainMs The longest wait for echoes after the stop.
+ * @param hooks What a session adds: acks written ahead of blocks (and while
+ * draining, since a server's replay buffer may wait for them), its end.
  */
-export async function echoLoad(
-  conns: WsConn[],
+export async function echoLoad<W extends EchoConn>(
+  conns: W[],
   frame: Uint8Array,
   inflight: number,
   state: LoadState,
   drainMs = 3000,
+  hooks: EchoHooks<W> = {},
 ): Promise<void> {
   const block = repeat(frame, inflight);
   const readSize = Math.max(
@@ -384,12 +417,20 @@ export async function echoLoad(
     Math.min(frame.length * inflight, 1 << 20),
   );
   await Promise.all(conns.map(async (ws) => {
-    let owed = 0;
+    let owed = inflight;
     let writing: Promise<void> | undefined;
     let failed: unknown;
     const write = async () => {
       try {
-        while (owed > 0) {
+        for (;;) {
+          const extra = hooks.due?.(ws);
+          if (extra !== undefined) {
+            // More may have come due while it was written: ask again, since
+            // a server waiting for an ack sends nothing until it has one.
+            await writeAll(ws.conn, extra);
+            continue;
+          }
+          if (owed === 0) break;
           const k = Math.min(owed, inflight);
           owed -= k;
           await writeAll(ws.conn, block.subarray(0, k * frame.length));
@@ -397,14 +438,17 @@ export async function echoLoad(
       } catch (error) {
         failed = error;
       }
-      writing = undefined;
     };
-    owed = inflight;
-    writing = write();
+    // `writing` is cleared once the write is over, never before it is set: a
+    // write with nothing due ends without awaiting anything.
+    const kick = () => {
+      writing ??= write().finally(() => writing = undefined);
+    };
+    kick();
     let outstanding = inflight;
     let drainTimer: ReturnType<typeof setTimeout> | undefined;
     const buf = new Uint8Array(readSize);
-    let chunk: Uint8Array | null = ws.early;
+    let chunk: Uint8Array | null = ws.early ?? null;
     try {
       while (outstanding > 0 && failed === undefined) {
         if (chunk === null) {
@@ -415,13 +459,15 @@ export async function echoLoad(
         const k = ws.counter.feed(chunk);
         chunk = null;
         if (k === 0) continue;
+        hooks.echoed?.(ws, k);
         state.count += k;
         if (state.stop) {
           outstanding -= k;
           drainTimer ??= setTimeout(() => drop(ws), drainMs);
+          if (hooks.due !== undefined) kick();
         } else {
           owed += k;
-          writing ??= write();
+          kick();
         }
       }
       if (failed !== undefined) throw failed;
@@ -429,7 +475,7 @@ export async function echoLoad(
     } finally {
       clearTimeout(drainTimer);
     }
-    await closeWs(ws);
+    await (hooks.close?.(ws) ?? closeWs(ws));
   }));
 }
 
@@ -514,21 +560,23 @@ export async function churn(
  * @param port The server's port.
  * @param count How many.
  * @param concurrency Handshakes under way at once.
+ * @param open Opens one: {@linkcode openWs}, or a session-aware opener.
  * @returns The open connections.
  */
-export async function openMany(
+export async function openMany<W extends Pick<WsConn, "conn">>(
   port: number,
   count: number,
   concurrency: number,
-): Promise<WsConn[]> {
-  const conns: WsConn[] = [];
+  open: (port: number) => Promise<W>,
+): Promise<W[]> {
+  const conns: W[] = [];
   let started = 0;
   try {
     await Promise.all(
       Array.from({ length: Math.min(concurrency, count) }, async () => {
         while (started < count) {
           started++;
-          conns.push(await openWs(port));
+          conns.push(await open(port));
         }
       }),
     );

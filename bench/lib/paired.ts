@@ -288,8 +288,8 @@ async function pairedRound(
       new Uint8Array(size).fill(opcode === 1 ? 0x61 : 0xa5),
     );
     const lists = [
-      await openMany(a.port, conns, 10),
-      await openMany(b.port, conns, 10),
+      await openMany(a.port, conns, 10, (port) => openWs(port)),
+      await openMany(b.port, conns, 10, (port) => openWs(port)),
     ];
     const windows = await Promise.all(
       [a, b].map((server, i) =>

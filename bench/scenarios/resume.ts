@@ -39,9 +39,11 @@ import {
   clientFrame,
   closeWs,
   drop,
+  type EchoHooks,
+  echoLoad,
   FrameCounter,
-  type LoadState,
-  repeat,
+  openMany,
+  openWs,
   timed,
   type Window,
   writeAll,
@@ -56,8 +58,6 @@ import { json, scenarioRun, writeResults } from "../lib/results.ts";
 import { median, percentile, round } from "../lib/stats.ts";
 
 const { quick, dir } = scenarioRun();
-const KEY = "dGhlIHNhbXBsZSBub25jZQ==";
-const ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
 const RESUME_PROTOCOL = "switchboard.resume.v1";
 /** The real client's batch (src/session/_state.ts ACK_EVERY). */
 const ACK_EVERY = 64;
@@ -290,53 +290,21 @@ const END_SESSION = clientFrame(1, encoder.encode("\0C"));
  * session protocol and opens a new session.
  */
 async function openConn(port: number, resume: boolean): Promise<SessionConn> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const { conn, counter, early } = await openWs(port, false, {
+    ...(resume ? { protocol: RESUME_PROTOCOL } : {}),
+    sessions: true,
+  });
   try {
-    conn.setNoDelay(true);
-    await writeAll(
-      conn,
-      encoder.encode(
-        `GET /ws HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\n` +
-          `Connection: Upgrade\r\nSec-WebSocket-Key: ${KEY}\r\n` +
-          `Sec-WebSocket-Version: 13\r\n` +
-          (resume ? `Sec-WebSocket-Protocol: ${RESUME_PROTOCOL}\r\n` : "") +
-          "\r\n",
-      ),
-    );
-    const buf = new Uint8Array(4096);
-    let got = 0;
-    let end = -1;
-    while (end < 0) {
-      if (got === buf.length) throw new Error("Handshake answer too long");
-      const n = await conn.read(buf.subarray(got));
-      if (n === null) throw new Error("Connection closed during the handshake");
-      got += n;
-      end = headerEnd(buf.subarray(0, got));
-    }
-    const head = new TextDecoder().decode(buf.subarray(0, end));
-    if (!head.startsWith("HTTP/1.1 101") || !head.includes(ACCEPT)) {
-      throw new Error(`Handshake refused: ${head.split("\r\n")[0]}`);
-    }
-    if (resume && !head.toLowerCase().includes(RESUME_PROTOCOL)) {
-      throw new Error("The server did not accept the resume protocol");
-    }
-    const ws: SessionConn = {
-      conn,
-      counter: new FrameCounter(false, true),
-      resume,
-      received: 0,
-      acked: 0,
-    };
-    if (ws.counter.feed(buf.subarray(end + 4, got)) > 0) {
-      throw new Error("Data before the session");
-    }
+    const ws: SessionConn = { conn, counter, resume, received: 0, acked: 0 };
+    if (counter.feed(early) > 0) throw new Error("Data before the session");
     if (resume) {
       // The server answers `\0N` with its `\0S{...}` greeting.
       await writeAll(conn, NEW_SESSION);
-      while (ws.counter.controls === 0) {
+      const buf = new Uint8Array(4096);
+      while (counter.controls === 0) {
         const n = await conn.read(buf);
         if (n === null) throw new Error("Closed before the session greeting");
-        if (ws.counter.feed(buf.subarray(0, n)) > 0) {
+        if (counter.feed(buf.subarray(0, n)) > 0) {
           throw new Error("Data before the session");
         }
       }
@@ -346,41 +314,6 @@ async function openConn(port: number, resume: boolean): Promise<SessionConn> {
     conn.close();
     throw error;
   }
-}
-
-function headerEnd(bytes: Uint8Array): number {
-  for (let i = 0; i + 4 <= bytes.length; i++) {
-    if (
-      bytes[i] === 13 && bytes[i + 1] === 10 && bytes[i + 2] === 13 &&
-      bytes[i + 3] === 10
-    ) return i;
-  }
-  return -1;
-}
-
-/** Opens `count` connections, `concurrency` at a time. */
-async function openMany(
-  port: number,
-  resume: boolean,
-  count: number,
-  concurrency: number,
-): Promise<SessionConn[]> {
-  const conns: SessionConn[] = [];
-  let started = 0;
-  try {
-    await Promise.all(
-      Array.from({ length: Math.min(concurrency, count) }, async () => {
-        while (started < count) {
-          started++;
-          conns.push(await openConn(port, resume));
-        }
-      }),
-    );
-  } catch (error) {
-    for (const ws of conns) drop(ws);
-    throw error;
-  }
-  return conns;
 }
 
 /**
@@ -393,77 +326,21 @@ function closeConn(ws: SessionConn, ms = 1000): Promise<void> {
 }
 
 /**
- * Keeps `inflight` messages in flight on each connection until `state.stop`,
- * then lets them drain and closes; on a session, acknowledges every
- * `ACK_EVERY` echoes ahead of the next block it writes.
+ * What a session adds to the shared echo load: count the echoes,
+ * acknowledge every `ACK_EVERY` of them as the real client does, and end
+ * the session on purpose.
  */
-async function echoLoad(
-  conns: SessionConn[],
-  frame: Uint8Array,
-  inflight: number,
-  state: LoadState,
-  drainMs = 3000,
-): Promise<void> {
-  const block = repeat(frame, inflight);
-  const readSize = Math.max(
-    64 * 1024,
-    Math.min(frame.length * inflight, 1 << 20),
-  );
-  await Promise.all(conns.map(async (ws) => {
-    let owed = inflight;
-    let writing: Promise<void> | undefined;
-    let failed: unknown;
-    const ackDue = () => ws.resume && ws.received - ws.acked >= ACK_EVERY;
-    const write = async () => {
-      try {
-        while (owed > 0 || ackDue()) {
-          if (ackDue()) {
-            ws.acked = ws.received;
-            await writeAll(
-              ws.conn,
-              clientFrame(1, encoder.encode(`\0A${ws.received}`)),
-            );
-          }
-          if (owed === 0) continue;
-          const k = Math.min(owed, inflight);
-          owed -= k;
-          await writeAll(ws.conn, block.subarray(0, k * frame.length));
-        }
-      } catch (error) {
-        failed = error;
-      }
-      writing = undefined;
-    };
-    writing = write();
-    let outstanding = inflight;
-    let drainTimer: ReturnType<typeof setTimeout> | undefined;
-    const buf = new Uint8Array(readSize);
-    try {
-      while (outstanding > 0 && failed === undefined) {
-        const n = await ws.conn.read(buf);
-        if (n === null) throw new Error("The server closed the connection");
-        const k = ws.counter.feed(buf.subarray(0, n));
-        if (k === 0) continue;
-        ws.received += k;
-        state.count += k;
-        if (state.stop) {
-          outstanding -= k;
-          drainTimer ??= setTimeout(() => drop(ws), drainMs);
-          // The server's replay buffer may be full: it waits for the ack.
-          if (ackDue()) writing ??= write();
-        } else {
-          owed += k;
-          writing ??= write();
-        }
-      }
-      if (failed !== undefined) throw failed;
-      await writing;
-    } finally {
-      clearTimeout(drainTimer);
-    }
-    await closeConn(ws);
-  }));
-}
+const SESSION_HOOKS: EchoHooks<SessionConn> = {
+  echoed(ws, k) {
+    ws.received += k;
+  },
+  due(ws) {
+    if (!ws.resume || ws.received - ws.acked < ACK_EVERY) return undefined;
+    ws.acked = ws.received;
+    return clientFrame(1, encoder.encode(`\0A${ws.received}`));
+  },
+  close: (ws) => closeConn(ws),
+};
 
 /**
  * One round: fresh connections to both servers, then both loads in the
@@ -485,9 +362,9 @@ async function echoPair(
   for (const kind of order) {
     conns[kind] = await openMany(
       servers[kind].port,
-      kind === "resume",
       load.conns,
       10,
+      (port) => openConn(port, kind === "resume"),
     );
   }
   const windows = await Promise.all(order.map((kind) =>
@@ -495,7 +372,15 @@ async function echoPair(
       warmup,
       seconds,
       () => servers[kind].cpuSeconds(),
-      (state) => echoLoad(conns[kind]!, frame, load.inflight, state),
+      (state) =>
+        echoLoad(
+          conns[kind]!,
+          frame,
+          load.inflight,
+          state,
+          3000,
+          SESSION_HOOKS,
+        ),
     )
   ));
   return Object.fromEntries(
@@ -516,7 +401,9 @@ async function idleMemory(
   const open: SessionConn[] = [];
   const reading = async (count: number) => {
     for (const [i, server] of servers.entries()) {
-      open.push(...await openMany(server.port, i === 1, count, 50));
+      open.push(
+        ...await openMany(server.port, count, 50, (p) => openConn(p, i === 1)),
+      );
     }
     await sleep(300);
     for (const server of servers) await server.collectGarbage();
