@@ -38,10 +38,9 @@ import { CutProxy } from "../../tests/_cut_proxy.ts";
 import {
   clientFrame,
   closeWs,
-  drop,
   type EchoHooks,
   echoLoad,
-  FrameCounter,
+  type FrameCounter,
   openMany,
   openWs,
   timed,
