@@ -53,6 +53,11 @@ export class Connections {
   #closedOut = 0;
   #rateTimer: ReturnType<typeof setInterval> | undefined;
   #stopping: Promise<void> | undefined;
+  /**
+   * Connections that offer a resumable session and have not said yet which
+   * session they want (see {@linkcode Connections.hold}).
+   */
+  #pending = 0;
   /** Shared by every connection: no closure per connection on success. */
   readonly #handlerDone = (): void => {
     if (--this.#active === 0) this.#drained?.();
@@ -71,18 +76,57 @@ export class Connections {
   }
 
   /**
-   * Whether a new connection may open.
+   * Whether a new connection may open: the open sockets (a resumable
+   * session waiting for its client among them) and the connections held
+   * until they say which session they want count toward `maxConnections`.
    *
    * @returns `undefined`, or the 503 that refuses it (shutting down, or at
    * `maxConnections`).
    */
   admit(): Response | undefined {
     if (this.#stopping) return this.#unavailable("the server is shutting down");
-    const max = this.#options.maxConnections;
-    if (this.#sockets.size >= max) {
-      return this.#unavailable(`the limit of ${max} connections is reached`);
+    if (!this.#full) return undefined;
+    return this.#unavailable(
+      `the limit of ${this.#options.maxConnections} connections is reached`,
+    );
+  }
+
+  /**
+   * Whether a connection that offers a resumable session may open. As
+   * {@linkcode Connections.admit}, except that at the limit it may still
+   * open while fewer such connections are held than sessions wait for
+   * their client: each waiting session keeps a place for its own resume.
+   * So the connections of a route stay within `maxConnections`, however
+   * many say nothing.
+   *
+   * @param waiting How many sessions wait for their client.
+   * @returns `undefined`, or the 503 that refuses it.
+   */
+  admitResume(waiting: number): Response | undefined {
+    if (!this.#stopping && this.#full && this.#pending < waiting) {
+      return undefined;
     }
-    return undefined;
+    return this.admit();
+  }
+
+  /**
+   * Counts a connection that has not said yet which session it wants (up to
+   * 10 s) toward `maxConnections`, until it does.
+   *
+   * @returns Ends the count; calling it again does nothing.
+   */
+  hold(): () => void {
+    this.#pending++;
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      this.#pending--;
+    };
+  }
+
+  get #full(): boolean {
+    return this.#sockets.size + this.#pending >= this.#options.maxConnections;
   }
 
   /**

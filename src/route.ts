@@ -13,7 +13,7 @@ import { nonNegative, optionalSignal, positiveInteger } from "./_validate.ts";
 import { plain } from "./_plain.ts";
 import { Connections } from "./_route_connections.ts";
 import { serveClientScript } from "./_route_client_script.ts";
-import { SessionStore } from "./session/server.ts";
+import { type ServerSession, SessionStore } from "./session/server.ts";
 import { RESUME_PROTOCOL } from "./session/wire.ts";
 import {
   type CheckedUpgradeOptions,
@@ -306,7 +306,6 @@ export function route(
     sse,
     connections,
     sessions: new SessionStore(),
-    admitSession: () => connections.admit() === undefined,
   };
   const shutdown = (): Promise<void> => connections.shutdown();
   if (signal?.aborted) void shutdown();
@@ -332,8 +331,6 @@ interface Routing {
   connections: Connections;
   /** The route's resumable sessions, open or waiting for their client. */
   sessions: SessionStore;
-  /** Whether a new resumable session may open (the connection limit). */
-  admitSession: () => boolean;
 }
 
 /**
@@ -383,37 +380,64 @@ function dispatch(
 /** Accepts a WebSocket handshake (within the limits) and runs the handler. */
 function upgradeRequest(routing: Routing, request: Request): Response {
   const connections = routing.connections;
-  const refused = connections.admit();
+  const resume = offersResume(routing, request);
   // At the connection limit a resume may still come back to its waiting
   // session (which holds its place): a new session is refused (1013) once
   // its first message shows it is new.
-  if (refused && !(offersResume(routing, request) && !connections.stopping)) {
-    return refused;
-  }
+  const refused = resume
+    ? connections.admitResume(routing.sessions.waiting)
+    : connections.admit();
+  if (refused) return refused;
+  const held = resume ? connections.hold() : undefined;
   let upgraded: ReturnType<typeof upgradeChecked>;
   try {
     upgraded = upgradeChecked(
       request,
       routing.checked,
       routing.sessions,
-      routing.admitSession,
+      held && admitNew(connections, held),
     );
   } catch (error) {
+    held?.();
     if (error instanceof HandshakeError) return error.response;
     throw error;
   }
   const { socket, response, session } = upgraded;
-  if (session === undefined) connections.start(socket, request);
-  else {
-    // The handler runs once the session turns out new; a connection that
-    // resumes another session never opens this one.
-    session.addEventListener(
-      "open",
-      () => connections.start(socket, request),
-      { once: true },
-    );
-  }
+  if (session === undefined) {
+    held?.();
+    connections.start(socket, request);
+  } else startWhenNew(connections, socket, session, request, held!);
   return response;
+}
+
+/**
+ * Runs the handler once a resumable session turns out new; a connection
+ * that resumes another session never opens this one. The connection counts
+ * toward the limit until then (`held`).
+ */
+function startWhenNew(
+  connections: Connections,
+  socket: Socket,
+  session: ServerSession,
+  request: Request,
+  held: () => void,
+): void {
+  session.addEventListener("open", () => {
+    held();
+    connections.start(socket, request);
+  }, { once: true });
+  session.addEventListener("close", held, { once: true });
+}
+
+/**
+ * Whether a held connection may open a new session: it no longer counts as
+ * held, and must fit under the limit as a session.
+ */
+function admitNew(connections: Connections, held: () => void): () => boolean {
+  return () => {
+    held();
+    return connections.admit() === undefined;
+  };
 }
 
 /** Whether a handshake offers a resumable session the route accepts. */

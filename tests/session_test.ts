@@ -3,7 +3,7 @@ import { route, type Socket, upgrade } from "../mod.ts";
 import { type Client, connect } from "../src/client/mod.ts";
 import type { ClientEvent } from "../src/client/events.ts";
 import type { Message } from "../src/message.ts";
-import { serve } from "./_helpers.ts";
+import { closeEvent, serve } from "./_helpers.ts";
 import { CutProxy } from "./_cut_proxy.ts";
 import WS from "npm:ws@8";
 import { RpcPeer } from "../src/rpc/mod.ts";
@@ -529,6 +529,57 @@ bounded(
     await client.closed;
     assertEquals(sockets.length, 1);
     await sockets[0]!.closed;
+  },
+);
+
+/** Opens a WebSocket; `undefined` (once it has closed) when it is refused. */
+async function tryOpen(
+  url: string,
+  protocols: string[],
+): Promise<WebSocket | undefined> {
+  const ws = new WebSocket(url, protocols);
+  const opened = await new Promise<boolean>((resolve) => {
+    ws.onopen = () => resolve(true);
+    ws.onerror = () => resolve(false);
+  });
+  if (opened) return ws;
+  await closeEvent(ws);
+  return undefined;
+}
+
+bounded(
+  "connections that have not said which session they want count toward maxConnections: silent ones past the limit get 503",
+  async () => {
+    const sockets: Socket[] = [];
+    await using srv = serve(route("/ws", async (socket) => {
+      sockets.push(socket);
+      for await (const msg of socket) await socket.send(msg.data);
+    }, { resume: true, maxConnections: 3 }));
+    const client = connect(`${srv.url}/ws`, { resume: true, ...fast });
+    await deadline(once(client, "open"), 3000, "open");
+    // Ten connections offer a resumable session and never say which.
+    const silent = await Promise.all(
+      Array.from({ length: 10 }, () => tryOpen(`${srv.url}/ws`, RESUME)),
+    );
+    const held = silent.filter((ws) => ws !== undefined);
+    assertEquals(held.length, 2);
+    // The limit is reached: a new client is refused too.
+    assertEquals(await tryOpen(`${srv.url}/ws`, RESUME), undefined);
+    assertEquals(await tryOpen(`${srv.url}/ws`, []), undefined);
+    for (const ws of held) {
+      const closed = closeEvent(ws);
+      ws.close();
+      await closed;
+    }
+    // Once they are gone, their places are free again.
+    const other = connect(`${srv.url}/ws`, { resume: true, ...fast });
+    await deadline(once(other, "open"), 3000, "open after the silent ones");
+    client.close();
+    other.close();
+    await client.closed;
+    await other.closed;
+    assertEquals(sockets.length, 2);
+    for (const socket of sockets) await socket.closed;
   },
 );
 

@@ -186,7 +186,7 @@ export class ServerSession extends EventTarget {
     if (old !== undefined) {
       old.remove();
       closeQuietly(old.ws, 4409, "Session resumed by another connection");
-    }
+    } else this.#store.waiting--;
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#peerEnding = false;
@@ -340,6 +340,7 @@ export class ServerSession extends EventTarget {
     // A drop: wait for the client to come back.
     this.#wire?.remove();
     this.#wire = undefined;
+    this.#store.waiting++;
     this.#state.use(undefined);
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
@@ -357,6 +358,8 @@ export class ServerSession extends EventTarget {
 
   #end(code: number, reason: string, wasClean: boolean): void {
     if (this.readyState === CLOSED) return;
+    const waiting = this.readyState === OPEN && this.#wire === undefined;
+    if (waiting) this.#store.waiting--;
     this.readyState = CLOSED;
     clearTimeout(this.#timer);
     this.#timer = undefined;

@@ -13,6 +13,11 @@ export class SessionStore {
   readonly #sessions = new Map<string, ServerSession>();
   /** New sessions by the client's claim, until the client has the id. */
   readonly #claims = new Map<string, ServerSession>();
+  /**
+   * How many sessions wait for their client (no connection): each keeps a
+   * place under `maxConnections` for its resume. The sessions keep it.
+   */
+  waiting = 0;
 
   /** How many sessions are open or waiting for their client. */
   get size(): number {
