@@ -13,8 +13,7 @@ import { nonNegative, optionalSignal, positiveInteger } from "./_validate.ts";
 import { plain } from "./_plain.ts";
 import { Connections } from "./_route_connections.ts";
 import { serveClientScript } from "./_route_client_script.ts";
-import { type ServerSession, SessionStore } from "./session/server.ts";
-import { RESUME_PROTOCOL } from "./session/wire.ts";
+import { RouteSessions } from "./_route_sessions.ts";
 import {
   type CheckedUpgradeOptions,
   checkUpgradeOptions,
@@ -288,11 +287,16 @@ export function route(
     maxMessagesPerSecond,
     shutdownTimeout,
   });
+  const sessions = new RouteSessions(connections, checked);
   const sse = enabled.includes("sse")
     ? new EventStreamServer({
       checked,
-      admit: () => connections.admit(),
+      admit: (resume) => sessions.admit(resume),
       start: (socket, request) => connections.start(socket, request),
+      ...checked.resume && {
+        resume: (connection, protocol, request) =>
+          sessions.stream(connection, protocol, request),
+      },
     })
     : undefined;
   const routing: Routing = {
@@ -305,7 +309,7 @@ export function route(
     websocket: enabled.includes("websocket"),
     sse,
     connections,
-    sessions: new SessionStore(),
+    sessions,
   };
   const shutdown = (): Promise<void> => connections.shutdown();
   if (signal?.aborted) void shutdown();
@@ -330,7 +334,7 @@ interface Routing {
   sse: EventStreamServer | undefined;
   connections: Connections;
   /** The route's resumable sessions, open or waiting for their client. */
-  sessions: SessionStore;
+  sessions: RouteSessions;
 }
 
 /**
@@ -379,23 +383,19 @@ function dispatch(
 
 /** Accepts a WebSocket handshake (within the limits) and runs the handler. */
 function upgradeRequest(routing: Routing, request: Request): Response {
-  const connections = routing.connections;
-  const resume = offersResume(routing, request);
-  // At the connection limit a resume may still come back to its waiting
-  // session (which holds its place): a new session is refused (1013) once
-  // its first message shows it is new.
-  const refused = resume
-    ? connections.admitResume(routing.sessions.waiting)
-    : connections.admit();
+  const { connections, sessions } = routing;
+  const resume = sessions.offered(request);
+  const refused = sessions.admit(resume);
   if (refused) return refused;
+  // Until it says which session it wants, it counts toward the limit.
   const held = resume ? connections.hold() : undefined;
   let upgraded: ReturnType<typeof upgradeChecked>;
   try {
     upgraded = upgradeChecked(
       request,
       routing.checked,
-      routing.sessions,
-      held && admitNew(connections, held),
+      sessions.store,
+      held && sessions.admitNew(held),
     );
   } catch (error) {
     held?.();
@@ -406,46 +406,8 @@ function upgradeRequest(routing: Routing, request: Request): Response {
   if (session === undefined) {
     held?.();
     connections.start(socket, request);
-  } else startWhenNew(connections, socket, session, request, held!);
+  } else sessions.startWhenNew(socket, session, request, held!);
   return response;
-}
-
-/**
- * Runs the handler once a resumable session turns out new; a connection
- * that resumes another session never opens this one. The connection counts
- * toward the limit until then (`held`).
- */
-function startWhenNew(
-  connections: Connections,
-  socket: Socket,
-  session: ServerSession,
-  request: Request,
-  held: () => void,
-): void {
-  session.addEventListener("open", () => {
-    held();
-    connections.start(socket, request);
-  }, { once: true });
-  session.addEventListener("close", held, { once: true });
-}
-
-/**
- * Whether a held connection may open a new session: it no longer counts as
- * held, and must fit under the limit as a session.
- */
-function admitNew(connections: Connections, held: () => void): () => boolean {
-  return () => {
-    held();
-    return connections.admit() === undefined;
-  };
-}
-
-/** Whether a handshake offers a resumable session the route accepts. */
-function offersResume(routing: Routing, request: Request): boolean {
-  return routing.checked.resume !== undefined &&
-    (request.headers.get("sec-websocket-protocol") ?? "").includes(
-      RESUME_PROTOCOL,
-    );
 }
 
 function limit(name: string, value: unknown): void {

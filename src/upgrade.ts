@@ -290,23 +290,14 @@ export function upgradeChecked(
     );
   }
   if (echo !== undefined && resume !== undefined) {
-    // The Socket asks the session before every send (highWaterMark 1): the
-    // session applies the real one and holds sends while maxUnacked is
-    // reached. A gap is no reason to give up on a send (no sendTimeout).
-    const session = new ServerSession(
+    const { socket, session } = resumable(
       upgraded.socket,
       protocol ?? "",
-      sessions,
+      options,
       resume,
-      options.socket.highWaterMark ?? DEFAULT_HIGH_WATER_MARK,
+      sessions,
       admit,
     );
-    const socket = new Socket(session as unknown as WebSocket, {
-      ...options.socket,
-      highWaterMark: 1,
-      sendTimeout: 0,
-      protocol: protocol ?? "",
-    });
     return { socket, response: upgraded.response, session };
   }
   const socket = new Socket(
@@ -314,4 +305,45 @@ export function upgradeChecked(
     protocol === undefined ? options.socket : { ...options.socket, protocol },
   );
   return { socket, response: upgraded.response };
+}
+
+/**
+ * The Socket of a resumable session whose first connection is `ws` (a
+ * WebSocket, or the fallback's stream): the connection goes to a
+ * `ServerSession`, which a Socket wraps. The Socket asks the session before
+ * every send (highWaterMark 1): the session applies the real one and holds
+ * sends while maxUnacked is reached. A gap is no reason to give up on a send
+ * (no sendTimeout).
+ *
+ * @param ws The connection, with the resume protocol negotiated.
+ * @param protocol The application's subprotocol (`""` for none).
+ * @param options The checked options.
+ * @param resume The resume options.
+ * @param sessions Where sessions are found by id.
+ * @param admit Asked before a new session opens (the connection limit).
+ * @returns The Socket and its session.
+ */
+export function resumable(
+  ws: WebSocket,
+  protocol: string,
+  options: CheckedUpgradeOptions,
+  resume: CheckedResume,
+  sessions: SessionStore,
+  admit?: () => boolean,
+): { socket: Socket; session: ServerSession } {
+  const session = new ServerSession(
+    ws,
+    protocol,
+    sessions,
+    resume,
+    options.socket.highWaterMark ?? DEFAULT_HIGH_WATER_MARK,
+    admit,
+  );
+  const socket = new Socket(session as unknown as WebSocket, {
+    ...options.socket,
+    highWaterMark: 1,
+    sendTimeout: 0,
+    protocol,
+  });
+  return { socket, session };
 }

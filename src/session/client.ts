@@ -14,7 +14,14 @@ import { CLOSED, CONNECTING, OPEN } from "../_ready_state.ts";
 import type { CheckedResume } from "./options.ts";
 import { control, type Data, readText, SessionState } from "./_state.ts";
 import type { SessionInfo } from "./options.ts";
-import { isCount, MAX_CONTROL, parseJson, splitProtocol } from "./wire.ts";
+import {
+  type Hello,
+  helloControl,
+  isCount,
+  MAX_CONTROL,
+  parseJson,
+  splitProtocol,
+} from "./wire.ts";
 import { toBase64 } from "../_base64.ts";
 
 /** How the last connection opened, for the client's event. */
@@ -62,6 +69,20 @@ export class ClientSession {
    */
   accepted(): void {
     if (this.state.id !== "") this.state.received1();
+  }
+
+  /**
+   * What the next connection asks for: to resume the session, or a new one
+   * (with the claim that gets it again if the greeting is lost).
+   *
+   * @returns The hello.
+   */
+  hello(): Hello {
+    const state = this.state;
+    if (state.id === "" || this.ended) {
+      return { claim: this.claim ??= newClaim() };
+    }
+    return { id: state.id, received: state.received };
   }
 
   /** The client closed for good. */
@@ -193,16 +214,8 @@ export class ClientLink extends EventTarget {
       return;
     }
     session.current = this;
-    const state = session.state;
-    if (state.id === "" || session.ended) {
-      session.claim ??= newClaim();
-      control(this.#ws, `N${JSON.stringify({ claim: session.claim })}`);
-    } else {
-      control(
-        this.#ws,
-        `R${JSON.stringify({ id: state.id, received: state.received })}`,
-      );
-    }
+    // (The fallback's stream asked in its request already and ignores it.)
+    control(this.#ws, helloControl(session.hello()));
   }
 
   #onMessage(data: unknown): void {

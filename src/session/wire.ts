@@ -2,14 +2,18 @@
  * The wire of resumable sessions over a WebSocket: the subprotocol tokens
  * that negotiate them, and the control messages that travel beside the
  * application's. Every data message (text or binary) counts 1 in its
- * direction: sequence numbers are implicit, so the fallback transport can
- * later carry the same numbers in SSE `id:` fields and POST `seq`.
+ * direction: sequence numbers are implicit, and the fallback transport
+ * carries the same numbers (SSE `id:` fields and `Last-Event-ID` one way,
+ * POST `seq` the other; see `sse/wire.ts`), so that one session moves
+ * between the transports. The session layer speaks the control messages
+ * below to whatever carries it; `sse/_resume.ts` maps them onto the event
+ * stream and POSTs.
  *
  * On a connection that negotiated resume, a text frame starting with U+0000
  * is a control message; an application text message that starts with
  * U+0000 travels with it doubled. Binary frames are always data.
  *
- * - client: `\0N` a new session, `\0R{"id","received"}` resume one;
+ * - client: `\0N{"claim"}` a new session, `\0R{"id","received"}` resume one;
  * - server: `\0S{"id","received","resumed"}` the session, after either;
  * - both: `\0A<received>` acknowledges every message up to that count;
  *   `\0C` says the sender ends the session on purpose (then closes).
@@ -37,6 +41,22 @@ export interface SessionGreeting {
 export interface ResumeRequest {
   id: string;
   received: number;
+}
+
+/**
+ * What a client's connection asks for first: the session to resume, or a
+ * new one with the client's claim on it.
+ */
+export type Hello = ResumeRequest | { claim: string };
+
+/**
+ * A hello as its control message (without the leading U+0000).
+ *
+ * @param hello The hello.
+ * @returns `R{"id","received"}` or `N{"claim"}`.
+ */
+export function helloControl(hello: Hello): string {
+  return ("id" in hello ? "R" : "N") + JSON.stringify(hello);
 }
 
 /**

@@ -13,14 +13,19 @@ import { CLOSED, CLOSING, CONNECTING, OPEN } from "../_ready_state.ts";
 import { utf8Length } from "../message.ts";
 import { plain } from "../_plain.ts";
 import {
+  type Batch,
   decodeBatch,
   EVENT_STREAM,
   formatEvent,
   type OpenData,
   parseBatch,
-  SECRET_HEADER,
   textEvent,
 } from "./wire.ts";
+import { CONTROL } from "../session/wire.ts";
+import { readText } from "../session/_state.ts";
+import type { ServerResume } from "./_resume.ts";
+import { Liveness } from "./_liveness.ts";
+import { authorizePost } from "./_authorize.ts";
 
 const encoder = new TextEncoder();
 /** How long a closing session waits for the client to take the close event. */
@@ -90,18 +95,14 @@ export class EventStreamConnection extends EventTarget {
   /** The stream request's `Origin`, which POSTs must match. */
   #origin: string | null;
   #keepAliveMs: number;
-  /** Bytes ever queued, and how many the stream had taken at the last tick. */
-  #written = 0;
-  #takenAtTick = 0;
-  #stalledTicks = 0;
-  /** A POST arrived since the last tick; keepalives sent since the last one. */
-  #posted = false;
-  #unanswered = 0;
+  readonly #liveness = new Liveness();
   /** POSTs whose body the host is reading: the client is there. */
   receiving = 0;
   #host: SessionHost | undefined;
   /** The stream, until {@linkcode EventStreamConnection.respond} takes it. */
   #body: ReadableStream<Uint8Array> | undefined;
+  /** On a stream that negotiated resume: the session's numbers. */
+  readonly #resume: ServerResume | undefined;
 
   /**
    * @param protocol The subprotocol chosen for the session.
@@ -110,15 +111,20 @@ export class EventStreamConnection extends EventTarget {
    * @param keepAliveMs Milliseconds between the keepalives `host` ticks;
    * 0 for none (and no idle timeout).
    * @param origin The stream request's `Origin` header, if any.
+   * @param resume On a stream that negotiated resume (`protocol` names it):
+   * the resumable session's half of the wire. The connection then carries
+   * one connection of a `ServerSession` (see `_resume.ts`).
    */
   constructor(
     protocol: string,
     host: SessionHost,
     keepAliveMs: number,
     origin: string | null = null,
+    resume?: ServerResume,
   ) {
     super();
     this.protocol = protocol;
+    this.#resume = resume;
     this.#host = host;
     this.#origin = origin;
     this.#keepAliveMs = keepAliveMs;
@@ -163,47 +169,32 @@ export class EventStreamConnection extends EventTarget {
     if (this.readyState !== CONNECTING) return;
     this.readyState = OPEN;
     this.dispatchEvent(new Event("open"));
+    // The request said which session it wants: the session hears it first.
+    if (this.#resume) this.#deliver(CONTROL + this.#resume.hello);
   }
 
   /**
-   * Every keepalive interval (called by the host): closes the
-   * session with 1008 when its stream has taken nothing for two ticks while
-   * bytes wait in it, or with 1001 when the client has answered neither of
-   * the last two keepalives with a POST; else writes a keepalive, behind
-   * whatever waits, so that a client reading through a backlog answers it
-   * once it gets there.
+   * Every keepalive interval (called by the host): writes a keepalive, or
+   * closes the session with 1008 when its stream has taken nothing for two
+   * ticks while bytes wait in it, or with 1001 when the client has answered
+   * neither of the last two keepalives with a POST (see `_liveness.ts`).
    */
   tick(): void {
     if (this.readyState !== OPEN) return;
-    const waiting = this.bufferedAmount;
-    const taken = this.#written - waiting;
-    if (waiting > 0 && taken === this.#takenAtTick) {
-      if (++this.#stalledTicks >= 2) {
-        this.#fail(
-          1008,
-          `Idle timeout: the client read nothing for ${
-            2 * this.#keepAliveMs
-          } ms`,
-        );
-      }
-      return;
-    }
-    this.#stalledTicks = 0;
-    this.#takenAtTick = taken;
-    if (this.#posted || this.receiving > 0) {
-      this.#posted = false;
-      this.#unanswered = 0;
-    } else if (this.#unanswered >= 2) {
-      this.#fail(
+    const verdict = this.#liveness.tick(
+      this.bufferedAmount,
+      this.receiving > 0,
+    );
+    if (verdict === "keepalive") return this.#write(KEEPALIVE);
+    const ms = 2 * this.#keepAliveMs;
+    if (verdict === "stalled") {
+      this.#idle(1008, `Idle timeout: the client read nothing for ${ms} ms`);
+    } else if (verdict === "silent") {
+      this.#idle(
         1001,
-        `Idle timeout: the client answered no keepalive for ${
-          2 * this.#keepAliveMs
-        } ms`,
+        `Idle timeout: the client answered no keepalive for ${ms} ms`,
       );
-      return;
     }
-    this.#unanswered++;
-    this.#write(KEEPALIVE);
   }
 
   /** Bytes in the stream's queue that the HTTP server has not taken yet. */
@@ -213,36 +204,16 @@ export class EventStreamConnection extends EventTarget {
   }
 
   /**
-   * Checks that a POST may reach this session: it carries the session's
-   * secret in the `X-Switchboard-Secret` header (compared in constant time),
-   * and, when the stream was opened with an `Origin` (a browser on another
-   * origin), the same `Origin`. (The host checks `allowedOrigins` on POSTs
-   * as on streams before this.) A refused POST leaves the session as it was;
-   * an accepted one counts as the client's answer to the keepalives.
+   * Checks that a POST may reach this session (see `_authorize.ts`); an
+   * accepted one counts as the client's answer to the keepalives.
    *
    * @param request The POST.
    * @returns A 403 with a plain reason, or `undefined` when it may.
    */
   authorize(request: Request): Response | undefined {
-    const given = request.headers.get(SECRET_HEADER);
-    if (given === null) {
-      return plain(
-        403,
-        "Forbidden: the POST does not carry the session's secret (X-Switchboard-Secret)",
-      );
-    }
-    if (!sameText(given, this.#secret)) {
-      return plain(403, "Forbidden: wrong secret for this session");
-    }
-    const origin = request.headers.get("origin");
-    if (this.#origin !== null && origin !== this.#origin) {
-      return plain(
-        403,
-        `Forbidden: origin ${origin ?? "(none)"} may not post to this session`,
-      );
-    }
-    this.#posted = true;
-    return undefined;
+    const refused = authorizePost(request, this.#secret, this.#origin);
+    if (refused === undefined) this.#liveness.posted = true;
+    return refused;
   }
 
   /**
@@ -254,9 +225,24 @@ export class EventStreamConnection extends EventTarget {
     if (this.readyState !== OPEN) {
       throw new DOMException("The session is not open", "InvalidStateError");
     }
+    const resume = this.#resume;
+    let id: number | undefined;
+    if (resume) {
+      // The resumable session's control messages and escaped text.
+      if (typeof data === "string") {
+        const read = readText(data);
+        if ("control" in read) {
+          const event = resume.control(read.control);
+          if (event !== undefined) this.#write(encoder.encode(event));
+          return;
+        }
+        data = read.data;
+      }
+      id = resume.nextId++;
+    }
     const event = typeof data === "string"
-      ? formatEvent(...textEvent(data, utf8Length(data)))
-      : formatEvent("binary", toBase64(data));
+      ? formatEvent(...textEvent(data, utf8Length(data)), id)
+      : formatEvent("binary", toBase64(data), id);
     this.#write(encoder.encode(event));
   }
 
@@ -284,23 +270,41 @@ export class EventStreamConnection extends EventTarget {
   }
 
   /**
+   * Closes for a POST the session cannot take (the host's answer to it
+   * says why); on a resumable stream the session ends with it.
+   *
+   * @param code The close code.
+   * @param reason The reason.
+   */
+  refuse(code: number, reason: string): void {
+    if (this.#resume && this.readyState === OPEN) {
+      this.#resume.ending = true;
+      this.#deliver(`${CONTROL}C`);
+    }
+    this.close(code, reason);
+  }
+
+  /**
    * Delivers one POST body, in order (the host has read it, within its
    * size limit, as UTF-8). Answers 204 (delivered, or an already
    * delivered retry), 400 for a malformed body (the session closes with
    * 1002), 409 for a sequence number from the future, 413 for a message over
-   * `maxMessageSize` (the session closes with 1009).
+   * `maxMessageSize` (the session closes with 1009). On a resumable stream
+   * `seq` numbers messages, not POSTs, and a delivered batch is answered 200
+   * with `{"received": n}`.
    *
    * @param text The body.
    * @param maxMessageSize The largest message, in bytes.
    * @returns The answer.
    */
   receive(text: string, maxMessageSize: number): Response {
-    this.#posted = true;
+    this.#liveness.posted = true;
     const batch = parseBatch(text);
     if (typeof batch === "string") {
       this.#fail(1002, "Invalid message batch");
       return plain(400, `Bad request: ${batch}`);
     }
+    if (this.#resume) return this.#receiveResumed(batch, maxMessageSize);
     if (batch.seq < this.#nextSeq) return new Response(null, { status: 204 });
     if (batch.seq > this.#nextSeq) {
       return plain(
@@ -321,7 +325,7 @@ export class EventStreamConnection extends EventTarget {
     const close = decoded.close;
     for (const data of decoded.messages) {
       if (this.readyState !== OPEN) break;
-      this.dispatchEvent(new MessageEvent("message", { data }));
+      this.#deliver(data);
     }
     if (close && this.readyState === OPEN) {
       // The client's close: echo it, as a WebSocket echoes a close frame.
@@ -330,6 +334,45 @@ export class EventStreamConnection extends EventTarget {
       this.#end(close.code, close.reason, true);
     }
     return new Response(null, { status: 204 });
+  }
+
+  /** A batch on a resumable stream: see {@linkcode ServerResume.take}. */
+  #receiveResumed(batch: Batch, maxMessageSize: number): Response {
+    const resume = this.#resume as ServerResume;
+    this.#open();
+    if (this.readyState !== OPEN) {
+      return plain(404, "Not found: the session is closing");
+    }
+    const decoded = decodeBatch(batch, maxMessageSize);
+    if ("status" in decoded) {
+      this.#fail(decoded.code, decoded.reason);
+      return plain(decoded.status, decoded.answer);
+    }
+    const taken = resume.take(batch, decoded.messages);
+    if (taken === undefined) {
+      return plain(
+        409,
+        `Conflict: expected seq ${resume.received} or less, got ${batch.seq}`,
+      );
+    }
+    for (const data of taken) {
+      if (this.readyState !== OPEN) break;
+      this.#deliver(data);
+    }
+    const close = decoded.close;
+    if (close && this.readyState === OPEN) {
+      // The client ends the session: echo its close.
+      this.#deliver(`${CONTROL}C`);
+      resume.ending = true;
+      this.readyState = CLOSING;
+      this.#sendClose(close.code, close.reason);
+      this.#end(close.code, close.reason, true);
+    }
+    return Response.json({ received: resume.received });
+  }
+
+  #deliver(data: string | ArrayBuffer): void {
+    this.dispatchEvent(new MessageEvent("message", { data }));
   }
 
   /**
@@ -341,10 +384,19 @@ export class EventStreamConnection extends EventTarget {
     this.#host?.fail(this, code, reason);
   }
 
+  /**
+   * The client seems gone: on a resumable stream the connection is dropped
+   * (the session waits for its client), else the session closes.
+   */
+  #idle(code: number, reason: string): void {
+    if (this.#resume) this.#end(code, reason, false);
+    else this.#fail(code, reason);
+  }
+
   #sendClose(code: number, reason: string): void {
-    this.#write(
-      encoder.encode(formatEvent("close", JSON.stringify({ code, reason }))),
-    );
+    const end = this.#resume?.ending === true;
+    const data = end ? { code, reason, end } : { code, reason };
+    this.#write(encoder.encode(formatEvent("close", JSON.stringify(data))));
     try {
       this.#controller?.close();
     } catch {
@@ -355,7 +407,7 @@ export class EventStreamConnection extends EventTarget {
   #write(chunk: Uint8Array): void {
     try {
       this.#controller?.enqueue(chunk);
-      this.#written += chunk.byteLength;
+      this.#liveness.written += chunk.byteLength;
     } catch {
       // The stream was cancelled: the cancel callback ends the session.
     }
@@ -382,18 +434,4 @@ export class EventStreamConnection extends EventTarget {
     if (!opened && !wasClean) this.dispatchEvent(new Event("error"));
     this.dispatchEvent(new CloseEvent("close", { code, reason, wasClean }));
   }
-}
-
-/**
- * Compares two strings in time that depends on their length only.
- *
- * @param a One string.
- * @param b The other, or `undefined` (never equal).
- * @returns Whether they hold the same code units.
- */
-function sameText(a: string, b: string | undefined): boolean {
-  if (b === undefined || a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
-  return diff === 0;
 }

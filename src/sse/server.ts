@@ -17,6 +17,8 @@ import { DEFAULT_MAX_MESSAGE_SIZE } from "../_validate.ts";
 import { plain } from "../_plain.ts";
 import { EventStreamConnection, type SessionHost } from "./_session.ts";
 import { EVENT_STREAM, PROTOCOLS_PARAM, SESSION_PARAM } from "./wire.ts";
+import { ServerResume } from "./_resume.ts";
+import { acceptProtocol } from "../session/wire.ts";
 
 /** What the fallback server needs from the route that serves it. */
 export interface EventStreamServerOptions {
@@ -25,16 +27,27 @@ export interface EventStreamServerOptions {
   /**
    * Whether a new stream may open: `undefined`, or the answer that refuses
    * it (503 at the connection limit or while shutting down).
+   *
+   * @param resume Whether the stream negotiated a resumable session.
    */
-  admit: () => Response | undefined;
+  admit: (resume: boolean) => Response | undefined;
   /** Runs the route's handler for a new session's Socket. */
   start: (socket: Socket, request: Request) => void;
+  /**
+   * With the route's `resume` option: takes a stream that negotiated a
+   * resumable session as a connection of one (a new session, or one that
+   * resumes), which runs the handler once it turns out new.
+   */
+  resume?: (connection: WebSocket, protocol: string, request: Request) => void;
 }
 
-/** One open session and the Socket that wraps it. */
+/**
+ * One open stream, and the Socket that wraps it (none on a resumable
+ * stream: its session's Socket wraps the session).
+ */
 interface Entry {
   connection: EventStreamConnection;
-  socket: Socket;
+  socket: Socket | undefined;
 }
 
 /**
@@ -49,8 +62,9 @@ interface Entry {
 export class EventStreamServer implements SessionHost {
   readonly #sessions = new Map<string, Entry>();
   readonly #checked: CheckedUpgradeOptions;
-  readonly #admit: () => Response | undefined;
+  readonly #admit: (resume: boolean) => Response | undefined;
   readonly #start: (socket: Socket, request: Request) => void;
+  readonly #resume: EventStreamServerOptions["resume"];
   readonly #keepAliveMs: number;
   readonly #maxMessageSize: number;
   /** The largest POST body, in bytes. */
@@ -65,6 +79,7 @@ export class EventStreamServer implements SessionHost {
     this.#checked = options.checked;
     this.#admit = options.admit;
     this.#start = options.start;
+    this.#resume = options.resume;
     this.#keepAliveMs = options.checked.idleTimeout * 500;
     this.#maxMessageSize = options.checked.socket.maxMessageSize ??
       DEFAULT_MAX_MESSAGE_SIZE;
@@ -86,9 +101,9 @@ export class EventStreamServer implements SessionHost {
   }
 
   fail(connection: EventStreamConnection, code: number, reason: string): void {
-    const entry = this.#sessions.get(connection.id);
-    if (entry) closeSocket(entry.socket, code, reason);
-    else connection.close(code, reason);
+    const socket = this.#sessions.get(connection.id)?.socket;
+    if (socket) closeSocket(socket, code, reason);
+    else connection.refuse(code, reason);
   }
 
   ended(connection: EventStreamConnection): void {
@@ -100,28 +115,36 @@ export class EventStreamServer implements SessionHost {
   }
 
   #open(request: Request): Response {
-    const refused = this.#admit() ?? this.#forbidden(request);
-    if (refused) return refused;
     const checked = this.#checked;
-    const protocol = chooseProtocol(
-      new URL(request.url).searchParams.get(PROTOCOLS_PARAM),
-      checked.protocols,
-    );
+    const offered = new URL(request.url).searchParams.get(PROTOCOLS_PARAM);
+    const protocol = chooseProtocol(offered, checked.protocols);
+    // Resume is negotiated as over a WebSocket: the open event's protocol
+    // carries the token the stream offered beside the app's.
+    const resume = this.#resume;
+    const echo = resume && acceptProtocol(offered, protocol);
+    const refused = this.#admit(echo !== undefined) ?? this.#forbidden(request);
+    if (refused) return refused;
     const connection = new EventStreamConnection(
-      protocol ?? "",
+      echo ?? protocol ?? "",
       this,
       this.#keepAliveMs,
       request.headers.get("origin"),
+      echo === undefined ? undefined : new ServerResume(request.headers),
     );
-    const socket = new Socket(
-      connection as unknown as WebSocket,
-      protocol === undefined ? checked.socket : { ...checked.socket, protocol },
-    );
+    const socket = echo === undefined
+      ? new Socket(
+        connection as unknown as WebSocket,
+        protocol === undefined
+          ? checked.socket
+          : { ...checked.socket, protocol },
+      )
+      : undefined;
     this.#sessions.set(connection.id, { connection, socket });
     if (this.#keepAliveMs > 0) {
       this.#timer ??= setInterval(() => this.#tick(), this.#keepAliveMs);
     }
-    this.#start(socket, request);
+    if (socket) this.#start(socket, request);
+    else resume?.(connection as unknown as WebSocket, protocol ?? "", request);
     return connection.respond();
   }
 

@@ -21,6 +21,29 @@
  * the session's POSTs from 0: a POST whose `seq` was already delivered is
  * answered 204 and ignored, so a retry is never delivered twice.
  *
+ * Resumable sessions (`connect(url, { resume: true })` on a route with
+ * `resume`) ride on this wire with the same implicit per-direction message
+ * numbers as over a WebSocket (`session/wire.ts`), so that one session can
+ * move between the transports. The stream offers
+ * `switchboard.resume.v1` among its `protocols` and asks for a session in
+ * its headers: `X-Switchboard-Resume: <id>` with `Last-Event-ID: <count>`
+ * (what it received) to resume one, else `X-Switchboard-Claim: <claim>` for
+ * a new one. When the server accepts, the `open` event's protocol carries
+ * the token, and on that stream:
+ *
+ * - `resume`: `{"id","received","resumed"}`, the session, right after `open`;
+ * - each data event has `id: <n>`, the message's number in the session
+ *   (1 for the first), so the count a client received is the last id it
+ *   read; replays start after the client's `Last-Event-ID`;
+ * - the `close` event has `"end": true` when the session ends (not only this
+ *   stream);
+ * - POST `seq` is the number of the session's messages before the batch's
+ *   first one (a retry, or a batch that overlaps what arrived, delivers only
+ *   what is new), `ack` (optional) is what the client received, and the
+ *   answer is 200 with `{"received": n}`, what the server received. A close
+ *   entry ends the session; a stream that just goes away is a drop, and the
+ *   session waits for its client.
+ *
  * Liveness: the client answers each `: keepalive` comment it reads with a
  * POST (an empty batch, `{"seq": n, "messages": []}`, when it has nothing
  * else to send; a POST already under way answers for it). Any POST that
@@ -39,6 +62,7 @@
 
 import { isWireCloseCode, reasonTooLong, utf8Length } from "../message.ts";
 import { fromBase64, toBase64 } from "../_base64.ts";
+import { isCount } from "../session/wire.ts";
 
 /** The query parameter that names a session on a POST. */
 export const SESSION_PARAM = "session";
@@ -51,6 +75,12 @@ export const SECRET_HEADER = "x-switchboard-secret";
 export const PROTOCOLS_PARAM = "protocols";
 /** The media type of the stream. */
 export const EVENT_STREAM = "text/event-stream";
+/** The stream request's header that names a resumable session to resume. */
+export const RESUME_HEADER = "x-switchboard-resume";
+/** The stream request's header with the claim on a new resumable session. */
+export const CLAIM_HEADER = "x-switchboard-claim";
+/** The stream request's header with the count of events received. */
+export const LAST_EVENT_ID = "last-event-id";
 
 /** One entry of a POST batch. */
 export type Entry =
@@ -61,6 +91,8 @@ export type Entry =
 /** A POST body. */
 export interface Batch {
   seq: number;
+  /** On a resumable session: how many messages the client received. */
+  ack?: number;
   messages: Entry[];
 }
 
@@ -77,10 +109,12 @@ export interface OpenData {
  *
  * @param event The event name.
  * @param data The event's data.
+ * @param id The event's `id:` field, if any.
  * @returns The event's text on the stream.
  */
-export function formatEvent(event: string, data: string): string {
-  return `event: ${event}\ndata: ${data}\n\n`;
+export function formatEvent(event: string, data: string, id?: number): string {
+  const line = `event: ${event}\ndata: ${data}\n\n`;
+  return id === undefined ? line : `id: ${id}\n${line}`;
 }
 
 /**
@@ -99,9 +133,10 @@ export function parseBatch(text: string): Batch | string {
   if (value === null || typeof value !== "object") {
     return "the body is not a JSON object";
   }
-  const { seq, messages } = value as Record<string, unknown>;
-  if (typeof seq !== "number" || !Number.isSafeInteger(seq) || seq < 0) {
-    return "seq is not a non-negative integer";
+  const { seq, ack, messages } = value as Record<string, unknown>;
+  if (!isCount(seq)) return "seq is not a non-negative integer";
+  if (ack !== undefined && !isCount(ack)) {
+    return "ack is not a non-negative integer";
   }
   if (!Array.isArray(messages)) return "messages is not an array";
   for (const entry of messages) {
@@ -118,7 +153,9 @@ export function parseBatch(text: string): Batch | string {
       ) return 'a "c" entry does not hold a code and a reason';
     } else return `unknown message kind ${JSON.stringify(kind)}`;
   }
-  return { seq, messages: messages as Entry[] };
+  const batch: Batch = { seq, messages: messages as Entry[] };
+  if (ack !== undefined) batch.ack = ack;
+  return batch;
 }
 
 /** A batch checked and decoded, ready to deliver. */
@@ -259,7 +296,8 @@ const utf8Encoder = new TextEncoder();
 /**
  * An incremental reader of `text/event-stream`, as the HTML standard parses
  * it: lines end with CRLF, LF or CR; `event:` names the event, `data:` lines
- * are joined with LF, comments are skipped, a blank line dispatches.
+ * are joined with LF, `id:` sets the last event ID (kept for the events
+ * after it), comments are skipped, a blank line dispatches.
  *
  * Linear in the input: each chunk is scanned once, the pieces of an
  * unfinished line are kept apart and joined once the line ends, and a line
@@ -273,22 +311,24 @@ export class EventStreamParser {
   /** The last chunk ended with CR: an LF first in the next one ends nothing. */
   #afterCR = false;
   #event = "";
+  /** The last event ID buffer: it lasts across events, as the standard says. */
+  #id = "";
   #data: string[] = [];
   #dataLength = 0;
   #maxLength: number;
-  #onEvent: (event: string, data: string) => void;
+  #onEvent: (event: string, data: string, id: string) => void;
   #onComment: ((text: string) => void) | undefined;
 
   /**
    * @param onEvent Called for each event, with its name (`message` when
-   * none was given) and data.
+   * none was given), data and last event ID (`""` when none was given).
    * @param maxLength The longest line, and the most data in one event, in
    * UTF-16 code units.
    * @param onComment Called for each comment line, with its text after the
    * colon (` keepalive` for the server's keepalives).
    */
   constructor(
-    onEvent: (event: string, data: string) => void,
+    onEvent: (event: string, data: string, id: string) => void,
     maxLength = Infinity,
     onComment?: (text: string) => void,
   ) {
@@ -353,7 +393,7 @@ export class EventStreamParser {
         const data = this.#data.join("\n");
         this.#data = [];
         this.#dataLength = 0;
-        this.#onEvent(this.#event || "message", data);
+        this.#onEvent(this.#event || "message", data, this.#id);
       }
       this.#event = "";
       return;
@@ -367,7 +407,9 @@ export class EventStreamParser {
     let value = colon === -1 ? "" : line.slice(colon + 1);
     if (value[0] === " ") value = value.slice(1);
     if (field === "event") this.#event = value;
-    else if (field === "data") {
+    else if (field === "id") {
+      if (!value.includes("\0")) this.#id = value;
+    } else if (field === "data") {
       this.#dataLength += value.length + 1;
       if (this.#dataLength > this.#maxLength) {
         this.#data = [];

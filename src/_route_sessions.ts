@@ -1,0 +1,118 @@
+/**
+ * The resumable sessions of one route (its `resume` option): the store they
+ * are found in, the admission of connections that offer one, and the
+ * handler, run once a session turns out new. Internal; `route.ts`
+ * dispatches WebSocket handshakes and the fallback's streams to it.
+ *
+ * @module
+ */
+
+import type { Connections } from "./_route_connections.ts";
+import type { Socket } from "./socket.ts";
+import { type ServerSession, SessionStore } from "./session/server.ts";
+import { RESUME_PROTOCOL } from "./session/wire.ts";
+import { type CheckedUpgradeOptions, resumable } from "./upgrade.ts";
+
+/** A route's resumable sessions, open or waiting for their client. */
+export class RouteSessions {
+  readonly store: SessionStore = new SessionStore();
+  readonly #connections: Connections;
+  readonly #checked: CheckedUpgradeOptions;
+
+  /**
+   * @param connections The route's connections and limits.
+   * @param checked The route's checked options.
+   */
+  constructor(connections: Connections, checked: CheckedUpgradeOptions) {
+    this.#connections = connections;
+    this.#checked = checked;
+  }
+
+  /**
+   * Whether a WebSocket handshake offers a resumable session the route
+   * accepts.
+   *
+   * @param request The handshake.
+   * @returns Whether it does.
+   */
+  offered(request: Request): boolean {
+    return this.#checked.resume !== undefined &&
+      (request.headers.get("sec-websocket-protocol") ?? "").includes(
+        RESUME_PROTOCOL,
+      );
+  }
+
+  /**
+   * Whether a new connection may open. At the limit, one that offers a
+   * resumable session may still come back to its waiting session (which
+   * holds its place); it is refused (1013) once it turns out to ask for a
+   * new session.
+   *
+   * @param resume Whether it offers a resumable session.
+   * @returns `undefined`, or the 503 that refuses it.
+   */
+  admit(resume: boolean): Response | undefined {
+    const connections = this.#connections;
+    return resume
+      ? connections.admitResume(this.store.waiting)
+      : connections.admit();
+  }
+
+  /**
+   * Whether a held connection may open a new session: it no longer counts
+   * as held, and must fit under the limit as a session.
+   *
+   * @param held Ends the connection's count as held.
+   * @returns The check, for the session to call.
+   */
+  admitNew(held: () => void): () => boolean {
+    return () => {
+      held();
+      return this.#connections.admit() === undefined;
+    };
+  }
+
+  /**
+   * Runs the handler once a resumable session turns out new; a connection
+   * that resumes another session never opens this one. The connection
+   * counts toward the limit until then (`held`).
+   *
+   * @param socket The session's Socket.
+   * @param session The session.
+   * @param request The request that opened its first connection.
+   * @param held Ends the connection's count as held.
+   */
+  startWhenNew(
+    socket: Socket,
+    session: ServerSession,
+    request: Request,
+    held: () => void,
+  ): void {
+    session.addEventListener("open", () => {
+      held();
+      this.#connections.start(socket, request);
+    }, { once: true });
+    session.addEventListener("close", held, { once: true });
+  }
+
+  /**
+   * Takes a fallback stream that negotiated a resumable session as a
+   * connection of one: a new session, or one that resumes.
+   *
+   * @param connection The stream, shaped like a WebSocket.
+   * @param protocol The application's subprotocol (`""` for none).
+   * @param request The stream's request.
+   */
+  stream(connection: WebSocket, protocol: string, request: Request): void {
+    const held = this.#connections.hold();
+    const { socket, session } = resumable(
+      connection,
+      protocol,
+      this.#checked,
+      this.#checked.resume!,
+      this.store,
+      this.admitNew(held),
+    );
+    this.startWhenNew(socket, session, request, held);
+  }
+}
