@@ -29,6 +29,8 @@ export class CutProxy implements AsyncDisposable {
   accepted = 0;
   /** Connections cut by the proxy. */
   cuts = 0;
+  /** Of those, cut in the middle of a chunk (see `cutAfter`). */
+  midCuts = 0;
 
   /**
    * @param target The server's port on 127.0.0.1.
@@ -140,6 +142,7 @@ export class CutProxy implements AsyncDisposable {
           chunk = chunk.subarray(0, this.#cutAfter);
           this.#cutAfter = Infinity;
           await writeAll(to, chunk);
+          if (!pair.closed) this.midCuts++;
           this.#close(pair, true);
           break;
         }

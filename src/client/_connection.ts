@@ -105,13 +105,12 @@ export class Connection {
     const options = this.#options;
     let socket: Socket;
     try {
-      const session = this.#transports.current === "websocket"
-        ? this.#session
-        : undefined;
+      const session = this.#session;
       const ws = this.#transports.open(
         this.#url,
         session ? offerProtocols(options.protocols) : options.protocols,
         options.fetch,
+        session && (() => session.hello()),
       );
       // A resumable connection: the Socket wraps the session's link, which
       // opens once the server has said which session it is on, and asks the

@@ -8,6 +8,7 @@
 
 import type { Transport } from "../message.ts";
 import { EventStreamSocket, type Fetch } from "../sse/client.ts";
+import type { Hello } from "../session/wire.ts";
 
 /**
  * The transports a client tries, in order, and the one the current or next
@@ -51,17 +52,30 @@ export class Transports {
    * @param url The `ws:` or `wss:` URL.
    * @param protocols The subprotocols to offer.
    * @param fetchFn The `fetch` of the fallback's stream and POSTs.
+   * @param hello What a resumable session's connection asks for: the
+   * fallback's stream asks in its request (a WebSocket, in its first
+   * message).
    * @returns The new connection, still connecting.
    * @throws {SyntaxError} When the runtime's `WebSocket` rejects the URL.
    */
-  open(url: string, protocols: string[], fetchFn: Fetch): WebSocket {
+  open(
+    url: string,
+    protocols: string[],
+    fetchFn: Fetch,
+    hello?: () => Hello,
+  ): WebSocket {
     if (
       this.current === "websocket" && typeof WebSocket === "undefined" &&
       this.hasNext
     ) this.next();
-    return this.current === "websocket"
-      ? new WebSocket(url, protocols)
-      : new EventStreamSocket(url, protocols, fetchFn) as unknown as WebSocket;
+    if (this.current === "websocket") return new WebSocket(url, protocols);
+    return new EventStreamSocket(
+      url,
+      protocols,
+      fetchFn,
+      undefined,
+      hello?.(),
+    ) as unknown as WebSocket;
   }
 }
 

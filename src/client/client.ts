@@ -404,14 +404,7 @@ export class Client extends EventTarget
 
   #onOpen(): void {
     this.#setState("open");
-    const session = this.#session;
-    let opened = session?.opened;
-    if (session !== undefined && this.transport !== "websocket") {
-      // The fallback carries no session (yet): this is a plain connection,
-      // and what the session had not had acknowledged may not have arrived.
-      const { sent, acked } = session.info();
-      opened = { resumed: false, unacknowledged: sent - acked };
-    }
+    const opened = this.#session?.opened;
     if (opened?.resumed) {
       this.dispatchEvent(
         new ClientEvent("resumed", { state: "open", resumed: true }),

@@ -199,6 +199,33 @@ export class ClientResume {
   }
 
   /**
+   * A POST body: `seq` numbers the batch's first message, `ack` says what
+   * the client received.
+   *
+   * @param messages The entries as JSON, joined with commas.
+   * @param count How many of them are messages (a close entry is not).
+   * @returns The body.
+   */
+  batch(messages: string, count: number): string {
+    const seq = this.posted;
+    this.posted += count;
+    this.ackDue = false;
+    const ack = this.ack < 0 ? "" : `"ack":${this.ack},`;
+    return `{"seq":${seq},${ack}"messages":[${messages}]}`;
+  }
+
+  /**
+   * Reads a POST's answer.
+   *
+   * @param answer The answer's text.
+   * @returns What the server received, if the answer says.
+   */
+  received(answer: string): number | undefined {
+    const received = parseJson(answer)?.received;
+    return isCount(received) ? received : undefined;
+  }
+
+  /**
    * Checks a data event's `id:`.
    *
    * @param id The event's last event ID.

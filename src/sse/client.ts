@@ -4,7 +4,8 @@
  * out in POST batches, one POST at a time, each retried with the same
  * sequence number until the server answers; each keepalive comment the
  * stream brings is answered with a POST (an empty batch when nothing else
- * waits), which shows the server that this client reads its stream. No Deno
+ * waits), which shows the server that this client reads its stream. It
+ * carries a resumable session's connections too (see `_resume.ts`). No Deno
  * APIs: it runs in browsers.
  *
  * @module
@@ -23,6 +24,14 @@ import {
   SECRET_HEADER,
   SESSION_PARAM,
 } from "./wire.ts";
+import { ClientResume } from "./_resume.ts";
+import {
+  CONTROL,
+  escapeText,
+  type Hello,
+  splitProtocol,
+} from "../session/wire.ts";
+import { readText } from "../session/_state.ts";
 
 /**
  * A POST carries what is waiting, up to this many bytes as the entries
@@ -86,6 +95,11 @@ export class EventStreamSocket extends EventTarget {
   #posting = false;
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
   #closeInfo: { code: number; reason: string } | undefined;
+  /**
+   * A resumable session's half of the wire: offered with the request, kept
+   * when the server accepts it.
+   */
+  #resume: ClientResume | undefined;
 
   /**
    * Opens the stream.
@@ -96,14 +110,18 @@ export class EventStreamSocket extends EventTarget {
    * @param maxMessageSize The largest message, in bytes: a stream line or
    * event longer than its base64 form (4/3, plus 1 KiB) ends the connection
    * with 1009 before it is read whole.
+   * @param hello For a resumable session (`protocols` offer it): what the
+   * stream asks for, in its request's headers.
    */
   constructor(
     url: string,
     protocols: readonly string[],
     fetchFn: Fetch,
     maxMessageSize = DEFAULT_MAX_MESSAGE_SIZE,
+    hello?: Hello,
   ) {
     super();
+    if (hello) this.#resume = new ClientResume(hello);
     this.url = url;
     this.#fetch = fetchFn;
     this.#maxLength = maxLineLength(maxMessageSize);
@@ -126,6 +144,15 @@ export class EventStreamSocket extends EventTarget {
     if (this.readyState !== OPEN) {
       throw new DOMException("The connection is not open", "InvalidStateError");
     }
+    if (this.#resume && typeof data === "string") {
+      // The resumable session's control messages and escaped text.
+      const read = readText(data);
+      if ("control" in read) {
+        if (this.#resume.control(read.control)) this.#kick();
+        return;
+      }
+      data = read.data;
+    }
     this.#queue(
       typeof data === "string" ? ["t", data] : ["b", toBase64(data)],
     );
@@ -144,6 +171,11 @@ export class EventStreamSocket extends EventTarget {
       this.#end(1006, reason || "Closed before the event stream opened", false);
       return;
     }
+    if (this.#resume && !this.#resume.ending) {
+      // Leaving the connection, not the session: a drop, the session waits.
+      this.#end(code, reason, false);
+      return;
+    }
     this.#queue(["c", code, reason]);
     this.readyState = CLOSING;
     this.#closeTimer = setTimeout(
@@ -154,7 +186,7 @@ export class EventStreamSocket extends EventTarget {
 
   async #read(url: URL): Promise<void> {
     const response = await this.#fetch(url, {
-      headers: { accept: "text/event-stream" },
+      headers: { accept: "text/event-stream", ...this.#resume?.headers },
       cache: "no-store",
       signal: this.#abort.signal,
     });
@@ -167,7 +199,7 @@ export class EventStreamSocket extends EventTarget {
       );
     }
     const parser = new EventStreamParser(
-      (event, data) => this.#event(event, data),
+      (event, data, id) => this.#event(event, data, id),
       this.#maxLength,
       () => this.#pong(),
     );
@@ -194,8 +226,9 @@ export class EventStreamSocket extends EventTarget {
     else this.#end(1006, "The event stream ended without a close", false);
   }
 
-  #event(event: string, data: string): void {
+  #event(event: string, data: string, id: string): void {
     if (this.readyState === CLOSED) return;
+    const resume = this.#resume;
     switch (event) {
       case "open": {
         if (this.readyState !== CONNECTING) return;
@@ -203,21 +236,45 @@ export class EventStreamSocket extends EventTarget {
         this.#session = open.session;
         this.#secret = open.secret ?? "";
         this.protocol = open.protocol;
+        if (!splitProtocol(open.protocol).resume) this.#resume = undefined;
         this.readyState = OPEN;
         this.dispatchEvent(new Event("open"));
         return;
       }
+      case "resume":
+        if (resume) this.#message(resume.greeting(data));
+        return;
       case "text":
-        return this.#message(JSON.parse(data) as string);
       case "utf8":
-        return this.#message(utf8Decoder.decode(fromBase64(data)));
-      case "binary":
-        return this.#message(fromBase64(data).buffer as ArrayBuffer);
+      case "binary": {
+        if (resume) {
+          const order = resume.check(id);
+          if (order === "seen") return;
+          if (order === "gap") {
+            // A drop: the session sends it again on the next connection.
+            return this.#end(
+              1006,
+              "A message is missing from the stream",
+              false,
+            );
+          }
+        }
+        const message = event === "binary"
+          ? fromBase64(data).buffer as ArrayBuffer
+          : event === "text"
+          ? JSON.parse(data) as string
+          : utf8Decoder.decode(fromBase64(data));
+        return this.#message(
+          resume && typeof message === "string" ? escapeText(message) : message,
+        );
+      }
       case "close": {
-        const { code, reason } = JSON.parse(data) as {
+        const { code, reason, end } = JSON.parse(data) as {
           code: number;
           reason: string;
+          end?: boolean;
         };
+        if (resume && end === true) this.#message(`${CONTROL}C`);
         // The connection ends when the stream does, after this event.
         this.#closeInfo = { code, reason };
         if (this.readyState === OPEN) this.readyState = CLOSING;
@@ -236,6 +293,12 @@ export class EventStreamSocket extends EventTarget {
    * that stops answering (1001). A POST already under way answers for it.
    */
   #pong(): void {
+    if (this.#resume?.greeted === false) return;
+    this.#kick();
+  }
+
+  /** Starts a POST, even with nothing queued, unless one is under way. */
+  #kick(): void {
     if (this.readyState !== OPEN || this.#posting) return;
     this.#posting = true;
     void this.#post(true);
@@ -254,10 +317,15 @@ export class EventStreamSocket extends EventTarget {
     }
   }
 
-  /** Sends what is queued, one POST at a time; `pong`: even when nothing is. */
+  /**
+   * Sends what is queued, one POST at a time; `pong`: even when nothing is
+   * (as when an acknowledgement waits).
+   */
   async #post(pong = false): Promise<void> {
+    const resume = this.#resume;
     while (
-      (pong || this.#outgoing.length > 0) && this.readyState !== CLOSED
+      (pong || this.#outgoing.length > 0 || resume?.ackDue) &&
+      this.readyState !== CLOSED
     ) {
       pong = false;
       let bytes = 0;
@@ -268,14 +336,22 @@ export class EventStreamSocket extends EventTarget {
         count++;
       }
       const batch = this.#outgoing.splice(0, count);
-      const body = `{"seq":${this.#seq++},"messages":[${
-        batch.map((item) => item.json).join(",")
-      }]}`;
+      const messages = batch.map((item) => item.json).join(",");
+      const body = resume
+        ? resume.batch(
+          messages,
+          batch.length - (batch.at(-1)?.json.startsWith('["c"') ? 1 : 0),
+        )
+        : `{"seq":${this.#seq++},"messages":[${messages}]}`;
       const url = new URL(this.#base);
       url.searchParams.set(SESSION_PARAM, this.#session);
-      const status = await this.#deliver(url, body);
+      const [status, answer] = await this.#deliver(url, body);
       if (this.readyState === CLOSED) break;
-      if (status !== 204) {
+      if (status === 200 && resume) {
+        // The server's acknowledgement of what it received.
+        const received = resume.received(answer);
+        if (received !== undefined) this.#message(`${CONTROL}A${received}`);
+      } else if (status !== 204) {
         // 404, 409, 413, 400: the server closes the session (or has); its
         // close event ends this side. Give it a moment, then give up.
         this.#outgoing = [];
@@ -291,12 +367,17 @@ export class EventStreamSocket extends EventTarget {
     this.#posting = false;
   }
 
-  /** Sends one POST, retrying the same body when the answer is lost. */
-  async #deliver(url: URL, body: string): Promise<number> {
+  /**
+   * Sends one POST, retrying the same body when the answer is lost.
+   *
+   * @returns The answer's status (0 when none came) and, for a 200, its
+   * text.
+   */
+  async #deliver(url: URL, body: string): Promise<[number, string]> {
     let error: unknown;
     for (let attempt = 0; attempt < POST_ATTEMPTS; attempt++) {
       if (attempt > 0) await delay(50 * 2 ** attempt);
-      if (this.readyState === CLOSED) return 0;
+      if (this.readyState === CLOSED) return [0, ""];
       try {
         const response = await this.#fetch(url, {
           method: "POST",
@@ -307,16 +388,17 @@ export class EventStreamSocket extends EventTarget {
           body,
           signal: this.#abort.signal,
         });
-        await response.body?.cancel();
+        const answer = response.status === 200 ? await response.text() : "";
+        if (response.status !== 200) await response.body?.cancel();
         // A 5xx from a proxy: the POST may not have arrived; send it again.
-        if (response.status < 500) return response.status;
+        if (response.status < 500) return [response.status, answer];
         error = new Error(`HTTP ${response.status}`);
       } catch (caught) {
         error = caught;
       }
     }
     this.#end(1006, `Could not deliver messages: ${messageOf(error)}`, false);
-    return 0;
+    return [0, ""];
   }
 
   #end(code: number, reason: string, wasClean: boolean): void {

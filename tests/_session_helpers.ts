@@ -1,0 +1,96 @@
+/**
+ * Helpers of the resumable-session tests: numbered messages of every kind,
+ * time bounds, client events.
+ *
+ * @module
+ */
+
+import type { Client } from "../src/client/mod.ts";
+import type { ClientEvent } from "../src/client/events.ts";
+import type { Message } from "../src/message.ts";
+
+/** A reconnecting client's backoff, fast. */
+export const fast = { initialDelay: 5, maxDelay: 40, minUptime: 0 };
+
+/**
+ * The i-th message of a side: text, text starting with U+0000 (which a
+ * resumable connection escapes), or binary.
+ */
+export function message(side: string, i: number): string | Uint8Array {
+  if (i % 3 === 2) {
+    const bytes = new Uint8Array(4 + (i % 50));
+    new DataView(bytes.buffer).setUint32(0, i);
+    bytes[4] = side.charCodeAt(0);
+    return bytes;
+  }
+  return i % 7 === 0 ? `\0${side}${i}` : `${side}${i}`;
+}
+
+/** Whether a received message is the expected one, in kind and content. */
+export function same(msg: Message, expected: string | Uint8Array): boolean {
+  if (typeof expected === "string") {
+    return msg.type === "text" && msg.data === expected;
+  }
+  return msg.type === "binary" &&
+    msg.data.length === expected.length &&
+    msg.data.every((b, j) => b === expected[j]);
+}
+
+/** A message, for a failure's text. */
+export function describe(msg: Message | undefined): string {
+  if (msg === undefined) return "nothing";
+  if (msg.type === "text") return JSON.stringify(msg.data);
+  return `binary #${new DataView(msg.data.buffer).getUint32(0)}`;
+}
+
+/** Settles like `promise`, or rejects after `ms` naming `what`. */
+export function deadline<T>(
+  promise: Promise<T>,
+  ms: number,
+  what: string,
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`Timed out: ${what}`)), ms);
+    }),
+  ]);
+}
+
+/** Resolves after `ms`. */
+export const delay = (ms: number): Promise<unknown> =>
+  new Promise((r) => setTimeout(r, ms));
+
+/** A test that fails, rather than hangs, past `ms`. */
+export function bounded(
+  name: string,
+  fn: () => Promise<void>,
+  ms = 20_000,
+): void {
+  Deno.test(name, () => deadline(fn(), ms, name));
+}
+
+/** The client's next event of a type. */
+export function once(client: Client, type: string): Promise<ClientEvent> {
+  return new Promise((resolve) =>
+    client.addEventListener(type, (e) => resolve(e as ClientEvent), {
+      once: true,
+    })
+  );
+}
+
+/** Waits until `done()` holds, checking every 10 ms, at most `ms`. */
+export function until(
+  done: () => boolean,
+  ms: number,
+  what: string,
+): Promise<void> {
+  return deadline(
+    (async () => {
+      while (!done()) await delay(10);
+    })(),
+    ms,
+    what,
+  );
+}
