@@ -7,7 +7,7 @@
 
 import type { Client } from "../src/client/mod.ts";
 import type { ClientEvent } from "../src/client/events.ts";
-import type { Message } from "../src/message.ts";
+import type { Message, Transport } from "../src/message.ts";
 
 /** A reconnecting client's backoff, fast. */
 export const fast = { initialDelay: 5, maxDelay: 40, minUptime: 0 };
@@ -93,4 +93,26 @@ export function until(
     ms,
     what,
   );
+}
+
+/** Both transports, for a route that serves both. */
+export const BOTH: readonly Transport[] = ["websocket", "sse"];
+
+/**
+ * A test run over each transport: the route serves both (`BOTH`), the
+ * client uses one (spread `over` into its options). The WebSocket run keeps
+ * the name.
+ */
+export function overBoth(
+  name: string,
+  fn: (over: { transports: Transport[] }) => Promise<void>,
+  ms = 20_000,
+): void {
+  for (const transport of BOTH) {
+    bounded(
+      transport === "websocket" ? name : `${name} (over the event stream)`,
+      () => fn({ transports: [transport] }),
+      ms,
+    );
+  }
 }

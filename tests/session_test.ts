@@ -6,23 +6,32 @@ import { CutProxy } from "./_cut_proxy.ts";
 import WS from "npm:ws@8";
 import { RpcPeer } from "../src/rpc/mod.ts";
 import { Hub } from "../src/hub.ts";
-import { bounded, deadline, delay, fast, once } from "./_session_helpers.ts";
+import {
+  BOTH,
+  bounded,
+  deadline,
+  delay,
+  fast,
+  once,
+  overBoth,
+} from "./_session_helpers.ts";
 
-bounded(
+overBoth(
   "a dropped session expires after window: the socket closes with 1001 Session expired and the client opens a new session with its unacknowledged count",
-  async () => {
+  async (over) => {
     const sockets: Socket[] = [];
     const first = Promise.withResolvers<Socket>();
     const ws = route("/ws", async (socket) => {
       sockets.push(socket);
       first.resolve(socket);
       for await (const _ of socket) { /* read */ }
-    }, { resume: { window: 200 } });
+    }, { transports: BOTH, resume: { window: 200 } });
     await using srv = serve(ws);
     await using proxy = new CutProxy(srv.port);
     const client = connect(`ws://127.0.0.1:${proxy.port}/ws`, {
       resume: true,
       ...fast,
+      ...over,
     });
     await deadline(once(client, "open"), 3000, "first open");
     const socket = await first.promise;
@@ -59,19 +68,20 @@ bounded(
   },
 );
 
-bounded(
+overBoth(
   "send() waits while maxUnacked messages are unacknowledged, and goes on once acks come",
-  async () => {
+  async (over) => {
     const opened = Promise.withResolvers<Socket>();
     const ws = route("/ws", async (socket) => {
       opened.resolve(socket);
       for await (const _ of socket) { /* read */ }
-    }, { resume: { maxUnacked: 5 } });
+    }, { transports: BOTH, resume: { maxUnacked: 5 } });
     await using srv = serve(ws);
     await using proxy = new CutProxy(srv.port);
     const client = connect(`ws://127.0.0.1:${proxy.port}/ws`, {
       resume: true,
       ...fast,
+      ...over,
     });
     const got: string[] = [];
     const all = Promise.withResolvers<void>();
@@ -325,18 +335,19 @@ bounded(
   },
 );
 
-bounded(
+overBoth(
   "a waiting session counts toward maxConnections and still comes back at the limit",
-  async () => {
+  async (over) => {
     const sockets: Socket[] = [];
     await using srv = serve(route("/ws", async (socket) => {
       sockets.push(socket);
       for await (const msg of socket) await socket.send(msg.data);
-    }, { resume: true, maxConnections: 1 }));
+    }, { transports: BOTH, resume: true, maxConnections: 1 }));
     await using proxy = new CutProxy(srv.port);
     const client = connect(`ws://127.0.0.1:${proxy.port}/ws`, {
       resume: true,
       ...fast,
+      ...over,
     });
     await deadline(once(client, "open"), 3000, "open");
     proxy.refuse(300);
@@ -415,9 +426,9 @@ bounded(
   },
 );
 
-bounded(
+overBoth(
   "RPC calls across cuts complete both ways, without RpcClosedError",
-  async () => {
+  async (over) => {
     type ServerApi = { add(params: [number, number]): number };
     type ClientApi = { ask(params: { question: string }): string };
     const sockets: Socket[] = [];
@@ -432,11 +443,12 @@ bounded(
         called.resolve,
       );
       await socket.closed;
-    }, { resume: true }));
+    }, { transports: BOTH, resume: true }));
     await using proxy = new CutProxy(srv.port);
     const client = connect(`ws://127.0.0.1:${proxy.port}/ws`, {
       resume: true,
       ...fast,
+      ...over,
     });
     const answered = Promise.withResolvers<unknown>();
     const reading = (async () => {
@@ -559,19 +571,20 @@ bounded(
   },
 );
 
-bounded(
+overBoth(
   "what a full client inbox could not take comes again on resume, once and in order",
-  async () => {
+  async (over) => {
     const sockets: Socket[] = [];
     await using srv = serve(route("/ws", async (socket) => {
       sockets.push(socket);
       for (let i = 0; i < 30; i++) await socket.send(`m${i}`);
       for await (const _ of socket) { /* read */ }
-    }, { resume: true }));
+    }, { transports: BOTH, resume: true }));
     const client = connect(`${srv.url}/ws`, {
       resume: true,
       maxQueuedMessages: 10,
       ...fast,
+      ...over,
     });
     await deadline(once(client, "reconnecting"), 3000, "the overflow");
     await deadline(once(client, "resumed"), 3000, "the resume");
@@ -593,9 +606,9 @@ bounded(
   },
 );
 
-bounded(
+overBoth(
   "a hub member keeps its id and rooms across a cut, and gets what was broadcast during the gap",
-  async () => {
+  async (over) => {
     await using hub = new Hub();
     const added = Promise.withResolvers<{ id: string; socket: Socket }>();
     await using srv = serve(route("/ws", async (socket) => {
@@ -603,11 +616,12 @@ bounded(
       hub.join(id, "lobby");
       added.resolve({ id, socket });
       for await (const _ of socket) { /* the hub sends */ }
-    }, { resume: true }));
+    }, { transports: BOTH, resume: true }));
     await using proxy = new CutProxy(srv.port);
     const client = connect(`ws://127.0.0.1:${proxy.port}/ws`, {
       resume: true,
       ...fast,
+      ...over,
     });
     const got: string[] = [];
     const all = Promise.withResolvers<void>();
