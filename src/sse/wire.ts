@@ -55,7 +55,17 @@
  * WebSocket that answers no ping with 1001; 1001 lets a reconnecting client
  * come back, where 1008 would end it. Independently, a stream that takes no
  * bytes for two ticks while bytes wait in it closes with 1008. Both checks
- * are off with `keepAliveInterval: 0`.
+ * are off with `keepAliveInterval: 0`. On a resumable stream either check
+ * drops the stream instead (no close event): its session waits for the
+ * client to come back.
+ *
+ * The sequence numbers on a resumable stream: the server's message number n
+ * (1 for the session's first) travels as `id: n`; the client's
+ * `Last-Event-ID` is the count its loop took, and the server replays from
+ * there. The client's messages are numbered the same way: a POST's `seq` of
+ * s holds messages s + 1, s + 2, ...; `ack` and the answer's `received` are
+ * counts. Over a WebSocket the same numbers are implicit
+ * (`session/wire.ts`).
  *
  * @module
  */
