@@ -296,21 +296,26 @@ bounded(
   },
 );
 
-bounded(
+overBoth(
   "a resume client keeps the app's subprotocol, and on a plain route works as today",
-  async () => {
+  async (over) => {
     const sockets: Socket[] = [];
     const echo = async (socket: Socket) => {
       sockets.push(socket);
       for await (const msg of socket) await socket.send(msg.data);
     };
     await using resumable = serve(
-      route("/ws", echo, { resume: true, protocols: ["chat"] }),
+      route("/ws", echo, {
+        transports: BOTH,
+        resume: true,
+        protocols: ["chat"],
+      }),
     );
     const a = connect(`${resumable.url}/ws`, {
       resume: true,
       protocols: ["chat"],
       ...fast,
+      ...over,
     });
     await deadline(once(a, "open"), 3000, "open");
     assertEquals(sockets[0]!.protocol, "chat");
@@ -319,8 +324,8 @@ bounded(
     a.close();
     await a.closed;
 
-    await using plain = serve(route("/ws", echo));
-    const b = connect(`${plain.url}/ws`, { resume: true, ...fast });
+    await using plain = serve(route("/ws", echo, { transports: BOTH }));
+    const b = connect(`${plain.url}/ws`, { resume: true, ...fast, ...over });
     const event = await deadline(once(b, "open"), 3000, "open");
     assertEquals(event.resumed, false);
     assertEquals(sockets[1]!.session, undefined);

@@ -13,7 +13,6 @@ import { CLOSED, CLOSING, CONNECTING, OPEN } from "../_ready_state.ts";
 import { utf8Length } from "../message.ts";
 import { plain } from "../_plain.ts";
 import {
-  type Batch,
   decodeBatch,
   EVENT_STREAM,
   formatEvent,
@@ -290,8 +289,9 @@ export class EventStreamConnection extends EventTarget {
    * delivered retry), 400 for a malformed body (the session closes with
    * 1002), 409 for a sequence number from the future, 413 for a message over
    * `maxMessageSize` (the session closes with 1009). On a resumable stream
-   * `seq` numbers messages, not POSTs, and a delivered batch is answered 200
-   * with `{"received": n}`.
+   * `seq` numbers messages, not POSTs: what the session already has is
+   * skipped (see `ServerResume.take`), and the answer is 200 with
+   * `{"received": n}`.
    *
    * @param text The body.
    * @param maxMessageSize The largest message, in bytes.
@@ -304,13 +304,15 @@ export class EventStreamConnection extends EventTarget {
       this.#fail(1002, "Invalid message batch");
       return plain(400, `Bad request: ${batch}`);
     }
-    if (this.#resume) return this.#receiveResumed(batch, maxMessageSize);
-    if (batch.seq < this.#nextSeq) return new Response(null, { status: 204 });
-    if (batch.seq > this.#nextSeq) {
-      return plain(
-        409,
-        `Conflict: expected seq ${this.#nextSeq}, got ${batch.seq}`,
-      );
+    const resume = this.#resume;
+    if (resume === undefined) {
+      if (batch.seq < this.#nextSeq) return new Response(null, { status: 204 });
+      if (batch.seq > this.#nextSeq) {
+        return plain(
+          409,
+          `Conflict: expected seq ${this.#nextSeq}, got ${batch.seq}`,
+        );
+      }
     }
     this.#open();
     if (this.readyState !== OPEN) {
@@ -321,54 +323,37 @@ export class EventStreamConnection extends EventTarget {
       this.#fail(decoded.code, decoded.reason);
       return plain(decoded.status, decoded.answer);
     }
-    this.#nextSeq++;
-    const close = decoded.close;
-    for (const data of decoded.messages) {
-      if (this.readyState !== OPEN) break;
-      this.#deliver(data);
+    let messages: (string | ArrayBuffer)[] = decoded.messages;
+    if (resume === undefined) this.#nextSeq++;
+    else {
+      const taken = resume.take(batch, messages);
+      if (taken === undefined) {
+        return plain(
+          409,
+          `Conflict: expected seq ${resume.received} or less, got ${batch.seq}`,
+        );
+      }
+      messages = taken;
     }
-    if (close && this.readyState === OPEN) {
-      // The client's close: echo it, as a WebSocket echoes a close frame.
-      this.readyState = CLOSING;
-      this.#sendClose(close.code, close.reason);
-      this.#end(close.code, close.reason, true);
-    }
-    return new Response(null, { status: 204 });
-  }
-
-  /** A batch on a resumable stream: see {@linkcode ServerResume.take}. */
-  #receiveResumed(batch: Batch, maxMessageSize: number): Response {
-    const resume = this.#resume as ServerResume;
-    this.#open();
-    if (this.readyState !== OPEN) {
-      return plain(404, "Not found: the session is closing");
-    }
-    const decoded = decodeBatch(batch, maxMessageSize);
-    if ("status" in decoded) {
-      this.#fail(decoded.code, decoded.reason);
-      return plain(decoded.status, decoded.answer);
-    }
-    const taken = resume.take(batch, decoded.messages);
-    if (taken === undefined) {
-      return plain(
-        409,
-        `Conflict: expected seq ${resume.received} or less, got ${batch.seq}`,
-      );
-    }
-    for (const data of taken) {
+    for (const data of messages) {
       if (this.readyState !== OPEN) break;
       this.#deliver(data);
     }
     const close = decoded.close;
     if (close && this.readyState === OPEN) {
-      // The client ends the session: echo its close.
-      this.#deliver(`${CONTROL}C`);
-      resume.ending = true;
+      // The client's close: echo it, as a WebSocket echoes a close frame. On
+      // a resumable stream it ends the session.
+      if (resume) {
+        this.#deliver(`${CONTROL}C`);
+        resume.ending = true;
+      }
       this.readyState = CLOSING;
       this.#sendClose(close.code, close.reason);
       this.#end(close.code, close.reason, true);
     }
-    return Response.json({ received: resume.received });
+    return resume
+      ? Response.json({ received: resume.received })
+      : new Response(null, { status: 204 });
   }
 
   #deliver(data: string | ArrayBuffer): void {
