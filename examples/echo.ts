@@ -3,13 +3,14 @@
  * `/ws/client.js`, served by `route()`'s `clientScript`), and at `/ws` every
  * message comes back in kind (text as text,
  * binary as binary). `/ws` takes WebSocket connections and, for networks that
- * block them, the Server-Sent Events fallback (`transports`). WebSocket
- * connections are resumable sessions (`resume: true`): a dropped connection
- * comes back with every message delivered once.
+ * block them, the Server-Sent Events fallback (`transports`). Connections
+ * are resumable sessions (`resume: true`) over either transport: a dropped
+ * connection comes back with every message delivered once.
  *
  * To show that, the page's "Drop connection" button asks for
  * `POST /drop?client=<tag>`, and the server cuts that client's TCP
- * connection without a close frame, as a network would. Deno's `WebSocket`
+ * connection (its WebSocket, or its event stream) without a close frame, as
+ * a network would. Deno's `WebSocket`
  * cannot do that (its `close()` always sends a close frame), so the server
  * listens through {@linkcode Relay}, a TCP relay in the same process that
  * owns every connection and can cut one.
@@ -29,9 +30,10 @@ const USAGE =
   `Usage: deno run --allow-net --allow-read examples/echo.ts [options]
 
 Serves the echo page at / and echoes every message at /ws (over WebSocket,
-resumable after a drop, or over Server-Sent Events and POSTs where WebSockets
-are blocked). POST /drop?client=<tag> cuts the TCP connection of the page's
-client that connected with ?client=<tag> (its "Drop connection" button).
+or over Server-Sent Events and POSTs where WebSockets are blocked; resumable
+after a drop either way). POST /drop?client=<tag> cuts the TCP connection of
+the page's client that connected with ?client=<tag> (its "Drop connection"
+button).
 
 Options:
   --port <n>         port to listen on, 0 for any free port (default 8000)
@@ -71,7 +73,7 @@ export function echoServer(
   const echo = route("/ws", loggingEcho(), {
     // The page's client falls back to "sse" when the WebSocket is refused.
     transports: ["websocket", "sse"],
-    // WebSocket connections are resumable sessions (SSE ones plain).
+    // Connections are resumable sessions, over either transport.
     resume: true,
     // The reconnecting client the page imports, at /ws/client.js.
     clientScript: true,
@@ -100,7 +102,12 @@ export function echoServer(
     info: Deno.ServeHandlerInfo<Deno.NetAddr>,
   ) => {
     const tag = new URL(request.url).searchParams.get("client");
-    if (tag !== null && request.headers.get("upgrade") === "websocket") {
+    // A WebSocket, or the fallback's event stream: the connection a drop
+    // cuts (the fallback's POSTs go on other connections, which the browser
+    // may use again for anything).
+    const stream = request.headers.get("upgrade") === "websocket" ||
+      (request.headers.get("accept") ?? "").includes("text/event-stream");
+    if (tag !== null && stream) {
       const ports = clients.get(tag) ?? new Set();
       clients.set(tag, ports);
       // Forget the connections of this client that ended.
