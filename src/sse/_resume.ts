@@ -51,7 +51,7 @@ export class ServerResume {
   /** Messages the session received: the next one is number this + 1. */
   received = 0;
   /** The client's acknowledgement last passed on to the session. */
-  acked = 0;
+  #acked = 0;
   /** The session said it ends: the `close` event says so. */
   ending = false;
 
@@ -111,8 +111,8 @@ export class ServerResume {
     const skip = this.received - batch.seq;
     if (skip < 0) return undefined;
     const taken: (string | ArrayBuffer)[] = [];
-    if (batch.ack !== undefined && batch.ack > this.acked) {
-      this.acked = batch.ack;
+    if (batch.ack !== undefined && batch.ack > this.#acked) {
+      this.#acked = batch.ack;
       taken.push(`${CONTROL}A${batch.ack}`);
     }
     for (let i = skip; i < messages.length; i++) {
