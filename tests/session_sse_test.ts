@@ -168,11 +168,6 @@ bounded(
     assertEquals(got, ["x", "\0y", "z"]);
     assertEquals(socket.session!.acked, 1);
     await first.cancel();
-    await until(
-      () => socket.session!.acked === 1 && got.length === 3,
-      1000,
-      "",
-    );
     // The client read "a" and "b": the resume replays "c" with its number.
     const second = await rawStream(base, {
       "x-switchboard-resume": session.id,
@@ -272,7 +267,6 @@ bounded(
       await stream.cancel();
     }
     assertEquals(sockets.length, 3);
-    await srv.server.shutdown();
     for (const socket of sockets.slice(1)) socket.close();
     for (const socket of sockets) await socket.closed;
   },
