@@ -16,16 +16,26 @@ import { serveClientScript } from "./_route_client_script.ts";
 import { SessionStore } from "./session/server.ts";
 import { RESUME_PROTOCOL } from "./session/wire.ts";
 import {
+  acceptUpgrade,
+  type Authenticated,
   type CheckedUpgradeOptions,
+  checkUpgrade,
   checkUpgradeOptions,
-  upgradeChecked,
   type UpgradeOptions,
 } from "./upgrade.ts";
+import type { Principal } from "./auth/principal.ts";
+import { Authenticator } from "./auth/_authenticator.ts";
+import { redactRequest } from "./auth/_token.ts";
 
 /**
  * Runs once per accepted connection, with the socket and the request that
  * opened it. The connection lives until either side closes it; returning does
  * not close it. A throw (or a rejection) closes it with 1011.
+ *
+ * On a route with `authenticate`, `socket.principal` is what it returned
+ * (typed `P`), and the request's URL has no `access_token` parameter.
+ *
+ * @typeParam P The principal the route's `authenticate` returns.
  *
  * @example A handler that greets and echoes
  * ```ts
@@ -38,8 +48,8 @@ import {
  * console.log(typeof handler);
  * ```
  */
-export type SocketHandler = (
-  socket: Socket,
+export type SocketHandler<P extends Principal = Principal> = (
+  socket: Socket & { readonly principal: P },
   request: Request,
 ) => void | Promise<void>;
 
@@ -65,6 +75,8 @@ export type RequestHandler = (
  * The `signal` option here shuts the whole route down (see
  * {@linkcode Route.shutdown}).
  *
+ * @typeParam P The principal `authenticate` returns.
+ *
  * @example Serving a page beside the socket, with limits
  * ```ts
  * import type { RouteOptions } from "@switchboard/switchboard";
@@ -80,7 +92,8 @@ export type RequestHandler = (
  * console.log(options.maxConnections);
  * ```
  */
-export interface RouteOptions extends UpgradeOptions {
+export interface RouteOptions<P extends Principal = Principal>
+  extends UpgradeOptions<P> {
   /**
    * Answers requests for other paths.
    *
@@ -92,7 +105,11 @@ export interface RouteOptions extends UpgradeOptions {
    * with 1011 by then. A `SocketClosedError` or `RpcClosedError` thrown
    * once the handler's own socket is closing or closed is a normal end (the
    * peer left during a `send()` or a call): it is not reported and the close
-   * code stays the peer's.
+   * code stays the peer's. Also called when `authenticate` throws (the
+   * handshake got 500; a refresh in place closed with 1011), and once when
+   * it read the Cookie header of a browser's request on a route without
+   * `allowedOrigins` (refused with 403). The request's URL never holds an
+   * `access_token` parameter.
    *
    * @default {logs the error's stack as text with console.error}
    */
@@ -224,6 +241,12 @@ export interface Route {
  * other paths go to `fallback`. A handler that throws closes its socket with
  * 1011, is reported to `onError`, and the server keeps serving.
  *
+ * With `authenticate`, each handshake (and each fallback stream) is
+ * decided by it before the upgrade: refused with its `Response`, 401 for
+ * `undefined`, 500 when it throws; the handler's `socket.principal` is what
+ * it returned. See docs/auth.md.
+ *
+ * @typeParam P The principal `authenticate` returns.
  * @param path The exact path to serve WebSockets on, such as `"/ws"`.
  * @param handler Runs once per connection.
  * @param options Upgrade options, a fallback handler, an error reporter,
@@ -241,11 +264,31 @@ export interface Route {
  *   for await (const msg of socket) await socket.send(msg.data);
  * }));
  * ```
+ *
+ * @example Who is on the other end
+ * ```ts ignore
+ * import { route } from "@switchboard/switchboard";
+ *
+ * interface User {
+ *   sub: string;
+ *   name: string;
+ *   expiresAt: number;
+ * }
+ * declare function verify(token: string): Promise<User | undefined>;
+ *
+ * Deno.serve(route<User>("/ws", async (socket) => {
+ *   await socket.send(`hello ${socket.principal.name}`);
+ *   for await (const msg of socket) await socket.send(msg.data);
+ * }, {
+ *   authenticate: (_request, { token }) =>
+ *     token === undefined ? undefined : verify(token),
+ * }));
+ * ```
  */
-export function route(
+export function route<P extends Principal = Principal>(
   path: string,
-  handler: SocketHandler,
-  options: RouteOptions = {},
+  handler: SocketHandler<P>,
+  options: RouteOptions<P> = {},
 ): Route {
   if (typeof path !== "string" || !path.startsWith("/")) {
     throw new TypeError(`Invalid path: expected a path starting with "/"`);
@@ -279,20 +322,29 @@ export function route(
   limit("maxMessagesPerSecond", maxMessagesPerSecond);
   nonNegative("shutdownTimeout", shutdownTimeout);
   optionalSignal(signal);
-  const checked = checkUpgradeOptions(upgradeOptions);
+  const checked = checkUpgradeOptions(upgradeOptions as UpgradeOptions);
   const enabled = checkTransports(transports);
+  const auth = checked.authenticate === undefined
+    ? undefined
+    : new Authenticator(checked.authenticate, checked.allowedOrigins, onError);
   const connections = new Connections({
-    handler,
+    handler: handler as unknown as ConnectionsHandler,
     onError,
     maxConnections,
     maxMessagesPerSecond,
     shutdownTimeout,
   });
+  // The handler of an authenticated route never sees the token in the URL.
+  const start = auth === undefined
+    ? (socket: Socket, request: Request) => connections.start(socket, request)
+    : (socket: Socket, request: Request) =>
+      connections.start(socket, redactRequest(request));
   const sse = enabled.includes("sse")
     ? new EventStreamServer({
       checked,
       admit: () => connections.admit(),
-      start: (socket, request) => connections.start(socket, request),
+      start,
+      ...(auth === undefined ? {} : { authenticator: auth }),
     })
     : undefined;
   const routing: Routing = {
@@ -307,6 +359,8 @@ export function route(
     connections,
     sessions: new SessionStore(),
     admitSession: () => connections.admit() === undefined,
+    auth,
+    start,
   };
   const shutdown = (): Promise<void> => connections.shutdown();
   if (signal?.aborted) void shutdown();
@@ -334,7 +388,17 @@ interface Routing {
   sessions: SessionStore;
   /** Whether a new resumable session may open (the connection limit). */
   admitSession: () => boolean;
+  /** The route's authentication, when it has `authenticate`. */
+  auth: Authenticator | undefined;
+  /** Runs the handler for an accepted socket. */
+  start: (socket: Socket, request: Request) => void;
 }
+
+/** The handler as the route's bookkeeping calls it. */
+type ConnectionsHandler = (
+  socket: Socket,
+  request: Request,
+) => void | Promise<void>;
 
 /**
  * Sends a request where it belongs: another path to `fallback` (or the
@@ -380,8 +444,38 @@ function dispatch(
   return upgradeRequest(routing, request);
 }
 
-/** Accepts a WebSocket handshake (within the limits) and runs the handler. */
-function upgradeRequest(routing: Routing, request: Request): Response {
+/**
+ * Accepts a WebSocket handshake (within the limits, after `authenticate`)
+ * and runs the handler.
+ */
+function upgradeRequest(
+  routing: Routing,
+  request: Request,
+): Response | Promise<Response> {
+  const refused = admit(routing, request);
+  if (refused) return refused;
+  let protocol: string | undefined;
+  try {
+    protocol = checkUpgrade(request, routing.checked);
+  } catch (error) {
+    if (error instanceof HandshakeError) return error.response;
+    throw error;
+  }
+  const auth = routing.auth;
+  if (auth === undefined) return accept(routing, request, protocol);
+  return auth.check(request).then((outcome) => {
+    if (outcome instanceof Response) return outcome;
+    // The limits again: connections may have opened while it ran.
+    return admit(routing, request) ??
+      accept(routing, request, protocol, {
+        authenticator: auth,
+        principal: outcome,
+      });
+  });
+}
+
+/** The 503 that refuses a handshake at the connection limit, if any. */
+function admit(routing: Routing, request: Request): Response | undefined {
   const connections = routing.connections;
   const refused = connections.admit();
   // At the connection limit a resume may still come back to its waiting
@@ -390,26 +484,38 @@ function upgradeRequest(routing: Routing, request: Request): Response {
   if (refused && !(offersResume(routing, request) && !connections.stopping)) {
     return refused;
   }
-  let upgraded: ReturnType<typeof upgradeChecked>;
+  return undefined;
+}
+
+/** Upgrades a checked (and authenticated) handshake; runs the handler. */
+function accept(
+  routing: Routing,
+  request: Request,
+  protocol: string | undefined,
+  auth?: Authenticated,
+): Response {
+  let upgraded: ReturnType<typeof acceptUpgrade>;
   try {
-    upgraded = upgradeChecked(
+    upgraded = acceptUpgrade(
       request,
       routing.checked,
+      protocol,
       routing.sessions,
       routing.admitSession,
+      auth,
     );
   } catch (error) {
     if (error instanceof HandshakeError) return error.response;
     throw error;
   }
   const { socket, response, session } = upgraded;
-  if (session === undefined) connections.start(socket, request);
+  if (session === undefined) routing.start(socket, request);
   else {
     // The handler runs once the session turns out new; a connection that
     // resumes another session never opens this one.
     session.addEventListener(
       "open",
-      () => connections.start(socket, request),
+      () => routing.start(socket, request),
       { once: true },
     );
   }

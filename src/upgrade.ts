@@ -34,13 +34,24 @@ import {
   ServerSession,
   type SessionStore,
 } from "./session/server.ts";
-import { acceptProtocol } from "./session/wire.ts";
+import { acceptProtocol, CONTROL_PROTOCOL } from "./session/wire.ts";
+import type { Authenticate, Principal } from "./auth/principal.ts";
+import {
+  Authenticator,
+  checkAuthenticate,
+  logAuthError,
+  refusal,
+} from "./auth/_authenticator.ts";
+import { SocketAuth } from "./auth/_socket_auth.ts";
+import { ControlLink } from "./auth/_control_link.ts";
 
 /** The longest keepAliveInterval, in seconds: Deno's ping timer is in ms. */
 const MAX_KEEP_ALIVE_SECONDS = Math.floor(MAX_TIMER_DELAY / 1000);
 
 /**
  * Options for {@linkcode upgrade} and {@linkcode route}.
+ *
+ * @typeParam P The principal `authenticate` returns.
  *
  * @example A chat server's options
  * ```ts
@@ -55,7 +66,7 @@ const MAX_KEEP_ALIVE_SECONDS = Math.floor(MAX_TIMER_DELAY / 1000);
  * console.log(options.keepAliveInterval);
  * ```
  */
-export interface UpgradeOptions extends
+export interface UpgradeOptions<P extends Principal = Principal> extends
   Pick<
     SocketOptions,
     | "highWaterMark"
@@ -110,20 +121,40 @@ export interface UpgradeOptions extends
    * @default {undefined (off)}
    */
   resume?: boolean | ResumeOptions;
+  /**
+   * Decides who a request is, before the upgrade (and before the fallback
+   * transport opens a session): return a principal to accept (the socket's
+   * `principal` holds it), a `Response` to refuse with it, `undefined` to
+   * refuse with 401 and `WWW-Authenticate: Bearer`; a throw refuses with
+   * 500 and is reported (to the route's `onError`). May be async. `token`
+   * is found in the `Authorization: Bearer` header, the bearer subprotocol
+   * of the browser client's offer, or the `access_token` query parameter.
+   * The principal's `expiresAt` (ms since the epoch) closes the socket with
+   * 4001 "Token expired" unless the client refreshes in place first. With
+   * it, `upgrade()` returns a promise. See docs/auth.md.
+   *
+   * @default {undefined (no authentication)}
+   */
+  authenticate?: Authenticate<P>;
 }
 
 /**
  * What {@linkcode upgrade} returns: the socket and the 101 response to return
  * from the request handler.
  *
+ * @typeParam P The principal `authenticate` returned.
+ *
  * @example Destructuring the result
  * ```ts ignore
  * const { socket, response }: UpgradeResult = upgrade(request);
  * ```
  */
-export interface UpgradeResult {
-  /** The new connection; it opens once `response` is returned. */
-  readonly socket: Socket;
+export interface UpgradeResult<P extends Principal = Principal> {
+  /**
+   * The new connection; it opens once `response` is returned. Its
+   * `principal` is what `authenticate` returned (`undefined` without it).
+   */
+  readonly socket: Socket & { readonly principal: P };
   /** The `101 Switching Protocols` response to return. */
   readonly response: Response;
 }
@@ -136,6 +167,8 @@ export interface CheckedUpgradeOptions {
   socket: SocketOptions;
   /** The resume options, when resume is on. */
   resume?: CheckedResume;
+  /** The `authenticate` hook, when given. */
+  authenticate?: Authenticate;
 }
 
 /**
@@ -163,6 +196,7 @@ export function checkUpgradeOptions(
     sendTimeout = DEFAULT_SEND_TIMEOUT,
     signal,
     resume,
+    authenticate,
   } = options;
   if (typeof keepAliveInterval !== "number") {
     throw new TypeError(
@@ -198,6 +232,8 @@ export function checkUpgradeOptions(
   };
   const resumeOptions = checkResume(resume);
   if (resumeOptions !== undefined) checked.resume = resumeOptions;
+  const hook = checkAuthenticate(authenticate);
+  if (hook !== undefined) checked.authenticate = hook;
   return checked;
 }
 
@@ -210,10 +246,19 @@ export function checkUpgradeOptions(
  * `Connection: upgrade`; 426 with `Sec-WebSocket-Version: 13` for another
  * version; 403 for an origin outside `allowedOrigins`. It is never a 500.
  *
+ * With `authenticate`, `upgrade()` returns a promise: the handshake is
+ * checked, then the hook decides, then the request is upgraded. A refusal
+ * rejects with a {@linkcode HandshakeError} whose `response` is the hook's
+ * own `Response`, or 401 with `WWW-Authenticate: Bearer`, or 500 when the
+ * hook threw (logged as one line of text, without the token; the client
+ * sees only "Internal server error").
+ *
+ * @typeParam P The principal `authenticate` returns.
  * @param request The incoming request.
  * @param options Subprotocols, keepalive, size and buffer limits, origins,
- * an abort signal.
- * @returns The socket and the 101 response to return.
+ * an abort signal, authentication.
+ * @returns The socket and the 101 response to return (a promise of them
+ * with `authenticate`).
  * @throws {HandshakeError} When the handshake is refused.
  * @throws {TypeError} When an option has the wrong type.
  * @throws {RangeError} When an option is out of range.
@@ -235,16 +280,103 @@ export function checkUpgradeOptions(
  *   }
  * });
  * ```
+ *
+ * @example Authenticated, in a router of your own
+ * ```ts ignore
+ * import { HandshakeError, upgrade } from "@switchboard/switchboard";
+ *
+ * Deno.serve(async (request) => {
+ *   try {
+ *     const { socket, response } = await upgrade(request, {
+ *       authenticate: (_request, { token }) =>
+ *         token === "let-me-in" ? { sub: "alice" } : undefined,
+ *     });
+ *     socket.send(`hello ${socket.principal.sub}`);
+ *     return response;
+ *   } catch (error) {
+ *     if (error instanceof HandshakeError) return error.response; // 401, ...
+ *     throw error;
+ *   }
+ * });
+ * ```
+ */
+export function upgrade<P extends Principal = Principal>(
+  request: Request,
+  options: UpgradeOptions<P> & { authenticate: Authenticate<P> },
+): Promise<UpgradeResult<P>>;
+/**
+ * Upgrades a request to a WebSocket, after checking the handshake (see the
+ * first signature).
+ *
+ * @param request The incoming request.
+ * @param options Subprotocols, keepalive, size and buffer limits, origins,
+ * an abort signal.
+ * @returns The socket and the 101 response to return.
+ * @throws {HandshakeError} When the handshake is refused.
+ * @throws {TypeError} When an option has the wrong type.
+ * @throws {RangeError} When an option is out of range.
+ *
+ * @example Without authentication
+ * ```ts ignore
+ * const { socket, response } = upgrade(request);
+ * ```
  */
 export function upgrade(
   request: Request,
+  options?: UpgradeOptions & { authenticate?: undefined },
+): UpgradeResult;
+/**
+ * Upgrades a request to a WebSocket, with options whose `authenticate` may
+ * or may not be set (see the first signature).
+ *
+ * @param request The incoming request.
+ * @param options The options.
+ * @returns The socket and the 101 response, or a promise of them when
+ * `authenticate` is set.
+ * @throws {HandshakeError} When the handshake is refused.
+ * @throws {TypeError} When an option has the wrong type.
+ * @throws {RangeError} When an option is out of range.
+ *
+ * @example Options from elsewhere
+ * ```ts ignore
+ * const result = await upgrade(request, options as UpgradeOptions);
+ * ```
+ */
+export function upgrade(
+  request: Request,
+  options?: UpgradeOptions,
+): UpgradeResult | Promise<UpgradeResult>;
+export function upgrade(
+  request: Request,
   options: UpgradeOptions = {},
-): UpgradeResult {
-  return upgradeChecked(request, checkUpgradeOptions(options));
+): UpgradeResult | Promise<UpgradeResult> {
+  const checked = checkUpgradeOptions(options);
+  const hook = checked.authenticate;
+  if (hook === undefined) return upgradeChecked(request, checked);
+  return (async () => {
+    const protocol = checkUpgrade(request, checked);
+    const authenticator = new Authenticator(
+      hook,
+      checked.allowedOrigins,
+      logAuthError,
+    );
+    const outcome = await authenticator.check(request);
+    if (outcome instanceof Response) throw refusal(outcome);
+    return acceptUpgrade(request, checked, protocol, defaultStore, undefined, {
+      authenticator,
+      principal: outcome,
+    });
+  })();
+}
+
+/** A handshake's accepted authentication: the route's hook and its verdict. */
+export interface Authenticated {
+  authenticator: Authenticator;
+  principal: Principal;
 }
 
 /**
- * {@linkcode upgrade} with options already checked.
+ * {@linkcode upgrade} with options already checked, without authentication.
  *
  * @param request The incoming request.
  * @param options Options from {@linkcode checkUpgradeOptions}.
@@ -257,20 +389,66 @@ export function upgradeChecked(
   sessions: SessionStore = defaultStore,
   admit?: () => boolean,
 ): UpgradeResult & { session?: ServerSession } {
+  return acceptUpgrade(
+    request,
+    options,
+    checkUpgrade(request, options),
+    sessions,
+    admit,
+  );
+}
+
+/**
+ * Checks a handshake and chooses the application's subprotocol.
+ *
+ * @param request The incoming request.
+ * @param options Options from {@linkcode checkUpgradeOptions}.
+ * @returns The application's subprotocol, `undefined` for none.
+ * @throws {HandshakeError} When the handshake is refused.
+ * @throws {TypeError} When `request` is not a `Request`.
+ */
+export function checkUpgrade(
+  request: Request,
+  options: CheckedUpgradeOptions,
+): string | undefined {
   if (!(request instanceof Request)) {
     throw new TypeError("Invalid request: expected a Request");
   }
-  const protocol = checkHandshake(
-    request,
-    options.allowedOrigins,
-    options.protocols,
-  );
+  return checkHandshake(request, options.allowedOrigins, options.protocols);
+}
+
+/**
+ * Upgrades a checked handshake: negotiates resume or the control channel,
+ * wraps the connection, and gives an authenticated socket its principal.
+ *
+ * @param request The incoming request, checked by {@linkcode checkUpgrade}.
+ * @param options Options from {@linkcode checkUpgradeOptions}.
+ * @param protocol The application's subprotocol.
+ * @param sessions Where resumable sessions are found.
+ * @param admit Asked before a new resumable session opens.
+ * @param auth The handshake's authentication, when the route has one.
+ * @returns The socket and the 101 response.
+ * @throws {HandshakeError} When Deno refuses the upgrade.
+ */
+export function acceptUpgrade(
+  request: Request,
+  options: CheckedUpgradeOptions,
+  protocol: string | undefined,
+  sessions: SessionStore = defaultStore,
+  admit?: () => boolean,
+  auth?: Authenticated,
+): UpgradeResult & { session?: ServerSession } {
+  const offered = request.headers.get("sec-websocket-protocol");
   const resume = options.resume;
-  const echo = resume === undefined ? undefined : acceptProtocol(
-    request.headers.get("sec-websocket-protocol"),
-    protocol,
-  );
-  const chosen = echo ?? protocol;
+  const echo = resume === undefined
+    ? undefined
+    : acceptProtocol(offered, protocol);
+  // An authenticated connection without resume may still carry the
+  // control channel (expiry, refresh in place), when its client offers it.
+  const control = echo === undefined && auth !== undefined
+    ? acceptProtocol(offered, protocol, CONTROL_PROTOCOL)
+    : undefined;
+  const chosen = echo ?? control ?? protocol;
   let upgraded: { socket: WebSocket; response: Response };
   try {
     upgraded = Deno.upgradeWebSocket(
@@ -307,11 +485,34 @@ export function upgradeChecked(
       sendTimeout: 0,
       protocol: protocol ?? "",
     });
-    return { socket, response: upgraded.response, session };
+    authenticate(socket, request, auth, session);
+    return {
+      socket: socket as UpgradeResult["socket"],
+      response: upgraded.response,
+      session,
+    };
   }
+  const link = control === undefined
+    ? undefined
+    : new ControlLink(upgraded.socket, true);
   const socket = new Socket(
-    upgraded.socket,
+    (link as unknown as WebSocket | undefined) ?? upgraded.socket,
     protocol === undefined ? options.socket : { ...options.socket, protocol },
   );
-  return { socket, response: upgraded.response };
+  authenticate(socket, request, auth, link);
+  return {
+    socket: socket as UpgradeResult["socket"],
+    response: upgraded.response,
+  };
+}
+
+/** Gives an accepted socket its authentication, if the handshake had one. */
+function authenticate(
+  socket: Socket,
+  request: Request,
+  auth: Authenticated | undefined,
+  port: ControlLink | ServerSession | undefined,
+): void {
+  if (auth === undefined) return;
+  new SocketAuth(socket, auth.principal, auth.authenticator, request, port);
 }

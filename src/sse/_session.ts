@@ -12,6 +12,7 @@ import { toBase64 } from "../_base64.ts";
 import { CLOSED, CLOSING, CONNECTING, OPEN } from "../_ready_state.ts";
 import { utf8Length } from "../message.ts";
 import { plain } from "../_plain.ts";
+import type { ControlHandler } from "../session/wire.ts";
 import {
   decodeBatch,
   EVENT_STREAM,
@@ -102,6 +103,8 @@ export class EventStreamConnection extends EventTarget {
   #host: SessionHost | undefined;
   /** The stream, until {@linkcode EventStreamConnection.respond} takes it. */
   #body: ReadableStream<Uint8Array> | undefined;
+  /** Told the control messages the client posts (`["x", body]`). */
+  controlHandler: ControlHandler | undefined;
 
   /**
    * @param protocol The subprotocol chosen for the session.
@@ -261,6 +264,18 @@ export class EventStreamConnection extends EventTarget {
   }
 
   /**
+   * Queues a control message on the stream, as a `control` event.
+   *
+   * @param body The kind letter and its body.
+   */
+  sendControl(body: string): void {
+    if (this.readyState !== OPEN) return;
+    this.#write(
+      encoder.encode(formatEvent("control", JSON.stringify(body))),
+    );
+  }
+
+  /**
    * Sends the final `close` event and ends the stream.
    *
    * @param code The close code.
@@ -322,6 +337,10 @@ export class EventStreamConnection extends EventTarget {
     for (const data of decoded.messages) {
       if (this.readyState !== OPEN) break;
       this.dispatchEvent(new MessageEvent("message", { data }));
+    }
+    for (const body of decoded.controls) {
+      if (this.readyState !== OPEN) break;
+      this.controlHandler?.control(body);
     }
     if (close && this.readyState === OPEN) {
       // The client's close: echo it, as a WebSocket echoes a close frame.

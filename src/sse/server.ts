@@ -17,6 +17,9 @@ import { DEFAULT_MAX_MESSAGE_SIZE } from "../_validate.ts";
 import { plain } from "../_plain.ts";
 import { EventStreamConnection, type SessionHost } from "./_session.ts";
 import { EVENT_STREAM, PROTOCOLS_PARAM, SESSION_PARAM } from "./wire.ts";
+import type { Authenticator } from "../auth/_authenticator.ts";
+import type { Principal } from "../auth/principal.ts";
+import { SocketAuth } from "../auth/_socket_auth.ts";
 
 /** What the fallback server needs from the route that serves it. */
 export interface EventStreamServerOptions {
@@ -29,6 +32,8 @@ export interface EventStreamServerOptions {
   admit: () => Response | undefined;
   /** Runs the route's handler for a new session's Socket. */
   start: (socket: Socket, request: Request) => void;
+  /** The route's authentication, when it has `authenticate`. */
+  authenticator?: Authenticator;
 }
 
 /** One open session and the Socket that wraps it. */
@@ -51,6 +56,7 @@ export class EventStreamServer implements SessionHost {
   readonly #checked: CheckedUpgradeOptions;
   readonly #admit: () => Response | undefined;
   readonly #start: (socket: Socket, request: Request) => void;
+  readonly #authenticator: Authenticator | undefined;
   readonly #keepAliveMs: number;
   readonly #maxMessageSize: number;
   /** The largest POST body, in bytes. */
@@ -65,6 +71,7 @@ export class EventStreamServer implements SessionHost {
     this.#checked = options.checked;
     this.#admit = options.admit;
     this.#start = options.start;
+    this.#authenticator = options.authenticator;
     this.#keepAliveMs = options.checked.idleTimeout * 500;
     this.#maxMessageSize = options.checked.socket.maxMessageSize ??
       DEFAULT_MAX_MESSAGE_SIZE;
@@ -99,9 +106,21 @@ export class EventStreamServer implements SessionHost {
     }
   }
 
-  #open(request: Request): Response {
+  #open(request: Request): Response | Promise<Response> {
     const refused = this.#admit() ?? this.#forbidden(request);
     if (refused) return refused;
+    const authenticator = this.#authenticator;
+    if (authenticator === undefined) return this.#openChecked(request);
+    return authenticator.check(request).then((outcome) =>
+      outcome instanceof Response
+        ? outcome
+        // The limit again: sessions may have opened while it ran.
+        : this.#admit() ?? this.#openChecked(request, outcome)
+    );
+  }
+
+  /** Opens a stream whose request passed the checks (and authentication). */
+  #openChecked(request: Request, principal?: Principal): Response {
     const checked = this.#checked;
     const protocol = chooseProtocol(
       new URL(request.url).searchParams.get(PROTOCOLS_PARAM),
@@ -117,6 +136,15 @@ export class EventStreamServer implements SessionHost {
       connection as unknown as WebSocket,
       protocol === undefined ? checked.socket : { ...checked.socket, protocol },
     );
+    if (principal !== undefined) {
+      new SocketAuth(
+        socket,
+        principal,
+        this.#authenticator as Authenticator,
+        request,
+        connection,
+      );
+    }
     this.#sessions.set(connection.id, { connection, socket });
     if (this.#keepAliveMs > 0) {
       this.#timer ??= setInterval(() => this.#tick(), this.#keepAliveMs);
