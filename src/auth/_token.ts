@@ -85,12 +85,15 @@ export function redact(text: string): string {
 
 /**
  * The request as it may be reported: the same request when its URL holds no
- * token, else a copy whose URL has none.
+ * token, else a copy (method and headers, no body: an upgraded request's
+ * body cannot be read) whose URL has none.
  *
  * @param request The request.
  * @returns A request without `access_token` in its URL.
  */
 export function redactRequest(request: Request): Request {
   const url = redact(request.url);
-  return url === request.url ? request : new Request(url, request);
+  return url === request.url
+    ? request
+    : new Request(url, { method: request.method, headers: request.headers });
 }

@@ -14,7 +14,14 @@ import { CLOSED, CONNECTING, OPEN } from "../_ready_state.ts";
 import type { CheckedResume } from "./options.ts";
 import { control, type Data, readText, SessionState } from "./_state.ts";
 import type { SessionInfo } from "./options.ts";
-import { isCount, MAX_CONTROL, parseJson, splitProtocol } from "./wire.ts";
+import {
+  type ControlHandler,
+  escapeText,
+  isCount,
+  MAX_CONTROL,
+  parseJson,
+  splitProtocol,
+} from "./wire.ts";
 import { toBase64 } from "../_base64.ts";
 
 /** How the last connection opened, for the client's event. */
@@ -78,8 +85,12 @@ export class ClientLink extends EventTarget {
   readonly #session: ClientSession;
   readonly #highWaterMark: number;
   #resume = false;
+  /** The server chose the control channel alone (no resume). */
+  #control = false;
   /** Closing: what still arrives is not counted, the resume gets it again. */
   #stopped = false;
+  /** Told the control messages the session does not handle itself. */
+  controlHandler: ControlHandler | undefined;
 
   /**
    * @param ws The connection, offering the resume protocol.
@@ -131,7 +142,22 @@ export class ClientLink extends EventTarget {
    */
   send(data: Data): void {
     if (this.#resume) this.#session.state.send(data, this.#ws);
-    else this.#ws.send(data);
+    else {
+      this.#ws.send(
+        this.#control && typeof data === "string" ? escapeText(data) : data,
+      );
+    }
+  }
+
+  /**
+   * Sends a control message, when the connection carries the channel.
+   *
+   * @param body The kind letter and its body.
+   */
+  sendControl(body: string): void {
+    if ((this.#resume || this.#control) && this.readyState === OPEN) {
+      control(this.#ws, body);
+    }
   }
 
   /**
@@ -181,7 +207,9 @@ export class ClientLink extends EventTarget {
 
   #onOpen(): void {
     const session = this.#session;
-    this.#resume = splitProtocol(this.#ws.protocol ?? "").resume;
+    const chosen = splitProtocol(this.#ws.protocol ?? "");
+    this.#resume = chosen.resume;
+    this.#control = chosen.control && !chosen.resume;
     if (!this.#resume) {
       // A server without resume: a plain connection, the session is gone.
       session.opened = {
@@ -209,6 +237,11 @@ export class ClientLink extends EventTarget {
     const session = this.#session;
     if (this.#stopped) return;
     if (!this.#resume) {
+      if (this.#control && typeof data === "string") {
+        const read = readText(data);
+        if ("control" in read) return this.#onControl(read.control);
+        data = read.data;
+      }
       this.dispatchEvent(new MessageEvent("message", { data }));
       return;
     }
@@ -237,6 +270,9 @@ export class ClientLink extends EventTarget {
     if (kind === "C") {
       session.ended = true;
       return;
+    }
+    if (kind !== "S" && this.readyState === OPEN && this.controlHandler) {
+      return this.controlHandler.control(body);
     }
     if (kind !== "S" || this.readyState !== CONNECTING) {
       return this.#fail("Unexpected control message");

@@ -14,6 +14,7 @@ import { DEFAULT_MAX_MESSAGE_SIZE } from "../_validate.ts";
 import { fromBase64, toBase64 } from "../_base64.ts";
 import { utf8Length } from "../message.ts";
 import { CLOSED, CLOSING, CONNECTING, OPEN } from "../_ready_state.ts";
+import type { ControlHandler } from "../session/wire.ts";
 import {
   type Entry,
   EventStreamParser,
@@ -86,6 +87,10 @@ export class EventStreamSocket extends EventTarget {
   #posting = false;
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
   #closeInfo: { code: number; reason: string } | undefined;
+  /** The `Authorization` header of the stream and every POST, if any. */
+  #authorization: (() => string) | undefined;
+  /** Told the control messages of the stream (`control` events). */
+  controlHandler: ControlHandler | undefined;
 
   /**
    * Opens the stream.
@@ -96,16 +101,20 @@ export class EventStreamSocket extends EventTarget {
    * @param maxMessageSize The largest message, in bytes: a stream line or
    * event longer than its base64 form (4/3, plus 1 KiB) ends the connection
    * with 1009 before it is read whole.
+   * @param authorization Gives the `Authorization` header of the stream and
+   * of each POST (read each time: a refreshed token goes on the next POST).
    */
   constructor(
     url: string,
     protocols: readonly string[],
     fetchFn: Fetch,
     maxMessageSize = DEFAULT_MAX_MESSAGE_SIZE,
+    authorization?: () => string,
   ) {
     super();
     this.url = url;
     this.#fetch = fetchFn;
+    this.#authorization = authorization;
     this.#maxLength = maxLineLength(maxMessageSize);
     this.#base = httpUrl(url);
     const streamUrl = new URL(this.#base);
@@ -132,6 +141,15 @@ export class EventStreamSocket extends EventTarget {
   }
 
   /**
+   * Queues a control message (a token refresh) for the next POST.
+   *
+   * @param body The kind letter and its body.
+   */
+  sendControl(body: string): void {
+    if (this.readyState === OPEN) this.#queue(["x", body]);
+  }
+
+  /**
    * Sends the close after what is queued and waits for the server's close
    * event (at most 5 s; then the connection ends with 1006).
    *
@@ -154,7 +172,7 @@ export class EventStreamSocket extends EventTarget {
 
   async #read(url: URL): Promise<void> {
     const response = await this.#fetch(url, {
-      headers: { accept: "text/event-stream" },
+      headers: this.#headers({ accept: "text/event-stream" }),
       cache: "no-store",
       signal: this.#abort.signal,
     });
@@ -213,6 +231,11 @@ export class EventStreamSocket extends EventTarget {
         return this.#message(utf8Decoder.decode(fromBase64(data)));
       case "binary":
         return this.#message(fromBase64(data).buffer as ArrayBuffer);
+      case "control":
+        if (this.readyState === OPEN) {
+          this.controlHandler?.control(JSON.parse(data) as string);
+        }
+        return;
       case "close": {
         const { code, reason } = JSON.parse(data) as {
           code: number;
@@ -300,10 +323,10 @@ export class EventStreamSocket extends EventTarget {
       try {
         const response = await this.#fetch(url, {
           method: "POST",
-          headers: {
+          headers: this.#headers({
             "content-type": "text/plain;charset=UTF-8",
             [SECRET_HEADER]: this.#secret,
-          },
+          }),
           body,
           signal: this.#abort.signal,
         });
@@ -317,6 +340,13 @@ export class EventStreamSocket extends EventTarget {
     }
     this.#end(1006, `Could not deliver messages: ${messageOf(error)}`, false);
     return 0;
+  }
+
+  /** A request's headers, with the `Authorization` header if any. */
+  #headers(headers: Record<string, string>): Record<string, string> {
+    const authorization = this.#authorization?.();
+    if (authorization !== undefined) headers.authorization = authorization;
+    return headers;
   }
 
   #end(code: number, reason: string, wasClean: boolean): void {
