@@ -44,6 +44,7 @@ import {
 } from "./auth/_authenticator.ts";
 import { SocketAuth } from "./auth/_socket_auth.ts";
 import { ControlLink } from "./auth/_control_link.ts";
+import { bearerMarker } from "./auth/_token.ts";
 
 /** The longest keepAliveInterval, in seconds: Deno's ping timer is in ms. */
 const MAX_KEEP_ALIVE_SECONDS = Math.floor(MAX_TIMER_DELAY / 1000);
@@ -448,15 +449,19 @@ export function acceptUpgrade(
   const control = echo === undefined && auth !== undefined
     ? acceptProtocol(offered, protocol, CONTROL_PROTOCOL)
     : undefined;
-  const chosen = echo ?? control ?? protocol;
+  const chosen = echo ?? control ?? protocol ??
+    (auth === undefined ? undefined : bearerMarker(offered));
   let upgraded: { socket: WebSocket; response: Response };
   try {
-    upgraded = Deno.upgradeWebSocket(
-      request,
-      chosen === undefined
-        ? { idleTimeout: options.idleTimeout }
-        : { idleTimeout: options.idleTimeout, protocol: chosen },
-    );
+    // The chosen protocol is set on the response here, not passed to Deno:
+    // Deno looks for it in the offer split at ", " only, and refuses "a,b"
+    // (what npm:ws sends), which HTTP allows.
+    upgraded = Deno.upgradeWebSocket(request, {
+      idleTimeout: options.idleTimeout,
+    });
+    if (chosen !== undefined) {
+      upgraded.response.headers.set("sec-websocket-protocol", chosen);
+    }
   } catch (error) {
     throw new HandshakeError(
       400,

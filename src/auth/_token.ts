@@ -12,23 +12,43 @@ import { fromBase64Url, toBase64Url } from "../_base64.ts";
 /** The query parameter of SignalR's convention for browsers. */
 export const ACCESS_TOKEN_PARAM = "access_token";
 /**
+ * The subprotocol offered beside the one that carries a token, for the
+ * server to choose when it chooses no other: a browser (and `npm:ws`) fails
+ * a handshake that offered subprotocols and got none back.
+ */
+export const BEARER_MARKER = "switchboard.bearer";
+/**
  * The prefix of the subprotocol that carries a token (base64url of its
  * UTF-8 follows, as Kubernetes does): a subprotocol name may hold only
- * HTTP token characters, and a token may hold any.
+ * HTTP token characters, and a token may hold any. Never chosen.
  */
-export const BEARER_PROTOCOL = "switchboard.bearer.";
+export const BEARER_PROTOCOL = `${BEARER_MARKER}.`;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
 /**
- * The subprotocol that carries a token in the offer.
+ * The subprotocols that carry a token in the offer.
  *
  * @param token The token.
- * @returns `switchboard.bearer.<base64url>`.
+ * @returns `switchboard.bearer` and `switchboard.bearer.<base64url>`.
  */
-export function bearerProtocol(token: string): string {
-  return BEARER_PROTOCOL + toBase64Url(encoder.encode(token));
+export function bearerProtocols(token: string): string[] {
+  return [BEARER_MARKER, BEARER_PROTOCOL + toBase64Url(encoder.encode(token))];
+}
+
+/**
+ * The subprotocol a server with `authenticate` chooses when it chooses no
+ * other: the bearer marker, when offered.
+ *
+ * @param offered The `Sec-WebSocket-Protocol` header.
+ * @returns The marker, or `undefined`.
+ */
+export function bearerMarker(offered: string | null): string | undefined {
+  if (offered === null || !offered.includes(BEARER_MARKER)) return undefined;
+  return offered.split(",").some((name) => name.trim() === BEARER_MARKER)
+    ? BEARER_MARKER
+    : undefined;
 }
 
 /**

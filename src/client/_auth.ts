@@ -12,7 +12,7 @@ import type { CloseInfo } from "../message.ts";
 import { SocketClosedError } from "../socket_closed_error.ts";
 import { MAX_TIMER_DELAY } from "../_validate.ts";
 import type { ControlHandler } from "../session/wire.ts";
-import { ACCESS_TOKEN_PARAM, bearerProtocol } from "../auth/_token.ts";
+import { ACCESS_TOKEN_PARAM, bearerProtocols } from "../auth/_token.ts";
 import { ASK, EXPIRY, readExpiry, REFRESH } from "../auth/_wire.ts";
 import type { TokenIn } from "./options.ts";
 
@@ -114,7 +114,7 @@ export class ClientAuth {
           headers: { authorization: `Bearer ${token}` },
         };
       case "protocol":
-        return { url, protocols: [...protocols, bearerProtocol(token)] };
+        return { url, protocols: [...protocols, ...bearerProtocols(token)] };
       case "query": {
         const withToken = new URL(url);
         withToken.searchParams.set(ACCESS_TOKEN_PARAM, token);
