@@ -19,6 +19,8 @@ export interface User {
   sub: string;
   expiresAt: number;
   token: string;
+  /** The token's claims. */
+  claims: Claims;
 }
 
 /** A token for `sub` that expires in `ms` (signed with another key: `wrong`). */
@@ -48,7 +50,7 @@ export async function authenticate(
   if (claims.sub === "mallory") {
     return new Response("Forbidden: mallory\n", { status: 403 });
   }
-  return { sub: claims.sub, expiresAt: claims.exp * 1000, token };
+  return { sub: claims.sub, expiresAt: claims.exp * 1000, token, claims };
 }
 
 /**

@@ -170,10 +170,12 @@ export class SocketAuth implements ControlHandler {
   }
 
   #set(principal: Principal): void {
-    this.#principal = principal;
-    this.#asked = false;
     const expiresAt = principal.expiresAt;
-    if (expiresAt !== undefined) {
+    // Asked again only for a later expiry: a token function that gives the
+    // same token back is not asked again and again before it expires.
+    if (this.#principal.expiresAt !== expiresAt) this.#asked = false;
+    this.#principal = principal;
+    if (expiresAt !== undefined && !this.#asked) {
       this.#askAt = expiresAt -
         Math.min(ASK_LEAD, Math.max(0, expiresAt - Date.now()) / 4);
     }
