@@ -28,7 +28,7 @@
 
 import type { Socket } from "./socket.ts";
 import type { Principal } from "./auth/principal.ts";
-import { ForbiddenError } from "./auth/forbidden_error.ts";
+import { authorize } from "./hub/_authorize.ts";
 import { socketLimits } from "./_socket_internals.ts";
 import type { Backplane } from "./backplane/mod.ts";
 import { MemoryBackplane } from "./backplane/memory.ts";
@@ -259,7 +259,7 @@ export class Hub implements AsyncDisposable {
     const entry = this.#entries.get(id);
     if (entry === undefined) return false;
     if (this.#authorizeJoin !== undefined && !entry.rooms.has(room)) {
-      this.#authorize(entry, room, this.#authorizeJoin);
+      authorize(this.#authorizeJoin, entry.socket.principal, id, room);
     }
     let members = this.#rooms.get(room);
     if (members === undefined) {
@@ -417,24 +417,6 @@ export class Hub implements AsyncDisposable {
    */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
-  }
-
-  #authorize(
-    entry: Entry,
-    room: string,
-    authorizeJoin: (principal: Principal | undefined, room: string) => boolean,
-  ): void {
-    const allowed: unknown = authorizeJoin(entry.socket.principal, room);
-    if (allowed === true) return;
-    if (typeof (allowed as PromiseLike<unknown> | null)?.then === "function") {
-      throw new TypeError(
-        "Invalid authorizeJoin: it returned a promise; it must return a boolean (join() is synchronous)",
-      );
-    }
-    throw new ForbiddenError(
-      `Forbidden: connection ${entry.id} may not join room "${room}"`,
-      { room },
-    );
   }
 
   #remove(entry: Entry): void {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { asksForUpgrade, HandshakeError } from "./handshake.ts";
+import { asksForUpgrade } from "./handshake.ts";
 import { checkTransports, type Transport } from "./message.ts";
 import type { Socket } from "./socket.ts";
 import { EventStreamServer } from "./sse/server.ts";
@@ -14,15 +14,12 @@ import { plain } from "./_plain.ts";
 import { Connections } from "./_route_connections.ts";
 import { serveClientScript } from "./_route_client_script.ts";
 import { SessionStore } from "./session/server.ts";
-import { RESUME_PROTOCOL } from "./session/wire.ts";
 import {
-  acceptUpgrade,
-  type Authenticated,
   type CheckedUpgradeOptions,
-  checkUpgrade,
   checkUpgradeOptions,
   type UpgradeOptions,
 } from "./upgrade.ts";
+import { upgradeRequest } from "./_route_upgrade.ts";
 import type { Principal } from "./auth/principal.ts";
 import { Authenticator } from "./auth/_authenticator.ts";
 import { redactRequest } from "./auth/_token.ts";
@@ -374,7 +371,7 @@ export function route<P extends Principal = Principal>(
 }
 
 /** What one route dispatches by. */
-interface Routing {
+export interface Routing {
   path: string;
   /** `<path>/client.js` when the route serves the browser client. */
   scriptPath: string | undefined;
@@ -442,92 +439,6 @@ function dispatch(
     );
   }
   return upgradeRequest(routing, request);
-}
-
-/**
- * Accepts a WebSocket handshake (within the limits, after `authenticate`)
- * and runs the handler.
- */
-function upgradeRequest(
-  routing: Routing,
-  request: Request,
-): Response | Promise<Response> {
-  const refused = admit(routing, request);
-  if (refused) return refused;
-  let protocol: string | undefined;
-  try {
-    protocol = checkUpgrade(request, routing.checked);
-  } catch (error) {
-    if (error instanceof HandshakeError) return error.response;
-    throw error;
-  }
-  const auth = routing.auth;
-  if (auth === undefined) return accept(routing, request, protocol);
-  return auth.check(request).then((outcome) => {
-    if (outcome instanceof Response) return outcome;
-    // The limits again: connections may have opened while it ran.
-    return admit(routing, request) ??
-      accept(routing, request, protocol, {
-        authenticator: auth,
-        principal: outcome,
-      });
-  });
-}
-
-/** The 503 that refuses a handshake at the connection limit, if any. */
-function admit(routing: Routing, request: Request): Response | undefined {
-  const connections = routing.connections;
-  const refused = connections.admit();
-  // At the connection limit a resume may still come back to its waiting
-  // session (which holds its place): a new session is refused (1013) once
-  // its first message shows it is new.
-  if (refused && !(offersResume(routing, request) && !connections.stopping)) {
-    return refused;
-  }
-  return undefined;
-}
-
-/** Upgrades a checked (and authenticated) handshake; runs the handler. */
-function accept(
-  routing: Routing,
-  request: Request,
-  protocol: string | undefined,
-  auth?: Authenticated,
-): Response {
-  let upgraded: ReturnType<typeof acceptUpgrade>;
-  try {
-    upgraded = acceptUpgrade(
-      request,
-      routing.checked,
-      protocol,
-      routing.sessions,
-      routing.admitSession,
-      auth,
-    );
-  } catch (error) {
-    if (error instanceof HandshakeError) return error.response;
-    throw error;
-  }
-  const { socket, response, session } = upgraded;
-  if (session === undefined) routing.start(socket, request);
-  else {
-    // The handler runs once the session turns out new; a connection that
-    // resumes another session never opens this one.
-    session.addEventListener(
-      "open",
-      () => routing.start(socket, request),
-      { once: true },
-    );
-  }
-  return response;
-}
-
-/** Whether a handshake offers a resumable session the route accepts. */
-function offersResume(routing: Routing, request: Request): boolean {
-  return routing.checked.resume !== undefined &&
-    (request.headers.get("sec-websocket-protocol") ?? "").includes(
-      RESUME_PROTOCOL,
-    );
 }
 
 function limit(name: string, value: unknown): void {

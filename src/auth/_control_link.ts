@@ -11,9 +11,13 @@
 import { type ControlHandler, controlTooLong } from "../session/wire.ts";
 import { escapeText, splitProtocol } from "../session/wire.ts";
 import { control, readText } from "../session/_state.ts";
+import { closeCopy, errorCopy } from "../_event_copies.ts";
 
 /** Data a link sends. */
 type Data = string | ArrayBuffer | ArrayBufferView;
+
+/** The events of the connection a link passes on. */
+const EVENTS = ["open", "message", "close", "error"] as const;
 
 /**
  * One WebSocket with the control channel: control messages go to the
@@ -41,10 +45,12 @@ export class ControlLink extends EventTarget {
     this.#active = active;
     this.#server = active;
     ws.binaryType = "arraybuffer";
-    ws.addEventListener("open", this);
-    ws.addEventListener("message", this);
-    ws.addEventListener("close", this);
-    ws.addEventListener("error", this);
+    for (const type of EVENTS) ws.addEventListener(type, this);
+  }
+
+  /** The connection's state, as `WebSocket.readyState`. */
+  get readyState(): number {
+    return this.#ws.readyState;
   }
 
   /** The URL the connection was opened with (`""` on a server). */
@@ -52,14 +58,9 @@ export class ControlLink extends EventTarget {
     return this.#ws.url;
   }
 
-  /** The application's subprotocol. */
+  /** The application's subprotocol (without the control channel's token). */
   get protocol(): string {
     return splitProtocol(this.#ws.protocol ?? "").protocol;
-  }
-
-  /** The connection's state, as `WebSocket.readyState`. */
-  get readyState(): number {
-    return this.#ws.readyState;
   }
 
   /** What the connection's send buffer holds. */
@@ -122,19 +123,11 @@ export class ControlLink extends EventTarget {
       case "message":
         return this.#onMessage((event as MessageEvent).data);
       case "error":
-        this.dispatchEvent(
-          new ErrorEvent("error", { message: (event as ErrorEvent).message }),
-        );
+        this.dispatchEvent(errorCopy(event));
         return;
-      case "close": {
-        const { code, reason, wasClean } = event as CloseEvent;
-        const ws = this.#ws;
-        ws.removeEventListener("open", this);
-        ws.removeEventListener("message", this);
-        ws.removeEventListener("close", this);
-        ws.removeEventListener("error", this);
-        this.dispatchEvent(new CloseEvent("close", { code, reason, wasClean }));
-      }
+      case "close":
+        for (const type of EVENTS) this.#ws.removeEventListener(type, this);
+        this.dispatchEvent(closeCopy(event));
     }
   }
 

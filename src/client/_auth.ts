@@ -308,3 +308,54 @@ export class ClientAuth {
     for (const waiter of waiters) waiter();
   }
 }
+
+/**
+ * Checks the `token` option.
+ *
+ * @param value The option as given.
+ * @returns The token or token function, if any.
+ * @throws {TypeError} When it is neither a non-empty string nor a function.
+ */
+export function checkToken(
+  value: unknown,
+): string | (() => string | Promise<string>) | undefined {
+  if (value === undefined || typeof value === "function") {
+    return value as (() => string | Promise<string>) | undefined;
+  }
+  if (typeof value !== "string" || value === "") {
+    throw new TypeError(
+      "Invalid token: expected a non-empty string or a function returning one",
+    );
+  }
+  return value;
+}
+
+/**
+ * Checks the `tokenIn` option.
+ *
+ * @param value The option as given.
+ * @returns Where a WebSocket carries the token.
+ * @throws {TypeError} When it is not one of the three, or `"header"` where
+ * the runtime's `WebSocket` sends no headers.
+ */
+export function checkTokenIn(value: unknown): TokenIn {
+  if (value !== "header" && value !== "protocol" && value !== "query") {
+    throw new TypeError(
+      `Invalid tokenIn: expected "header", "protocol" or "query", got ${
+        JSON.stringify(value)
+      }`,
+    );
+  }
+  if (value === "header" && !hasHeaders()) {
+    throw new TypeError(
+      'Invalid tokenIn: "header" needs a WebSocket that sends headers (Deno\'s); a browser\'s cannot: use "protocol" or "query"',
+    );
+  }
+  return value;
+}
+
+/** Whether the runtime's `WebSocket` takes headers: Deno's does. */
+export function hasHeaders(): boolean {
+  return typeof (globalThis as { Deno?: { version?: unknown } }).Deno
+    ?.version === "object";
+}

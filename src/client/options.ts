@@ -19,6 +19,7 @@ import {
 } from "../_validate.ts";
 import type { Fetch } from "../sse/client.ts";
 import type { Backoff } from "./_backoff.ts";
+import { checkToken, checkTokenIn, hasHeaders } from "./_auth.ts";
 import {
   type CheckedResume,
   checkResume,
@@ -313,42 +314,6 @@ function protocolList(value: unknown): string[] {
     );
   }
   return [...list];
-}
-
-function checkToken(
-  value: unknown,
-): string | (() => string | Promise<string>) | undefined {
-  if (value === undefined || typeof value === "function") {
-    return value as (() => string | Promise<string>) | undefined;
-  }
-  if (typeof value !== "string" || value === "") {
-    throw new TypeError(
-      "Invalid token: expected a non-empty string or a function returning one",
-    );
-  }
-  return value;
-}
-
-function checkTokenIn(value: unknown): TokenIn {
-  if (value !== "header" && value !== "protocol" && value !== "query") {
-    throw new TypeError(
-      `Invalid tokenIn: expected "header", "protocol" or "query", got ${
-        JSON.stringify(value)
-      }`,
-    );
-  }
-  if (value === "header" && !hasHeaders()) {
-    throw new TypeError(
-      'Invalid tokenIn: "header" needs a WebSocket that sends headers (Deno\'s); a browser\'s cannot: use "protocol" or "query"',
-    );
-  }
-  return value;
-}
-
-/** Whether the runtime's `WebSocket` takes headers: Deno's does. */
-function hasHeaders(): boolean {
-  return typeof (globalThis as { Deno?: { version?: unknown } }).Deno
-    ?.version === "object";
 }
 
 /** Options checked once, with their defaults applied. */

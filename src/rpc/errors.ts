@@ -26,11 +26,6 @@ export const RpcErrorCode = {
   InvalidParams: -32602,
   /** -32603: the method failed (it threw something other than an RpcError). */
   InternalError: -32603,
-  /**
-   * -32001 (a server error code of the spec's reserved range): the peer's
-   * `authorize` refused the call; the method did not run.
-   */
-  Forbidden: -32001,
 } as const;
 
 /**

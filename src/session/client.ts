@@ -23,6 +23,7 @@ import {
   splitProtocol,
 } from "./wire.ts";
 import { toBase64 } from "../_base64.ts";
+import { closeCopy, errorCopy } from "../_event_copies.ts";
 
 /** How the last connection opened, for the client's event. */
 export interface Opened {
@@ -184,12 +185,9 @@ export class ClientLink extends EventTarget {
       case "message":
         return this.#onMessage((event as MessageEvent).data);
       case "error":
-        this.dispatchEvent(
-          new ErrorEvent("error", { message: (event as ErrorEvent).message }),
-        );
+        this.dispatchEvent(errorCopy(event));
         return;
       case "close": {
-        const { code, reason, wasClean } = event as CloseEvent;
         this.readyState = CLOSED;
         const session = this.#session;
         if (session.current === this) {
@@ -200,7 +198,7 @@ export class ClientLink extends EventTarget {
         this.#ws.removeEventListener("message", this);
         this.#ws.removeEventListener("close", this);
         this.#ws.removeEventListener("error", this);
-        this.dispatchEvent(new CloseEvent("close", { code, reason, wasClean }));
+        this.dispatchEvent(closeCopy(event));
       }
     }
   }

@@ -17,7 +17,7 @@
  * The same framing is the control channel of authenticated connections
  * (`src/auth/`): negotiated with `switchboard.control.v1` when resume is
  * not (a resume connection carries it already), and, over the fallback
- * transport, as `control` events and `["x", body]` POST entries. Its kinds:
+ * transport, as `control` events and `["k", body]` POST entries. Its kinds:
  *
  * - server: `\0E{"expiresAt","expiresIn","refreshed"}` the principal's
  *   expiry (on open, after a resume and in answer to each refresh);

@@ -103,7 +103,7 @@ export class EventStreamConnection extends EventTarget {
   #host: SessionHost | undefined;
   /** The stream, until {@linkcode EventStreamConnection.respond} takes it. */
   #body: ReadableStream<Uint8Array> | undefined;
-  /** Told the control messages the client posts (`["x", body]`). */
+  /** Told the control messages the client posts (`["k", body]`). */
   controlHandler: ControlHandler | undefined;
 
   /**

@@ -146,7 +146,7 @@ export class EventStreamSocket extends EventTarget {
    * @param body The kind letter and its body.
    */
   sendControl(body: string): void {
-    if (this.readyState === OPEN) this.#queue(["x", body]);
+    if (this.readyState === OPEN) this.#queue(["k", body]);
   }
 
   /**

@@ -19,7 +19,7 @@
  * from the open event in the `X-Switchboard-Secret` header (not in the URL,
  * which proxies log), and a JSON body
  * `{"seq": n, "messages": [entry, ...]}`, where an entry is `["t", text]`,
- * `["b", base64]`, `["x", control]` (a control message: a token refresh)
+ * `["b", base64]`, `["k", control]` (a control message: a token refresh)
  * or `["c", code, reason]` (the client's close). `seq` counts
  * the session's POSTs from 0: a POST whose `seq` was already delivered is
  * answered 204 and ignored, so a retry is never delivered twice.
@@ -60,7 +60,7 @@ export const EVENT_STREAM = "text/event-stream";
 export type Entry =
   | readonly ["t", string]
   | readonly ["b", string]
-  | readonly ["x", string]
+  | readonly ["k", string]
   | readonly ["c", number, string];
 
 /** A POST body. */
@@ -112,7 +112,7 @@ export function parseBatch(text: string): Batch | string {
   for (const entry of messages) {
     if (!Array.isArray(entry)) return "a message is not an array";
     const [kind, data, reason] = entry as unknown[];
-    if (kind === "t" || kind === "b" || kind === "x") {
+    if (kind === "t" || kind === "b" || kind === "k") {
       if (entry.length !== 2 || typeof data !== "string") {
         return `a "${kind}" message does not hold one string`;
       }
@@ -164,7 +164,7 @@ export function decodeBatch(
   const messages: (string | ArrayBuffer)[] = [];
   const controls: string[] = [];
   for (const entry of batch.messages) {
-    if (entry[0] === "x") {
+    if (entry[0] === "k") {
       if (controlTooLong(entry[1])) {
         return refusal(
           413,
