@@ -102,8 +102,10 @@ export function acceptUpgrade(
   const control = echo === undefined && auth !== undefined
     ? acceptProtocol(offered, protocol, CONTROL_PROTOCOL)
     : undefined;
-  const chosen = echo ?? control ?? protocol ??
-    (auth === undefined ? undefined : bearerMarker(offered));
+  // A browser fails a handshake that offered subprotocols and got none: a
+  // client that offered a token gets the marker (even from a route without
+  // authenticate, which then ignores the token).
+  const chosen = echo ?? control ?? protocol ?? bearerMarker(offered);
   let upgraded: { socket: WebSocket; response: Response };
   try {
     // The chosen protocol is set on the response here, not passed to Deno:

@@ -21,7 +21,7 @@ import {
 } from "./upgrade.ts";
 import { upgradeRequest } from "./_route_upgrade.ts";
 import type { Principal } from "./auth/principal.ts";
-import { Authenticator } from "./auth/_authenticator.ts";
+import { Authenticator, logAuthError } from "./auth/_authenticator.ts";
 import { redactRequest } from "./auth/_token.ts";
 
 /**
@@ -108,7 +108,8 @@ export interface RouteOptions<P extends Principal = Principal>
    * `allowedOrigins` (refused with 403). The request's URL never holds an
    * `access_token` parameter.
    *
-   * @default {logs the error's stack as text with console.error}
+   * @default {logs the error's stack as text with console.error (for
+   * authentication, with the method and URL)}
    */
   onError?: (error: unknown, request: Request) => void;
   /**
@@ -323,7 +324,11 @@ export function route<P extends Principal = Principal>(
   const enabled = checkTransports(transports);
   const auth = checked.authenticate === undefined
     ? undefined
-    : new Authenticator(checked.authenticate, checked.allowedOrigins, onError);
+    : new Authenticator(
+      checked.authenticate,
+      checked.allowedOrigins,
+      options.onError ?? logAuthError,
+    );
   const connections = new Connections({
     handler: handler as unknown as ConnectionsHandler,
     onError,

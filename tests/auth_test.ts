@@ -402,3 +402,41 @@ Deno.test("a principal is kept until the socket closes, then nothing of it runs"
   await closed;
   await delay(50);
 });
+
+Deno.test("route()'s default report of a throw in authenticate is one line with the URL without the token", async () => {
+  const lines: string[] = [];
+  const original = console.error;
+  console.error = (...args: unknown[]) => lines.push(args.join(" "));
+  try {
+    await using server = serve(route("/ws", () => {}, {
+      authenticate: () => {
+        throw new Error("the key store is down");
+      },
+    }));
+    assert.deepEqual(
+      await wsHandshake(`${server.url}/ws?access_token=SECRET-1&room=a`),
+      { status: 500 },
+    );
+  } finally {
+    console.error = original;
+  }
+  assert.equal(lines.length, 1);
+  assert.match(lines[0]!, /^Switchboard: authentication failed for GET /);
+  assert.match(lines[0]!, /\/ws\?room=a: Error: the key store is down/);
+  assert.doesNotMatch(lines[0]!, /SECRET-1/);
+});
+
+Deno.test("a client with a token reaches a route without authenticate: the server chooses the bearer marker and ignores the token", async () => {
+  await using server = serve(route("/ws", (socket) => {
+    socket.send(`principal: ${socket.principal}`);
+  }));
+  const result = await wsHandshake(`${server.url}/ws`, {
+    protocols: bearerProtocols(await token("alice")),
+  });
+  assert.ok("client" in result);
+  assert.equal(result.protocol, "switchboard.bearer");
+  assert.equal(result.first, "principal: undefined");
+  const closed = wsClose(result.client);
+  result.client.close();
+  await closed;
+});
