@@ -73,25 +73,44 @@ export function authRoute(
   );
 }
 
-/**
- * Opens an `npm:ws` client: the first message once open, or the refusing
- * status.
- */
-export function wsHandshake(
+/** An open client connection, as the handshake helpers give it. */
+export interface Opened {
+  /** The first message the server sent. */
+  first: string;
+  /** The subprotocol the server chose. */
+  protocol: string;
+  /** The close code and reason, once closed. */
+  closed: Promise<{ code: number; reason: string }>;
+  /** Closes with 1000 and waits for the close. */
+  close(): Promise<{ code: number; reason: string }>;
+}
+
+/** A handshake: open, or refused with a status. */
+export type Handshake = (
   url: string,
-  options: { protocols?: string[]; headers?: Record<string, string> } = {},
-): Promise<
-  { client: WS; first: string; protocol: string } | { status: number }
-> {
+  options?: { protocols?: string[]; headers?: Record<string, string> },
+) => Promise<Opened | { status: number }>;
+
+/** Opens an `npm:ws` client: once it has a first message, or refused. */
+export const wsHandshake: Handshake = (url, options = {}) => {
   const client = new WS(url, options.protocols ?? [], {
     headers: options.headers ?? {},
   });
-  return new Promise((resolve, reject) => {
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
     client.once(
-      "message",
-      (data: Uint8Array) =>
-        resolve({ client, first: String(data), protocol: client.protocol }),
-    );
+      "close",
+      (code: number, reason: Uint8Array) =>
+        resolve({ code, reason: String(reason) }),
+    )
+  );
+  return new Promise((resolve, reject) => {
+    client.once("message", (data: Uint8Array) =>
+      resolve({
+        first: String(data),
+        protocol: client.protocol,
+        closed,
+        close: () => (client.close(1000), closed),
+      }));
     client.once(
       "unexpected-response",
       (_request: unknown, response: IncomingMessage) => {
@@ -104,47 +123,36 @@ export function wsHandshake(
       if (!/Unexpected server response/.test(error.message)) reject(error);
     });
   });
-}
-
-/** Resolves with an `npm:ws` client's close code and reason. */
-export function wsClose(client: WS): Promise<{ code: number; reason: string }> {
-  return new Promise((resolve) =>
-    client.once(
-      "close",
-      (code: number, reason: Uint8Array) =>
-        resolve({ code, reason: String(reason) }),
-    )
-  );
-}
+};
 
 /**
- * Opens Deno's `WebSocket`: the first message once open, or the refusing
- * status (Deno reports "Invalid status code: 401" in the error event).
+ * Opens Deno's `WebSocket`: once it has a first message, or refused (Deno
+ * reports "Invalid status code: 401" in the error event).
  */
-export function denoHandshake(
-  url: string,
-  options: { protocols?: string[]; headers?: Record<string, string> } = {},
-): Promise<
-  { ws: WebSocket; first: string; protocol: string } | { status: number }
-> {
+export const denoHandshake: Handshake = (url, options = {}) => {
   const ws = new WebSocket(url, {
     protocols: options.protocols ?? [],
     headers: options.headers ?? {},
   });
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    ws.addEventListener(
+      "close",
+      (e) => resolve({ code: e.code, reason: e.reason }),
+      { once: true },
+    )
+  );
   return new Promise((resolve, reject) => {
     ws.onmessage = (e) =>
-      resolve({ ws, first: String(e.data), protocol: ws.protocol });
+      resolve({
+        first: String(e.data),
+        protocol: ws.protocol,
+        closed,
+        close: () => (ws.close(1000), closed),
+      });
     ws.onerror = (e) => {
       const status = /status code: (\d+)/.exec((e as ErrorEvent).message);
       if (status) resolve({ status: Number(status[1]) });
       else reject(new Error((e as ErrorEvent).message));
     };
   });
-}
-
-/** Resolves with a Deno WebSocket's close event. */
-export function denoClose(ws: WebSocket): Promise<CloseEvent> {
-  return new Promise((resolve) =>
-    ws.addEventListener("close", resolve, { once: true })
-  );
-}
+};

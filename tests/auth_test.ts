@@ -21,10 +21,8 @@ import { closeOf, openStream } from "./_sse_helpers.ts";
 import {
   authenticate,
   authRoute,
-  denoClose,
   denoHandshake,
   token,
-  wsClose,
   wsHandshake,
 } from "./_auth_helpers.ts";
 
@@ -58,50 +56,34 @@ async function cases(): Promise<
   ];
 }
 
-Deno.test("npm:ws: valid tokens open, missing, malformed, wrongly signed and expired ones get 401, a forbidden one 403, and the socket closes with 4001 at expiry", async () => {
-  await using server = serve(authRoute());
-  for (const [name, headers, expected] of await cases()) {
-    const result = await wsHandshake(`${server.url}/ws`, { headers });
-    if (expected === "open") {
-      assert.ok("client" in result, `${name}: ${JSON.stringify(result)}`);
-      assert.equal(result.first, "hello alice");
-      const closed = wsClose(result.client);
-      result.client.close(1000);
-      await closed;
-    } else assert.deepEqual(result, { status: expected }, name);
-  }
-  const short = await wsHandshake(`${server.url}/ws`, {
-    headers: { authorization: `Bearer ${await token("alice", 800)}` },
+for (
+  const [client, handshake] of [
+    ["npm:ws", wsHandshake],
+    ["Deno's WebSocket", denoHandshake],
+  ] as const
+) {
+  Deno.test(`${client}: valid tokens open, missing, malformed, wrongly signed and expired ones get 401, a forbidden one 403, and the socket closes with 4001 at expiry`, async () => {
+    await using server = serve(authRoute());
+    for (const [name, headers, expected] of await cases()) {
+      const result = await handshake(`${server.url}/ws`, { headers });
+      if (expected === "open") {
+        assert.ok("first" in result, `${name}: ${JSON.stringify(result)}`);
+        assert.equal(result.first, "hello alice");
+        await result.close();
+      } else assert.deepEqual(result, { status: expected }, name);
+    }
+    const short = await handshake(`${server.url}/ws`, {
+      headers: { authorization: `Bearer ${await token("alice", 800)}` },
+    });
+    assert.ok("first" in short);
+    const started = Date.now();
+    assert.deepEqual(await short.closed, {
+      code: 4001,
+      reason: "Token expired",
+    });
+    assert.ok(Date.now() - started < 5000);
   });
-  assert.ok("client" in short);
-  const started = Date.now();
-  assert.deepEqual(await wsClose(short.client), {
-    code: 4001,
-    reason: "Token expired",
-  });
-  assert.ok(Date.now() - started < 5000);
-});
-
-Deno.test("Deno's WebSocket: the same table, and 4001 Token expired", async () => {
-  await using server = serve(authRoute());
-  for (const [name, headers, expected] of await cases()) {
-    const result = await denoHandshake(`${server.url}/ws`, { headers });
-    if (expected === "open") {
-      assert.ok("ws" in result, `${name}: ${JSON.stringify(result)}`);
-      assert.equal(result.first, "hello alice");
-      const closed = denoClose(result.ws);
-      result.ws.close();
-      await closed;
-    } else assert.deepEqual(result, { status: expected }, name);
-  }
-  const short = await denoHandshake(`${server.url}/ws`, {
-    headers: { authorization: `Bearer ${await token("alice", 800)}` },
-  });
-  assert.ok("ws" in short);
-  const closed = await denoClose(short.ws);
-  assert.equal(closed.code, 4001);
-  assert.equal(closed.reason, "Token expired");
-});
+}
 
 Deno.test("the fallback's stream: the same table (401 with WWW-Authenticate: Bearer), and a close event with 4001 at expiry", async () => {
   await using server = serve(authRoute());
@@ -146,26 +128,22 @@ Deno.test("a token is read from the Authorization header, then the subprotocol o
     protocols: bearerProtocols(bob),
   });
   for (const result of [header, offer, query, first]) {
-    assert.ok("client" in result, JSON.stringify(result));
+    assert.ok("first" in result, JSON.stringify(result));
     assert.equal(result.first, "hello alice");
-    const closed = wsClose(result.client);
-    result.client.close();
-    await closed;
+    await result.close();
   }
-  assert.ok("client" in offer);
+  assert.ok("first" in offer);
   assert.equal(offer.protocol, "chat");
-  assert.ok("client" in first);
+  assert.ok("first" in first);
   assert.equal(first.protocol, "switchboard.bearer");
   // The token's own subprotocol alone: none is chosen.
   const alone = await denoHandshake(`${server.url}/ws`, {
     protocols: [bearerProtocols(alice)[1]!],
   });
-  assert.ok("ws" in alone);
+  assert.ok("first" in alone);
   assert.equal(alone.first, "hello alice");
   assert.equal(alone.protocol, "");
-  const closed = denoClose(alone.ws);
-  alone.ws.close();
-  await closed;
+  await alone.close();
 });
 
 Deno.test("a throw in authenticate answers 500 without its message, and onError gets it with a URL without access_token", async () => {
@@ -211,8 +189,8 @@ Deno.test("the handler's request and what onError gets never hold access_token",
   const result = await wsHandshake(
     `${server.url}/ws?access_token=${await token("alice")}&room=lobby`,
   );
-  assert.ok("client" in result);
-  assert.deepEqual(await wsClose(result.client), {
+  assert.ok("first" in result);
+  assert.deepEqual(await result.closed, {
     code: 1011,
     reason: "Internal server error",
   });
@@ -270,11 +248,9 @@ Deno.test("upgrade() with authenticate resolves with the principal, and rejects 
   const good = await wsHandshake(server.url, {
     headers: { authorization: `Bearer ${await token("carol")}` },
   });
-  assert.ok("client" in good);
+  assert.ok("first" in good);
   assert.equal(good.first, "hello carol");
-  const closed = wsClose(good.client);
-  good.client.close();
-  await closed;
+  await good.close();
   assert.deepEqual(await wsHandshake(server.url), { status: 401 });
   assert.deepEqual(
     await wsHandshake(server.url, {
@@ -329,11 +305,9 @@ Deno.test("a cookie-authenticated request from an origin outside allowedOrigins 
     const headers of [{ ...cookie, origin: "https://app.example" }, cookie]
   ) {
     const result = await wsHandshake(`${server.url}/ws`, { headers });
-    assert.ok("client" in result, JSON.stringify(result));
+    assert.ok("first" in result, JSON.stringify(result));
     assert.equal(result.first, "hello alice");
-    const closed = wsClose(result.client);
-    result.client.close();
-    await closed;
+    await result.close();
   }
   assert.deepEqual(reports, []);
 });
@@ -354,10 +328,8 @@ Deno.test("a route whose authenticate reads cookies and has no allowedOrigins re
   const result = await wsHandshake(`${server.url}/ws`, {
     headers: { cookie: "session=alice" },
   });
-  assert.ok("client" in result);
-  const closed = wsClose(result.client);
-  result.client.close();
-  await closed;
+  assert.ok("first" in result);
+  await result.close();
 });
 
 Deno.test("a principal that is no object, or whose expiresAt is in seconds, is a 500 reported to onError", async () => {
@@ -396,10 +368,8 @@ Deno.test("a principal is kept until the socket closes, then nothing of it runs"
   const result = await wsHandshake(`${server.url}/ws`, {
     headers: { authorization: `Bearer ${await token("alice", 3_600_000)}` },
   });
-  assert.ok("client" in result);
-  const closed = wsClose(result.client);
-  result.client.close();
-  await closed;
+  assert.ok("first" in result);
+  await result.close();
   await delay(50);
 });
 
@@ -433,10 +403,8 @@ Deno.test("a client with a token reaches a route without authenticate: the serve
   const result = await wsHandshake(`${server.url}/ws`, {
     protocols: bearerProtocols(await token("alice")),
   });
-  assert.ok("client" in result);
+  assert.ok("first" in result);
   assert.equal(result.protocol, "switchboard.bearer");
   assert.equal(result.first, "principal: undefined");
-  const closed = wsClose(result.client);
-  result.client.close();
-  await closed;
+  await result.close();
 });
