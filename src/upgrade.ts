@@ -236,7 +236,8 @@ export function checkUpgradeOptions(
  * the answer to send: 400 for a non-GET, a missing or malformed
  * `Sec-WebSocket-Key`, or a missing `Upgrade: websocket` or
  * `Connection: upgrade`; 426 with `Sec-WebSocket-Version: 13` for another
- * version; 403 for an origin outside `allowedOrigins`. It is never a 500.
+ * version; 403 for an origin outside `allowedOrigins`. Without
+ * `authenticate` it is never a 500.
  *
  * With `authenticate`, `upgrade()` returns a promise: the handshake is
  * checked, then the hook decides, then the request is upgraded. A refusal
