@@ -41,6 +41,12 @@ export {
   type UpgradeOptions,
   type UpgradeResult,
 } from "./src/upgrade.ts";
+export type {
+  Authenticate,
+  AuthenticateOptions,
+  Principal,
+} from "./src/auth/principal.ts";
+export { ForbiddenError } from "./src/auth/forbidden_error.ts";
 export {
   type RequestHandler,
   type Route,

@@ -9,21 +9,25 @@ import { parseArgs } from "node:util";
 import type { CloseInfo, Route } from "../mod.ts";
 import { Relay } from "./_relay.ts";
 
-/** The flags every example takes, plus its own string flags. */
+/** The flags every example takes, plus its own string and boolean flags. */
 export interface Flags {
   port: number;
   hostname: string;
   values: Record<string, string | undefined>;
+  /** The example's boolean flags (`--auth`): given or not. */
+  switches: Record<string, boolean>;
 }
 
 /**
  * Parses `args`; prints `usage` and exits on `--help` (status 0) or on a bad
- * flag (status 2).
+ * flag (status 2). `extra` names string flags with their defaults,
+ * `booleans` flags that take no value.
  */
 export function parseFlags(
   args: string[],
   usage: string,
   extra: Record<string, string> = {},
+  booleans: string[] = [],
 ): Flags {
   const options = {
     port: { type: "string", default: "8000" },
@@ -35,6 +39,11 @@ export function parseFlags(
       [name, value],
     ) => [name, { type: "string" as const, default: value }]),
   );
+  for (const name of booleans) {
+    Object.assign(extraOptions, {
+      [name]: { type: "boolean" as const, default: false },
+    });
+  }
   let values: Record<string, string | boolean | undefined>;
   try {
     ({ values } = parseArgs({
@@ -58,7 +67,14 @@ export function parseFlags(
   for (const name of Object.keys(extra)) {
     strings[name] = values[name] as string | undefined;
   }
-  return { port, hostname: String(values.hostname), values: strings };
+  const switches: Record<string, boolean> = {};
+  for (const name of booleans) switches[name] = values[name] === true;
+  return {
+    port,
+    hostname: String(values.hostname),
+    values: strings,
+    switches,
+  };
 }
 
 /** Prints an error and the usage, and exits with status 2. */

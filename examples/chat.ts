@@ -8,6 +8,8 @@
  * # two instances, one Redis:
  * deno run --allow-net --allow-read examples/chat.ts --port 8001 --redis redis://127.0.0.1:6379
  * deno run --allow-net --allow-read examples/chat.ts --port 8002 --redis redis://127.0.0.1:6379
+ * # signed in, with access tokens that expire every minute (refreshed in place):
+ * deno run --allow-net --allow-read examples/chat.ts --auth
  * ```
  *
  * @module
@@ -16,6 +18,7 @@
 import { route, type SocketHandler } from "../mod.ts";
 import { type Backplane, Hub } from "../src/hub.ts";
 import { fail, parseFlags, serveUntilSignal } from "./_cli.ts";
+import { type ChatAuth, chatAuth } from "./_chat_auth.ts";
 
 const USAGE =
   `Usage: deno run --allow-net --allow-read examples/chat.ts [options]
@@ -27,6 +30,9 @@ Options:
   --hostname <name>  address to listen on (default 127.0.0.1)
   --redis <url>      share rooms with other instances through this Redis,
                      for example redis://127.0.0.1:6379
+  --auth             sign in with a name; the WebSocket takes HS256 JWT
+                     access tokens, refreshed in place before they expire
+  --token-ttl <s>    seconds an access token lives with --auth (default 60)
   -h, --help         show this help`;
 
 /** What the server sends: a chat line, or a notice about who came or went. */
@@ -39,13 +45,13 @@ const NAME = /^[\p{L}\p{N} _.-]{1,24}$/u;
 /**
  * A handler that joins each connection to the room in its URL and relays its
  * text messages (at most 2,000 characters) to everyone in the room, on every
- * server of the hub.
+ * server of the hub. With `--auth` the name is the principal's `sub`.
  */
 export function chat(hub: Hub, server: string): SocketHandler {
   return async (socket, request) => {
     const params = new URL(request.url).searchParams;
     const room = (params.get("room") ?? "lobby").slice(0, 40) || "lobby";
-    const name = params.get("name") ?? "";
+    const name = socket.principal?.sub ?? params.get("name") ?? "";
     if (!NAME.test(name)) {
       socket.close(4000, "Pick a name of 1-24 letters, digits, spaces, _.-");
       return;
@@ -80,8 +86,17 @@ export function chat(hub: Hub, server: string): SocketHandler {
 }
 
 if (import.meta.main) {
-  const flags = parseFlags(Deno.args, USAGE, { redis: "" });
-  const page = await Deno.readFile(new URL("./chat.html", import.meta.url));
+  const flags = parseFlags(Deno.args, USAGE, {
+    redis: "",
+    "token-ttl": "60",
+  }, ["auth"]);
+  const ttl = Number(flags.values["token-ttl"]);
+  if (!(ttl > 0)) fail("--token-ttl must be a number of seconds", USAGE);
+  const auth: ChatAuth | undefined = flags.switches.auth
+    ? await chatAuth(ttl, (name) => NAME.test(name))
+    : undefined;
+  let page = await Deno.readTextFile(new URL("./chat.html", import.meta.url));
+  if (auth) page = page.replace('content="auth-off"', 'content="auth-on"');
   let backplane: Backplane | undefined;
   const redisUrl = flags.values.redis;
   if (redisUrl) {
@@ -105,7 +120,10 @@ if (import.meta.main) {
   await serveUntilSignal(
     flags,
     route("/ws", chat(hub, server), {
+      ...(auth ? { authenticate: auth.authenticate, clientScript: true } : {}),
       fallback(request) {
+        const signIn = auth?.handle(request);
+        if (signIn) return signIn;
         if (new URL(request.url).pathname !== "/") {
           return new Response("Not found\n", { status: 404 });
         }
@@ -117,7 +135,7 @@ if (import.meta.main) {
     (origin) =>
       `Chat at ${origin}/ (${
         redisUrl ? `rooms shared through ${redisUrl}` : "one process"
-      }; Ctrl-C stops)`,
+      }${auth ? `; signed in, tokens live ${ttl} s` : ""}; Ctrl-C stops)`,
   );
   await hub.close();
   await backplane?.close();

@@ -58,3 +58,31 @@ export function fromBase64(text: string): Uint8Array {
   for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
   return bytes;
 }
+
+/**
+ * Encodes bytes as base64url without padding (RFC 4648 section 5): safe in
+ * URLs, JWTs and subprotocol names.
+ *
+ * @param data The bytes.
+ * @returns Their base64url text.
+ */
+export function toBase64Url(data: ArrayBuffer | ArrayBufferView): string {
+  return toBase64(data).replace(/=+$/, "").replaceAll("+", "-")
+    .replaceAll("/", "_");
+}
+
+/**
+ * Decodes base64url text, with or without padding.
+ *
+ * @param text The base64url text.
+ * @returns The bytes.
+ * @throws {SyntaxError} When `text` is not base64url.
+ */
+export function fromBase64Url(text: string): Uint8Array {
+  if (/[^A-Za-z0-9_-]/.test(text.replace(/=+$/, ""))) {
+    throw new SyntaxError("Invalid base64url data");
+  }
+  const base64 = text.replace(/=+$/, "").replaceAll("-", "+")
+    .replaceAll("_", "/");
+  return fromBase64(base64 + "=".repeat((4 - base64.length % 4) % 4));
+}

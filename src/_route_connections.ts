@@ -9,6 +9,7 @@
 
 import { CLOSING } from "./_ready_state.ts";
 import { type Socket, SocketClosedError } from "./socket.ts";
+import { redactRequest } from "./auth/_token.ts";
 import {
   closeSocket,
   messageCounts,
@@ -237,7 +238,7 @@ export class Connections {
     if (endedWith(socket, error)) return;
     closeSocket(socket, 1011, "Internal server error");
     try {
-      this.#options.onError(error, request);
+      this.#options.onError(error, redactRequest(request));
     } catch (reportError) {
       console.error("Switchboard: onError threw", reportError);
     }

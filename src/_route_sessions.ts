@@ -11,21 +11,35 @@ import type { Connections } from "./_route_connections.ts";
 import type { Socket } from "./socket.ts";
 import { type ServerSession, SessionStore } from "./session/server.ts";
 import { RESUME_PROTOCOL } from "./session/wire.ts";
-import { type CheckedUpgradeOptions, resumable } from "./upgrade.ts";
+import type { CheckedUpgradeOptions } from "./upgrade.ts";
+import { authenticate, resumable } from "./_accept.ts";
+import type { Authenticator } from "./auth/_authenticator.ts";
+import type { Principal } from "./auth/principal.ts";
 
 /** A route's resumable sessions, open or waiting for their client. */
 export class RouteSessions {
   readonly store: SessionStore = new SessionStore();
   readonly #connections: Connections;
   readonly #checked: CheckedUpgradeOptions;
+  readonly #start: (socket: Socket, request: Request) => void;
+  readonly #auth: Authenticator | undefined;
 
   /**
    * @param connections The route's connections and limits.
    * @param checked The route's checked options.
+   * @param start Runs the route's handler for a new session's Socket.
+   * @param auth The route's authentication, when it has `authenticate`.
    */
-  constructor(connections: Connections, checked: CheckedUpgradeOptions) {
+  constructor(
+    connections: Connections,
+    checked: CheckedUpgradeOptions,
+    start: (socket: Socket, request: Request) => void,
+    auth: Authenticator | undefined,
+  ) {
     this.#connections = connections;
     this.#checked = checked;
+    this.#start = start;
+    this.#auth = auth;
   }
 
   /**
@@ -90,7 +104,7 @@ export class RouteSessions {
   ): void {
     session.addEventListener("open", () => {
       held();
-      this.#connections.start(socket, request);
+      this.#start(socket, request);
     }, { once: true });
     session.addEventListener("close", held, { once: true });
   }
@@ -102,8 +116,14 @@ export class RouteSessions {
    * @param connection The stream, shaped like a WebSocket.
    * @param protocol The application's subprotocol (`""` for none).
    * @param request The stream's request.
+   * @param principal What `authenticate` returned, on a route with it.
    */
-  stream(connection: WebSocket, protocol: string, request: Request): void {
+  stream(
+    connection: WebSocket,
+    protocol: string,
+    request: Request,
+    principal: Principal | undefined,
+  ): void {
     const held = this.#connections.hold();
     const { socket, session } = resumable(
       connection,
@@ -113,6 +133,10 @@ export class RouteSessions {
       this.store,
       this.admitNew(held),
     );
+    const authenticator = this.#auth;
+    if (authenticator !== undefined && principal !== undefined) {
+      authenticate(socket, request, { authenticator, principal }, session);
+    }
     this.startWhenNew(socket, session, request, held);
   }
 }

@@ -48,7 +48,10 @@ export type AllowedOrigins =
  * ```
  */
 export class HandshakeError extends Error {
-  /** The HTTP status to answer with: 400, 403 or 426. */
+  /**
+   * The HTTP status to answer with: 400, 403 or 426; with `authenticate`,
+   * also 401, 500 or the status of the `Response` it returned.
+   */
   readonly status: number;
   /** Extra headers for the answer, such as `Sec-WebSocket-Version`. */
   readonly headers: Readonly<Record<string, string>>;

@@ -27,6 +27,8 @@
  */
 
 import type { Socket } from "./socket.ts";
+import type { Principal } from "./auth/principal.ts";
+import { authorize } from "./hub/_authorize.ts";
 import { socketLimits } from "./_socket_internals.ts";
 import type { Backplane } from "./backplane/mod.ts";
 import { MemoryBackplane } from "./backplane/memory.ts";
@@ -41,6 +43,8 @@ import {
 } from "./hub/options.ts";
 
 export type { Backplane } from "./backplane/mod.ts";
+export type { Principal } from "./auth/principal.ts";
+export { ForbiddenError } from "./auth/forbidden_error.ts";
 export { MemoryBackplane } from "./backplane/memory.ts";
 export type {
   AddOptions,
@@ -93,6 +97,9 @@ export class Hub implements AsyncDisposable {
   readonly #delivery: Delivery<Entry>;
   readonly #rooms = new Map<string, Set<Entry>>();
   readonly #ready: Promise<void>;
+  readonly #authorizeJoin:
+    | ((principal: Principal | undefined, room: string) => boolean)
+    | undefined;
   #unsubscribe: (() => Promise<void>) | undefined;
   #closed = false;
 
@@ -115,8 +122,14 @@ export class Hub implements AsyncDisposable {
    * ```
    */
   constructor(options: HubOptions = {}) {
-    const { backplane, channel, maxQueuedMessages, maxBufferedBytes } =
-      checkHubOptions(options);
+    const {
+      backplane,
+      channel,
+      maxQueuedMessages,
+      maxBufferedBytes,
+      authorizeJoin,
+    } = checkHubOptions(options);
+    this.#authorizeJoin = authorizeJoin;
     this.#delivery = new Delivery(
       maxQueuedMessages,
       maxBufferedBytes,
@@ -211,21 +224,43 @@ export class Hub implements AsyncDisposable {
   }
 
   /**
-   * Puts a connection of this process in a room.
+   * Puts a connection of this process in a room, when the hub's
+   * `authorizeJoin` (if any) allows its principal in.
    *
    * @param id The connection's id.
    * @param room The room's name.
    * @returns `false` when no open connection has that id (it may have just
    * closed), `true` otherwise.
+   * @throws {ForbiddenError} When `authorizeJoin` refuses: nothing changes.
+   * @throws {TypeError} When `authorizeJoin` returns a promise (it must
+   * decide synchronously).
    *
    * @example Joining
    * ```ts ignore
    * hub.join(id, "lobby");
    * ```
+   *
+   * @example Only admins in "admins"
+   * ```ts ignore
+   * import { ForbiddenError, Hub } from "@switchboard/switchboard/hub";
+   *
+   * const hub = new Hub({
+   *   authorizeJoin: (principal, room) =>
+   *     room !== "admins" || principal?.sub === "root",
+   * });
+   * try {
+   *   hub.join(hub.add(socket), "admins");
+   * } catch (error) {
+   *   if (error instanceof ForbiddenError) socket.close(4003, "Forbidden");
+   * }
+   * ```
    */
   join(id: string, room: string): boolean {
     const entry = this.#entries.get(id);
     if (entry === undefined) return false;
+    if (this.#authorizeJoin !== undefined && !entry.rooms.has(room)) {
+      authorize(this.#authorizeJoin, entry.socket.principal, id, room);
+    }
     let members = this.#rooms.get(room);
     if (members === undefined) {
       members = new Set();

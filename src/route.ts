@@ -5,7 +5,7 @@
  * @module
  */
 
-import { asksForUpgrade, HandshakeError } from "./handshake.ts";
+import { asksForUpgrade } from "./handshake.ts";
 import { checkTransports, type Transport } from "./message.ts";
 import type { Socket } from "./socket.ts";
 import { EventStreamServer } from "./sse/server.ts";
@@ -17,14 +17,22 @@ import { RouteSessions } from "./_route_sessions.ts";
 import {
   type CheckedUpgradeOptions,
   checkUpgradeOptions,
-  upgradeChecked,
   type UpgradeOptions,
 } from "./upgrade.ts";
+import { upgradeRequest } from "./_route_upgrade.ts";
+import type { Principal } from "./auth/principal.ts";
+import { Authenticator, logAuthError } from "./auth/_authenticator.ts";
+import { redactRequest } from "./auth/_token.ts";
 
 /**
  * Runs once per accepted connection, with the socket and the request that
  * opened it. The connection lives until either side closes it; returning does
  * not close it. A throw (or a rejection) closes it with 1011.
+ *
+ * On a route with `authenticate`, `socket.principal` is what it returned
+ * (typed `P`), and the request's URL has no `access_token` parameter.
+ *
+ * @typeParam P The principal the route's `authenticate` returns.
  *
  * @example A handler that greets and echoes
  * ```ts
@@ -37,8 +45,8 @@ import {
  * console.log(typeof handler);
  * ```
  */
-export type SocketHandler = (
-  socket: Socket,
+export type SocketHandler<P extends Principal = Principal> = (
+  socket: Socket & { readonly principal: P },
   request: Request,
 ) => void | Promise<void>;
 
@@ -64,6 +72,8 @@ export type RequestHandler = (
  * The `signal` option here shuts the whole route down (see
  * {@linkcode Route.shutdown}).
  *
+ * @typeParam P The principal `authenticate` returns.
+ *
  * @example Serving a page beside the socket, with limits
  * ```ts
  * import type { RouteOptions } from "@switchboard/switchboard";
@@ -79,7 +89,8 @@ export type RequestHandler = (
  * console.log(options.maxConnections);
  * ```
  */
-export interface RouteOptions extends UpgradeOptions {
+export interface RouteOptions<P extends Principal = Principal>
+  extends UpgradeOptions<P> {
   /**
    * Answers requests for other paths.
    *
@@ -91,9 +102,14 @@ export interface RouteOptions extends UpgradeOptions {
    * with 1011 by then. A `SocketClosedError` or `RpcClosedError` thrown
    * once the handler's own socket is closing or closed is a normal end (the
    * peer left during a `send()` or a call): it is not reported and the close
-   * code stays the peer's.
+   * code stays the peer's. Also called when `authenticate` throws (the
+   * handshake got 500; a refresh in place closed with 1011), and once when
+   * it read the Cookie header of a browser's request on a route without
+   * `allowedOrigins` (refused with 403). The request's URL never holds an
+   * `access_token` parameter.
    *
-   * @default {logs the error's stack as text with console.error}
+   * @default {logs the error's stack as text with console.error (for
+   * authentication, with the method and URL)}
    */
   onError?: (error: unknown, request: Request) => void;
   /**
@@ -223,6 +239,12 @@ export interface Route {
  * other paths go to `fallback`. A handler that throws closes its socket with
  * 1011, is reported to `onError`, and the server keeps serving.
  *
+ * With `authenticate`, each handshake (and each fallback stream) is
+ * decided by it before the upgrade: refused with its `Response`, 401 for
+ * `undefined`, 500 when it throws; the handler's `socket.principal` is what
+ * it returned. See docs/auth.md.
+ *
+ * @typeParam P The principal `authenticate` returns.
  * @param path The exact path to serve WebSockets on, such as `"/ws"`.
  * @param handler Runs once per connection.
  * @param options Upgrade options, a fallback handler, an error reporter,
@@ -240,11 +262,31 @@ export interface Route {
  *   for await (const msg of socket) await socket.send(msg.data);
  * }));
  * ```
+ *
+ * @example Who is on the other end
+ * ```ts ignore
+ * import { route } from "@switchboard/switchboard";
+ *
+ * interface User {
+ *   sub: string;
+ *   name: string;
+ *   expiresAt: number;
+ * }
+ * declare function verify(token: string): Promise<User | undefined>;
+ *
+ * Deno.serve(route<User>("/ws", async (socket) => {
+ *   await socket.send(`hello ${socket.principal.name}`);
+ *   for await (const msg of socket) await socket.send(msg.data);
+ * }, {
+ *   authenticate: (_request, { token }) =>
+ *     token === undefined ? undefined : verify(token),
+ * }));
+ * ```
  */
-export function route(
+export function route<P extends Principal = Principal>(
   path: string,
-  handler: SocketHandler,
-  options: RouteOptions = {},
+  handler: SocketHandler<P>,
+  options: RouteOptions<P> = {},
 ): Route {
   if (typeof path !== "string" || !path.startsWith("/")) {
     throw new TypeError(`Invalid path: expected a path starting with "/"`);
@@ -278,25 +320,38 @@ export function route(
   limit("maxMessagesPerSecond", maxMessagesPerSecond);
   nonNegative("shutdownTimeout", shutdownTimeout);
   optionalSignal(signal);
-  const checked = checkUpgradeOptions(upgradeOptions);
+  const checked = checkUpgradeOptions(upgradeOptions as UpgradeOptions);
   const enabled = checkTransports(transports);
+  const auth = checked.authenticate === undefined
+    ? undefined
+    : new Authenticator(
+      checked.authenticate,
+      checked.allowedOrigins,
+      options.onError ?? logAuthError,
+    );
   const connections = new Connections({
-    handler,
+    handler: handler as unknown as ConnectionsHandler,
     onError,
     maxConnections,
     maxMessagesPerSecond,
     shutdownTimeout,
   });
-  const sessions = new RouteSessions(connections, checked);
+  // The handler of an authenticated route never sees the token in the URL.
+  const start = auth === undefined
+    ? (socket: Socket, request: Request) => connections.start(socket, request)
+    : (socket: Socket, request: Request) =>
+      connections.start(socket, redactRequest(request));
+  const sessions = new RouteSessions(connections, checked, start, auth);
   const sse = enabled.includes("sse")
     ? new EventStreamServer({
       checked,
       admit: (resume) => sessions.admit(resume),
-      start: (socket, request) => connections.start(socket, request),
+      start,
       ...checked.resume && {
-        resume: (connection, protocol, request) =>
-          sessions.stream(connection, protocol, request),
+        resume: (connection, protocol, request, principal) =>
+          sessions.stream(connection, protocol, request, principal),
       },
+      ...(auth === undefined ? {} : { authenticator: auth }),
     })
     : undefined;
   const routing: Routing = {
@@ -310,6 +365,8 @@ export function route(
     sse,
     connections,
     sessions,
+    auth,
+    start,
   };
   const shutdown = (): Promise<void> => connections.shutdown();
   if (signal?.aborted) void shutdown();
@@ -323,7 +380,7 @@ export function route(
 }
 
 /** What one route dispatches by. */
-interface Routing {
+export interface Routing {
   path: string;
   /** `<path>/client.js` when the route serves the browser client. */
   scriptPath: string | undefined;
@@ -335,7 +392,17 @@ interface Routing {
   connections: Connections;
   /** The route's resumable sessions, open or waiting for their client. */
   sessions: RouteSessions;
+  /** The route's authentication, when it has `authenticate`. */
+  auth: Authenticator | undefined;
+  /** Runs the handler for an accepted socket. */
+  start: (socket: Socket, request: Request) => void;
 }
+
+/** The handler as the route's bookkeeping calls it. */
+type ConnectionsHandler = (
+  socket: Socket,
+  request: Request,
+) => void | Promise<void>;
 
 /**
  * Sends a request where it belongs: another path to `fallback` (or the
@@ -379,35 +446,6 @@ function dispatch(
     );
   }
   return upgradeRequest(routing, request);
-}
-
-/** Accepts a WebSocket handshake (within the limits) and runs the handler. */
-function upgradeRequest(routing: Routing, request: Request): Response {
-  const { connections, sessions } = routing;
-  const resume = sessions.offered(request);
-  const refused = sessions.admit(resume);
-  if (refused) return refused;
-  // Until it says which session it wants, it counts toward the limit.
-  const held = resume ? connections.hold() : undefined;
-  let upgraded: ReturnType<typeof upgradeChecked>;
-  try {
-    upgraded = upgradeChecked(
-      request,
-      routing.checked,
-      sessions.store,
-      held && sessions.admitNew(held),
-    );
-  } catch (error) {
-    held?.();
-    if (error instanceof HandshakeError) return error.response;
-    throw error;
-  }
-  const { socket, response, session } = upgraded;
-  if (session === undefined) {
-    held?.();
-    connections.start(socket, request);
-  } else sessions.startWhenNew(socket, session, request, held!);
-  return response;
 }
 
 function limit(name: string, value: unknown): void {

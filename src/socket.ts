@@ -33,6 +33,8 @@ import { internals, Listener, SocketIterator } from "./_socket_internals.ts";
 
 import type { SocketOptions } from "./socket_options.ts";
 import type { SessionInfo } from "./session/options.ts";
+import type { Principal } from "./auth/principal.ts";
+import { principalOf } from "./auth/_principals.ts";
 
 export { SocketClosedError } from "./socket_closed_error.ts";
 export type { SocketOptions } from "./socket_options.ts";
@@ -246,6 +248,16 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
    */
   get session(): SessionInfo | undefined {
     return (this.#ws as { session?: SessionInfo }).session;
+  }
+
+  /**
+   * Who is on the other end: what the route's `authenticate` returned for
+   * the handshake, replaced by each refresh in place (see
+   * docs/auth.md); `undefined` without `authenticate`, and on a client
+   * socket.
+   */
+  get principal(): Principal | undefined {
+    return principalOf(this);
   }
 
   /** Bytes handed to the runtime and not yet written to the network. */

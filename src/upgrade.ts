@@ -8,11 +8,9 @@
 import {
   type AllowedOrigins,
   checkAllowedOrigins,
-  checkHandshake,
   checkProtocols,
-  HandshakeError,
 } from "./handshake.ts";
-import { Socket, type SocketOptions } from "./socket.ts";
+import type { Socket, SocketOptions } from "./socket.ts";
 import {
   DEFAULT_HIGH_WATER_MARK,
   DEFAULT_MAX_MESSAGE_SIZE,
@@ -29,18 +27,23 @@ import {
   checkResume,
   type ResumeOptions,
 } from "./session/options.ts";
+import { defaultStore } from "./session/server.ts";
+import type { Authenticate, Principal } from "./auth/principal.ts";
 import {
-  defaultStore,
-  ServerSession,
-  type SessionStore,
-} from "./session/server.ts";
-import { acceptProtocol } from "./session/wire.ts";
+  Authenticator,
+  checkAuthenticate,
+  logAuthError,
+  refusal,
+} from "./auth/_authenticator.ts";
+import { acceptUpgrade, checkUpgrade, upgradeChecked } from "./_accept.ts";
 
 /** The longest keepAliveInterval, in seconds: Deno's ping timer is in ms. */
 const MAX_KEEP_ALIVE_SECONDS = Math.floor(MAX_TIMER_DELAY / 1000);
 
 /**
  * Options for {@linkcode upgrade} and {@linkcode route}.
+ *
+ * @typeParam P The principal `authenticate` returns.
  *
  * @example A chat server's options
  * ```ts
@@ -55,7 +58,7 @@ const MAX_KEEP_ALIVE_SECONDS = Math.floor(MAX_TIMER_DELAY / 1000);
  * console.log(options.keepAliveInterval);
  * ```
  */
-export interface UpgradeOptions extends
+export interface UpgradeOptions<P extends Principal = Principal> extends
   Pick<
     SocketOptions,
     | "highWaterMark"
@@ -110,20 +113,40 @@ export interface UpgradeOptions extends
    * @default {undefined (off)}
    */
   resume?: boolean | ResumeOptions;
+  /**
+   * Decides who a request is, before the upgrade (and before the fallback
+   * transport opens a session): return a principal to accept (the socket's
+   * `principal` holds it), a `Response` to refuse with it, `undefined` to
+   * refuse with 401 and `WWW-Authenticate: Bearer`; a throw refuses with
+   * 500 and is reported (to the route's `onError`). May be async. `token`
+   * is found in the `Authorization: Bearer` header, the bearer subprotocol
+   * of the browser client's offer, or the `access_token` query parameter.
+   * The principal's `expiresAt` (ms since the epoch) closes the socket with
+   * 4001 "Token expired" unless the client refreshes in place first. With
+   * it, `upgrade()` returns a promise. See docs/auth.md.
+   *
+   * @default {undefined (no authentication)}
+   */
+  authenticate?: Authenticate<P>;
 }
 
 /**
  * What {@linkcode upgrade} returns: the socket and the 101 response to return
  * from the request handler.
  *
+ * @typeParam P The principal `authenticate` returned.
+ *
  * @example Destructuring the result
  * ```ts ignore
  * const { socket, response }: UpgradeResult = upgrade(request);
  * ```
  */
-export interface UpgradeResult {
-  /** The new connection; it opens once `response` is returned. */
-  readonly socket: Socket;
+export interface UpgradeResult<P extends Principal = Principal> {
+  /**
+   * The new connection; it opens once `response` is returned. Its
+   * `principal` is what `authenticate` returned (`undefined` without it).
+   */
+  readonly socket: Socket & { readonly principal: P };
   /** The `101 Switching Protocols` response to return. */
   readonly response: Response;
 }
@@ -136,6 +159,8 @@ export interface CheckedUpgradeOptions {
   socket: SocketOptions;
   /** The resume options, when resume is on. */
   resume?: CheckedResume;
+  /** The `authenticate` hook, when given. */
+  authenticate?: Authenticate;
 }
 
 /**
@@ -163,6 +188,7 @@ export function checkUpgradeOptions(
     sendTimeout = DEFAULT_SEND_TIMEOUT,
     signal,
     resume,
+    authenticate,
   } = options;
   if (typeof keepAliveInterval !== "number") {
     throw new TypeError(
@@ -198,6 +224,8 @@ export function checkUpgradeOptions(
   };
   const resumeOptions = checkResume(resume);
   if (resumeOptions !== undefined) checked.resume = resumeOptions;
+  const hook = checkAuthenticate(authenticate);
+  if (hook !== undefined) checked.authenticate = hook;
   return checked;
 }
 
@@ -208,12 +236,22 @@ export function checkUpgradeOptions(
  * the answer to send: 400 for a non-GET, a missing or malformed
  * `Sec-WebSocket-Key`, or a missing `Upgrade: websocket` or
  * `Connection: upgrade`; 426 with `Sec-WebSocket-Version: 13` for another
- * version; 403 for an origin outside `allowedOrigins`. It is never a 500.
+ * version; 403 for an origin outside `allowedOrigins`. Without
+ * `authenticate` it is never a 500.
  *
+ * With `authenticate`, `upgrade()` returns a promise: the handshake is
+ * checked, then the hook decides, then the request is upgraded. A refusal
+ * rejects with a {@linkcode HandshakeError} whose `response` is the hook's
+ * own `Response`, or 401 with `WWW-Authenticate: Bearer`, or 500 when the
+ * hook threw (logged as one line of text, without the token; the client
+ * sees only "Internal server error").
+ *
+ * @typeParam P The principal `authenticate` returns.
  * @param request The incoming request.
  * @param options Subprotocols, keepalive, size and buffer limits, origins,
- * an abort signal.
- * @returns The socket and the 101 response to return.
+ * an abort signal, authentication.
+ * @returns The socket and the 101 response to return (a promise of them
+ * with `authenticate`).
  * @throws {HandshakeError} When the handshake is refused.
  * @throws {TypeError} When an option has the wrong type.
  * @throws {RangeError} When an option is out of range.
@@ -235,115 +273,91 @@ export function checkUpgradeOptions(
  *   }
  * });
  * ```
+ *
+ * @example Authenticated, in a router of your own
+ * ```ts ignore
+ * import { HandshakeError, upgrade } from "@switchboard/switchboard";
+ *
+ * Deno.serve(async (request) => {
+ *   try {
+ *     const { socket, response } = await upgrade(request, {
+ *       authenticate: (_request, { token }) =>
+ *         token === "let-me-in" ? { sub: "alice" } : undefined,
+ *     });
+ *     socket.send(`hello ${socket.principal.sub}`);
+ *     return response;
+ *   } catch (error) {
+ *     if (error instanceof HandshakeError) return error.response; // 401, ...
+ *     throw error;
+ *   }
+ * });
+ * ```
+ */
+export function upgrade<P extends Principal = Principal>(
+  request: Request,
+  options: UpgradeOptions<P> & { authenticate: Authenticate<P> },
+): Promise<UpgradeResult<P>>;
+/**
+ * Upgrades a request to a WebSocket, after checking the handshake (see the
+ * first signature).
+ *
+ * @param request The incoming request.
+ * @param options Subprotocols, keepalive, size and buffer limits, origins,
+ * an abort signal.
+ * @returns The socket and the 101 response to return.
+ * @throws {HandshakeError} When the handshake is refused.
+ * @throws {TypeError} When an option has the wrong type.
+ * @throws {RangeError} When an option is out of range.
+ *
+ * @example Without authentication
+ * ```ts ignore
+ * const { socket, response } = upgrade(request);
+ * ```
  */
 export function upgrade(
   request: Request,
-  options: UpgradeOptions = {},
-): UpgradeResult {
-  return upgradeChecked(request, checkUpgradeOptions(options));
-}
-
+  options?: UpgradeOptions & { authenticate?: undefined },
+): UpgradeResult;
 /**
- * {@linkcode upgrade} with options already checked.
+ * Upgrades a request to a WebSocket, with options whose `authenticate` may
+ * or may not be set (see the first signature).
  *
  * @param request The incoming request.
- * @param options Options from {@linkcode checkUpgradeOptions}.
- * @returns The socket and the 101 response.
+ * @param options The options.
+ * @returns The socket and the 101 response, or a promise of them when
+ * `authenticate` is set.
  * @throws {HandshakeError} When the handshake is refused.
- */
-export function upgradeChecked(
-  request: Request,
-  options: CheckedUpgradeOptions,
-  sessions: SessionStore = defaultStore,
-  admit?: () => boolean,
-): UpgradeResult & { session?: ServerSession } {
-  if (!(request instanceof Request)) {
-    throw new TypeError("Invalid request: expected a Request");
-  }
-  const protocol = checkHandshake(
-    request,
-    options.allowedOrigins,
-    options.protocols,
-  );
-  const resume = options.resume;
-  const echo = resume === undefined ? undefined : acceptProtocol(
-    request.headers.get("sec-websocket-protocol"),
-    protocol,
-  );
-  const chosen = echo ?? protocol;
-  let upgraded: { socket: WebSocket; response: Response };
-  try {
-    upgraded = Deno.upgradeWebSocket(
-      request,
-      chosen === undefined
-        ? { idleTimeout: options.idleTimeout }
-        : { idleTimeout: options.idleTimeout, protocol: chosen },
-    );
-  } catch (error) {
-    throw new HandshakeError(
-      400,
-      `Bad WebSocket handshake: ${
-        error instanceof Error ? error.message : String(error)
-      }`,
-      {},
-      { cause: error },
-    );
-  }
-  if (echo !== undefined && resume !== undefined) {
-    const { socket, session } = resumable(
-      upgraded.socket,
-      protocol ?? "",
-      options,
-      resume,
-      sessions,
-      admit,
-    );
-    return { socket, response: upgraded.response, session };
-  }
-  const socket = new Socket(
-    upgraded.socket,
-    protocol === undefined ? options.socket : { ...options.socket, protocol },
-  );
-  return { socket, response: upgraded.response };
-}
-
-/**
- * The Socket of a resumable session whose first connection is `ws` (a
- * WebSocket, or the fallback's stream): the connection goes to a
- * `ServerSession`, which a Socket wraps. The Socket asks the session before
- * every send (highWaterMark 1): the session applies the real one and holds
- * sends while maxUnacked is reached. A gap is no reason to give up on a send
- * (no sendTimeout).
+ * @throws {TypeError} When an option has the wrong type.
+ * @throws {RangeError} When an option is out of range.
  *
- * @param ws The connection, with the resume protocol negotiated.
- * @param protocol The application's subprotocol (`""` for none).
- * @param options The checked options.
- * @param resume The resume options.
- * @param sessions Where sessions are found by id.
- * @param admit Asked before a new session opens (the connection limit).
- * @returns The Socket and its session.
+ * @example Options from elsewhere
+ * ```ts ignore
+ * const result = await upgrade(request, options as UpgradeOptions);
+ * ```
  */
-export function resumable(
-  ws: WebSocket,
-  protocol: string,
-  options: CheckedUpgradeOptions,
-  resume: CheckedResume,
-  sessions: SessionStore,
-  admit?: () => boolean,
-): { socket: Socket; session: ServerSession } {
-  const session = new ServerSession(
-    ws,
-    protocol,
-    sessions,
-    resume,
-    options.socket.highWaterMark ?? DEFAULT_HIGH_WATER_MARK,
-    admit,
-  );
-  const socket = new Socket(session as unknown as WebSocket, {
-    ...options.socket,
-    highWaterMark: 1,
-    sendTimeout: 0,
-    protocol,
-  });
-  return { socket, session };
+export function upgrade(
+  request: Request,
+  options?: UpgradeOptions,
+): UpgradeResult | Promise<UpgradeResult>;
+export function upgrade(
+  request: Request,
+  options: UpgradeOptions = {},
+): UpgradeResult | Promise<UpgradeResult> {
+  const checked = checkUpgradeOptions(options);
+  const hook = checked.authenticate;
+  if (hook === undefined) return upgradeChecked(request, checked);
+  return (async () => {
+    const protocol = checkUpgrade(request, checked);
+    const authenticator = new Authenticator(
+      hook,
+      checked.allowedOrigins,
+      logAuthError,
+    );
+    const outcome = await authenticator.check(request);
+    if (outcome instanceof Response) throw refusal(outcome);
+    return acceptUpgrade(request, checked, protocol, defaultStore, undefined, {
+      authenticator,
+      principal: outcome,
+    });
+  })();
 }

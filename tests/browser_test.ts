@@ -428,3 +428,49 @@ Deno.test({
     reportTime("browser SSE test", startedAt);
   },
 });
+
+Deno.test({
+  name:
+    "a person signs in on the chat page (--auth) with a short-lived token and stays connected across its expiry, refreshed in place",
+  ignore: skip,
+  async fn() {
+    const startedAt = performance.now();
+    // Access tokens of 3 s: the page's client refreshes each halfway
+    // through (refreshBefore's 30 s default is longer than the token).
+    await using chat = await startExample("chat.ts", [
+      "--auth",
+      "--token-ttl",
+      "3",
+    ]);
+    await using browser = await launch();
+    const { page } = browser;
+    const pageErrors: string[] = [];
+    page.on("pageerror", (error) => pageErrors.push(error.message));
+    await page.goto(`${chat.origin}/`);
+    await page.fill("#name", "Ada");
+    await page.click("#enter");
+    const status = page.locator("#status");
+    await status.filter({ hasText: "in lobby as Ada" }).waitFor({
+      timeout: 10_000,
+    });
+    assert.match(await page.textContent("#who") ?? "", /^Signed in as Ada · /);
+    const notices = page.locator("#log li.notice");
+    await notices.first().waitFor({ timeout: 10_000 });
+    assert.match(await notices.first().textContent() ?? "", /^Ada joined/);
+
+    // Past two expiries of the first token.
+    await new Promise((resolve) => setTimeout(resolve, 7000));
+    assert.equal(await status.textContent(), "in lobby as Ada");
+    assert.equal(await status.getAttribute("class"), "open");
+    const tokens = Number(await page.getAttribute("#who", "data-tokens"));
+    assert.ok(tokens >= 3, `only ${tokens} tokens in 7 s`);
+    await page.fill("#text", "still here after the expiry");
+    await page.press("#text", "Enter");
+    await page.locator("#log li", { hasText: "still here after the expiry" })
+      .waitFor({ timeout: 10_000 });
+    // One connection all along: one "joined", no "left".
+    assert.equal(await notices.count(), 1);
+    assert.deepEqual(pageErrors, []);
+    reportTime("browser auth test", startedAt);
+  },
+});

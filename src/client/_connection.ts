@@ -19,7 +19,13 @@ import { Watchdog } from "./_watchdog.ts";
 import { queueFull } from "../_receiver.ts";
 import type { CheckedClientOptions } from "./options.ts";
 import { ClientLink, type ClientSession } from "../session/client.ts";
-import { offerProtocols } from "../session/wire.ts";
+import { CONTROL_PROTOCOL, RESUME_PROTOCOL } from "../session/wire.ts";
+import { ControlLink } from "../auth/_control_link.ts";
+import { redact } from "../auth/_token.ts";
+import type { ClientAuth, ClientPort } from "./_auth.ts";
+
+/** The client's URL: fixed, or a function called before every attempt. */
+export type UrlSource = string | (() => string | Promise<string>);
 
 /** What a {@linkcode Connection} tells the client, and asks it. */
 export interface ConnectionHost {
@@ -41,7 +47,12 @@ export interface ConnectionHost {
 
 /** One connection at a time to the client's URL, made again on request. */
 export class Connection {
-  readonly #url: string;
+  readonly #url: UrlSource;
+  /** The URL of the last attempt. */
+  #lastUrl: string;
+  readonly #auth: ClientAuth | undefined;
+  /** The current attempt's control channel, for refreshes in place. */
+  #port: ClientPort | undefined;
   readonly #options: CheckedClientOptions;
   readonly #transports: Transports;
   readonly #outbox: Outbox;
@@ -59,23 +70,27 @@ export class Connection {
   openedAt = 0;
 
   /**
-   * @param url The `ws:` or `wss:` URL.
+   * @param url The `ws:` or `wss:` URL, or a function giving it.
    * @param options The client's checked options.
    * @param outbox What the client sends.
    * @param inbox Where received messages go.
    * @param host The client.
    * @param session The resumable session, if any.
+   * @param auth The client's token, if any.
    */
   constructor(
-    url: string,
+    url: UrlSource,
     options: CheckedClientOptions,
     outbox: Outbox,
     inbox: Inbox<Message>,
     host: ConnectionHost,
     session?: ClientSession,
+    auth?: ClientAuth,
   ) {
     this.#session = session;
+    this.#auth = auth;
     this.#url = url;
+    this.#lastUrl = typeof url === "string" ? url : "";
     this.#options = options;
     this.#transports = new Transports(options.transports);
     this.#outbox = outbox;
@@ -94,35 +109,102 @@ export class Connection {
     return this.#socket;
   }
 
+  /** The URL of the last attempt, without an `access_token` parameter. */
+  get url(): string {
+    return redact(this.#lastUrl);
+  }
+
   /**
-   * Opens a connection with the current transport.
+   * Opens a connection with the current transport, once the URL and the
+   * token are known (at once when both are fixed).
    *
    * @param first Whether this is the client's first: then an error making
    * it is thrown, not reported.
    * @throws {SyntaxError} When the runtime's `WebSocket` rejects the URL.
    */
   open(first: boolean): void {
+    const url = this.#url;
+    const auth = this.#auth;
+    if (typeof url === "string" && (auth === undefined || auth.fixed)) {
+      return this.#openWith(url, auth?.fixed, first);
+    }
+    this.#resolve(url, auth).then((target) => {
+      if (target !== undefined && !this.#host.closing()) {
+        this.#openWith(target.url, target.token, false);
+      }
+    });
+  }
+
+  /**
+   * The URL and token of the next attempt; a function that fails fails the
+   * attempt (a retry follows).
+   */
+  async #resolve(
+    url: UrlSource,
+    auth: ClientAuth | undefined,
+  ): Promise<{ url: string; token: string | undefined } | undefined> {
+    let what = "the URL";
+    try {
+      const resolved = typeof url === "string" ? url : String(await url());
+      what = "a token";
+      return { url: resolved, token: await auth?.next() };
+    } catch (error) {
+      if (!this.#host.closing()) {
+        const reason = `Could not get ${what}: ${
+          error instanceof Error ? error.message : String(error)
+        }`;
+        this.#host.closed(
+          { code: 1006, reason: redact(reason).slice(0, 200), wasClean: false },
+          false,
+          undefined,
+        );
+      }
+      return undefined;
+    }
+  }
+
+  #openWith(url: string, token: string | undefined, first: boolean): void {
     const options = this.#options;
+    const auth = this.#auth;
+    this.#lastUrl = url;
     let socket: Socket;
     try {
+      this.#transports.skipMissing();
+      const websocket = this.#transports.current === "websocket";
+      // A session resumes over either transport; a WebSocket needs the
+      // control channel offered (the fallback's stream always carries it).
       const session = this.#session;
-      const ws = this.#transports.open(
-        this.#url,
-        session ? offerProtocols(options.protocols) : options.protocols,
-        options.fetch,
-        session && (() => session.hello()),
-      );
+      const features: string[] = [];
+      if (session) features.push(RESUME_PROTOCOL);
+      if (auth && websocket) features.push(CONTROL_PROTOCOL);
+      const ws = this.#transports.open({
+        url,
+        protocols: options.protocols,
+        features,
+        fetch: options.fetch,
+        maxMessageSize: options.maxMessageSize,
+        auth,
+        token,
+        hello: session && (() => session.hello()),
+      });
       // A resumable connection: the Socket wraps the session's link, which
       // opens once the server has said which session it is on, and asks the
       // link before every send (highWaterMark 1; the link applies the real
-      // one and maxUnacked).
+      // one and maxUnacked). With a token, a WebSocket carries the control
+      // channel when the server accepts it (a resume link does too).
       const wrapped = session
         ? new ClientLink(
           ws,
           session,
           options.highWaterMark,
         ) as unknown as WebSocket
+        : auth && websocket
+        ? new ControlLink(ws, false) as unknown as WebSocket
         : ws;
+      if (auth) {
+        this.#port = wrapped as unknown as ClientPort;
+        auth.listen(this.#port);
+      }
       socket = new Socket(wrapped, {
         highWaterMark: session ? 1 : options.highWaterMark,
         maxMessageSize: options.maxMessageSize,
@@ -233,6 +315,7 @@ export class Connection {
     clearTimeout(this.#openTimer);
     this.openedAt = Date.now();
     this.#opened = true;
+    if (this.#port) this.#auth?.attach(this.#port);
     this.#outbox.flush(socket);
     this.#watchdog.start(
       () => this.#socket === socket && !this.#host.closing(),
@@ -254,12 +337,18 @@ export class Connection {
   #onClose(socket: Socket, info: CloseInfo): void {
     if (this.#socket !== socket) return;
     this.#socket = undefined;
+    // A reason may hold a URL (the runtime's errors): never a token.
+    if (info.reason.includes("access_token")) {
+      info = { ...info, reason: redact(info.reason) };
+    }
+    this.#auth?.detach(info);
     const opened = this.#opened;
     this.#opened = false;
     const closing = this.#host.closing();
+    const status = opened ? undefined : refusedStatus(info.reason);
     if (
       !opened && !closing && this.#transports.current === "websocket" &&
-      this.#transports.hasNext
+      this.#transports.hasNext && status !== 401 && status !== 403
     ) {
       // A refused upgrade: fall back now, without counting a retry.
       return this.#fallBack();
@@ -269,7 +358,8 @@ export class Connection {
     // When no transport opened, the next attempt starts again with the
     // first (a server that was down is no reason to stay on the fallback);
     // otherwise it starts with the one that opened.
-    const refused = opened || closing ? undefined : refusedStatus(info.reason);
+    // Credentials the fallback would not fix either end the attempt here.
+    const refused = closing ? undefined : status;
     if (!opened && refused === undefined) this.#transports.restart();
     // Never handed to the dropped connection: they go first, in order, on
     // the next one (or are rejected when the client ends).

@@ -36,31 +36,37 @@ export class RetryPolicy {
    * @param info Why the connection ended.
    * @param uptime How long it was open, in ms; `-1` when it never opened.
    * @param refused The HTTP status of a handshake retrying cannot fix.
+   * @param renewed The token function gave a new token after an
+   * authentication failure: one retry follows at once (within
+   * `maxRetries`), whatever made the close final.
    * @returns The retry to schedule, or the client's final close info.
    */
   next(
     info: CloseInfo,
     uptime: number,
     refused: number | undefined,
+    renewed = false,
   ): Retry | CloseInfo {
     const options = this.#options;
     if (uptime >= options.minUptime) this.#retries = 0;
-    if (refused !== undefined) {
-      // A wrong path, a refused origin or credentials: retrying cannot help.
-      return {
-        code: 1006,
-        reason: `Handshake refused: ${refused}`,
-        wasClean: false,
-      };
-    }
-    if (
-      info.code === 1008 || options.isFinal(info.code) ||
-      this.#retries >= options.maxRetries
-    ) return info;
+    if (this.#retries >= options.maxRetries) return final(info, refused);
+    if (renewed) return { attempt: ++this.#retries, delay: 0 };
+    // A wrong path, a refused origin or credentials: retrying cannot help.
+    if (refused !== undefined) return final(info, refused);
+    if (info.code === 1008 || options.isFinal(info.code)) return info;
     const attempt = ++this.#retries;
     return {
       attempt,
       delay: backoff(attempt, options.backoff, Math.random()),
     };
   }
+}
+
+/** The client's last close info: a refused handshake's status, or `info`. */
+function final(info: CloseInfo, refused: number | undefined): CloseInfo {
+  return refused === undefined ? info : {
+    code: 1006,
+    reason: `Handshake refused: ${refused}`,
+    wasClean: false,
+  };
 }

@@ -8,7 +8,8 @@
 
 import type { Transport } from "../message.ts";
 import { EventStreamSocket, type Fetch } from "../sse/client.ts";
-import type { Hello } from "../session/wire.ts";
+import { type Hello, offerProtocols } from "../session/wire.ts";
+import type { ClientAuth } from "./_auth.ts";
 
 /**
  * The transports a client tries, in order, and the one the current or next
@@ -46,37 +47,72 @@ export class Transports {
   }
 
   /**
-   * Opens a connection with the current transport; a WebSocket is skipped
-   * for the next transport when the runtime has no `WebSocket`.
-   *
-   * @param url The `ws:` or `wss:` URL.
-   * @param protocols The subprotocols to offer.
-   * @param fetchFn The `fetch` of the fallback's stream and POSTs.
-   * @param hello What a resumable session's connection asks for: the
-   * fallback's stream asks in its request (a WebSocket, in its first
-   * message).
-   * @returns The new connection, still connecting.
-   * @throws {SyntaxError} When the runtime's `WebSocket` rejects the URL.
+   * Moves past a WebSocket when the runtime has none and another transport
+   * follows, so that {@linkcode Transports.current} is the one to open.
    */
-  open(
-    url: string,
-    protocols: string[],
-    fetchFn: Fetch,
-    hello?: () => Hello,
-  ): WebSocket {
+  skipMissing(): void {
     if (
       this.current === "websocket" && typeof WebSocket === "undefined" &&
       this.hasNext
     ) this.next();
-    if (this.current === "websocket") return new WebSocket(url, protocols);
-    return new EventStreamSocket(
-      url,
-      protocols,
-      fetchFn,
-      undefined,
-      hello?.(),
-    ) as unknown as WebSocket;
   }
+
+  /**
+   * Opens a connection with the current transport (see
+   * {@linkcode Transports.skipMissing}).
+   *
+   * @param attempt What to open: the URL, the subprotocols (the app's, and
+   * the features to offer over a WebSocket), the fallback's `fetch`, and
+   * the token and where it goes.
+   * @returns The new connection, still connecting.
+   * @throws {SyntaxError} When the runtime's `WebSocket` rejects the URL.
+   */
+  open(attempt: Attempt): WebSocket {
+    const { url, protocols, auth, token } = attempt;
+    const offer = attempt.features.length > 0
+      ? offerProtocols(protocols, attempt.features)
+      : [...protocols];
+    if (this.current === "sse") {
+      return new EventStreamSocket(
+        url,
+        offer,
+        attempt.fetch,
+        attempt.maxMessageSize,
+        attempt.hello?.(),
+        auth && token !== undefined ? auth.authorization(token) : undefined,
+      ) as unknown as WebSocket;
+    }
+    if (auth === undefined || token === undefined) {
+      return new WebSocket(url, offer);
+    }
+    const placed = auth.place(url, offer, token);
+    return placed.headers === undefined
+      ? new WebSocket(placed.url, placed.protocols)
+      // Deno's WebSocket takes headers (tokenIn "header" is Deno only).
+      : new WebSocket(placed.url, {
+        protocols: placed.protocols,
+        headers: placed.headers,
+      });
+  }
+}
+
+/** One connection attempt, as {@linkcode Transports.open} makes it. */
+export interface Attempt {
+  url: string;
+  /** The application's subprotocols. */
+  protocols: readonly string[];
+  /** Feature tokens offered beside them (resume, control). */
+  features: readonly string[];
+  /**
+   * What a resumable session's connection asks for: the fallback's stream
+   * asks in its request (a WebSocket, in its first message).
+   */
+  hello?: (() => Hello) | undefined;
+  fetch: Fetch;
+  maxMessageSize: number;
+  auth: ClientAuth | undefined;
+  /** The token for this attempt, when the client has one. */
+  token: string | undefined;
 }
 
 /**

@@ -15,7 +15,8 @@ import {
 } from "../message.ts";
 import { SocketClosedError } from "../socket.ts";
 import { DONE, Inbox } from "../_inbox.ts";
-import { Connection } from "./_connection.ts";
+import { Connection, type UrlSource } from "./_connection.ts";
+import { ClientAuth } from "./_auth.ts";
 import { Outbox } from "./_outbox.ts";
 import { RetryPolicy } from "./_retry.ts";
 import {
@@ -57,12 +58,12 @@ import type { SessionInfo } from "../session/options.ts";
  */
 export class Client extends EventTarget
   implements AsyncIterable<Message>, AsyncDisposable {
-  #url: string;
   #outbox: Outbox;
   /** Received messages of every connection, in order, for the loop. */
   #inbox: Inbox<Message>;
   #connection: Connection;
   #session: ClientSession | undefined;
+  #auth: ClientAuth | undefined;
   #signal: AbortSignal | undefined;
   #onAbort = (): void => this.#shutdown(1000, "Aborted");
 
@@ -79,8 +80,10 @@ export class Client extends EventTarget
    * Checks the options and opens the first connection. Prefer
    * {@linkcode connect}.
    *
-   * @param url The `ws:` or `wss:` URL.
-   * @param options Backoff, outbox and socket options, an abort signal.
+   * @param url The `ws:` or `wss:` URL, or a function giving it, called
+   * before every connection attempt.
+   * @param options Backoff, outbox and socket options, a token, an abort
+   * signal.
    * @throws {TypeError} When an option has the wrong type.
    * @throws {RangeError} When an option is out of range.
    * @throws {SyntaxError} When the runtime's `WebSocket` rejects the URL.
@@ -92,12 +95,20 @@ export class Client extends EventTarget
    * const client = new Client("ws://127.0.0.1:8000/ws", { maxRetries: 3 });
    * ```
    */
-  constructor(url: string | URL, options: ClientOptions = {}) {
+  constructor(
+    url: string | URL | (() => string | Promise<string>),
+    options: ClientOptions = {},
+  ) {
     super();
-    if (typeof url !== "string" && !(url instanceof URL)) {
-      throw new TypeError("Invalid url: expected a string or a URL");
+    if (
+      typeof url !== "string" && !(url instanceof URL) &&
+      typeof url !== "function"
+    ) {
+      throw new TypeError(
+        "Invalid url: expected a string, a URL or a function returning one",
+      );
     }
-    this.#url = String(url);
+    const source: UrlSource = typeof url === "function" ? url : String(url);
     const checked = checkClientOptions(options);
     this.#retries = new RetryPolicy(checked);
     this.#outbox = new Outbox(checked.maxQueued, checked.maxQueuedBytes);
@@ -107,8 +118,15 @@ export class Client extends EventTarget
       messageSize,
     );
     if (checked.resume) this.#session = new ClientSession(checked.resume);
+    if (checked.token !== undefined) {
+      this.#auth = new ClientAuth(
+        checked.token,
+        checked.tokenIn,
+        checked.refreshBefore,
+      );
+    }
     this.#connection = new Connection(
-      this.#url,
+      source,
       checked,
       this.#outbox,
       this.#inbox,
@@ -119,6 +137,7 @@ export class Client extends EventTarget
         failed: (info) => this.#finish(info),
       },
       this.#session,
+      this.#auth,
     );
     const signal = checked.signal;
     if (signal?.aborted) {
@@ -133,9 +152,22 @@ export class Client extends EventTarget
     }
   }
 
-  /** The URL the client connects to. */
+  /**
+   * The URL the client connects to (of the last attempt, when `url` is a
+   * function: `""` before the first), without an `access_token` parameter.
+   */
   get url(): string {
-    return this.#url;
+    return this.#connection.url;
+  }
+
+  /**
+   * When the principal of the open connection expires, in milliseconds
+   * since the epoch by the server's clock, as the server told it (and
+   * refreshes move it); `undefined` without a token, before the server
+   * told it, or when it never expires.
+   */
+  get expiresAt(): number | undefined {
+    return this.#auth?.expiresAt;
   }
 
   /** The client's state; a `"statechange"` event fires when it changes. */
@@ -330,6 +362,51 @@ export class Client extends EventTarget
   }
 
   /**
+   * Refreshes the token in place: gets a token (calls the `token`
+   * function), sends it over the open connection, and resolves once the
+   * server's `authenticate` accepted it; the connection, its rooms and the
+   * calls in flight stay. The client does it by itself `refreshBefore` ms
+   * before the principal expires, and when the server asks. The server
+   * closes with 4001 when it refuses the token, 4003 when the subject
+   * changed (then the promise rejects with that close).
+   *
+   * @returns A promise that resolves once the server accepted the token.
+   * @throws {TypeError} (as a rejection) When the client has no `token`
+   * option, or the token function returns no string.
+   * @throws {Error} (as a rejection) When the client is not open, or its
+   * server does not take refreshes (a route without `authenticate`).
+   * @throws {SocketClosedError} (as a rejection) When the connection closes
+   * before the server answers.
+   *
+   * @example Refreshing after a login elsewhere
+   * ```ts ignore
+   * import { connect } from "@switchboard/switchboard/client";
+   *
+   * const client = connect("wss://example.com/ws", { token: () => getToken() });
+   * await client.refreshToken();
+   * console.log("valid until", new Date(client.expiresAt!));
+   * ```
+   */
+  refreshToken(): Promise<void> {
+    const auth = this.#auth;
+    if (auth === undefined) {
+      return Promise.reject(
+        new TypeError(
+          "Cannot refresh the token: the client was made without a token option",
+        ),
+      );
+    }
+    if (this.#state !== "open") {
+      return Promise.reject(
+        new Error(
+          `Cannot refresh the token: the client is ${this.#state}, not open`,
+        ),
+      );
+    }
+    return auth.refresh();
+  }
+
+  /**
    * Closes the client for good: no more reconnects. Closes the connection
    * if one is open (messages waiting for its send buffer are written first),
    * cancels a pending retry, and rejects what is still in the outbox. The
@@ -432,7 +509,30 @@ export class Client extends EventTarget
       );
     }
     const uptime = opened ? Date.now() - this.#connection.openedAt : -1;
-    const next = this.#retries.next(info, uptime, refused);
+    const auth = this.#auth;
+    if (
+      auth !== undefined &&
+      (refused === 401 || refused === 403 || info.code === 4001 ||
+        info.code === 4003)
+    ) {
+      // Final, unless the token function now gives another token.
+      auth.renew().then((renewed) => {
+        if (this.#closing || this.#info) return;
+        this.#retry(info, uptime, refused, renewed);
+      });
+      return;
+    }
+    this.#retry(info, uptime, refused, false);
+  }
+
+  /** Gives up, or schedules the next attempt. */
+  #retry(
+    info: CloseInfo,
+    uptime: number,
+    refused: number | undefined,
+    renewed: boolean,
+  ): void {
+    const next = this.#retries.next(info, uptime, refused, renewed);
     if ("code" in next) return this.#finish(next);
     const { attempt, delay } = next;
     this.#timer = setTimeout(() => {
@@ -468,6 +568,7 @@ export class Client extends EventTarget
     this.#timer = undefined;
     this.#connection.stop();
     this.#session?.stop();
+    this.#auth?.stop();
     this.#signal?.removeEventListener("abort", this.#onAbort);
     this.#signal = undefined;
     this.#outbox.reject(info);

@@ -28,8 +28,16 @@ import type { ClientOptions } from "./options.ts";
  * failed, as 1006), so there a refused WebSocket handshake is retried like
  * any failed attempt, up to `maxRetries`.
  *
- * @param url The `ws:` or `wss:` URL.
- * @param options Backoff, outbox and socket options, an abort signal.
+ * With a `token`, a handshake refused with 401 or 403 and a close with 4001
+ * ("Token expired") or 4003 end the client unless the token function then
+ * returns another token: one retry follows at once. While open, the token
+ * is refreshed in place (`refreshBefore` ahead of its expiry, when the
+ * server asks, and on {@linkcode Client.refreshToken}). See docs/auth.md.
+ *
+ * @param url The `ws:` or `wss:` URL, or a function returning it, called
+ * before every connection attempt (for a URL that needs more than a token).
+ * @param options Backoff, outbox and socket options, a token, an abort
+ * signal.
  * @returns The client, already connecting.
  * @throws {TypeError} When an option has the wrong type.
  * @throws {RangeError} When an option is out of range.
@@ -49,6 +57,18 @@ import type { ClientOptions } from "./options.ts";
  * for await (const msg of client) console.log("got", msg.data);
  * ```
  *
+ * @example With a token that expires
+ * ```ts ignore
+ * import { connect } from "@switchboard/switchboard/client";
+ *
+ * const client = connect("wss://example.com/ws", {
+ *   // Called before every attempt and for every refresh in place.
+ *   token: async () => (await fetch("/token")).text(),
+ *   refreshBefore: 30_000, // ms before the token expires
+ * });
+ * for await (const msg of client) console.log(msg.data);
+ * ```
+ *
  * @example Options are checked at once
  * ```ts
  * import { connect } from "@switchboard/switchboard/client";
@@ -60,6 +80,9 @@ import type { ClientOptions } from "./options.ts";
  * }
  * ```
  */
-export function connect(url: string | URL, options?: ClientOptions): Client {
+export function connect(
+  url: string | URL | (() => string | Promise<string>),
+  options?: ClientOptions,
+): Client {
   return new Client(url, options);
 }

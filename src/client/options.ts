@@ -19,6 +19,7 @@ import {
 } from "../_validate.ts";
 import type { Fetch } from "../sse/client.ts";
 import type { Backoff } from "./_backoff.ts";
+import { checkToken, checkTokenIn, hasHeaders } from "./_auth.ts";
 import {
   type CheckedResume,
   checkResume,
@@ -199,7 +200,42 @@ export interface ClientOptions {
    * @default {false}
    */
   resume?: boolean | ResumeOptions;
+  /**
+   * The credential for a route with `authenticate`: a string, or a function
+   * called before every connection attempt (so a reconnect uses a fresh
+   * token) and for every refresh in place. Where it travels: see
+   * `tokenIn`; over the fallback transport, in the `Authorization` header of
+   * the stream and of every POST. A handshake refused with 401 or 403, and
+   * a close with 4001 or 4003, end the client, unless this function then
+   * returns a token other than the one refused: then the client retries
+   * once, at once. See docs/auth.md.
+   *
+   * @default {undefined (no token)}
+   */
+  token?: string | (() => string | Promise<string>);
+  /**
+   * Where a WebSocket carries the token: `"header"` (`Authorization:
+   * Bearer`, which only Deno's `WebSocket` can send), `"protocol"` (a
+   * `switchboard.bearer.<base64url>` entry of the subprotocol offer, which
+   * the server never chooses) or `"query"` (an `access_token` query
+   * parameter, SignalR's convention: it can show in proxies' logs).
+   *
+   * @default {"header" in Deno, "protocol" elsewhere}
+   */
+  tokenIn?: "header" | "protocol" | "query";
+  /**
+   * Milliseconds before the principal's `expiresAt` (which the server tells
+   * the client) at which the client refreshes its token in place, or
+   * halfway through the time left when that is later. `0`: only when the
+   * server asks (shortly before expiry).
+   *
+   * @default {30000}
+   */
+  refreshBefore?: number;
 }
+
+/** Where a WebSocket carries the token. */
+export type TokenIn = "header" | "protocol" | "query";
 
 function nonNegative(name: string, value: unknown, min = 0): number {
   if (typeof value !== "number") {
@@ -300,6 +336,9 @@ export interface CheckedClientOptions {
   openTimeout: number;
   fetch: Fetch;
   resume: CheckedResume | undefined;
+  token: string | (() => string | Promise<string>) | undefined;
+  tokenIn: TokenIn;
+  refreshBefore: number;
 }
 
 /**
@@ -334,6 +373,9 @@ export function checkClientOptions(
     openTimeout = 1500,
     fetch: fetchFn,
     resume,
+    token,
+    tokenIn = hasHeaders() ? "header" : "protocol",
+    refreshBefore = 30_000,
   } = options;
   const checkedProtocols = protocolList(protocols);
   nonNegative("initialDelay", initialDelay);
@@ -373,6 +415,9 @@ export function checkClientOptions(
     transports: checkTransports(transports),
     openTimeout: nonNegative("openTimeout", openTimeout),
     resume: checkResume(resume),
+    token: checkToken(token),
+    tokenIn: checkTokenIn(tokenIn),
+    refreshBefore: timeout("refreshBefore", refreshBefore),
   };
   if (fetchFn !== undefined && typeof fetchFn !== "function") {
     throw new TypeError("Invalid fetch: expected a function");

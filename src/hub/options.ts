@@ -6,6 +6,7 @@
  */
 
 import type { Backplane } from "../backplane/mod.ts";
+import type { Principal } from "../auth/principal.ts";
 import { positiveInteger } from "../_validate.ts";
 
 /**
@@ -82,6 +83,17 @@ export interface HubOptions {
    * @default {67108864}
    */
   maxBufferedBytes?: number;
+  /**
+   * Decides whether a connection may join a room, from its socket's
+   * `principal` (what the route's `authenticate` returned; `undefined`
+   * without it) and the room's name. `hub.join()` calls it (not for a room
+   * the connection is already in) and throws a `ForbiddenError`, changing
+   * nothing, unless it returns `true`. Synchronous, as `join()` is: look up
+   * what it needs at `authenticate` time and keep it in the principal.
+   *
+   * @default {undefined (every join is allowed)}
+   */
+  authorizeJoin?: (principal: Principal | undefined, room: string) => boolean;
 }
 
 /**
@@ -127,6 +139,9 @@ export interface HubSettings {
   channel: string;
   maxQueuedMessages: number;
   maxBufferedBytes: number;
+  authorizeJoin:
+    | ((principal: Principal | undefined, room: string) => boolean)
+    | undefined;
 }
 
 /**
@@ -144,7 +159,13 @@ export function checkHubOptions(options: HubOptions): HubSettings {
     channel = "switchboard",
     maxQueuedMessages = 1024,
     maxBufferedBytes = 64 * 1024 * 1024,
+    authorizeJoin,
   } = options;
+  if (authorizeJoin !== undefined && typeof authorizeJoin !== "function") {
+    throw new TypeError(
+      `Invalid authorizeJoin: expected a function, got ${typeof authorizeJoin}`,
+    );
+  }
   if (typeof channel !== "string" || channel === "") {
     throw new TypeError("Invalid channel: expected a non-empty string");
   }
@@ -162,5 +183,6 @@ export function checkHubOptions(options: HubOptions): HubSettings {
     channel,
     maxQueuedMessages: positiveInteger("maxQueuedMessages", maxQueuedMessages),
     maxBufferedBytes: positiveInteger("maxBufferedBytes", maxBufferedBytes),
+    authorizeJoin,
   };
 }

@@ -10,12 +10,14 @@ import { RpcError } from "./errors.ts";
 import { Failures, type Report } from "./_failures.ts";
 import type { PendingCalls } from "./_calls.ts";
 import type { ServeSettings } from "./_options.ts";
+import type { Run } from "./_methods.ts";
 import type { Replies } from "./_replies.ts";
 import {
   BATCH_TOO_LARGE,
   EMPTY_BATCH,
   encodeError,
   encodeResult,
+  FORBIDDEN,
   type Id,
   INTERNAL_ERROR,
   invalidRequest,
@@ -46,6 +48,11 @@ interface Served {
 }
 
 const decoder = new TextDecoder();
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && typeof value === "object" &&
+    typeof (value as PromiseLike<unknown>).then === "function";
+}
 
 /** Serves the requests of received messages and settles their responses. */
 export class Dispatcher {
@@ -221,16 +228,57 @@ export class Dispatcher {
       failures.add(new RpcError(-32000, TOO_MANY_MESSAGE), method);
       return undefined;
     }
-    let outcome: unknown;
+    const authorize = this.#settings.authorize;
+    if (authorize === undefined) return this.#run(run, params, served);
+    let allowed: unknown;
     try {
-      outcome = run(params, { method, id, signal: this.#signal });
+      allowed = authorize(this.#socket.principal, method);
     } catch (error) {
       return this.#failed(served, error);
     }
-    if (
-      outcome !== null && typeof outcome === "object" &&
-      typeof (outcome as PromiseLike<unknown>).then === "function"
-    ) {
+    if (!isThenable(allowed)) {
+      return allowed === true
+        ? this.#run(run, params, served)
+        : this.#forbidden(served);
+    }
+    this.#busy++;
+    return Promise.resolve(allowed).then(
+      (allowed) => {
+        this.#busy--;
+        const answer = allowed === true
+          ? this.#run(run, params, served)
+          : this.#forbidden(served);
+        return answer instanceof Promise ? answer : this.#fit(answer, served);
+      },
+      (error) => {
+        this.#busy--;
+        return this.#fit(this.#failed(served, error), served);
+      },
+    );
+  }
+
+  /** The -32001 answer to a call `authorize` refused (none to a notification). */
+  #forbidden(served: Served): string | undefined {
+    const { id, method, failures } = served;
+    if (id !== undefined) return encodeError(id, FORBIDDEN);
+    failures.add(new RpcError(-32001, "Forbidden"), method);
+    return undefined;
+  }
+
+  /** Runs a method's handler: its answer now (unsized), or later (sized). */
+  #run(run: Run, params: unknown, served: Served): Answer {
+    const { id, method } = served;
+    let outcome: unknown;
+    try {
+      outcome = run(params, {
+        method: method as string,
+        id,
+        signal: this.#signal,
+      });
+    } catch (error) {
+      return this.#failed(served, error);
+    }
+    if (isThenable(outcome)) {
       this.#busy++;
       return Promise.resolve(outcome).then(
         (result) => {

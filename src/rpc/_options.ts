@@ -1,6 +1,7 @@
 // The checks of RpcPeer's options, and the settings they resolve to.
 
 import type { Message } from "../message.ts";
+import type { Principal } from "../auth/principal.ts";
 import type { Socket } from "../socket.ts";
 import { socketLimits } from "../_socket_internals.ts";
 import { MAX_TIMER_DELAY, positiveInteger } from "../_validate.ts";
@@ -23,6 +24,12 @@ export interface ServeSettings {
   /** The other side's largest message, in bytes. */
   peerLimit: number;
   highWaterMark: number;
+  authorize:
+    | ((
+      principal: Principal | undefined,
+      method: string,
+    ) => boolean | Promise<boolean>)
+    | undefined;
 }
 
 /** {@linkcode RpcPeerOptions}, checked, with their defaults applied. */
@@ -55,6 +62,7 @@ export function checkPeerOptions<Local>(
     maxConcurrentRequests = 100,
     maxDepth = 64,
     maxMessageSize,
+    authorize,
   } = options;
   const limits = socketLimits(socket);
   const settings = {
@@ -72,6 +80,7 @@ export function checkPeerOptions<Local>(
     filter: optionalFunction("filter", filter),
     onOther: optionalFunction("onOther", onOther),
     onError: optionalFunction("onError", onError),
+    authorize: optionalFunction("authorize", authorize),
   };
   return {
     ...settings,

@@ -18,6 +18,7 @@ export const RESPONSE_TOO_LARGE =
   '{"code":-32000,"message":"Response too large"}';
 export const METHOD_NOT_FOUND = '{"code":-32601,"message":"Method not found"}';
 export const INTERNAL_ERROR = '{"code":-32603,"message":"Internal error"}';
+export const FORBIDDEN = '{"code":-32001,"message":"Forbidden"}';
 
 /** Whole answers that never change. */
 export const PARSE_ERROR = encodeError(

@@ -59,4 +59,5 @@ export type {
   StandardSchemaResult,
 } from "./types.ts";
 export type { RpcPeerOptions } from "./options.ts";
+export type { Principal } from "../auth/principal.ts";
 export { RpcPeer } from "./peer.ts";

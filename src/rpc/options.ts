@@ -1,6 +1,7 @@
 // The options of an RpcPeer.
 
 import type { Message } from "../message.ts";
+import type { Principal } from "../auth/principal.ts";
 import type { RpcImplementation, RpcUntyped } from "./types.ts";
 
 /**
@@ -108,4 +109,21 @@ export interface RpcPeerOptions<Local = RpcUntyped> {
    * @default {the socket's `maxMessageSize`}
    */
   maxMessageSize?: number;
+  /**
+   * Decides whether the other side may call a method, from the socket's
+   * `principal` (what the route's `authenticate` returned, and, after a
+   * refresh in place, the new one; `undefined` without it) and the method's
+   * name. It runs for each request and notification of a served method,
+   * before its params are checked; anything but `true` refuses: a request
+   * is answered with -32001 "Forbidden" and a notification is dropped (and
+   * reported to `onError`), and the handler never runs. May be async (it
+   * counts toward `maxConcurrentRequests` meanwhile); a throw is answered
+   * with -32603 and reported.
+   *
+   * @default {undefined (every call is allowed)}
+   */
+  authorize?: (
+    principal: Principal | undefined,
+    method: string,
+  ) => boolean | Promise<boolean>;
 }

@@ -15,6 +15,8 @@ import type { CheckedResume } from "./options.ts";
 import { control, type Data, readText, SessionState } from "./_state.ts";
 import type { SessionInfo } from "./options.ts";
 import {
+  type ControlHandler,
+  escapeText,
   type Hello,
   helloControl,
   isCount,
@@ -23,6 +25,7 @@ import {
   splitProtocol,
 } from "./wire.ts";
 import { toBase64 } from "../_base64.ts";
+import { closeCopy, errorCopy } from "../_event_copies.ts";
 
 /** How the last connection opened, for the client's event. */
 export interface Opened {
@@ -99,8 +102,12 @@ export class ClientLink extends EventTarget {
   readonly #session: ClientSession;
   readonly #highWaterMark: number;
   #resume = false;
+  /** The server chose the control channel alone (no resume). */
+  #control = false;
   /** Closing: what still arrives is not counted, the resume gets it again. */
   #stopped = false;
+  /** Told the control messages the session does not handle itself. */
+  controlHandler: ControlHandler | undefined;
 
   /**
    * @param ws The connection, offering the resume protocol.
@@ -152,7 +159,22 @@ export class ClientLink extends EventTarget {
    */
   send(data: Data): void {
     if (this.#resume) this.#session.state.send(data, this.#ws);
-    else this.#ws.send(data);
+    else {
+      this.#ws.send(
+        this.#control && typeof data === "string" ? escapeText(data) : data,
+      );
+    }
+  }
+
+  /**
+   * Sends a control message, when the connection carries the channel.
+   *
+   * @param body The kind letter and its body.
+   */
+  sendControl(body: string): void {
+    if ((this.#resume || this.#control) && this.readyState === OPEN) {
+      control(this.#ws, body);
+    }
   }
 
   /**
@@ -179,12 +201,9 @@ export class ClientLink extends EventTarget {
       case "message":
         return this.#onMessage((event as MessageEvent).data);
       case "error":
-        this.dispatchEvent(
-          new ErrorEvent("error", { message: (event as ErrorEvent).message }),
-        );
+        this.dispatchEvent(errorCopy(event));
         return;
       case "close": {
-        const { code, reason, wasClean } = event as CloseEvent;
         this.readyState = CLOSED;
         const session = this.#session;
         if (session.current === this) {
@@ -195,14 +214,16 @@ export class ClientLink extends EventTarget {
         this.#ws.removeEventListener("message", this);
         this.#ws.removeEventListener("close", this);
         this.#ws.removeEventListener("error", this);
-        this.dispatchEvent(new CloseEvent("close", { code, reason, wasClean }));
+        this.dispatchEvent(closeCopy(event));
       }
     }
   }
 
   #onOpen(): void {
     const session = this.#session;
-    this.#resume = splitProtocol(this.#ws.protocol ?? "").resume;
+    const chosen = splitProtocol(this.#ws.protocol ?? "");
+    this.#resume = chosen.resume;
+    this.#control = chosen.control && !chosen.resume;
     if (!this.#resume) {
       // A server without resume: a plain connection, the session is gone.
       session.opened = {
@@ -222,6 +243,11 @@ export class ClientLink extends EventTarget {
     const session = this.#session;
     if (this.#stopped) return;
     if (!this.#resume) {
+      if (this.#control && typeof data === "string") {
+        const read = readText(data);
+        if ("control" in read) return this.#onControl(read.control);
+        data = read.data;
+      }
       this.dispatchEvent(new MessageEvent("message", { data }));
       return;
     }
@@ -250,6 +276,9 @@ export class ClientLink extends EventTarget {
     if (kind === "C") {
       session.ended = true;
       return;
+    }
+    if (kind !== "S" && this.readyState === OPEN && this.controlHandler) {
+      return this.controlHandler.control(body);
     }
     if (kind !== "S" || this.readyState !== CONNECTING) {
       return this.#fail("Unexpected control message");

@@ -12,7 +12,12 @@ import { CLOSED, CLOSING, CONNECTING, OPEN } from "../_ready_state.ts";
 import type { CheckedResume } from "./options.ts";
 import { control, type Data, readText, SessionState } from "./_state.ts";
 import type { SessionInfo } from "./options.ts";
-import { isCount, MAX_CONTROL, parseJson } from "./wire.ts";
+import {
+  type ControlHandler,
+  controlTooLong,
+  isCount,
+  parseJson,
+} from "./wire.ts";
 import type { SessionStore } from "./store.ts";
 
 export { defaultStore, SessionStore } from "./store.ts";
@@ -76,6 +81,11 @@ export class ServerSession extends EventTarget {
   #peerEnding = false;
   /** The client's claim on this new session, until it shows it has the id. */
   #claim: string | undefined;
+  /**
+   * Told the control messages of kinds the session does not know (the
+   * authentication's), and asked whether a connection may resume it.
+   */
+  controlHandler: ControlHandler | undefined;
 
   /**
    * @param ws The first connection, upgraded with the resume protocol.
@@ -168,6 +178,17 @@ export class ServerSession extends EventTarget {
   }
 
   /**
+   * Sends a control message on the current connection, if the session is
+   * open and connected (a resume tells the client again what it needs).
+   *
+   * @param body The kind letter and its body.
+   */
+  sendControl(body: string): void {
+    const ws = this.#wire?.ws;
+    if (ws !== undefined && this.readyState === OPEN) control(ws, body);
+  }
+
+  /**
    * A later connection resumes this session: it takes over (an earlier
    * connection still open is closed with 4409), hears what this side
    * received, and gets every unacknowledged message again.
@@ -176,12 +197,22 @@ export class ServerSession extends EventTarget {
    * @param received How many messages the client has received.
    * @param byClaim Resumed by the claim of a client that never had the id:
    * the claim stays good until it shows it has.
-   * @returns `false` when the count does not fit this session.
+   * @param by The control handler of the new connection's own session (its
+   * authentication), which this session's handler must admit.
+   * @returns `false` when the count does not fit this session, or its
+   * handler refuses the new connection.
    */
-  resume(ws: WebSocket, received: number, byClaim = false): boolean {
+  resume(
+    ws: WebSocket,
+    received: number,
+    byClaim = false,
+    by?: ControlHandler,
+  ): boolean {
     const state = this.#state;
     if (this.readyState !== OPEN || received > state.sent) return false;
     if (received < state.acked) return false;
+    const handler = this.controlHandler;
+    if (handler?.admit !== undefined && !handler.admit(by)) return false;
     const old = this.#wire;
     if (old !== undefined) {
       old.remove();
@@ -206,6 +237,7 @@ export class ServerSession extends EventTarget {
     state.use(ws);
     state.replay(ws);
     state.resumes++;
+    handler?.resumed?.(by);
     return true;
   }
 
@@ -238,7 +270,7 @@ export class ServerSession extends EventTarget {
   }
 
   #onControl(wire: Wire, body: string): void {
-    if (body.length > MAX_CONTROL) {
+    if (controlTooLong(body)) {
       return this.#refuse(1009, "Control message too long");
     }
     const kind = body[0];
@@ -257,7 +289,7 @@ export class ServerSession extends EventTarget {
         // The connection goes to the session it names; this one never opens.
         wire.remove();
         this.#wire = undefined;
-        if (session.resume(wire.ws, received)) {
+        if (session.resume(wire.ws, received, false, this.controlHandler)) {
           return this.#end(1000, "Resumed an earlier session", true);
         }
         this.#wire = new Wire(this, wire.ws);
@@ -277,6 +309,8 @@ export class ServerSession extends EventTarget {
       this.#peerEnding = true;
       return;
     }
+    const handler = this.controlHandler;
+    if (handler !== undefined) return handler.control(body);
     this.close(1002, "Unknown control message");
   }
 
@@ -292,7 +326,7 @@ export class ServerSession extends EventTarget {
     if (session !== undefined && session !== this) {
       wire.remove();
       this.#wire = undefined;
-      if (session.resume(wire.ws, 0, true)) {
+      if (session.resume(wire.ws, 0, true, this.controlHandler)) {
         return this.#end(1000, "Resumed an earlier session", true);
       }
       this.#wire = new Wire(this, wire.ws);

@@ -14,7 +14,10 @@
  * - the client's acks (`\0A`) ride on POSTs as `ack`, and the server's on
  *   the POST answers as `received`;
  * - a session's end (`\0C`) is `"end": true` on the `close` event one way
- *   and a close entry the other.
+ *   and a close entry the other;
+ * - the control messages of the layers above (authentication's `\0E`,
+ *   `\0Q`, `\0T`) travel as on a plain stream: `control` events one way,
+ *   `["k", body]` entries the other.
  *
  * Internal; no Deno APIs (the client half runs in browsers).
  *
@@ -90,7 +93,9 @@ export class ServerResume {
     // The session's end rides on the close event; the server's acks on the
     // answers to the POSTs, which carry every message the client sends.
     if (body === "C") this.ending = true;
-    return undefined;
+    if (body[0] === "C" || body[0] === "A") return undefined;
+    // The layers above (authentication) speak as on a plain stream.
+    return formatEvent("control", JSON.stringify(body));
   }
 
   /**

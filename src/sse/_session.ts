@@ -20,7 +20,7 @@ import {
   parseBatch,
   textEvent,
 } from "./wire.ts";
-import { CONTROL } from "../session/wire.ts";
+import { CONTROL, type ControlHandler } from "../session/wire.ts";
 import { readText } from "../session/_state.ts";
 import type { ServerResume } from "./_resume.ts";
 import { Liveness } from "./_liveness.ts";
@@ -102,6 +102,11 @@ export class EventStreamConnection extends EventTarget {
   #body: ReadableStream<Uint8Array> | undefined;
   /** On a stream that negotiated resume: the session's numbers. */
   readonly #resume: ServerResume | undefined;
+  /**
+   * Told the control messages the client posts (`["k", body]`) on a plain
+   * stream; on a resumable one the session hears them.
+   */
+  controlHandler: ControlHandler | undefined;
 
   /**
    * @param protocol The subprotocol chosen for the session.
@@ -246,6 +251,18 @@ export class EventStreamConnection extends EventTarget {
   }
 
   /**
+   * Queues a control message on the stream, as a `control` event.
+   *
+   * @param body The kind letter and its body.
+   */
+  sendControl(body: string): void {
+    if (this.readyState !== OPEN) return;
+    this.#write(
+      encoder.encode(formatEvent("control", JSON.stringify(body))),
+    );
+  }
+
+  /**
    * Sends the final `close` event and ends the stream.
    *
    * @param code The close code.
@@ -338,6 +355,11 @@ export class EventStreamConnection extends EventTarget {
     for (const data of messages) {
       if (this.readyState !== OPEN) break;
       this.#deliver(data);
+    }
+    for (const body of decoded.controls) {
+      if (this.readyState !== OPEN) break;
+      if (resume) this.#deliver(CONTROL + body);
+      else this.controlHandler?.control(body);
     }
     const close = decoded.close;
     if (close && this.readyState === OPEN) {

@@ -27,11 +27,15 @@ import {
 import { ClientResume } from "./_resume.ts";
 import {
   CONTROL,
+  type ControlHandler,
   escapeText,
   type Hello,
   splitProtocol,
 } from "../session/wire.ts";
 import { readText } from "../session/_state.ts";
+
+/** The kinds of control message the resumable session itself speaks. */
+const SESSION_KINDS = ["A", "C", "N", "R"];
 
 /**
  * A POST carries what is waiting, up to this many bytes as the entries
@@ -100,6 +104,13 @@ export class EventStreamSocket extends EventTarget {
    * when the server accepts it.
    */
   #resume: ClientResume | undefined;
+  /** The `Authorization` header of the stream and every POST, if any. */
+  #authorization: (() => string) | undefined;
+  /**
+   * Told the control messages of a plain stream (`control` events); on a
+   * resumable stream they go to the session as control messages.
+   */
+  controlHandler: ControlHandler | undefined;
 
   /**
    * Opens the stream.
@@ -112,6 +123,8 @@ export class EventStreamSocket extends EventTarget {
    * with 1009 before it is read whole.
    * @param hello For a resumable session (`protocols` offer it): what the
    * stream asks for, in its request's headers.
+   * @param authorization Gives the `Authorization` header of the stream and
+   * of each POST (read each time: a refreshed token goes on the next POST).
    */
   constructor(
     url: string,
@@ -119,11 +132,13 @@ export class EventStreamSocket extends EventTarget {
     fetchFn: Fetch,
     maxMessageSize = DEFAULT_MAX_MESSAGE_SIZE,
     hello?: Hello,
+    authorization?: () => string,
   ) {
     super();
     if (hello) this.#resume = new ClientResume(hello);
     this.url = url;
     this.#fetch = fetchFn;
+    this.#authorization = authorization;
     this.#maxLength = maxLineLength(maxMessageSize);
     this.#base = httpUrl(url);
     const streamUrl = new URL(this.#base);
@@ -148,7 +163,11 @@ export class EventStreamSocket extends EventTarget {
       // The resumable session's control messages and escaped text.
       const read = readText(data);
       if ("control" in read) {
-        if (this.#resume.control(read.control)) this.#kick();
+        const body = read.control;
+        // The session's own kinds map onto the stream and POSTs; the rest
+        // (a token refresh) go as control entries, as on a plain stream.
+        if (!SESSION_KINDS.includes(body[0] ?? "")) this.sendControl(body);
+        else if (this.#resume.control(body)) this.#kick();
         return;
       }
       data = read.data;
@@ -156,6 +175,15 @@ export class EventStreamSocket extends EventTarget {
     this.#queue(
       typeof data === "string" ? ["t", data] : ["b", toBase64(data)],
     );
+  }
+
+  /**
+   * Queues a control message (a token refresh) for the next POST.
+   *
+   * @param body The kind letter and its body.
+   */
+  sendControl(body: string): void {
+    if (this.readyState === OPEN) this.#queue(["k", body]);
   }
 
   /**
@@ -186,7 +214,10 @@ export class EventStreamSocket extends EventTarget {
 
   async #read(url: URL): Promise<void> {
     const response = await this.#fetch(url, {
-      headers: { accept: "text/event-stream", ...this.#resume?.headers },
+      headers: this.#headers({
+        accept: "text/event-stream",
+        ...this.#resume?.headers,
+      }),
       cache: "no-store",
       signal: this.#abort.signal,
     });
@@ -268,6 +299,14 @@ export class EventStreamSocket extends EventTarget {
           resume && typeof message === "string" ? escapeText(message) : message,
         );
       }
+      case "control": {
+        if (this.readyState !== OPEN) return;
+        const body = JSON.parse(data) as string;
+        // A resumable stream's session hears it as over a WebSocket.
+        if (resume) return this.#message(`${CONTROL}${body}`);
+        this.controlHandler?.control(body);
+        return;
+      }
       case "close": {
         const { code, reason, end } = JSON.parse(data) as {
           code: number;
@@ -340,7 +379,7 @@ export class EventStreamSocket extends EventTarget {
       const body = resume
         ? resume.batch(
           messages,
-          batch.length - (batch.at(-1)?.json.startsWith('["c"') ? 1 : 0),
+          batch.filter(({ json }) => !/^\["[ck]"/.test(json)).length,
         )
         : `{"seq":${this.#seq++},"messages":[${messages}]}`;
       const url = new URL(this.#base);
@@ -381,10 +420,10 @@ export class EventStreamSocket extends EventTarget {
       try {
         const response = await this.#fetch(url, {
           method: "POST",
-          headers: {
+          headers: this.#headers({
             "content-type": "text/plain;charset=UTF-8",
             [SECRET_HEADER]: this.#secret,
-          },
+          }),
           body,
           signal: this.#abort.signal,
         });
@@ -399,6 +438,13 @@ export class EventStreamSocket extends EventTarget {
     }
     this.#end(1006, `Could not deliver messages: ${messageOf(error)}`, false);
     return [0, ""];
+  }
+
+  /** A request's headers, with the `Authorization` header if any. */
+  #headers(headers: Record<string, string>): Record<string, string> {
+    const authorization = this.#authorization?.();
+    if (authorization !== undefined) headers.authorization = authorization;
+    return headers;
   }
 
   #end(code: number, reason: string, wasClean: boolean): void {

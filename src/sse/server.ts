@@ -19,6 +19,9 @@ import { EventStreamConnection, type SessionHost } from "./_session.ts";
 import { EVENT_STREAM, PROTOCOLS_PARAM, SESSION_PARAM } from "./wire.ts";
 import { ServerResume } from "./_resume.ts";
 import { acceptProtocol } from "../session/wire.ts";
+import type { Authenticator } from "../auth/_authenticator.ts";
+import type { Principal } from "../auth/principal.ts";
+import { SocketAuth } from "../auth/_socket_auth.ts";
 
 /** What the fallback server needs from the route that serves it. */
 export interface EventStreamServerOptions {
@@ -38,7 +41,14 @@ export interface EventStreamServerOptions {
    * resumable session as a connection of one (a new session, or one that
    * resumes), which runs the handler once it turns out new.
    */
-  resume?: (connection: WebSocket, protocol: string, request: Request) => void;
+  resume?: (
+    connection: WebSocket,
+    protocol: string,
+    request: Request,
+    principal: Principal | undefined,
+  ) => void;
+  /** The route's authentication, when it has `authenticate`. */
+  authenticator?: Authenticator;
 }
 
 /**
@@ -65,6 +75,7 @@ export class EventStreamServer implements SessionHost {
   readonly #admit: (resume: boolean) => Response | undefined;
   readonly #start: (socket: Socket, request: Request) => void;
   readonly #resume: EventStreamServerOptions["resume"];
+  readonly #authenticator: Authenticator | undefined;
   readonly #keepAliveMs: number;
   readonly #maxMessageSize: number;
   /** The largest POST body, in bytes. */
@@ -80,6 +91,7 @@ export class EventStreamServer implements SessionHost {
     this.#admit = options.admit;
     this.#start = options.start;
     this.#resume = options.resume;
+    this.#authenticator = options.authenticator;
     this.#keepAliveMs = options.checked.idleTimeout * 500;
     this.#maxMessageSize = options.checked.socket.maxMessageSize ??
       DEFAULT_MAX_MESSAGE_SIZE;
@@ -114,16 +126,44 @@ export class EventStreamServer implements SessionHost {
     }
   }
 
-  #open(request: Request): Response {
-    const checked = this.#checked;
+  #open(request: Request): Response | Promise<Response> {
     const offered = new URL(request.url).searchParams.get(PROTOCOLS_PARAM);
-    const protocol = chooseProtocol(offered, checked.protocols);
+    const protocol = chooseProtocol(offered, this.#checked.protocols);
     // Resume is negotiated as over a WebSocket: the open event's protocol
     // carries the token the stream offered beside the app's.
     const resume = this.#resume;
     const echo = resume && acceptProtocol(offered, protocol);
     const refused = this.#admit(echo !== undefined) ?? this.#forbidden(request);
     if (refused) return refused;
+    const authenticator = this.#authenticator;
+    if (authenticator === undefined) {
+      return this.#openChecked(request, protocol, echo);
+    }
+    return authenticator.check(request).then((outcome) =>
+      outcome instanceof Response
+        ? outcome
+        // The limit again: sessions may have opened while it ran.
+        : this.#admit(echo !== undefined) ??
+          this.#openChecked(request, protocol, echo, outcome)
+    );
+  }
+
+  /**
+   * Opens a stream whose request passed the checks (and authentication).
+   *
+   * @param request The stream's request.
+   * @param protocol The application's subprotocol.
+   * @param echo The subprotocol that negotiated resume, if it did.
+   * @param principal What `authenticate` returned, on a route with it.
+   */
+  #openChecked(
+    request: Request,
+    protocol: string | undefined,
+    echo: string | undefined,
+    principal?: Principal,
+  ): Response {
+    const checked = this.#checked;
+    const resume = this.#resume;
     const connection = new EventStreamConnection(
       echo ?? protocol ?? "",
       this,
@@ -139,12 +179,28 @@ export class EventStreamServer implements SessionHost {
           : { ...checked.socket, protocol },
       )
       : undefined;
+    if (socket && principal !== undefined) {
+      new SocketAuth(
+        socket,
+        principal,
+        this.#authenticator as Authenticator,
+        request,
+        connection,
+      );
+    }
     this.#sessions.set(connection.id, { connection, socket });
     if (this.#keepAliveMs > 0) {
       this.#timer ??= setInterval(() => this.#tick(), this.#keepAliveMs);
     }
     if (socket) this.#start(socket, request);
-    else resume?.(connection as unknown as WebSocket, protocol ?? "", request);
+    else {
+      resume?.(
+        connection as unknown as WebSocket,
+        protocol ?? "",
+        request,
+        principal,
+      );
+    }
     return connection.respond();
   }
 

@@ -11,13 +11,16 @@
  *   would be longer (so that no line is longer than 4/3 of the message);
  * - `binary`: the message in base64;
  * - `close`: `{"code": n, "reason": text}`, last;
+ * - `control`: a control message as a JSON string (the kinds of
+ *   `session/wire.ts`: the authentication's expiry and refresh request);
  * - a comment line (`: keepalive`) every keepalive interval.
  *
  * Client to server: `POST <path>?session=<id>`, with the session's secret
  * from the open event in the `X-Switchboard-Secret` header (not in the URL,
  * which proxies log), and a JSON body
  * `{"seq": n, "messages": [entry, ...]}`, where an entry is `["t", text]`,
- * `["b", base64]` or `["c", code, reason]` (the client's close). `seq` counts
+ * `["b", base64]`, `["k", control]` (a control message: a token refresh)
+ * or `["c", code, reason]` (the client's close). `seq` counts
  * the session's POSTs from 0: a POST whose `seq` was already delivered is
  * answered 204 and ignored, so a retry is never delivered twice.
  *
@@ -72,7 +75,7 @@
 
 import { isWireCloseCode, reasonTooLong, utf8Length } from "../message.ts";
 import { fromBase64, toBase64 } from "../_base64.ts";
-import { isCount } from "../session/wire.ts";
+import { controlTooLong, isCount } from "../session/wire.ts";
 
 /** The query parameter that names a session on a POST. */
 export const SESSION_PARAM = "session";
@@ -96,6 +99,7 @@ export const LAST_EVENT_ID = "last-event-id";
 export type Entry =
   | readonly ["t", string]
   | readonly ["b", string]
+  | readonly ["k", string]
   | readonly ["c", number, string];
 
 /** A POST body. */
@@ -152,7 +156,7 @@ export function parseBatch(text: string): Batch | string {
   for (const entry of messages) {
     if (!Array.isArray(entry)) return "a message is not an array";
     const [kind, data, reason] = entry as unknown[];
-    if (kind === "t" || kind === "b") {
+    if (kind === "t" || kind === "b" || kind === "k") {
       if (entry.length !== 2 || typeof data !== "string") {
         return `a "${kind}" message does not hold one string`;
       }
@@ -174,6 +178,8 @@ export interface DecodedBatch {
   messages: (string | ArrayBuffer)[];
   /** The client's close, when the batch ends with one. */
   close: { code: number; reason: string } | undefined;
+  /** The control messages, in order (their kind letter first). */
+  controls: string[];
 }
 
 /** Why a batch is refused: the HTTP answer, and the close the session takes. */
@@ -202,7 +208,20 @@ export function decodeBatch(
   maxMessageSize: number,
 ): DecodedBatch | BatchRefusal {
   const messages: (string | ArrayBuffer)[] = [];
+  const controls: string[] = [];
   for (const entry of batch.messages) {
+    if (entry[0] === "k") {
+      if (controlTooLong(entry[1])) {
+        return refusal(
+          413,
+          "Payload too large: a control message is too long",
+          1009,
+          "Control message too long",
+        );
+      }
+      controls.push(entry[1]);
+      continue;
+    }
     if (entry[0] === "c") {
       const [, code, reason] = entry;
       if (!isWireCloseCode(code) || reasonTooLong(reason)) {
@@ -214,7 +233,7 @@ export function decodeBatch(
           `Invalid close code ${code} or reason`,
         );
       }
-      return { messages, close: { code, reason } };
+      return { messages, close: { code, reason }, controls };
     }
     let data: string | ArrayBuffer;
     let size: number;
@@ -255,7 +274,7 @@ export function decodeBatch(
     }
     messages.push(data);
   }
-  return { messages, close: undefined };
+  return { messages, close: undefined, controls };
 }
 
 function refusal(
