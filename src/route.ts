@@ -15,6 +15,7 @@ import { Connections } from "./_route_connections.ts";
 import { serveClientScript } from "./_route_client_script.ts";
 import { SessionStore } from "./session/server.ts";
 import { RESUME_PROTOCOL } from "./session/wire.ts";
+import { handshakeAsked, reportHandshake } from "./_route_observed.ts";
 import {
   type CheckedUpgradeOptions,
   checkUpgradeOptions,
@@ -287,12 +288,14 @@ export function route(
     maxConnections,
     maxMessagesPerSecond,
     shutdownTimeout,
+    path,
+    observe: checked.observe,
   });
   const sse = enabled.includes("sse")
     ? new EventStreamServer({
       checked,
       admit: () => connections.admit(),
-      start: (socket, request) => connections.start(socket, request),
+      start: (socket, request) => connections.start(socket, request, "sse"),
     })
     : undefined;
   const routing: Routing = {
@@ -311,8 +314,16 @@ export function route(
   const shutdown = (): Promise<void> => connections.shutdown();
   if (signal?.aborted) void shutdown();
   else signal?.addEventListener("abort", () => void shutdown(), { once: true });
-  const handle = (request: Request, info?: Deno.ServeHandlerInfo) =>
-    dispatch(routing, request, info);
+  const observer = checked.observe;
+  const handle = observer === undefined
+    ? (request: Request, info?: Deno.ServeHandlerInfo) =>
+      dispatch(routing, request, info)
+    : (request: Request, info?: Deno.ServeHandlerInfo) => {
+      const asked = handshakeAsked(routing, request);
+      const response = dispatch(routing, request, info);
+      if (asked) reportHandshake(observer, request, asked, response);
+      return response;
+    };
   return Object.assign(handle, {
     shutdown,
     stats: (): RouteStats => connections.stats(),
@@ -409,7 +420,7 @@ function upgradeRequest(routing: Routing, request: Request): Response {
     // resumes another session never opens this one.
     session.addEventListener(
       "open",
-      () => connections.start(socket, request),
+      () => connections.start(socket, request, "websocket", session),
       { once: true },
     );
   }

@@ -35,6 +35,8 @@ import {
   type SessionStore,
 } from "./session/server.ts";
 import { acceptProtocol } from "./session/wire.ts";
+import { checkObserve, type Observer } from "./observe.ts";
+import { upgradeObserved } from "./_upgrade_observed.ts";
 
 /** The longest keepAliveInterval, in seconds: Deno's ping timer is in ms. */
 const MAX_KEEP_ALIVE_SECONDS = Math.floor(MAX_TIMER_DELAY / 1000);
@@ -110,6 +112,15 @@ export interface UpgradeOptions extends
    * @default {undefined (off)}
    */
   resume?: boolean | ResumeOptions;
+  /**
+   * Told of every handshake, connection, message and close, for metrics,
+   * traces or a dashboard: an {@linkcode Observer} such as `otel()` of
+   * `./otel`, or a list of them. Without it nothing is measured and the
+   * hot path pays nothing.
+   *
+   * @default {undefined (none)}
+   */
+  observe?: Observer | readonly Observer[];
 }
 
 /**
@@ -136,6 +147,8 @@ export interface CheckedUpgradeOptions {
   socket: SocketOptions;
   /** The resume options, when resume is on. */
   resume?: CheckedResume;
+  /** The observer, when one was given. */
+  observe?: Observer;
 }
 
 /**
@@ -163,6 +176,7 @@ export function checkUpgradeOptions(
     sendTimeout = DEFAULT_SEND_TIMEOUT,
     signal,
     resume,
+    observe,
   } = options;
   if (typeof keepAliveInterval !== "number") {
     throw new TypeError(
@@ -198,6 +212,8 @@ export function checkUpgradeOptions(
   };
   const resumeOptions = checkResume(resume);
   if (resumeOptions !== undefined) checked.resume = resumeOptions;
+  const observer = checkObserve(observe);
+  if (observer !== undefined) checked.observe = observer;
   return checked;
 }
 
@@ -240,7 +256,10 @@ export function upgrade(
   request: Request,
   options: UpgradeOptions = {},
 ): UpgradeResult {
-  return upgradeChecked(request, checkUpgradeOptions(options));
+  const checked = checkUpgradeOptions(options);
+  return checked.observe === undefined
+    ? upgradeChecked(request, checked)
+    : upgradeObserved(request, checked, checked.observe);
 }
 
 /**

@@ -6,6 +6,7 @@
  */
 
 import type { Backplane } from "../backplane/mod.ts";
+import { checkObserve, type Observer } from "../observe.ts";
 import { positiveInteger } from "../_validate.ts";
 
 /**
@@ -82,6 +83,14 @@ export interface HubOptions {
    * @default {67108864}
    */
   maxBufferedBytes?: number;
+  /**
+   * Told of the hub, to read its counters ({@linkcode Hub.stats}) from:
+   * `otel()` of `./otel` exports its deliveries, `dashboard()` of
+   * `./dashboard` shows its rooms. One observer or a list.
+   *
+   * @default {undefined (none)}
+   */
+  observe?: Observer | readonly Observer[];
 }
 
 /**
@@ -127,6 +136,7 @@ export interface HubSettings {
   channel: string;
   maxQueuedMessages: number;
   maxBufferedBytes: number;
+  observe: Observer | undefined;
 }
 
 /**
@@ -144,6 +154,7 @@ export function checkHubOptions(options: HubOptions): HubSettings {
     channel = "switchboard",
     maxQueuedMessages = 1024,
     maxBufferedBytes = 64 * 1024 * 1024,
+    observe,
   } = options;
   if (typeof channel !== "string" || channel === "") {
     throw new TypeError("Invalid channel: expected a non-empty string");
@@ -162,5 +173,6 @@ export function checkHubOptions(options: HubOptions): HubSettings {
     channel,
     maxQueuedMessages: positiveInteger("maxQueuedMessages", maxQueuedMessages),
     maxBufferedBytes: positiveInteger("maxBufferedBytes", maxBufferedBytes),
+    observe: checkObserve(observe),
   };
 }

@@ -1,6 +1,7 @@
 // The checks of RpcPeer's options, and the settings they resolve to.
 
 import type { Message } from "../message.ts";
+import { checkObserve, type Observer } from "../observe.ts";
 import type { Socket } from "../socket.ts";
 import { socketLimits } from "../_socket_internals.ts";
 import { MAX_TIMER_DELAY, positiveInteger } from "../_validate.ts";
@@ -23,6 +24,8 @@ export interface ServeSettings {
   /** The other side's largest message, in bytes. */
   peerLimit: number;
   highWaterMark: number;
+  /** Told of calls and requests served, when given. */
+  observe: Observer | undefined;
 }
 
 /** {@linkcode RpcPeerOptions}, checked, with their defaults applied. */
@@ -55,6 +58,7 @@ export function checkPeerOptions<Local>(
     maxConcurrentRequests = 100,
     maxDepth = 64,
     maxMessageSize,
+    observe,
   } = options;
   const limits = socketLimits(socket);
   const settings = {
@@ -72,6 +76,7 @@ export function checkPeerOptions<Local>(
     filter: optionalFunction("filter", filter),
     onOther: optionalFunction("onOther", onOther),
     onError: optionalFunction("onError", onError),
+    observe: checkObserve(observe),
   };
   return {
     ...settings,

@@ -1,6 +1,7 @@
 // The options of an RpcPeer.
 
 import type { Message } from "../message.ts";
+import type { Observer } from "../observe.ts";
 import type { RpcImplementation, RpcUntyped } from "./types.ts";
 
 /**
@@ -108,4 +109,13 @@ export interface RpcPeerOptions<Local = RpcUntyped> {
    * @default {the socket's `maxMessageSize`}
    */
   maxMessageSize?: number;
+  /**
+   * Told of each call this peer makes and each request it serves (not
+   * notifications): `otel()` of `./otel` gives each a span and a duration
+   * (and with `propagate: true` carries W3C trace context in the requests),
+   * `dashboard()` of `./dashboard` counts them. One observer or a list.
+   *
+   * @default {undefined (none)}
+   */
+  observe?: Observer | readonly Observer[];
 }

@@ -206,6 +206,7 @@ export class ServerSession extends EventTarget {
     state.use(ws);
     state.replay(ws);
     state.resumes++;
+    this.dispatchEvent(new Event("resume"));
     return true;
   }
 
