@@ -6,12 +6,11 @@
  * @module
  */
 
-import { utf8Length } from "./message.ts";
 import type { ConnectionObserver } from "./observe.ts";
 
 /**
- * Reports a message to a connection's observer, measured: text by its UTF-8
- * bytes. Other data (never sent by the runtime) is not reported.
+ * Reports a message to a connection's observer. Other data (never sent by
+ * the runtime with `binaryType` `"arraybuffer"`) is not reported.
  *
  * @param observer The connection's observer.
  * @param direction `"in"` or `"out"`.
@@ -23,11 +22,10 @@ export function observeMessage(
   data: unknown,
 ): void {
   try {
-    if (typeof data === "string") {
-      observer.message(direction, "text", utf8Length(data));
-    } else if (data instanceof ArrayBuffer || ArrayBuffer.isView(data)) {
-      observer.message(direction, "binary", data.byteLength);
-    }
+    if (
+      typeof data === "string" || data instanceof ArrayBuffer ||
+      data instanceof Uint8Array
+    ) observer.message(direction, data);
   } catch (error) {
     failed(error);
   }

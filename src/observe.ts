@@ -78,28 +78,36 @@ export interface ConnectionEvent {
  * Told what one connection does, from its open to its close. Called on the
  * hot path: keep it cheap and never throw (a throw is logged and ignored).
  *
- * @example Counting one connection's messages
+ * @example Counting one connection's messages and bytes
  * ```ts
  * import type { ConnectionObserver } from "@switchboard/switchboard";
  *
- * let count = 0;
+ * let count = 0, bytes = 0;
  * const connection: ConnectionObserver = {
- *   message: () => void count++,
- *   close: (info) => console.log(`closed ${info.code} after ${count}`),
+ *   message(_direction, data) {
+ *     count++;
+ *     bytes += typeof data === "string"
+ *       ? new TextEncoder().encode(data).byteLength
+ *       : data.byteLength;
+ *   },
+ *   close: (info) => console.log(`closed ${info.code}: ${count}, ${bytes} B`),
  * };
- * connection.message("in", "text", 5);
+ * connection.message("in", "héllo");
  * connection.close({ code: 1000, reason: "", wasClean: true });
  * ```
  */
 export interface ConnectionObserver {
   /**
    * A message was received (`"in"`), or handed to the transport (`"out"`).
+   * Measure it only if you need to: text's UTF-8 size costs a pass over it.
    *
    * @param direction `"in"` or `"out"`.
-   * @param type `"text"` or `"binary"`.
-   * @param size Its size in bytes (UTF-8 bytes for text).
+   * @param data The message: a string for text, the bytes for binary.
    */
-  message(direction: "in" | "out", type: "text" | "binary", size: number): void;
+  message(
+    direction: "in" | "out",
+    data: string | ArrayBuffer | Uint8Array,
+  ): void;
   /** The connection's resumable session came back on a new connection. */
   resumed?(): void;
   /**
@@ -345,8 +353,8 @@ function combine(list: readonly Observer[]): Observer {
         .filter((part) => part !== undefined);
       if (parts.length === 0) return undefined;
       return {
-        message(direction, type, size) {
-          for (const part of parts) part.message(direction, type, size);
+        message(direction, data) {
+          for (const part of parts) part.message(direction, data);
         },
         resumed: () => void parts.forEach((part) => part.resumed?.()),
         close: (info) => void parts.forEach((part) => part.close(info)),

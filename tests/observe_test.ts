@@ -40,8 +40,12 @@ function recorder(): {
     connection(e) {
       log.push(`open ${e.transport} ${e.route}`);
       return {
-        message: (direction, type, size) =>
-          log.push(`${direction} ${type} ${size}`),
+        message: (direction, data) =>
+          log.push(
+            typeof data === "string"
+              ? `${direction} text ${new TextEncoder().encode(data).length}`
+              : `${direction} binary ${data.byteLength}`,
+          ),
         close(info) {
           log.push(`close ${info.code}`);
           closed.resolve();
@@ -52,7 +56,7 @@ function recorder(): {
   return { observer, log, closed: closed.promise };
 }
 
-Deno.test("route() tells its observer of handshakes, connections, messages with their type and UTF-8 size, and the close", async () => {
+Deno.test("route() tells its observer of handshakes, connections, each message in and out, and the close", async () => {
   const { observer, log, closed } = recorder();
   await using srv = serve(route("/ws", async (socket) => {
     for await (const msg of socket) await socket.send(msg.data);
