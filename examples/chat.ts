@@ -1,7 +1,8 @@
 /**
  * The chat example: a page with rooms at `/`, WebSockets at
- * `/ws?room=<room>&name=<name>`. One process needs nothing else; with
- * `--redis` several processes on one Redis share their rooms.
+ * `/ws?room=<room>&name=<name>`, a live dashboard at `/admin`. One process
+ * needs nothing else; with `--redis` several processes on one Redis share
+ * their rooms.
  *
  * ```sh
  * deno run --allow-net --allow-read examples/chat.ts [--port 8000]
@@ -15,12 +16,14 @@
 
 import { route, type SocketHandler } from "../mod.ts";
 import { type Backplane, Hub } from "../src/hub.ts";
+import { dashboard } from "../src/dashboard/mod.ts";
 import { fail, parseFlags, serveUntilSignal } from "./_cli.ts";
 
 const USAGE =
   `Usage: deno run --allow-net --allow-read examples/chat.ts [options]
 
-Serves a chat page with rooms at / and its WebSocket at /ws.
+Serves a chat page with rooms at / and its WebSocket at /ws, and a live
+dashboard at /admin.
 
 Options:
   --port <n>         port to listen on, 0 for any free port (default 8000)
@@ -82,6 +85,7 @@ export function chat(hub: Hub, server: string): SocketHandler {
 if (import.meta.main) {
   const flags = parseFlags(Deno.args, USAGE, { redis: "" });
   const page = await Deno.readFile(new URL("./chat.html", import.meta.url));
+  const admin = dashboard({ path: "/admin", title: "Switchboard chat" });
   let backplane: Backplane | undefined;
   const redisUrl = flags.values.redis;
   if (redisUrl) {
@@ -91,21 +95,31 @@ if (import.meta.main) {
     // Imported only when asked for, so one process needs no npm package.
     const { RedisBackplane } = await import("../src/backplane/redis.ts");
     try {
-      backplane = await RedisBackplane.connect({ url: redisUrl });
+      backplane = await RedisBackplane.connect({
+        url: redisUrl,
+        observe: admin.observer,
+      });
     } catch (error) {
       // "Cannot reach Redis at ... within 5000 ms: ...": the sentence says it.
       console.error((error as Error).message);
       Deno.exit(1);
     }
   }
-  const hub = new Hub(backplane ? { backplane } : {});
+  const hub = new Hub({
+    ...(backplane ? { backplane } : {}),
+    observe: admin.observer,
+  });
   await hub.ready;
   const server = `${flags.hostname}:${flags.port}`;
 
   await serveUntilSignal(
     flags,
     route("/ws", chat(hub, server), {
+      observe: admin.observer,
       fallback(request) {
+        if (new URL(request.url).pathname.startsWith("/admin")) {
+          return admin(request);
+        }
         if (new URL(request.url).pathname !== "/") {
           return new Response("Not found\n", { status: 404 });
         }

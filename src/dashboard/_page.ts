@@ -123,8 +123,10 @@ function table(id, rows, empty) {
 
 function draw() {
   const max = Math.max(1, ...history.flatMap((h) => [h.in, h.out]));
+  // The newest update at the right edge: the chart moves to the left.
+  const x = (i) => 600 - (history.length - 1 - i) * 600 / (HISTORY - 1);
   const points = (key) => history.map((h, i) =>
-    \`\${(i * 600 / (HISTORY - 1)).toFixed(1)},\${(158 - h[key] / max * 140).toFixed(1)}\`
+    \`\${x(i).toFixed(1)},\${(158 - h[key] / max * 140).toFixed(1)}\`
   ).join(" ");
   $("chart-in").setAttribute("points", points("in"));
   $("chart-out").setAttribute("points", points("out"));
