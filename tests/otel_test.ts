@@ -12,6 +12,7 @@ import { closeEvent, collect, open, serve } from "./_helpers.ts";
 import { within } from "./_sse_helpers.ts";
 
 const FIXTURE = new URL("./fixtures/otel_session.ts", import.meta.url);
+const EXTRAS = new URL("./fixtures/otel_extras.ts", import.meta.url);
 const SCOPE = "@switchboard/switchboard";
 
 /** An OTLP attribute value as JSON: one of these members. */
@@ -63,10 +64,13 @@ async function receive(
   return posts;
 }
 
-/** Runs the scripted session in a child `deno run`, with `env`. */
-async function session(env: Record<string, string>): Promise<void> {
+/** Runs a scripted session in a child `deno run`, with `env`. */
+async function session(
+  env: Record<string, string>,
+  fixture = FIXTURE,
+): Promise<void> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", "--allow-env", "--allow-read", FIXTURE.href],
+    args: ["run", "--allow-net", "--allow-env", "--allow-read", fixture.href],
     env: { NO_COLOR: "1", ...env },
     stdout: "piped",
     stderr: "piped",
@@ -244,6 +248,35 @@ Deno.test("with OTEL_DENO, the scripted session exports exactly its connections,
     assert.equal(parent?.scope, "deno", "a child of Deno.serve's request span");
     assert.equal(parent.kind, 2);
   }
+});
+
+Deno.test("a hub's deliveries, a resumed session and a backplane's buffered and dropped messages are exported", async () => {
+  const posts = await receive((endpoint) =>
+    session({
+      OTEL_DENO: "true",
+      OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+      OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+      OTEL_METRIC_EXPORT_INTERVAL: "200",
+    }, EXTRAS)
+  );
+  const metrics = metricsOf(posts);
+  assert.deepEqual(rows(metrics.get("switchboard.hub.deliveries")), [
+    { value: 2 },
+  ]);
+  assert.deepEqual(rows(metrics.get("switchboard.sessions.resumed")), [
+    {
+      "switchboard.route": "/live",
+      "switchboard.transport": "websocket",
+      value: 1,
+    },
+  ]);
+  assert.equal(metrics.get("switchboard.backplane.buffered")?.kind, "gauge");
+  assert.deepEqual(rows(metrics.get("switchboard.backplane.buffered")), [
+    { "switchboard.backplane": "test", value: 3 },
+  ]);
+  assert.deepEqual(rows(metrics.get("switchboard.backplane.dropped")), [
+    { "switchboard.backplane": "test", value: 2 },
+  ]);
 });
 
 Deno.test("without OTEL_DENO the same session runs and nothing is exported", async () => {
