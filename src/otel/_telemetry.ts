@@ -50,8 +50,8 @@ const SCOPE = "@switchboard/switchboard";
  * `doubleValue`; another SDK gets the number.
  */
 const integer: (value: number) => number = metrics.getMeterProvider() ===
-    (Deno as { telemetry?: { meterProvider?: unknown } }).telemetry
-      ?.meterProvider
+    (globalThis as { Deno?: { telemetry?: { meterProvider?: unknown } } })
+      .Deno?.telemetry?.meterProvider
   ? (value) => BigInt(value) as unknown as number
   : (value) => value;
 
