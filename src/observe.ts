@@ -221,7 +221,7 @@ export interface RpcCallObserver {
  *   run: (handler) => handler(),
  *   end: (code) => console.log(code ?? "ok"),
  * };
- * console.log(serve.run(() => 42));
+ * console.log(serve.run?.(() => 42));
  * serve.end();
  * ```
  */
