@@ -55,3 +55,14 @@ export {
   type RouteStats,
   type SocketHandler,
 } from "./src/route.ts";
+export type {
+  ConnectionEvent,
+  ConnectionObserver,
+  HandshakeEvent,
+  HubStats,
+  ObservedBackplane,
+  ObservedHub,
+  Observer,
+  RpcCallObserver,
+  RpcServeObserver,
+} from "./src/observe.ts";

@@ -1,7 +1,8 @@
 /**
  * The chat example: a page with rooms at `/`, WebSockets at
- * `/ws?room=<room>&name=<name>`. One process needs nothing else; with
- * `--redis` several processes on one Redis share their rooms.
+ * `/ws?room=<room>&name=<name>`, a live dashboard at `/admin`. One process
+ * needs nothing else; with `--redis` several processes on one Redis share
+ * their rooms.
  *
  * ```sh
  * deno run --allow-net --allow-read examples/chat.ts [--port 8000]
@@ -17,13 +18,15 @@
 
 import { route, type SocketHandler } from "../mod.ts";
 import { type Backplane, Hub } from "../src/hub.ts";
+import { dashboard } from "../src/dashboard/mod.ts";
 import { fail, parseFlags, serveUntilSignal } from "./_cli.ts";
 import { type ChatAuth, chatAuth } from "./_chat_auth.ts";
 
 const USAGE =
   `Usage: deno run --allow-net --allow-read examples/chat.ts [options]
 
-Serves a chat page with rooms at / and its WebSocket at /ws.
+Serves a chat page with rooms at / and its WebSocket at /ws, and a live
+dashboard at /admin.
 
 Options:
   --port <n>         port to listen on, 0 for any free port (default 8000)
@@ -97,6 +100,13 @@ if (import.meta.main) {
     : undefined;
   let page = await Deno.readTextFile(new URL("./chat.html", import.meta.url));
   if (auth) page = page.replace('content="auth-off"', 'content="auth-on"');
+  // The live dashboard; with --auth its socket takes the same tokens (open
+  // /admin?access_token=...).
+  const admin = dashboard({
+    path: "/admin",
+    title: "Switchboard chat",
+    ...(auth ? { authenticate: auth.authenticate } : {}),
+  });
   let backplane: Backplane | undefined;
   const redisUrl = flags.values.redis;
   if (redisUrl) {
@@ -106,14 +116,20 @@ if (import.meta.main) {
     // Imported only when asked for, so one process needs no npm package.
     const { RedisBackplane } = await import("../src/backplane/redis.ts");
     try {
-      backplane = await RedisBackplane.connect({ url: redisUrl });
+      backplane = await RedisBackplane.connect({
+        url: redisUrl,
+        observe: admin.observer,
+      });
     } catch (error) {
       // "Cannot reach Redis at ... within 5000 ms: ...": the sentence says it.
       console.error((error as Error).message);
       Deno.exit(1);
     }
   }
-  const hub = new Hub(backplane ? { backplane } : {});
+  const hub = new Hub({
+    ...(backplane ? { backplane } : {}),
+    observe: admin.observer,
+  });
   await hub.ready;
   const server = `${flags.hostname}:${flags.port}`;
 
@@ -121,7 +137,11 @@ if (import.meta.main) {
     flags,
     route("/ws", chat(hub, server), {
       ...(auth ? { authenticate: auth.authenticate, clientScript: true } : {}),
+      observe: admin.observer,
       fallback(request) {
+        if (new URL(request.url).pathname.startsWith("/admin")) {
+          return admin(request);
+        }
         const signIn = auth?.handle(request);
         if (signIn) return signIn;
         if (new URL(request.url).pathname !== "/") {

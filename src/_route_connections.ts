@@ -8,6 +8,8 @@
  */
 
 import { CLOSING } from "./_ready_state.ts";
+import type { Transport } from "./message.ts";
+import { observeConnection, type Observer } from "./observe.ts";
 import { type Socket, SocketClosedError } from "./socket.ts";
 import { redactRequest } from "./auth/_token.ts";
 import {
@@ -24,6 +26,9 @@ export interface ConnectionsOptions {
   maxConnections: number;
   maxMessagesPerSecond: number;
   shutdownTimeout: number;
+  /** The route's path and observer, when it has one. */
+  path: string;
+  observe: Observer | undefined;
 }
 
 /** The counters `route().stats()` returns. */
@@ -135,9 +140,24 @@ export class Connections {
    *
    * @param socket The connection's Socket.
    * @param request The request that opened it.
+   * @param transport The transport it came over.
+   * @param session The resumable session under the socket, if any.
    */
-  start(socket: Socket, request: Request): void {
+  start(
+    socket: Socket,
+    request: Request,
+    transport: Transport = "websocket",
+    session?: EventTarget,
+  ): void {
     this.#track(socket);
+    const { observe, path } = this.#options;
+    if (observe !== undefined) {
+      observeConnection(
+        observe,
+        { request, route: path, transport, socket },
+        session,
+      );
+    }
     try {
       const result = this.#options.handler(socket, request);
       if (result instanceof Promise) {

@@ -12,6 +12,8 @@ import type { Socket } from "./socket.ts";
 import { type ServerSession, SessionStore } from "./session/server.ts";
 import { RESUME_PROTOCOL } from "./session/wire.ts";
 import type { CheckedUpgradeOptions } from "./upgrade.ts";
+import type { Transport } from "./message.ts";
+import type { StartHandler } from "./route.ts";
 import { authenticate, resumable } from "./_accept.ts";
 import type { Authenticator } from "./auth/_authenticator.ts";
 import type { Principal } from "./auth/principal.ts";
@@ -21,7 +23,7 @@ export class RouteSessions {
   readonly store: SessionStore = new SessionStore();
   readonly #connections: Connections;
   readonly #checked: CheckedUpgradeOptions;
-  readonly #start: (socket: Socket, request: Request) => void;
+  readonly #start: StartHandler;
   readonly #auth: Authenticator | undefined;
 
   /**
@@ -33,7 +35,7 @@ export class RouteSessions {
   constructor(
     connections: Connections,
     checked: CheckedUpgradeOptions,
-    start: (socket: Socket, request: Request) => void,
+    start: StartHandler,
     auth: Authenticator | undefined,
   ) {
     this.#connections = connections;
@@ -95,16 +97,18 @@ export class RouteSessions {
    * @param session The session.
    * @param request The request that opened its first connection.
    * @param held Ends the connection's count as held.
+   * @param transport The transport of its first connection.
    */
   startWhenNew(
     socket: Socket,
     session: ServerSession,
     request: Request,
     held: () => void,
+    transport: Transport,
   ): void {
     session.addEventListener("open", () => {
       held();
-      this.#start(socket, request);
+      this.#start(socket, request, transport, session);
     }, { once: true });
     session.addEventListener("close", held, { once: true });
   }
@@ -137,6 +141,6 @@ export class RouteSessions {
     if (authenticator !== undefined && principal !== undefined) {
       authenticate(socket, request, { authenticator, principal }, session);
     }
-    this.startWhenNew(socket, session, request, held);
+    this.startWhenNew(socket, session, request, held, "sse");
   }
 }

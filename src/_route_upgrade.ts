@@ -72,6 +72,6 @@ function accept(
   if (session === undefined) {
     held?.();
     routing.start(socket, request);
-  } else sessions.startWhenNew(socket, session, request, held!);
+  } else sessions.startWhenNew(socket, session, request, held!, "websocket");
   return response;
 }

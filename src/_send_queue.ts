@@ -26,7 +26,7 @@ export interface SendHost {
   /** Reads the runtime's `bufferedAmount` and keeps it as the socket's bound. */
   measure(): number;
   /** A queued message of `size` bytes was handed to the runtime. */
-  sent(size: number): void;
+  sent(data: Data, size: number): void;
   /** Nothing drained for `sendTimeout` ms: the socket closes with 1008. */
   stuck(reason: string): void;
 }
@@ -108,7 +108,7 @@ export class SendQueue {
     for (const send of items) {
       try {
         this.#ws.send(send.data);
-        this.#host.sent(send.size);
+        this.#host.sent(send.data, send.size);
         send.resolve();
       } catch (error) {
         send.reject(error instanceof Error ? error : new Error(String(error)));
@@ -168,7 +168,7 @@ export class SendQueue {
       const send = items[i++] as PendingSend;
       this.#ws.send(send.data);
       buffered += send.size;
-      this.#host.sent(send.size);
+      this.#host.sent(send.data, send.size);
       send.resolve();
     }
     if (i === items.length) this.#items = [];

@@ -8,6 +8,7 @@
  */
 
 import type { CloseInfo, Message } from "./message.ts";
+import type { ConnectionObserver } from "./observe.ts";
 import type { SendHost } from "./_send_queue.ts";
 import type { Socket } from "./socket.ts";
 
@@ -30,6 +31,7 @@ export interface SocketInternals {
   waiting(socket: Socket): boolean;
   host(socket: Socket): SendHost;
   limits(socket: Socket): { highWaterMark: number; maxMessageSize: number };
+  observe(socket: Socket, observer: ConnectionObserver): void;
 }
 /** Filled in by `Socket`'s static block when socket.ts is evaluated. */
 export const internals: SocketInternals = {} as SocketInternals;
@@ -177,4 +179,19 @@ export function watchClose(
   onClose: (info: CloseInfo) => void,
 ): void {
   internals.watch(socket, onClose);
+}
+
+/**
+ * Tells a socket's messages and close to `observer` from now on (at once
+ * the close, when the socket has closed already). Internal: see
+ * `observeConnection()` in observe.ts.
+ *
+ * @param socket The socket.
+ * @param observer The connection's observer.
+ */
+export function observeSocket(
+  socket: Socket,
+  observer: ConnectionObserver,
+): void {
+  internals.observe(socket, observer);
 }

@@ -41,6 +41,8 @@ import {
   checkHubOptions,
   type HubOptions,
 } from "./hub/options.ts";
+import type { HubStats } from "./observe.ts";
+import { guard } from "./_observer_calls.ts";
 
 export type { Backplane } from "./backplane/mod.ts";
 export type { Principal } from "./auth/principal.ts";
@@ -51,6 +53,7 @@ export type {
   BroadcastOptions,
   HubOptions,
 } from "./hub/options.ts";
+export type { HubStats } from "./observe.ts";
 
 /** What the hub knows about one local connection. */
 interface Entry extends Member {
@@ -102,6 +105,8 @@ export class Hub implements AsyncDisposable {
     | undefined;
   #unsubscribe: (() => Promise<void>) | undefined;
   #closed = false;
+  /** Told when the hub closes, by the observer that watches it. */
+  #unobserve: (() => void) | void = undefined;
 
   /**
    * Makes a hub and subscribes it to its backplane channel (see
@@ -128,6 +133,7 @@ export class Hub implements AsyncDisposable {
       maxQueuedMessages,
       maxBufferedBytes,
       authorizeJoin,
+      observe,
     } = checkHubOptions(options);
     this.#authorizeJoin = authorizeJoin;
     this.#delivery = new Delivery(
@@ -150,6 +156,7 @@ export class Hub implements AsyncDisposable {
     this.#ready.catch((error) =>
       console.error("Switchboard: the hub could not subscribe:", error)
     );
+    if (observe?.hub) this.#unobserve = guard(() => observe.hub?.(this));
   }
 
   /**
@@ -326,6 +333,31 @@ export class Hub implements AsyncDisposable {
   }
 
   /**
+   * Counters for a health endpoint or an observer: this process's
+   * connections, its rooms with their member counts, and the messages
+   * delivered to members since the hub was made.
+   *
+   * @returns A snapshot.
+   *
+   * @example Rooms and their sizes
+   * ```ts
+   * import { Hub } from "@switchboard/switchboard/hub";
+   *
+   * await using hub = new Hub();
+   * console.log(hub.stats()); // { connections: 0, rooms: {}, deliveries: 0 }
+   * ```
+   */
+  stats(): HubStats {
+    const rooms: Record<string, number> = {};
+    for (const [room, members] of this.#rooms) rooms[room] = members.size;
+    return {
+      connections: this.#entries.size,
+      rooms,
+      deliveries: this.#delivery.delivered,
+    };
+  }
+
+  /**
    * Sends a message to every member of a room, on every server. Returns at
    * once: each member's socket sends on its own, with backpressure.
    *
@@ -392,6 +424,8 @@ export class Hub implements AsyncDisposable {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    const unobserve = this.#unobserve;
+    if (unobserve) guard(unobserve);
     for (const entry of [...this.#entries.values()]) this.#remove(entry);
     this.#delivery.close();
     try {

@@ -14,6 +14,7 @@ import { plain } from "./_plain.ts";
 import { Connections } from "./_route_connections.ts";
 import { serveClientScript } from "./_route_client_script.ts";
 import { RouteSessions } from "./_route_sessions.ts";
+import { handshakeAsked, reportHandshake } from "./_route_observed.ts";
 import {
   type CheckedUpgradeOptions,
   checkUpgradeOptions,
@@ -335,18 +336,21 @@ export function route<P extends Principal = Principal>(
     maxConnections,
     maxMessagesPerSecond,
     shutdownTimeout,
+    path,
+    observe: checked.observe,
   });
   // The handler of an authenticated route never sees the token in the URL.
-  const start = auth === undefined
-    ? (socket: Socket, request: Request) => connections.start(socket, request)
-    : (socket: Socket, request: Request) =>
-      connections.start(socket, redactRequest(request));
+  const start: StartHandler = auth === undefined
+    ? (socket, request, transport, session) =>
+      connections.start(socket, request, transport, session)
+    : (socket, request, transport, session) =>
+      connections.start(socket, redactRequest(request), transport, session);
   const sessions = new RouteSessions(connections, checked, start, auth);
   const sse = enabled.includes("sse")
     ? new EventStreamServer({
       checked,
       admit: (resume) => sessions.admit(resume),
-      start,
+      start: (socket, request) => start(socket, request, "sse"),
       ...checked.resume && {
         resume: (connection, protocol, request, principal) =>
           sessions.stream(connection, protocol, request, principal),
@@ -371,8 +375,16 @@ export function route<P extends Principal = Principal>(
   const shutdown = (): Promise<void> => connections.shutdown();
   if (signal?.aborted) void shutdown();
   else signal?.addEventListener("abort", () => void shutdown(), { once: true });
-  const handle = (request: Request, info?: Deno.ServeHandlerInfo) =>
-    dispatch(routing, request, info);
+  const observer = checked.observe;
+  const handle = observer === undefined
+    ? (request: Request, info?: Deno.ServeHandlerInfo) =>
+      dispatch(routing, request, info)
+    : (request: Request, info?: Deno.ServeHandlerInfo) => {
+      const asked = handshakeAsked(routing, request);
+      const response = dispatch(routing, request, info);
+      if (asked) reportHandshake(observer, request, asked, response);
+      return response;
+    };
   return Object.assign(handle, {
     shutdown,
     stats: (): RouteStats => connections.stats(),
@@ -395,8 +407,19 @@ export interface Routing {
   /** The route's authentication, when it has `authenticate`. */
   auth: Authenticator | undefined;
   /** Runs the handler for an accepted socket. */
-  start: (socket: Socket, request: Request) => void;
+  start: StartHandler;
 }
+
+/**
+ * Runs the handler for an accepted socket (a resumable session's, once it
+ * turns out new), and tells the route's observer of the connection.
+ */
+export type StartHandler = (
+  socket: Socket,
+  request: Request,
+  transport?: Transport,
+  session?: EventTarget,
+) => void;
 
 /** The handler as the route's bookkeeping calls it. */
 type ConnectionsHandler = (

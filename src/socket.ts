@@ -30,11 +30,13 @@ import { CLOSED, CLOSING, CONNECTING, OPEN } from "./_ready_state.ts";
 import { type Data, SendQueue } from "./_send_queue.ts";
 import { SocketClosedError } from "./socket_closed_error.ts";
 import { internals, Listener, SocketIterator } from "./_socket_internals.ts";
+import { guard, observeMessage } from "./_observer_calls.ts";
 
 import type { SocketOptions } from "./socket_options.ts";
 import type { SessionInfo } from "./session/options.ts";
 import type { Principal } from "./auth/principal.ts";
 import { principalOf } from "./auth/_principals.ts";
+import type { ConnectionObserver } from "./observe.ts";
 
 export { SocketClosedError } from "./socket_closed_error.ts";
 export type { SocketOptions } from "./socket_options.ts";
@@ -102,6 +104,8 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
   /** Made when `signal` is first read. */
   #abort: AbortController | undefined;
   #listener: EventListenerObject;
+  /** Told of every message and the close, when the route observes. */
+  #observer: ConnectionObserver | undefined;
 
   static {
     internals.shutdown = (socket, code, reason) =>
@@ -136,9 +140,10 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
         return socket.#state === OPEN;
       },
       measure: () => socket.#buffered = socket.#ws.bufferedAmount,
-      sent: (size) => {
+      sent: (data, size) => {
         socket.#buffered += size;
         socket.#out++;
+        if (socket.#observer) observeMessage(socket.#observer, "out", data);
       },
       stuck: (reason) => socket.#shutdown(1008, reason),
     });
@@ -150,6 +155,10 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
       maxMessageSize: socket.#rx.maxMessageSize,
     });
     internals.limitInbound = (socket, limit) => socket.#rx.limit = limit;
+    internals.observe = (socket, observer) => {
+      if (socket.#info) guard(() => observer.close(socket.#info!));
+      else socket.#observer = observer;
+    };
     internals.watch = (socket, onClose) => {
       if (socket.#info) onClose(socket.#info);
       else socket.#onFinish = onClose;
@@ -371,6 +380,7 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
     this.#ws.send(data);
     this.#buffered += size;
     this.#out++;
+    if (this.#observer) observeMessage(this.#observer, "out", data);
     return RESOLVED;
   }
 
@@ -474,6 +484,9 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
   #onMessage(data: unknown): void {
     const refused = this.#rx.receive(data);
     if (refused !== undefined) this.#shutdown(refused.code, refused.reason);
+    else if (this.#observer && this.#rx.accepting) {
+      observeMessage(this.#observer, "in", data);
+    }
   }
 
   #onClose(code: number, reason: string, wasClean: boolean): void {
@@ -514,6 +527,9 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
     const onFinish = this.#onFinish;
     this.#onFinish = undefined;
     onFinish?.(info);
+    const observer = this.#observer;
+    this.#observer = undefined;
+    if (observer) guard(() => observer.close(info));
   }
 
   /**

@@ -27,7 +27,7 @@ import {
   checkResume,
   type ResumeOptions,
 } from "./session/options.ts";
-import { defaultStore } from "./session/server.ts";
+import { defaultStore, type ServerSession } from "./session/server.ts";
 import type { Authenticate, Principal } from "./auth/principal.ts";
 import {
   Authenticator,
@@ -36,6 +36,8 @@ import {
   refusal,
 } from "./auth/_authenticator.ts";
 import { acceptUpgrade, checkUpgrade, upgradeChecked } from "./_accept.ts";
+import { checkObserve, type Observer } from "./observe.ts";
+import { upgradeObserved } from "./_upgrade_observed.ts";
 
 /** The longest keepAliveInterval, in seconds: Deno's ping timer is in ms. */
 const MAX_KEEP_ALIVE_SECONDS = Math.floor(MAX_TIMER_DELAY / 1000);
@@ -128,6 +130,15 @@ export interface UpgradeOptions<P extends Principal = Principal> extends
    * @default {undefined (no authentication)}
    */
   authenticate?: Authenticate<P>;
+  /**
+   * Told of every handshake, connection, message and close, for metrics,
+   * traces or a dashboard: an {@linkcode Observer} such as `otel()` of
+   * `./otel`, or a list of them. Without it nothing is measured and the
+   * hot path pays nothing.
+   *
+   * @default {undefined (none)}
+   */
+  observe?: Observer | readonly Observer[];
 }
 
 /**
@@ -161,6 +172,8 @@ export interface CheckedUpgradeOptions {
   resume?: CheckedResume;
   /** The `authenticate` hook, when given. */
   authenticate?: Authenticate;
+  /** The observer, when one was given. */
+  observe?: Observer;
 }
 
 /**
@@ -189,6 +202,7 @@ export function checkUpgradeOptions(
     signal,
     resume,
     authenticate,
+    observe,
   } = options;
   if (typeof keepAliveInterval !== "number") {
     throw new TypeError(
@@ -226,6 +240,8 @@ export function checkUpgradeOptions(
   if (resumeOptions !== undefined) checked.resume = resumeOptions;
   const hook = checkAuthenticate(authenticate);
   if (hook !== undefined) checked.authenticate = hook;
+  const observer = checkObserve(observe);
+  if (observer !== undefined) checked.observe = observer;
   return checked;
 }
 
@@ -344,6 +360,25 @@ export function upgrade(
   options: UpgradeOptions = {},
 ): UpgradeResult | Promise<UpgradeResult> {
   const checked = checkUpgradeOptions(options);
+  const observer = checked.observe;
+  if (observer === undefined) return authenticated(request, checked);
+  return upgradeObserved(
+    request,
+    observer,
+    () => authenticated(request, checked),
+  );
+}
+
+/**
+ * {@linkcode upgrade} with checked options: at once, or once `authenticate`
+ * has decided.
+ */
+function authenticated(
+  request: Request,
+  checked: CheckedUpgradeOptions,
+):
+  | UpgradeResult & { session?: ServerSession }
+  | Promise<UpgradeResult & { session?: ServerSession }> {
   const hook = checked.authenticate;
   if (hook === undefined) return upgradeChecked(request, checked);
   return (async () => {

@@ -14,28 +14,7 @@
 import assert from "node:assert/strict";
 import type { Page } from "npm:playwright-core@1";
 import { startExample } from "./_example_process.ts";
-
-const CHROMIUM = "/usr/bin/chromium";
-const inCI = Deno.env.get("CI") === "true";
-const hasChromium = await Deno.stat(CHROMIUM).then(
-  (info) => info.isFile,
-  () => false,
-);
-const skip = !inCI && !hasChromium;
-if (skip) {
-  console.log(
-    `browser_test: skipped, ${CHROMIUM} is missing (apt-get install -y chromium); CI=true runs it anyway`,
-  );
-}
-
-// playwright-core probes /proc/sys/fs/binfmt_misc/WSLInterop when it loads
-// (its bundled is-wsl), and Deno lets only --allow-all read under /proc/sys,
-// which `deno task test` does not grant. With this variable set, is-wsl skips
-// the probe at load; its answer is used only by Playwright's helper that opens
-// URLs in the desktop's browser (trace viewer, reports), never called here.
-// So the variable is set before the dynamic import.
-Deno.env.set("__IS_WSL_TEST__", "1");
-const { chromium } = await import("npm:playwright-core@1");
+import { launch, reportTime, skip } from "./_browser.ts";
 
 const screenshot = Deno.env.get("UPDATE_SCREENSHOT") === "1"
   ? new URL("../docs/echo.png", import.meta.url)
@@ -72,56 +51,6 @@ async function waitForMessages(page: Page, n: number): Promise<string[][]> {
   await page.locator("#commsLog tr.from-client, #commsLog tr.from-server")
     .nth(n - 1).waitFor({ timeout: 10_000 });
   return (await logRows(page)).filter((row) => row.length === 3);
-}
-
-/** A fresh Chromium profile directory, removed at the end of the scope. */
-async function tempDir(): Promise<AsyncDisposable & { path: string }> {
-  const path = await Deno.makeTempDir({ prefix: "switchboard-chromium-" });
-  return {
-    path,
-    [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }),
-  };
-}
-
-/** Headless Chromium with a fresh profile, closed at the end of the scope. */
-async function launch(): Promise<AsyncDisposable & { page: Page }> {
-  const profile = await tempDir();
-  try {
-    const context = await chromium.launchPersistentContext(profile.path, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 900, height: 560 },
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
-    const page = context.pages()[0] ?? await context.newPage();
-    return {
-      page,
-      async [Symbol.asyncDispose]() {
-        try {
-          await context.close();
-        } finally {
-          await profile[Symbol.asyncDispose]();
-        }
-      },
-    };
-  } catch (error) {
-    await profile[Symbol.asyncDispose]();
-    throw error;
-  }
-}
-
-/** Prints how long a browser test took. */
-function reportTime(name: string, startedAt: number): void {
-  const seconds = ((performance.now() - startedAt) / 1000).toFixed(1);
-  console.log(`${name} took ${seconds} s`);
 }
 
 Deno.test({

@@ -277,40 +277,81 @@ async function pairedRound(
   // heaps and allocators hold free pages that idle connections would reuse.
   const [ma, mb] = await idleMemory([a, b], plan.idle) as [number, number];
   out.idle_memory = [ma, mb];
-  for (
-    const [id, opcode, size, conns, inflight, scale] of [
-      ["text64", 1, 64, 50, 10, 1],
-      ["binary16k", 2, 16 * 1024, 20, 4, 16 * 1024 / 1e6],
-    ] as const
-  ) {
-    const frame = clientFrame(
-      opcode,
-      new Uint8Array(size).fill(opcode === 1 ? 0x61 : 0xa5),
-    );
-    const lists = [
-      await openMany(a.port, conns, 10, (port) => openWs(port)),
-      await openMany(b.port, conns, 10, (port) => openWs(port)),
-    ];
-    const windows = await Promise.all(
-      [a, b].map((server, i) =>
-        timed(
-          plan.warmup,
-          plan.measure,
-          () => server.cpuSeconds(),
-          (state) => echoLoad(lists[i]!, frame, inflight, state),
-        )
-      ),
-    );
-    const [wa, wb] = windows.map((w) => w.count / w.seconds * scale) as [
-      number,
-      number,
-    ];
-    out[id] = [wa, wb];
+  for (const load of THROUGHPUT_LOADS) {
+    out[load.id] = await pairedThroughput(a, b, load, plan);
   }
   const [p50, p99] = await alternatingLatency(a, b, plan);
   out.latency_p50 = p50;
   out.latency_p99 = p99;
   return out;
+}
+
+/** One echo load of the paired throughput scenarios. */
+export interface ThroughputLoad {
+  /** The metric's id in {@linkcode PAIRED_METRICS}. */
+  readonly id: string;
+  /** 1 text, 2 binary. */
+  readonly opcode: number;
+  readonly size: number;
+  readonly conns: number;
+  /** Messages each connection keeps in flight. */
+  readonly inflight: number;
+  /** Turns messages per second into the metric's unit. */
+  readonly scale: number;
+}
+
+/** 64 B text (msgs/s) and 16 KiB binary (MB/s), as the paired mode runs them. */
+export const THROUGHPUT_LOADS: readonly ThroughputLoad[] = [
+  { id: "text64", opcode: 1, size: 64, conns: 50, inflight: 10, scale: 1 },
+  {
+    id: "binary16k",
+    opcode: 2,
+    size: 16 * 1024,
+    conns: 20,
+    inflight: 4,
+    scale: 16 * 1024 / 1e6,
+  },
+];
+
+/**
+ * One echo load on two servers at once, in the same timed window: fresh
+ * connections to each, then both loads together, so that the two share
+ * their core's time.
+ *
+ * @param a The first server.
+ * @param b The second server.
+ * @param load The load.
+ * @param plan The warm-up and measured seconds.
+ * @returns Each server's echoes per second, in the load's unit.
+ */
+export async function pairedThroughput(
+  a: RunningServer,
+  b: RunningServer,
+  load: ThroughputLoad,
+  plan: Pick<PairedPlan, "warmup" | "measure">,
+): Promise<[number, number]> {
+  const frame = clientFrame(
+    load.opcode,
+    new Uint8Array(load.size).fill(load.opcode === 1 ? 0x61 : 0xa5),
+  );
+  const lists = [
+    await openMany(a.port, load.conns, 10, (port) => openWs(port)),
+    await openMany(b.port, load.conns, 10, (port) => openWs(port)),
+  ];
+  const windows = await Promise.all(
+    [a, b].map((server, i) =>
+      timed(
+        plan.warmup,
+        plan.measure,
+        () => server.cpuSeconds(),
+        (state) => echoLoad(lists[i]!, frame, load.inflight, state),
+      )
+    ),
+  );
+  return windows.map((w) => w.count / w.seconds * load.scale) as [
+    number,
+    number,
+  ];
 }
 
 /**

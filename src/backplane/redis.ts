@@ -40,6 +40,7 @@ import {
   checkRedisOptions,
   type RedisBackplaneOptions,
 } from "./redis_options.ts";
+import { guard } from "../_observer_calls.ts";
 
 export type { Backplane } from "./mod.ts";
 export { RedisBackplaneError } from "./redis_error.ts";
@@ -86,6 +87,7 @@ export class RedisBackplane implements Backplane, AsyncDisposable {
   #starting = true;
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
+  #unobserve: (() => void) | void = undefined;
 
   private constructor(
     pub: Client,
@@ -170,6 +172,12 @@ export class RedisBackplane implements Backplane, AsyncDisposable {
     // One connection may have dropped while the other was still connecting.
     if (!backplane.connected) {
       backplane.#lost(new Error("Socket closed unexpectedly"));
+    }
+    const { observe } = settings;
+    if (observe?.backplane) {
+      backplane.#unobserve = guard(() =>
+        observe.backplane?.(backplane, "redis")
+      );
     }
     return backplane;
   }
@@ -275,6 +283,8 @@ export class RedisBackplane implements Backplane, AsyncDisposable {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    const unobserve = this.#unobserve;
+    if (unobserve) guard(unobserve);
     clearTimeout(this.#flushTimer);
     const buffer = this.#buffer;
     this.#buffer = [];

@@ -7,6 +7,7 @@
 
 import type { RedisBackplaneError } from "./redis_error.ts";
 import { milliseconds, optionalSignal, positiveInteger } from "../_validate.ts";
+import { checkObserve, type Observer } from "../observe.ts";
 
 /**
  * Options for {@linkcode RedisBackplane.connect}.
@@ -70,6 +71,14 @@ export interface RedisBackplaneOptions {
    * @default {console.error}
    */
   onError?: (error: RedisBackplaneError) => void;
+  /**
+   * Told of the backplane once connected, to read its state (`connected`,
+   * `buffered`, `dropped`) from: `otel()` of `./otel` exports it,
+   * `dashboard()` of `./dashboard` shows it. One observer or a list.
+   *
+   * @default {undefined (none)}
+   */
+  observe?: Observer | readonly Observer[];
 }
 
 /** {@linkcode RedisBackplaneOptions} checked, with their defaults. */
@@ -83,6 +92,7 @@ export interface RedisSettings {
   connectTimeout: number;
   signal: AbortSignal | undefined;
   onError: (error: RedisBackplaneError) => void;
+  observe: Observer | undefined;
 }
 
 /**
@@ -105,6 +115,7 @@ export function checkRedisOptions(
     connectTimeout = 5000,
     signal,
     onError = report,
+    observe,
   } = options;
   const where = redisUrl(url);
   positiveInteger("maxBuffered", maxBuffered);
@@ -125,6 +136,7 @@ export function checkRedisOptions(
     connectTimeout,
     signal,
     onError,
+    observe: checkObserve(observe),
   };
 }
 

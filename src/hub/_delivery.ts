@@ -82,6 +82,8 @@ export class Delivery<M extends Member> {
   /** Whether every socket's bytes were read since the last poll. */
   #swept = false;
   #closed = false;
+  /** Messages delivered to a member (handed over or queued), for stats. */
+  delivered = 0;
 
   /**
    * @param maxQueuedMessages The hub's `maxQueuedMessages`.
@@ -138,6 +140,7 @@ export class Delivery<M extends Member> {
   deliver(member: M, parcel: Parcel): void {
     const state = member.socket.readyState;
     if (state > OPEN) return;
+    this.delivered++;
     if (
       member.queue === undefined && state === OPEN &&
       member.held < member.highWaterMark &&

@@ -7,6 +7,7 @@
 
 import type { Backplane } from "../backplane/mod.ts";
 import type { Principal } from "../auth/principal.ts";
+import { checkObserve, type Observer } from "../observe.ts";
 import { positiveInteger } from "../_validate.ts";
 
 /**
@@ -94,6 +95,14 @@ export interface HubOptions {
    * @default {undefined (every join is allowed)}
    */
   authorizeJoin?: (principal: Principal | undefined, room: string) => boolean;
+  /**
+   * Told of the hub, to read its counters ({@linkcode Hub.stats}) from:
+   * `otel()` of `./otel` exports its deliveries, `dashboard()` of
+   * `./dashboard` shows its rooms. One observer or a list.
+   *
+   * @default {undefined (none)}
+   */
+  observe?: Observer | readonly Observer[];
 }
 
 /**
@@ -142,6 +151,7 @@ export interface HubSettings {
   authorizeJoin:
     | ((principal: Principal | undefined, room: string) => boolean)
     | undefined;
+  observe: Observer | undefined;
 }
 
 /**
@@ -160,6 +170,7 @@ export function checkHubOptions(options: HubOptions): HubSettings {
     maxQueuedMessages = 1024,
     maxBufferedBytes = 64 * 1024 * 1024,
     authorizeJoin,
+    observe,
   } = options;
   if (authorizeJoin !== undefined && typeof authorizeJoin !== "function") {
     throw new TypeError(
@@ -184,5 +195,6 @@ export function checkHubOptions(options: HubOptions): HubSettings {
     maxQueuedMessages: positiveInteger("maxQueuedMessages", maxQueuedMessages),
     maxBufferedBytes: positiveInteger("maxBufferedBytes", maxBufferedBytes),
     authorizeJoin,
+    observe: checkObserve(observe),
   };
 }

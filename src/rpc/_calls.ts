@@ -2,10 +2,12 @@
 // timeouts and abort signals, and how an answer or the close settles them.
 
 import type { CloseInfo } from "../message.ts";
+import type { Observer } from "../observe.ts";
+import { guard } from "../_observer_calls.ts";
 import { optionalSignal } from "../_validate.ts";
 import { RpcClosedError, RpcTimeoutError } from "./errors.ts";
 import { callTimeout } from "./_options.ts";
-import { encodeRequest, toRpcError } from "./_wire.ts";
+import { encodeRequest, toRpcError, withFields } from "./_wire.ts";
 import type { RpcCallOptions } from "./types.ts";
 
 /**
@@ -46,6 +48,7 @@ interface TimeoutGroup {
 /** The calls a peer made that wait for an answer. */
 export class PendingCalls {
   #timeout: number;
+  #observe: Observer | undefined;
   #nextId = 0;
   readonly #pending = new Map<number, PendingCall>();
   readonly #groups = new Map<number, TimeoutGroup>();
@@ -66,9 +69,13 @@ export class PendingCalls {
     this.#groups.delete(group.timeout);
   };
 
-  /** @param timeout The peer's default timeout, already checked. */
-  constructor(timeout: number) {
+  /**
+   * @param timeout The peer's default timeout, already checked.
+   * @param observe Told of each call, when given.
+   */
+  constructor(timeout: number, observe?: Observer) {
     this.#timeout = timeout;
+    this.#observe = observe;
   }
 
   /**
@@ -88,10 +95,26 @@ export class PendingCalls {
     const signal = optionalSignal(options?.signal);
     const id = ++this.#nextId;
     const text = encodeRequest(method, params, id);
+    const observe = this.#observe;
+    const observed = observe?.rpcCall &&
+      guard(() => observe.rpcCall?.(method, id));
+    if (!observed) {
+      return {
+        text,
+        register: (resolve, reject) =>
+          this.#register(id, method, timeout, signal, resolve, reject),
+      };
+    }
     return {
-      text,
+      text: observed.fields ? withFields(text, observed.fields) : text,
       register: (resolve, reject) =>
-        this.#register(id, method, timeout, signal, resolve, reject),
+        this.#register(id, method, timeout, signal, (value) => {
+          guard(() => observed.end());
+          resolve(value);
+        }, (error) => {
+          guard(() => observed.end(error));
+          reject(error);
+        }),
     };
   }
 

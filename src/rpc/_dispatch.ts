@@ -4,8 +4,10 @@
 
 import { OPEN } from "../_ready_state.ts";
 import { type Message, utf8Length } from "../message.ts";
+import type { RpcServeObserver } from "../observe.ts";
 import type { Socket } from "../socket.ts";
 import { chargeInbound } from "../_socket_internals.ts";
+import { guard } from "../_observer_calls.ts";
 import { RpcError } from "./errors.ts";
 import { Failures, type Report } from "./_failures.ts";
 import type { PendingCalls } from "./_calls.ts";
@@ -45,6 +47,8 @@ interface Served {
   id: Id | undefined;
   method: string | undefined;
   failures: Failures;
+  /** Told how a request was answered, when the peer observes. */
+  observed: RpcServeObserver | undefined;
 }
 
 const decoder = new TextDecoder();
@@ -158,7 +162,12 @@ export class Dispatcher {
 
   /** Sends the one answer a whole message gets, sized like any other. */
   #refuse(answer: string, id: Id, failures: Failures): void {
-    const fitted = this.#fit(answer, { id, method: undefined, failures });
+    const fitted = this.#fit(answer, {
+      id,
+      method: undefined,
+      failures,
+      observed: undefined,
+    });
     failures.flush();
     if (fitted !== undefined) void this.#replies.send(fitted);
   }
@@ -168,7 +177,12 @@ export class Dispatcher {
    * {@linkcode Dispatcher.#fit} (an answer that comes later is sized there).
    */
   #handle(item: unknown, deep: boolean, failures: Failures): Answer {
-    const served: Served = { id: undefined, method: undefined, failures };
+    const served: Served = {
+      id: undefined,
+      method: undefined,
+      failures,
+      observed: undefined,
+    };
     const answer = this.#serve(item, deep, served);
     return answer instanceof Promise ? answer : this.#fit(answer, served);
   }
@@ -209,21 +223,30 @@ export class Dispatcher {
       return invalidRequest(id ?? null, "method must be a string");
     }
     served.method = method;
+    const observe = this.#settings.observe;
+    if (observe?.rpcServe && id !== undefined) {
+      const request = item as Record<string, unknown>;
+      served.observed = guard(() => observe.rpcServe?.(method, request));
+    }
     if (
       params !== undefined && (params === null || typeof params !== "object")
     ) {
+      this.#end(served, -32600);
       return invalidRequest(id ?? null, "params must be an array or an object");
     }
     if (deep && nestsDeeper(params as object, this.#settings.maxDepth)) {
+      this.#end(served, -32600);
       if (id !== undefined) return encodeError(id, TOO_DEEP);
       failures.add(new RpcError(-32600, TOO_DEEP_MESSAGE), method);
       return undefined;
     }
     const run = this.#settings.methods.get(method);
     if (run === undefined) {
+      this.#end(served, -32601);
       return id === undefined ? undefined : encodeError(id, METHOD_NOT_FOUND);
     }
     if (this.#busy >= this.#settings.maxConcurrent) {
+      this.#end(served, -32000);
       if (id !== undefined) return encodeError(id, TOO_MANY);
       failures.add(new RpcError(-32000, TOO_MANY_MESSAGE), method);
       return undefined;
@@ -260,6 +283,7 @@ export class Dispatcher {
   /** The -32001 answer to a call `authorize` refused (none to a notification). */
   #forbidden(served: Served): string | undefined {
     const { id, method, failures } = served;
+    this.#end(served, -32001);
     if (id !== undefined) return encodeError(id, FORBIDDEN);
     failures.add(new RpcError(-32001, "Forbidden"), method);
     return undefined;
@@ -270,11 +294,11 @@ export class Dispatcher {
     const { id, method } = served;
     let outcome: unknown;
     try {
-      outcome = run(params, {
-        method: method as string,
-        id,
-        signal: this.#signal,
-      });
+      const context = { method: method as string, id, signal: this.#signal };
+      const observed = served.observed;
+      outcome = observed?.run
+        ? observed.run(() => run(params, context))
+        : run(params, context);
     } catch (error) {
       return this.#failed(served, error);
     }
@@ -298,11 +322,14 @@ export class Dispatcher {
   #answer(served: Served, result: unknown): string | undefined {
     const { id } = served;
     if (id === undefined) return undefined;
+    let answer: string;
     try {
-      return encodeResult(id, result);
+      answer = encodeResult(id, result);
     } catch (error) {
       return this.#failed(served, error);
     }
+    this.#end(served, undefined);
+    return answer;
   }
 
   /** A handler's failure as an answer, or reported; unsized. */
@@ -314,13 +341,24 @@ export class Dispatcher {
     }
     if (error instanceof RpcError) {
       try {
-        return encodeError(id, JSON.stringify(error));
+        const answer = encodeError(id, JSON.stringify(error));
+        this.#end(served, error.code);
+        return answer;
       } catch (encodeFailure) {
         error = encodeFailure;
       }
     }
     failures.add(error, method);
+    this.#end(served, -32603);
     return encodeError(id, INTERNAL_ERROR);
+  }
+
+  /** Tells a request's observer, once, how it was answered. */
+  #end(served: Served, code: number | undefined): void {
+    const observed = served.observed;
+    if (observed === undefined) return;
+    served.observed = undefined;
+    guard(() => observed.end(code));
   }
 
   /**

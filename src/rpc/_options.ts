@@ -2,6 +2,7 @@
 
 import type { Message } from "../message.ts";
 import type { Principal } from "../auth/principal.ts";
+import { checkObserve, type Observer } from "../observe.ts";
 import type { Socket } from "../socket.ts";
 import { socketLimits } from "../_socket_internals.ts";
 import { MAX_TIMER_DELAY, positiveInteger } from "../_validate.ts";
@@ -30,6 +31,8 @@ export interface ServeSettings {
       method: string,
     ) => boolean | Promise<boolean>)
     | undefined;
+  /** Told of calls and requests served, when given. */
+  observe: Observer | undefined;
 }
 
 /** {@linkcode RpcPeerOptions}, checked, with their defaults applied. */
@@ -63,6 +66,7 @@ export function checkPeerOptions<Local>(
     maxDepth = 64,
     maxMessageSize,
     authorize,
+    observe,
   } = options;
   const limits = socketLimits(socket);
   const settings = {
@@ -81,6 +85,7 @@ export function checkPeerOptions<Local>(
     onOther: optionalFunction("onOther", onOther),
     onError: optionalFunction("onError", onError),
     authorize: optionalFunction("authorize", authorize),
+    observe: checkObserve(observe),
   };
   return {
     ...settings,

@@ -70,6 +70,25 @@ export function encodeRequest(
   return JSON.stringify({ jsonrpc: "2.0", method, params, id });
 }
 
+/** Members of a request that {@linkcode withFields} never adds. */
+const RESERVED = new Set(["jsonrpc", "method", "params", "id"]);
+
+/**
+ * A request written by {@linkcode encodeRequest} with more members (an
+ * observer's trace context), the reserved ones left out.
+ */
+export function withFields(
+  text: string,
+  fields: Readonly<Record<string, string>>,
+): string {
+  const extra = JSON.stringify(
+    Object.fromEntries(
+      Object.entries(fields).filter(([key]) => !RESERVED.has(key)),
+    ),
+  );
+  return extra === "{}" ? text : `${text.slice(0, -1)},${extra.slice(1)}`;
+}
+
 /** The error an answer carried, as an RpcError, however malformed. */
 export function toRpcError(error: unknown): RpcError {
   const { code, message, data } = (error ?? {}) as Record<string, unknown>;

@@ -2,6 +2,7 @@
 
 import type { Message } from "../message.ts";
 import type { Principal } from "../auth/principal.ts";
+import type { Observer } from "../observe.ts";
 import type { RpcImplementation, RpcUntyped } from "./types.ts";
 
 /**
@@ -126,4 +127,13 @@ export interface RpcPeerOptions<Local = RpcUntyped> {
     principal: Principal | undefined,
     method: string,
   ) => boolean | Promise<boolean>;
+  /**
+   * Told of each call this peer makes and each request it serves (not
+   * notifications): `otel()` of `./otel` gives each a span and a duration
+   * (and with `propagate: true` carries W3C trace context in the requests),
+   * `dashboard()` of `./dashboard` counts them. One observer or a list.
+   *
+   * @default {undefined (none)}
+   */
+  observe?: Observer | readonly Observer[];
 }

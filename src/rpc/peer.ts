@@ -125,7 +125,7 @@ export class RpcPeer<
     this.#filter = settings.filter;
     this.#onOther = settings.onOther;
     this.#onError = settings.onError;
-    this.#calls = new PendingCalls(settings.timeout);
+    this.#calls = new PendingCalls(settings.timeout, settings.observe);
     this.#replies = new Replies(
       socket,
       settings.highWaterMark,

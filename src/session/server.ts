@@ -238,6 +238,7 @@ export class ServerSession extends EventTarget {
     state.replay(ws);
     state.resumes++;
     handler?.resumed?.(by);
+    this.dispatchEvent(new Event("resume"));
     return true;
   }
 

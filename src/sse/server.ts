@@ -260,7 +260,7 @@ export class EventStreamServer implements SessionHost {
  * @param request The request.
  * @returns `true` for a GET that accepts `text/event-stream`.
  */
-function wantsEventStream(request: Request): boolean {
+export function wantsEventStream(request: Request): boolean {
   return request.method === "GET" &&
     (request.headers.get("accept") ?? "").includes(EVENT_STREAM);
 }
