@@ -1,0 +1,109 @@
+import assert, { deepStrictEqual as assertEquals } from "node:assert/strict";
+import { SessionState } from "../src/session/_state.ts";
+import {
+  copyBytes,
+  MAX_POOLED,
+  recycle,
+  sizeClass,
+} from "../src/session/_copies.ts";
+
+/**
+ * A connection that records what it was given, copied at the call as
+ * Deno's WebSocket does.
+ */
+function recorder(): { ws: WebSocket; frames: (string | number[])[] } {
+  const frames: (string | number[])[] = [];
+  const ws = {
+    send(data: string | ArrayBuffer | ArrayBufferView) {
+      if (typeof data === "string") frames.push(data);
+      else if (data instanceof ArrayBuffer) {
+        frames.push([...new Uint8Array(data)]);
+      } else {
+        frames.push([
+          ...new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+        ]);
+      }
+    },
+  } as unknown as WebSocket;
+  return { ws, frames };
+}
+
+Deno.test("bytes a caller changes after send() are replayed as they were sent", () => {
+  const state = new SessionState(100, 1 << 20);
+  const whole = new Uint8Array([1, 2, 3]);
+  const buffer = new Uint8Array([4, 5, 6, 7]).buffer;
+  const backing = new Uint8Array([0, 8, 9, 0]);
+  const { ws, frames } = recorder();
+  state.send(whole, ws);
+  state.send(buffer, ws);
+  state.send(backing.subarray(1, 3), ws);
+  state.send(new Uint8Array(300_000).fill(10), ws);
+  whole.fill(99);
+  new Uint8Array(buffer).fill(99);
+  backing.fill(99);
+  const expected = [[1, 2, 3], [4, 5, 6, 7], [8, 9], Array(300_000).fill(10)];
+  assertEquals(frames, expected);
+  const replayed = recorder();
+  state.replay(replayed.ws);
+  assertEquals(replayed.frames, expected);
+});
+
+Deno.test("a replay buffer reuses acknowledged copies and never changes an unacknowledged one", () => {
+  // Random sizes around the size classes and the pooled limit, random acks,
+  // every caller buffer scribbled over at once; each replay must give back
+  // exactly what is unacknowledged.
+  let seed = 7;
+  const random = (n: number) => {
+    // mulberry32
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return (((t ^ (t >>> 14)) >>> 0) / 4294967296 * n) | 0;
+  };
+  const state = new SessionState(10_000, 8 << 20);
+  const sent: (string | number[])[] = [];
+  const { ws } = recorder();
+  for (let round = 0; round < 300; round++) {
+    for (let k = random(6); k > 0; k--) {
+      const size = [0, 1, 63, 64, 65, 1000, 16_384, 20_000, MAX_POOLED + 1][
+        random(9)
+      ] as number;
+      const bytes = new Uint8Array(size);
+      for (let i = 0; i < size; i++) bytes[i] = (sent.length + i) & 255;
+      if (random(4) === 0) {
+        const text = `t${sent.length}`;
+        state.send(text, ws);
+        sent.push(text);
+      } else {
+        state.send(random(2) ? bytes : bytes.buffer, ws);
+        sent.push([...bytes]);
+      }
+      bytes.fill(0xee);
+    }
+    assert.ok(state.ack(state.acked + random(state.sent - state.acked + 1)));
+    const replayed = recorder();
+    state.replay(replayed.ws);
+    assertEquals(replayed.frames, sent.slice(state.acked), `round ${round}`);
+  }
+});
+
+Deno.test("a copy's size class holds it with at most a fifth of slack", () => {
+  for (let size = 0; size <= MAX_POOLED; size += size < 4096 ? 1 : 997) {
+    const bytesClass = sizeClass(size);
+    assert.ok(bytesClass >= size, `${size}`);
+    assert.ok(bytesClass <= 64 || bytesClass - size < bytesClass / 5);
+  }
+  assert.equal(sizeClass(16_384), 16_384);
+});
+
+Deno.test("a copy given back is made again in the same buffer, one over the pooled size never", () => {
+  const first = copyBytes(new Uint8Array(5000).fill(1)) as Uint8Array;
+  recycle(first);
+  const second = copyBytes(new Uint8Array(4900).fill(2)) as Uint8Array;
+  assert.equal(second.buffer, first.buffer);
+  assertEquals([second.byteLength, second[0], second[4899]], [4900, 2, 2]);
+  const big = copyBytes(new Uint8Array(MAX_POOLED + 1));
+  assert.ok(big instanceof ArrayBuffer);
+  recycle(big);
+  assert.notEqual(copyBytes(new Uint8Array(MAX_POOLED + 1)), big);
+});
