@@ -1,5 +1,10 @@
 import assert, { deepStrictEqual as assertEquals } from "node:assert/strict";
-import { SessionState } from "../src/session/_state.ts";
+import {
+  ACK_BYTES,
+  ACK_EVERY,
+  SessionState,
+  sizeOf,
+} from "../src/session/_state.ts";
 import {
   copyBytes,
   MAX_POOLED,
@@ -106,4 +111,25 @@ Deno.test("a copy given back is made again in the same buffer, one over the pool
   assert.ok(big instanceof ArrayBuffer);
   recycle(big);
   assert.notEqual(copyBytes(new Uint8Array(MAX_POOLED + 1)), big);
+});
+
+Deno.test("a receiver acknowledges every 64 messages or 256 KiB, whichever comes first", () => {
+  assertEquals([ACK_EVERY, ACK_BYTES], [64, 256 * 1024]);
+  const state = new SessionState(100, 1 << 20);
+  const { ws, frames } = recorder();
+  state.use(ws);
+  const chunk = sizeOf(new Uint8Array(16 * 1024));
+  for (let i = 0; i < 15; i++) state.received1(chunk);
+  assertEquals(frames, []);
+  state.received1(chunk);
+  assertEquals(frames, ["\0A16"]);
+  // Text counts 3 bytes a character, as the sender's maxUnackedBytes does.
+  const text = "x".repeat(Math.ceil(ACK_BYTES / 3));
+  state.received1(sizeOf(text));
+  assertEquals(frames, ["\0A16", "\0A17"]);
+  for (let i = 0; i < 63; i++) state.received1(sizeOf("small"));
+  assertEquals(frames.length, 2);
+  state.received1(sizeOf("small"));
+  assertEquals(frames, ["\0A16", "\0A17", "\0A81"]);
+  state.stop();
 });

@@ -17,8 +17,25 @@ export type Data = string | ArrayBuffer | ArrayBufferView;
 
 /** Acknowledge after this many messages... */
 export const ACK_EVERY = 64;
+/**
+ * ...or this many bytes (as {@linkcode sizeOf} counts them): a quarter of
+ * the default `maxUnackedBytes`, so that a sender at the defaults is
+ * acknowledged before its replay buffer fills...
+ */
+export const ACK_BYTES = 256 * 1024;
 /** ...or this many milliseconds after the first unacknowledged one. */
 export const ACK_DELAY = 50;
+
+/**
+ * A message's size as the replay buffer counts it against
+ * `maxUnackedBytes`: bytes, or for text the most its UTF-8 can take.
+ *
+ * @param data The message.
+ * @returns Its size.
+ */
+export function sizeOf(data: Data): number {
+  return typeof data === "string" ? data.length * 3 : data.byteLength;
+}
 
 /** The counters and buffers of one side of a session. */
 export class SessionState {
@@ -36,6 +53,8 @@ export class SessionState {
   #bytes = 0;
   /** The received count last acknowledged to the peer. */
   #ackSent = 0;
+  /** Bytes received since then. */
+  #ackBytes = 0;
   #ackTimer: ReturnType<typeof setTimeout> | undefined;
   /** Where acks go: the connection in use, if any. */
   #ws: WebSocket | undefined;
@@ -75,15 +94,8 @@ export class SessionState {
    * @param ws The connection, or `undefined` during a gap.
    */
   send(data: Data, ws: WebSocket | undefined): void {
-    let kept: Data;
-    let size: number;
-    if (typeof data === "string") {
-      kept = data;
-      size = data.length * 3;
-    } else {
-      kept = copyBytes(data);
-      size = data.byteLength;
-    }
+    const kept = typeof data === "string" ? data : copyBytes(data);
+    const size = sizeOf(data);
     this.#items.push(kept);
     this.#sizes.push(size);
     this.#bytes += size;
@@ -145,6 +157,7 @@ export class SessionState {
       this.resumes =
         0;
     this.#ackSent = 0;
+    this.#ackBytes = 0;
     this.id = "";
     return lost;
   }
@@ -160,12 +173,20 @@ export class SessionState {
     clearTimeout(this.#ackTimer);
     this.#ackTimer = undefined;
     this.#ackSent = this.received;
+    this.#ackBytes = 0;
   }
 
-  /** One data message was received: acknowledge in batches. */
-  received1(): void {
+  /**
+   * One data message was received: acknowledge in batches.
+   *
+   * @param size Its size, as {@linkcode sizeOf} counts it.
+   */
+  received1(size = 0): void {
     this.received++;
-    if (this.received - this.#ackSent >= ACK_EVERY) this.#sendAck();
+    this.#ackBytes += size;
+    if (
+      this.received - this.#ackSent >= ACK_EVERY || this.#ackBytes >= ACK_BYTES
+    ) this.#sendAck();
     else {
       this.#ackTimer ??= setTimeout(() => this.#sendAck(), ACK_DELAY);
     }
@@ -187,6 +208,7 @@ export class SessionState {
     this.#ackTimer = undefined;
     if (this.#ws === undefined || this.received === this.#ackSent) return;
     this.#ackSent = this.received;
+    this.#ackBytes = 0;
     control(this.#ws, `A${this.received}`);
   };
 }

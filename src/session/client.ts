@@ -12,7 +12,13 @@
 
 import { CLOSED, CONNECTING, OPEN } from "../_ready_state.ts";
 import type { CheckedResume } from "./options.ts";
-import { control, type Data, readText, SessionState } from "./_state.ts";
+import {
+  control,
+  type Data,
+  readText,
+  SessionState,
+  sizeOf,
+} from "./_state.ts";
 import type { SessionInfo } from "./options.ts";
 import { isCount, MAX_CONTROL, parseJson, splitProtocol } from "./wire.ts";
 import { toBase64 } from "../_base64.ts";
@@ -59,9 +65,11 @@ export class ClientSession {
    * as received (and is acknowledged). What a connection delivered but the
    * inbox never took (a full inbox, a connection left) is not counted, so
    * the server sends it again on resume.
+   *
+   * @param data The message's data.
    */
-  accepted(): void {
-    if (this.state.id !== "") this.state.received1();
+  accepted(data: string | Uint8Array): void {
+    if (this.state.id !== "") this.state.received1(sizeOf(data));
   }
 
   /** The client closed for good. */

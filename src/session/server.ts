@@ -10,7 +10,13 @@
 import { toBase64 } from "../_base64.ts";
 import { CLOSED, CLOSING, CONNECTING, OPEN } from "../_ready_state.ts";
 import type { CheckedResume } from "./options.ts";
-import { control, type Data, readText, SessionState } from "./_state.ts";
+import {
+  control,
+  type Data,
+  readText,
+  SessionState,
+  sizeOf,
+} from "./_state.ts";
 import type { SessionInfo } from "./options.ts";
 import { isCount, MAX_CONTROL, parseJson } from "./wire.ts";
 import type { SessionStore } from "./store.ts";
@@ -227,13 +233,13 @@ export class ServerSession extends EventTarget {
     this.#deliver(data);
   }
 
-  #deliver(data: unknown): void {
+  #deliver(data: string | ArrayBuffer): void {
     if (this.readyState === CONNECTING) {
       return this.#refuse(1002, "Expected a session handshake");
     }
     if (this.readyState !== OPEN && !this.#closing) return;
     this.#confirmed();
-    this.#state.received1();
+    this.#state.received1(sizeOf(data));
     this.dispatchEvent(new MessageEvent("message", { data }));
   }
 
