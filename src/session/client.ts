@@ -22,6 +22,7 @@ import {
 import type { SessionInfo } from "./options.ts";
 import { isCount, MAX_CONTROL, parseJson, splitProtocol } from "./wire.ts";
 import { toBase64 } from "../_base64.ts";
+import { MessageTarget } from "./_message_target.ts";
 
 /** How the last connection opened, for the client's event. */
 export interface Opened {
@@ -79,7 +80,7 @@ export class ClientSession {
 }
 
 /** One connection of a {@linkcode ClientSession}. */
-export class ClientLink extends EventTarget {
+export class ClientLink extends MessageTarget {
   binaryType = "arraybuffer";
   readyState: number = CONNECTING;
   readonly #ws: WebSocket;
@@ -217,7 +218,7 @@ export class ClientLink extends EventTarget {
     const session = this.#session;
     if (this.#stopped) return;
     if (!this.#resume) {
-      this.dispatchEvent(new MessageEvent("message", { data }));
+      this.emitMessage(data);
       return;
     }
     if (session.current !== this) return;
@@ -229,7 +230,7 @@ export class ClientLink extends EventTarget {
     if (this.readyState !== OPEN) return this.#fail("Data before the session");
     // Counted (and acknowledged) only once the client's inbox takes it:
     // see ClientSession.accepted.
-    this.dispatchEvent(new MessageEvent("message", { data }));
+    this.emitMessage(data);
   }
 
   #onControl(body: string): void {

@@ -20,6 +20,7 @@ import {
 import type { SessionInfo } from "./options.ts";
 import { isCount, MAX_CONTROL, parseJson } from "./wire.ts";
 import type { SessionStore } from "./store.ts";
+import { MessageTarget } from "./_message_target.ts";
 
 export { defaultStore, SessionStore } from "./store.ts";
 
@@ -66,7 +67,7 @@ class Wire implements EventListenerObject {
  * it closes when the client ends it (`\0C`, or a clean 1001 close), when
  * the server closes it, or with 1001 "Session expired".
  */
-export class ServerSession extends EventTarget {
+export class ServerSession extends MessageTarget {
   binaryType = "arraybuffer";
   readonly url = "";
   readonly protocol: string;
@@ -240,7 +241,7 @@ export class ServerSession extends EventTarget {
     if (this.readyState !== OPEN && !this.#closing) return;
     this.#confirmed();
     this.#state.received1(sizeOf(data));
-    this.dispatchEvent(new MessageEvent("message", { data }));
+    this.emitMessage(data);
   }
 
   #onControl(wire: Wire, body: string): void {

@@ -11,6 +11,7 @@ import {
   recycle,
   sizeClass,
 } from "../src/session/_copies.ts";
+import { MessageTarget } from "../src/session/_message_target.ts";
 
 /**
  * A connection that records what it was given, copied at the call as
@@ -132,4 +133,40 @@ Deno.test("a receiver acknowledges every 64 messages or 256 KiB, whichever comes
   state.received1(sizeOf("small"));
   assertEquals(frames, ["\0A16", "\0A17", "\0A81"]);
   state.stop();
+});
+
+class Emitter extends MessageTarget {
+  emit(data: unknown): void {
+    this.emitMessage(data);
+  }
+}
+
+Deno.test("a session's message listeners get the data in order, each once, and not once removed", () => {
+  const target = new Emitter();
+  const seen: string[] = [];
+  const first = (event: Event) => {
+    seen.push(`first ${(event as MessageEvent).data}`);
+    // Removing a later listener during the emit: it is not called.
+    target.removeEventListener("message", second);
+  };
+  const second = {
+    handleEvent(event: Event) {
+      seen.push(`second ${(event as MessageEvent).data}`);
+    },
+  };
+  target.addEventListener("message", first);
+  target.addEventListener("message", first, { capture: false });
+  target.addEventListener("message", second);
+  target.addEventListener("message", (event) => {
+    assert.equal(event.type, "message");
+    assert.equal(event.target, target);
+    seen.push(`once ${(event as MessageEvent).data}`);
+  }, { once: true });
+  target.addEventListener("open", () => seen.push("open"));
+  target.emit("a");
+  target.emit("b");
+  target.dispatchEvent(new Event("open"));
+  target.removeEventListener("message", first);
+  target.emit("c");
+  assertEquals(seen, ["first a", "once a", "first b", "open"]);
 });
