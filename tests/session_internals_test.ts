@@ -170,3 +170,48 @@ Deno.test("a session's message listeners get the data in order, each once, and n
   target.emit("c");
   assertEquals(seen, ["first a", "once a", "first b", "open"]);
 });
+
+Deno.test("a session reads its connection's bufferedAmount only once what it wrote could reach the high-water mark", () => {
+  let reads = 0;
+  let buffered = 0;
+  const frames: unknown[] = [];
+  const ws = {
+    send(data: unknown) {
+      frames.push(data);
+    },
+    get bufferedAmount() {
+      reads++;
+      return buffered;
+    },
+  } as unknown as WebSocket;
+  const state = new SessionState(100, 1 << 20);
+  state.use(ws);
+  // The first question reads it; then 1,000 bytes go out unread.
+  assert.equal(state.waiting(ws, 1000), 0);
+  assert.equal(reads, 1);
+  for (let i = 0; i < 9; i++) state.send(new Uint8Array(100), ws);
+  assert.equal(state.waiting(ws, 1000), 0);
+  assert.equal(reads, 1);
+  state.send(new Uint8Array(100), ws);
+  // 1,000 written since: the runtime says what is left.
+  buffered = 1500;
+  assert.equal(state.waiting(ws, 1000), 1500);
+  assert.equal(reads, 2);
+  buffered = 200;
+  assert.equal(state.waiting(ws, 1000), 0);
+  assert.equal(reads, 3);
+  assert.equal(state.waiting(ws, 1000), 0);
+  assert.equal(reads, 3);
+  // Another connection is read at once; a gap never is.
+  const other = { ...ws, bufferedAmount: 5000 } as unknown as WebSocket;
+  assert.equal(state.waiting(other, 1000), 5000);
+  assert.equal(state.waiting(undefined, 1000), 0);
+  // A full replay buffer waits whatever the connection holds.
+  const small = new SessionState(2, 1 << 20);
+  small.send("a", undefined);
+  assert.equal(small.waiting(undefined, 1000), 0);
+  small.send("b", undefined);
+  assert.equal(small.waiting(undefined, 1000), 7);
+  assert.equal(frames.length, 10);
+  state.stop();
+});

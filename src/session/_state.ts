@@ -58,6 +58,13 @@ export class SessionState {
   #ackTimer: ReturnType<typeof setTimeout> | undefined;
   /** Where acks go: the connection in use, if any. */
   #ws: WebSocket | undefined;
+  /** The connection `#buffered` is about. */
+  #out: WebSocket | undefined;
+  /**
+   * An upper bound on `#out`'s `bufferedAmount`: its last reading plus what
+   * was written since (reading it is a call into the runtime).
+   */
+  #buffered = 0;
 
   /**
    * @param maxUnacked Messages that may wait for an ack.
@@ -81,9 +88,24 @@ export class SessionState {
       (count > 0 && this.#bytes >= this.maxUnackedBytes);
   }
 
-  /** The bytes waiting for an ack. */
-  get bytes(): number {
-    return this.#bytes;
+  /**
+   * What the wrapping Socket reads before each send (it has a
+   * `highWaterMark` of 1): 0 while a message may go out, else how much
+   * waits, in a full replay buffer or in a connection holding
+   * `highWaterMark` bytes. The connection's `bufferedAmount` is read only
+   * once what was written to it since the last reading could reach the mark.
+   *
+   * @param ws The connection, or `undefined` during a gap.
+   * @param highWaterMark Bytes the connection's send buffer may hold.
+   * @returns 0, or the bytes waiting.
+   */
+  waiting(ws: WebSocket | undefined, highWaterMark: number): number {
+    if (this.full) return this.#bytes + 1;
+    if (ws === undefined) return 0;
+    if (ws === this.#out && this.#buffered < highWaterMark) return 0;
+    this.#out = ws;
+    const buffered = this.#buffered = ws.bufferedAmount;
+    return buffered >= highWaterMark ? buffered : 0;
   }
 
   /**
@@ -100,9 +122,11 @@ export class SessionState {
     this.#sizes.push(size);
     this.#bytes += size;
     this.sent++;
+    if (ws === undefined) return;
     // The caller's own buffer goes out the first time: Deno sends a whole
     // ArrayBuffer through a faster call than a view of the copy.
-    if (ws !== undefined) write(ws, data instanceof ArrayBuffer ? data : kept);
+    write(ws, data instanceof ArrayBuffer ? data : kept);
+    if (ws === this.#out) this.#buffered += size;
   }
 
   /**
@@ -113,14 +137,21 @@ export class SessionState {
    */
   ack(count: number): boolean {
     if (count > this.sent) return false;
-    while (this.acked < count) {
-      this.#bytes -= this.#sizes[this.#head] as number;
+    if (count <= this.acked) return true;
+    const items = this.#items;
+    const sizes = this.#sizes;
+    let head = this.#head;
+    let bytes = this.#bytes;
+    for (let n = count - this.acked; n > 0; n--, head++) {
+      bytes -= sizes[head] as number;
+      const item = items[head];
       // Nothing reads an acknowledged message again (replay starts after it).
-      recycle(this.#items[this.#head]);
-      this.#items[this.#head] = "";
-      this.#head++;
-      this.acked++;
+      if (typeof item !== "string") recycle(item);
+      items[head] = "";
     }
+    this.#head = head;
+    this.#bytes = bytes;
+    this.acked = count;
     if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
       this.#items = this.#items.slice(this.#head);
       this.#sizes = this.#sizes.slice(this.#head);
@@ -138,6 +169,7 @@ export class SessionState {
     for (let i = this.#head; i < this.#items.length; i++) {
       write(ws, this.#items[i] as Data);
     }
+    if (ws === this.#out) this.#buffered += this.#bytes;
   }
 
   /**
@@ -158,6 +190,7 @@ export class SessionState {
         0;
     this.#ackSent = 0;
     this.#ackBytes = 0;
+    this.#out = undefined;
     this.id = "";
     return lost;
   }
@@ -197,6 +230,7 @@ export class SessionState {
     clearTimeout(this.#ackTimer);
     this.#ackTimer = undefined;
     this.#ws = undefined;
+    this.#out = undefined;
     this.#items = [];
     this.#sizes = [];
     this.#head = 0;
@@ -209,7 +243,9 @@ export class SessionState {
     if (this.#ws === undefined || this.received === this.#ackSent) return;
     this.#ackSent = this.received;
     this.#ackBytes = 0;
-    control(this.#ws, `A${this.received}`);
+    const body = `A${this.received}`;
+    control(this.#ws, body);
+    if (this.#ws === this.#out) this.#buffered += body.length + 1;
   };
 }
 

@@ -127,8 +127,9 @@ export class ClientLink extends MessageTarget {
    * `highWaterMark` of 1): 0 while a message may go out.
    */
   get bufferedAmount(): number {
-    const state = this.#session.state;
-    if (this.#resume && state.full) return state.bytes + 1;
+    if (this.#resume) {
+      return this.#session.state.waiting(this.#ws, this.#highWaterMark);
+    }
     const buffered = this.#ws.bufferedAmount;
     return buffered >= this.#highWaterMark ? buffered : 0;
   }
@@ -222,7 +223,7 @@ export class ClientLink extends MessageTarget {
       return;
     }
     if (session.current !== this) return;
-    if (typeof data === "string") {
+    if (typeof data === "string" && data.charCodeAt(0) === 0) {
       const read = readText(data);
       if ("control" in read) return this.#onControl(read.control);
       data = read.data;

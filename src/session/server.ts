@@ -135,11 +135,10 @@ export class ServerSession extends MessageTarget {
    * waits, for a full replay buffer or a full connection.
    */
   get bufferedAmount(): number {
-    if (this.#state.full) return this.#state.bytes + 1;
-    const ws = this.#wire?.ws;
-    if (ws === undefined || this.readyState !== OPEN) return 0;
-    const buffered = ws.bufferedAmount;
-    return buffered >= this.#highWaterMark ? buffered : 0;
+    return this.#state.waiting(
+      this.readyState === OPEN ? this.#wire?.ws : undefined,
+      this.#highWaterMark,
+    );
   }
 
   /**
@@ -226,7 +225,7 @@ export class ServerSession extends MessageTarget {
     if (wire !== this.#wire) return;
     if (event.type === "close") return this.#onClose(event as CloseEvent);
     const data = (event as MessageEvent).data;
-    if (typeof data === "string") {
+    if (typeof data === "string" && data.charCodeAt(0) === 0) {
       const read = readText(data);
       if ("control" in read) return this.#onControl(wire, read.control);
       return this.#deliver(read.data);
