@@ -1,6 +1,7 @@
 import assert, { deepStrictEqual as assertEquals } from "node:assert/strict";
 import {
   ACK_BYTES,
+  ACK_DELAY,
   ACK_EVERY,
   SessionState,
   sizeOf,
@@ -214,4 +215,37 @@ Deno.test("a session reads its connection's bufferedAmount only once what it wro
   assert.equal(small.waiting(undefined, 1000), 7);
   assert.equal(frames.length, 10);
   state.stop();
+});
+
+Deno.test("acks left for the timer go out after ACK_DELAY for every session, and a stopped session leaves no timer", async () => {
+  const a = new SessionState(100, 1 << 20);
+  const b = new SessionState(100, 1 << 20);
+  const c = new SessionState(100, 1 << 20);
+  const ra = recorder();
+  const rb = recorder();
+  a.use(ra.ws);
+  b.use(rb.ws);
+  c.use(recorder().ws);
+  a.received1(10);
+  b.received1(10);
+  c.received1(10);
+  c.stop();
+  assertEquals([ra.frames, rb.frames], [[], []]);
+  const until = async (done: () => boolean) => {
+    for (let i = 0; i < 200 && !done(); i++) {
+      await new Promise((resolve) => setTimeout(resolve, ACK_DELAY / 5));
+    }
+  };
+  await until(() => ra.frames.length > 0 && rb.frames.length > 0);
+  assertEquals([ra.frames, rb.frames], [["\0A1"], ["\0A1"]]);
+  // An ack by count in between leaves the next message to the timer.
+  for (let i = 0; i < 63; i++) a.received1(10);
+  a.received1(10);
+  assertEquals(ra.frames, ["\0A1", "\0A65"]);
+  a.received1(10);
+  assertEquals(ra.frames.length, 2);
+  await until(() => ra.frames.length > 2);
+  assertEquals(ra.frames, ["\0A1", "\0A65", "\0A66"]);
+  a.stop();
+  b.stop();
 });

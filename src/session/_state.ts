@@ -55,7 +55,8 @@ export class SessionState {
   #ackSent = 0;
   /** Bytes received since then. */
   #ackBytes = 0;
-  #ackTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Waiting in `#due` for the next tick of the ack timer. */
+  #ackDue = false;
   /** Where acks go: the connection in use, if any. */
   #ws: WebSocket | undefined;
   /** The connection `#buffered` is about. */
@@ -203,8 +204,7 @@ export class SessionState {
    */
   use(ws: WebSocket | undefined): void {
     this.#ws = ws;
-    clearTimeout(this.#ackTimer);
-    this.#ackTimer = undefined;
+    this.#notDue();
     this.#ackSent = this.received;
     this.#ackBytes = 0;
   }
@@ -220,15 +220,18 @@ export class SessionState {
     if (
       this.received - this.#ackSent >= ACK_EVERY || this.#ackBytes >= ACK_BYTES
     ) this.#sendAck();
-    else {
-      this.#ackTimer ??= setTimeout(() => this.#sendAck(), ACK_DELAY);
+    else if (!this.#ackDue) {
+      // Left due after an ack in between: the tick then comes sooner than
+      // ACK_DELAY, never later.
+      this.#ackDue = true;
+      SessionState.#due.add(this);
+      SessionState.#tick ??= setTimeout(SessionState.#onTick, ACK_DELAY);
     }
   }
 
   /** Stops the ack timer: the session ended. */
   stop(): void {
-    clearTimeout(this.#ackTimer);
-    this.#ackTimer = undefined;
+    this.#notDue();
     this.#ws = undefined;
     this.#out = undefined;
     this.#items = [];
@@ -237,16 +240,43 @@ export class SessionState {
     this.#bytes = 0;
   }
 
-  #sendAck = (): void => {
-    clearTimeout(this.#ackTimer);
-    this.#ackTimer = undefined;
+  /**
+   * The states with an ack due, and the one timer that sends them all: a
+   * timer per session, made and cleared every ACK_EVERY messages, costs
+   * more than the acks themselves.
+   */
+  static #due = new Set<SessionState>();
+  static #tick: ReturnType<typeof setTimeout> | undefined;
+
+  static #onTick = (): void => {
+    SessionState.#tick = undefined;
+    const due = SessionState.#due;
+    for (const state of due) {
+      state.#ackDue = false;
+      state.#sendAck();
+    }
+    due.clear();
+  };
+
+  #notDue(): void {
+    if (!this.#ackDue) return;
+    this.#ackDue = false;
+    const due = SessionState.#due;
+    due.delete(this);
+    if (due.size === 0) {
+      clearTimeout(SessionState.#tick);
+      SessionState.#tick = undefined;
+    }
+  }
+
+  #sendAck(): void {
     if (this.#ws === undefined || this.received === this.#ackSent) return;
     this.#ackSent = this.received;
     this.#ackBytes = 0;
     const body = `A${this.received}`;
     control(this.#ws, body);
     if (this.#ws === this.#out) this.#buffered += body.length + 1;
-  };
+  }
 }
 
 /**
