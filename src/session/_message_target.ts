@@ -17,10 +17,15 @@ interface MessageLike {
   readonly currentTarget: EventTarget;
 }
 
+type Listener = EventListenerOrEventListenerObject;
+
+/** No listeners: shared, since the lists are replaced, never changed. */
+const NONE: readonly Listener[] = Object.freeze([]);
+
 /** An `EventTarget` whose `"message"` events take a short way. */
 export class MessageTarget extends EventTarget {
   /** `"message"` listeners added without `once` or `signal`, in order. */
-  #listeners: EventListenerOrEventListenerObject[] = [];
+  #listeners: readonly Listener[] = NONE;
   /** A `"message"` listener with `once` or `signal` went the usual way. */
   #dispatching = false;
 
@@ -33,7 +38,7 @@ export class MessageTarget extends EventTarget {
    */
   override addEventListener(
     type: string,
-    listener: EventListenerOrEventListenerObject | null,
+    listener: Listener | null,
     options?: boolean | AddEventListenerOptions,
   ): void {
     if (type === "message" && listener !== null) {
@@ -61,7 +66,7 @@ export class MessageTarget extends EventTarget {
    */
   override removeEventListener(
     type: string,
-    listener: EventListenerOrEventListenerObject | null,
+    listener: Listener | null,
     options?: boolean | EventListenerOptions,
   ): void {
     if (type === "message" && listener !== null) {
