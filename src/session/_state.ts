@@ -204,6 +204,9 @@ export class SessionState {
    */
   use(ws: WebSocket | undefined): void {
     this.#ws = ws;
+    // The next send reads the new connection's bufferedAmount; the old one
+    // is not kept reachable through a gap.
+    this.#out = undefined;
     this.#notDue();
     this.#ackSent = this.received;
     this.#ackBytes = 0;
