@@ -215,11 +215,11 @@ export class SessionState {
   /**
    * One data message was received: acknowledge in batches.
    *
-   * @param size Its size, as {@linkcode sizeOf} counts it.
+   * @param data The message (its size counts toward ACK_BYTES).
    */
-  received1(size = 0): void {
+  received1(data?: Data): void {
     this.received++;
-    this.#ackBytes += size;
+    if (data !== undefined) this.#ackBytes += sizeOf(data);
     if (
       this.received - this.#ackSent >= ACK_EVERY || this.#ackBytes >= ACK_BYTES
     ) this.#sendAck();

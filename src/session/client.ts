@@ -12,13 +12,7 @@
 
 import { CLOSED, CONNECTING, OPEN } from "../_ready_state.ts";
 import type { CheckedResume } from "./options.ts";
-import {
-  control,
-  type Data,
-  readText,
-  SessionState,
-  sizeOf,
-} from "./_state.ts";
+import { control, type Data, readText, SessionState } from "./_state.ts";
 import type { SessionInfo } from "./options.ts";
 import { isCount, MAX_CONTROL, parseJson, splitProtocol } from "./wire.ts";
 import { toBase64 } from "../_base64.ts";
@@ -70,7 +64,7 @@ export class ClientSession {
    * @param data The message's data.
    */
   accepted(data: string | Uint8Array): void {
-    if (this.state.id !== "") this.state.received1(sizeOf(data));
+    if (this.state.id !== "") this.state.received1(data);
   }
 
   /** The client closed for good. */

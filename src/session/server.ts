@@ -10,13 +10,7 @@
 import { toBase64 } from "../_base64.ts";
 import { CLOSED, CLOSING, CONNECTING, OPEN } from "../_ready_state.ts";
 import type { CheckedResume } from "./options.ts";
-import {
-  control,
-  type Data,
-  readText,
-  SessionState,
-  sizeOf,
-} from "./_state.ts";
+import { control, type Data, readText, SessionState } from "./_state.ts";
 import type { SessionInfo } from "./options.ts";
 import { isCount, MAX_CONTROL, parseJson } from "./wire.ts";
 import type { SessionStore } from "./store.ts";
@@ -239,7 +233,7 @@ export class ServerSession extends MessageTarget {
     }
     if (this.readyState !== OPEN && !this.#closing) return;
     this.#confirmed();
-    this.#state.received1(sizeOf(data));
+    this.#state.received1(data);
     this.emitMessage(data);
   }
 
