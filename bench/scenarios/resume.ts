@@ -9,7 +9,8 @@
  *    client is raw TCP, as in `deno task bench`, here speaking the session
  *    protocol on the resume server: it offers `switchboard.resume.v1`,
  *    opens with `\0N`, skips the server's control frames and acknowledges
- *    every 64 echoes as the real client does. Rounds take turns between the
+ *    every 64 echoes or 256 KiB of them (3 bytes a character of text) as
+ *    the real client does. Rounds take turns between the
  *    two servers; each figure is the median round.
  * 2. Cut to resumed: a resume client (`connect(url, { resume: true })` of
  *    src/client/mod.ts, `initialDelay: 0` so that no backoff delay is
@@ -55,11 +56,11 @@ import {
 } from "../lib/process.ts";
 import { json, scenarioRun, writeResults } from "../lib/results.ts";
 import { median, percentile, round } from "../lib/stats.ts";
+// The real client's ack batches.
+import { ACK_BYTES, ACK_EVERY } from "../../src/session/_state.ts";
 
 const { quick, dir } = scenarioRun();
 const RESUME_PROTOCOL = "switchboard.resume.v1";
-/** The real client's batch (src/session/_state.ts ACK_EVERY). */
-const ACK_EVERY = 64;
 const DENO_FLAGS = ["--allow-net", "--v8-flags=--expose-gc"];
 const KINDS = ["plain", "resume"] as const;
 type Kind = typeof KINDS[number];
@@ -221,7 +222,9 @@ async function main(): Promise<void> {
       `window (msg/s is each one's share of the core): ${rounds} rounds of ` +
       `${seconds} s; msg/s is the median round, the ratio the median of the ` +
       `rounds' ratios (lowest-highest in brackets); the load client ` +
-      `acknowledges every ${ACK_EVERY} echoes, as the real client does; ` +
+      `acknowledges every ${ACK_EVERY} echoes or ${
+        ACK_BYTES / 1024
+      } KiB of them, as the real client does; ` +
       `${report.pinning}; Deno ${Deno.version.deno}${
         quick ? " (quick run)" : ""
       }.`,
@@ -278,6 +281,10 @@ interface SessionConn {
   received: number;
   /** The received count last acknowledged. */
   acked: number;
+  /** An echo's size as the session counts it (text: 3 bytes a character). */
+  size: number;
+  /** Bytes received since the last ack. */
+  bytes: number;
 }
 
 const encoder = new TextEncoder();
@@ -294,7 +301,15 @@ async function openConn(port: number, resume: boolean): Promise<SessionConn> {
     sessions: true,
   });
   try {
-    const ws: SessionConn = { conn, counter, resume, received: 0, acked: 0 };
+    const ws: SessionConn = {
+      conn,
+      counter,
+      resume,
+      received: 0,
+      acked: 0,
+      size: 0,
+      bytes: 0,
+    };
     if (counter.feed(early) > 0) throw new Error("Data before the session");
     if (resume) {
       // The server answers `\0N` with its `\0S{...}` greeting.
@@ -326,16 +341,21 @@ function closeConn(ws: SessionConn, ms = 1000): Promise<void> {
 
 /**
  * What a session adds to the shared echo load: count the echoes,
- * acknowledge every `ACK_EVERY` of them as the real client does, and end
- * the session on purpose.
+ * acknowledge every `ACK_EVERY` of them or `ACK_BYTES` of their bytes as
+ * the real client does, and end the session on purpose.
  */
 const SESSION_HOOKS: EchoHooks<SessionConn> = {
   echoed(ws, k) {
     ws.received += k;
+    ws.bytes += k * ws.size;
   },
   due(ws) {
-    if (!ws.resume || ws.received - ws.acked < ACK_EVERY) return undefined;
+    if (
+      !ws.resume ||
+      (ws.received - ws.acked < ACK_EVERY && ws.bytes < ACK_BYTES)
+    ) return undefined;
     ws.acked = ws.received;
+    ws.bytes = 0;
     return clientFrame(1, encoder.encode(`\0A${ws.received}`));
   },
   close: (ws) => closeConn(ws),
@@ -365,6 +385,9 @@ async function echoPair(
       10,
       (port) => openConn(port, kind === "resume"),
     );
+    for (const ws of conns[kind]!) {
+      ws.size = load.opcode === 1 ? load.size * 3 : load.size;
+    }
   }
   const windows = await Promise.all(order.map((kind) =>
     timed(

@@ -286,7 +286,7 @@ export class Connection {
     if (!this.#inbox.push(msg)) {
       const { code, reason } = queueFull(this.#inbox);
       this.#drop(socket, code, reason);
-    } else this.#session?.accepted();
+    } else this.#session?.accepted(msg.data);
   }
 
   /**

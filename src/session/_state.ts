@@ -9,6 +9,7 @@
  */
 
 import { CONTROL, escapeText } from "./wire.ts";
+import { copyBytes, recycle } from "./_copies.ts";
 import type { SessionInfo } from "./options.ts";
 
 /** What may be sent: text, or bytes. */
@@ -16,8 +17,25 @@ export type Data = string | ArrayBuffer | ArrayBufferView;
 
 /** Acknowledge after this many messages... */
 export const ACK_EVERY = 64;
+/**
+ * ...or this many bytes (as {@linkcode sizeOf} counts them): a quarter of
+ * the default `maxUnackedBytes`, so that a sender at the defaults is
+ * acknowledged before its replay buffer fills...
+ */
+export const ACK_BYTES = 256 * 1024;
 /** ...or this many milliseconds after the first unacknowledged one. */
 export const ACK_DELAY = 50;
+
+/**
+ * A message's size as the replay buffer counts it against
+ * `maxUnackedBytes`: bytes, or for text the most its UTF-8 can take.
+ *
+ * @param data The message.
+ * @returns Its size.
+ */
+export function sizeOf(data: Data): number {
+  return typeof data === "string" ? data.length * 3 : data.byteLength;
+}
 
 /** The counters and buffers of one side of a session. */
 export class SessionState {
@@ -35,9 +53,19 @@ export class SessionState {
   #bytes = 0;
   /** The received count last acknowledged to the peer. */
   #ackSent = 0;
-  #ackTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Bytes received since then. */
+  #ackBytes = 0;
+  /** Waiting in `#due` for the next tick of the ack timer. */
+  #ackDue = false;
   /** Where acks go: the connection in use, if any. */
   #ws: WebSocket | undefined;
+  /** The connection `#buffered` is about. */
+  #out: WebSocket | undefined;
+  /**
+   * An upper bound on `#out`'s `bufferedAmount`: its last reading plus what
+   * was written since (reading it is a call into the runtime).
+   */
+  #buffered = 0;
 
   /**
    * @param maxUnacked Messages that may wait for an ack.
@@ -61,9 +89,24 @@ export class SessionState {
       (count > 0 && this.#bytes >= this.maxUnackedBytes);
   }
 
-  /** The bytes waiting for an ack. */
-  get bytes(): number {
-    return this.#bytes;
+  /**
+   * What the wrapping Socket reads before each send (it has a
+   * `highWaterMark` of 1): 0 while a message may go out, else how much
+   * waits, in a full replay buffer or in a connection holding
+   * `highWaterMark` bytes. The connection's `bufferedAmount` is read only
+   * once what was written to it since the last reading could reach the mark.
+   *
+   * @param ws The connection, or `undefined` during a gap.
+   * @param highWaterMark Bytes the connection's send buffer may hold.
+   * @returns 0, or the bytes waiting.
+   */
+  waiting(ws: WebSocket | undefined, highWaterMark: number): number {
+    if (this.full) return this.#bytes + 1;
+    if (ws === undefined) return 0;
+    if (ws === this.#out && this.#buffered < highWaterMark) return 0;
+    this.#out = ws;
+    const buffered = this.#buffered = ws.bufferedAmount;
+    return buffered >= highWaterMark ? buffered : 0;
   }
 
   /**
@@ -74,24 +117,17 @@ export class SessionState {
    * @param ws The connection, or `undefined` during a gap.
    */
   send(data: Data, ws: WebSocket | undefined): void {
-    let kept: Data;
-    let size: number;
-    if (typeof data === "string") {
-      kept = data;
-      size = data.length * 3;
-    } else if (data instanceof ArrayBuffer) {
-      kept = data.slice(0);
-      size = data.byteLength;
-    } else {
-      kept = new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
-        .slice();
-      size = data.byteLength;
-    }
+    const kept = typeof data === "string" ? data : copyBytes(data);
+    const size = sizeOf(data);
     this.#items.push(kept);
     this.#sizes.push(size);
     this.#bytes += size;
     this.sent++;
-    if (ws !== undefined) write(ws, kept);
+    if (ws === undefined) return;
+    // The caller's own buffer goes out the first time: Deno sends a whole
+    // ArrayBuffer through a faster call than a view of the copy.
+    write(ws, data instanceof ArrayBuffer ? data : kept);
+    if (ws === this.#out) this.#buffered += size;
   }
 
   /**
@@ -102,12 +138,21 @@ export class SessionState {
    */
   ack(count: number): boolean {
     if (count > this.sent) return false;
-    while (this.acked < count) {
-      this.#bytes -= this.#sizes[this.#head] as number;
-      this.#items[this.#head] = "";
-      this.#head++;
-      this.acked++;
+    if (count <= this.acked) return true;
+    const items = this.#items;
+    const sizes = this.#sizes;
+    let head = this.#head;
+    let bytes = this.#bytes;
+    for (let n = count - this.acked; n > 0; n--, head++) {
+      bytes -= sizes[head] as number;
+      const item = items[head];
+      // Nothing reads an acknowledged message again (replay starts after it).
+      if (typeof item !== "string") recycle(item);
+      items[head] = "";
     }
+    this.#head = head;
+    this.#bytes = bytes;
+    this.acked = count;
     if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
       this.#items = this.#items.slice(this.#head);
       this.#sizes = this.#sizes.slice(this.#head);
@@ -125,6 +170,7 @@ export class SessionState {
     for (let i = this.#head; i < this.#items.length; i++) {
       write(ws, this.#items[i] as Data);
     }
+    if (ws === this.#out) this.#buffered += this.#bytes;
   }
 
   /**
@@ -144,6 +190,8 @@ export class SessionState {
       this.resumes =
         0;
     this.#ackSent = 0;
+    this.#ackBytes = 0;
+    this.#out = undefined;
     this.id = "";
     return lost;
   }
@@ -156,38 +204,82 @@ export class SessionState {
    */
   use(ws: WebSocket | undefined): void {
     this.#ws = ws;
-    clearTimeout(this.#ackTimer);
-    this.#ackTimer = undefined;
+    // The next send reads the new connection's bufferedAmount; the old one
+    // is not kept reachable through a gap.
+    this.#out = undefined;
+    this.#notDue();
     this.#ackSent = this.received;
+    this.#ackBytes = 0;
   }
 
-  /** One data message was received: acknowledge in batches. */
-  received1(): void {
+  /**
+   * One data message was received: acknowledge in batches.
+   *
+   * @param data The message (its size counts toward ACK_BYTES).
+   */
+  received1(data?: Data): void {
     this.received++;
-    if (this.received - this.#ackSent >= ACK_EVERY) this.#sendAck();
-    else {
-      this.#ackTimer ??= setTimeout(() => this.#sendAck(), ACK_DELAY);
+    if (data !== undefined) this.#ackBytes += sizeOf(data);
+    if (
+      this.received - this.#ackSent >= ACK_EVERY || this.#ackBytes >= ACK_BYTES
+    ) this.#sendAck();
+    else if (!this.#ackDue) {
+      // Left due after an ack in between: the tick then comes sooner than
+      // ACK_DELAY, never later.
+      this.#ackDue = true;
+      SessionState.#due.add(this);
+      SessionState.#tick ??= setTimeout(SessionState.#onTick, ACK_DELAY);
     }
   }
 
   /** Stops the ack timer: the session ended. */
   stop(): void {
-    clearTimeout(this.#ackTimer);
-    this.#ackTimer = undefined;
+    this.#notDue();
     this.#ws = undefined;
+    this.#out = undefined;
     this.#items = [];
     this.#sizes = [];
     this.#head = 0;
     this.#bytes = 0;
   }
 
-  #sendAck = (): void => {
-    clearTimeout(this.#ackTimer);
-    this.#ackTimer = undefined;
+  /**
+   * The states with an ack due, and the one timer that sends them all: a
+   * timer per session, made and cleared every ACK_EVERY messages, costs
+   * more than the acks themselves.
+   */
+  static #due = new Set<SessionState>();
+  static #tick: ReturnType<typeof setTimeout> | undefined;
+
+  static #onTick = (): void => {
+    SessionState.#tick = undefined;
+    const due = SessionState.#due;
+    for (const state of due) {
+      state.#ackDue = false;
+      state.#sendAck();
+    }
+    due.clear();
+  };
+
+  #notDue(): void {
+    if (!this.#ackDue) return;
+    this.#ackDue = false;
+    const due = SessionState.#due;
+    due.delete(this);
+    if (due.size === 0) {
+      clearTimeout(SessionState.#tick);
+      SessionState.#tick = undefined;
+    }
+  }
+
+  #sendAck(): void {
     if (this.#ws === undefined || this.received === this.#ackSent) return;
     this.#ackSent = this.received;
-    control(this.#ws, `A${this.received}`);
-  };
+    this.#ackBytes = 0;
+    const body = `A${this.received}`;
+    control(this.#ws, body);
+    if (this.#ws === this.#out) this.#buffered += body.length + 1;
+  }
 }
 
 /**

@@ -26,6 +26,7 @@ import {
 } from "./wire.ts";
 import { toBase64 } from "../_base64.ts";
 import { closeCopy, errorCopy } from "../_event_copies.ts";
+import { MessageTarget } from "./_message_target.ts";
 
 /** How the last connection opened, for the client's event. */
 export interface Opened {
@@ -69,9 +70,11 @@ export class ClientSession {
    * as received (and is acknowledged). What a connection delivered but the
    * inbox never took (a full inbox, a connection left) is not counted, so
    * the server sends it again on resume.
+   *
+   * @param data The message's data.
    */
-  accepted(): void {
-    if (this.state.id !== "") this.state.received1();
+  accepted(data: string | Uint8Array): void {
+    if (this.state.id !== "") this.state.received1(data);
   }
 
   /**
@@ -95,7 +98,7 @@ export class ClientSession {
 }
 
 /** One connection of a {@linkcode ClientSession}. */
-export class ClientLink extends EventTarget {
+export class ClientLink extends MessageTarget {
   binaryType = "arraybuffer";
   readyState: number = CONNECTING;
   readonly #ws: WebSocket;
@@ -146,8 +149,9 @@ export class ClientLink extends EventTarget {
    * `highWaterMark` of 1): 0 while a message may go out.
    */
   get bufferedAmount(): number {
-    const state = this.#session.state;
-    if (this.#resume && state.full) return state.bytes + 1;
+    if (this.#resume) {
+      return this.#session.state.waiting(this.#ws, this.#highWaterMark);
+    }
     const buffered = this.#ws.bufferedAmount;
     return buffered >= this.#highWaterMark ? buffered : 0;
   }
@@ -248,11 +252,11 @@ export class ClientLink extends EventTarget {
         if ("control" in read) return this.#onControl(read.control);
         data = read.data;
       }
-      this.dispatchEvent(new MessageEvent("message", { data }));
+      this.emitMessage(data);
       return;
     }
     if (session.current !== this) return;
-    if (typeof data === "string") {
+    if (typeof data === "string" && data.charCodeAt(0) === 0) {
       const read = readText(data);
       if ("control" in read) return this.#onControl(read.control);
       data = read.data;
@@ -260,7 +264,7 @@ export class ClientLink extends EventTarget {
     if (this.readyState !== OPEN) return this.#fail("Data before the session");
     // Counted (and acknowledged) only once the client's inbox takes it:
     // see ClientSession.accepted.
-    this.dispatchEvent(new MessageEvent("message", { data }));
+    this.emitMessage(data);
   }
 
   #onControl(body: string): void {

@@ -19,6 +19,7 @@ import {
   parseJson,
 } from "./wire.ts";
 import type { SessionStore } from "./store.ts";
+import { MessageTarget } from "./_message_target.ts";
 
 export { defaultStore, SessionStore } from "./store.ts";
 
@@ -65,7 +66,7 @@ class Wire implements EventListenerObject {
  * it closes when the client ends it (`\0C`, or a clean 1001 close), when
  * the server closes it, or with 1001 "Session expired".
  */
-export class ServerSession extends EventTarget {
+export class ServerSession extends MessageTarget {
   binaryType = "arraybuffer";
   readonly url = "";
   readonly protocol: string;
@@ -138,11 +139,10 @@ export class ServerSession extends EventTarget {
    * waits, for a full replay buffer or a full connection.
    */
   get bufferedAmount(): number {
-    if (this.#state.full) return this.#state.bytes + 1;
-    const ws = this.#wire?.ws;
-    if (ws === undefined || this.readyState !== OPEN) return 0;
-    const buffered = ws.bufferedAmount;
-    return buffered >= this.#highWaterMark ? buffered : 0;
+    return this.#state.waiting(
+      this.readyState === OPEN ? this.#wire?.ws : undefined,
+      this.#highWaterMark,
+    );
   }
 
   /**
@@ -252,7 +252,7 @@ export class ServerSession extends EventTarget {
     if (wire !== this.#wire) return;
     if (event.type === "close") return this.#onClose(event as CloseEvent);
     const data = (event as MessageEvent).data;
-    if (typeof data === "string") {
+    if (typeof data === "string" && data.charCodeAt(0) === 0) {
       const read = readText(data);
       if ("control" in read) return this.#onControl(wire, read.control);
       return this.#deliver(read.data);
@@ -260,14 +260,14 @@ export class ServerSession extends EventTarget {
     this.#deliver(data);
   }
 
-  #deliver(data: unknown): void {
+  #deliver(data: string | ArrayBuffer): void {
     if (this.readyState === CONNECTING) {
       return this.#refuse(1002, "Expected a session handshake");
     }
     if (this.readyState !== OPEN && !this.#closing) return;
     this.#confirmed();
-    this.#state.received1();
-    this.dispatchEvent(new MessageEvent("message", { data }));
+    this.#state.received1(data);
+    this.emitMessage(data);
   }
 
   #onControl(wire: Wire, body: string): void {
