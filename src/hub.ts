@@ -144,7 +144,7 @@ export class Hub extends HubEvents implements AsyncDisposable {
   readonly #delivery: Delivery<Entry>;
   readonly #rooms: Rooms<Entry>;
   readonly #ready: Promise<void>;
-  readonly #unwatch: () => void;
+  #unwatch: (() => void) | undefined;
   #unsubscribe: (() => Promise<void>) | undefined;
   #closed = false;
 
@@ -191,17 +191,21 @@ export class Hub extends HubEvents implements AsyncDisposable {
       this.#bridged ? this.#streams : undefined,
       (id, data) => this.#deliverTo(id, data),
     );
-    this.#unwatch = this.#streams.watch(
+    const watching = this.#streams.watch(
       channel,
       (change) => this.dispatchEvent(new PresenceEvent(change)),
-    );
-    this.#ready = this.#backplane.subscribe(
+    ).then((unwatch) => {
+      if (this.#closed) return unwatch();
+      this.#unwatch = unwatch;
+    });
+    const subscribed = this.#backplane.subscribe(
       channel,
       (message) => this.#hubs.receive(message),
     ).then((unsubscribe) => {
       if (this.#closed) return unsubscribe();
       this.#unsubscribe = unsubscribe;
     });
+    this.#ready = Promise.all([subscribed, watching]).then(() => {});
     // Reported here so that a hub nobody awaits cannot end the process.
     this.#ready.catch((error) =>
       console.error("Switchboard: the hub could not subscribe:", error)
@@ -209,8 +213,9 @@ export class Hub extends HubEvents implements AsyncDisposable {
   }
 
   /**
-   * Resolves once the hub receives what other servers publish; rejects when
-   * the backplane refused the subscription. Local rooms work before that.
+   * Resolves once the hub receives what other servers publish and their
+   * presence changes; rejects when the backplane refused the subscription.
+   * Local rooms work before that.
    */
   get ready(): Promise<void> {
     return this.#ready;
@@ -547,7 +552,7 @@ export class Hub extends HubEvents implements AsyncDisposable {
     this.#closed = true;
     for (const entry of [...this.#entries.values()]) this.#remove(entry);
     this.#rooms.close();
-    this.#unwatch();
+    this.#unwatch?.();
     this.#delivery.close();
     try {
       await this.#ready;

@@ -318,7 +318,7 @@ export class MemoryBackplane implements StreamBackplane, AsyncDisposable {
    * import { MemoryBackplane } from "@switchboard/switchboard/hub";
    *
    * const backplane = new MemoryBackplane();
-   * const stop = backplane.watch("app", (change) => console.log(change.type));
+   * const stop = await backplane.watch("app", (c) => console.log(c.type));
    * backplane.enter("app", "r", { id: "c1", serverId: "s1", joinedAt: 0 });
    * stop();
    * ```
@@ -326,8 +326,8 @@ export class MemoryBackplane implements StreamBackplane, AsyncDisposable {
   watch(
     channel: string,
     listener: (change: PresenceChange) => void,
-  ): () => void {
-    return this.#streams.watch(channel, listener);
+  ): Promise<() => void> {
+    return Promise.resolve(this.#streams.watch(channel, listener));
   }
 
   /**

@@ -252,12 +252,12 @@ export interface StreamBackplane extends Backplane {
    *
    * @param channel The hub's channel.
    * @param listener Called with each change.
-   * @returns A function that stops the calls.
+   * @returns A function that stops the calls, once the changes are heard.
    */
   watch(
     channel: string,
     listener: (change: PresenceChange) => void,
-  ): () => void;
+  ): Promise<() => void>;
 }
 
 /**
