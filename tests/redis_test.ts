@@ -7,6 +7,7 @@ import {
 } from "../src/backplane/redis.ts";
 import { closeEvent, collect, delay, open } from "./_helpers.ts";
 import { freePort, RedisServer, until } from "./_redis.ts";
+import { ServerProcess } from "./_server_process.ts";
 
 const FIXTURE = new URL("./fixtures/hub_server.ts", import.meta.url).pathname;
 
@@ -19,44 +20,28 @@ interface State {
 
 /** A `deno run` hub server process (tests/fixtures/hub_server.ts). */
 class HubServer implements AsyncDisposable {
-  #child: Deno.ChildProcess;
-  readonly port: number;
+  readonly #process: ServerProcess;
 
-  private constructor(child: Deno.ChildProcess, port: number) {
-    this.#child = child;
-    this.port = port;
+  private constructor(process: ServerProcess) {
+    this.#process = process;
   }
 
   static async start(redisUrl: string, ...extra: string[]): Promise<HubServer> {
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", FIXTURE, "--redis", redisUrl, ...extra],
-      stdout: "piped",
-      stderr: "inherit",
-    }).spawn();
-    const reader = child.stdout.pipeThrough(new TextDecoderStream())
-      .getReader();
-    let text = "";
-    while (!text.includes("\n")) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error("the hub server exited before listening");
-      text += value;
-    }
-    await reader.cancel();
-    return new HubServer(child, JSON.parse(text.split("\n")[0]!).port);
+    return new HubServer(
+      await ServerProcess.start(FIXTURE, ["--redis", redisUrl, ...extra]),
+    );
   }
 
   url(room: string): string {
-    return `ws://127.0.0.1:${this.port}/ws?room=${room}`;
+    return `ws://127.0.0.1:${this.#process.port}/ws?room=${room}`;
   }
 
-  async state(): Promise<State> {
-    const response = await fetch(`http://127.0.0.1:${this.port}/state`);
-    return await response.json();
+  state(): Promise<State> {
+    return this.#process.json("/state");
   }
 
-  async [Symbol.asyncDispose](): Promise<void> {
-    this.#child.kill("SIGTERM");
-    await this.#child.status;
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.#process[Symbol.asyncDispose]();
   }
 }
 
