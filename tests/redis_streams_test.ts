@@ -11,7 +11,7 @@ import { RedisServer, until } from "./_redis.ts";
 import { ServerProcess } from "./_server_process.ts";
 import { CutProxy } from "./_cut_proxy.ts";
 import { RoomsPeer } from "./_rooms_peer.ts";
-import { delay } from "./_helpers.ts";
+import { delay, open } from "./_helpers.ts";
 
 roomsContract("RedisStreamsBackplane", async ({ history }) => {
   const redis = new RedisServer();
@@ -270,4 +270,25 @@ Deno.test("a publisher whose reply is lost sends the message again and it is wri
     "only-once",
     "after",
   ]);
+});
+
+Deno.test("the first member of a room on a server gets a message another server writes just after it joined, however late its server's first read of Redis", async () => {
+  await using redis = new RedisServer();
+  await redis.start();
+  await using proxy = new CutProxy(redis.port);
+  await using a = await roomsServer({ url: redis.url });
+  await using b = await roomsServer({ url: `redis://127.0.0.1:${proxy.port}` });
+  proxy.hold();
+  const member = await open(`${b.url}?plain=late`);
+  const got: string[] = [];
+  member.onmessage = (event) => got.push(event.data);
+  await until("joined on b", () => b.hub.members("late").length === 1);
+  await delay(20);
+  await a.hub.broadcast("late", "written while b waits for Redis");
+  await proxy.release();
+  await until("the message", () => got.length === 1);
+  assert.deepEqual(got, ["written while b waits for Redis"]);
+  const closed = new Promise((resolve) => member.onclose = resolve);
+  member.close();
+  await closed;
 });

@@ -71,10 +71,21 @@ return position
 `;
 
 /**
- * Where following a room starts. KEYS: meta, stream. ARGV: epoch, meta TTL.
- * Returns {epoch, offset}.
+ * Where following a room starts: the last entry written before a time (the
+ * join's, less an allowance for clock skew), so that whatever is written
+ * after it is read, however long this script takes to run. KEYS: meta,
+ * stream. ARGV: epoch, meta TTL, the time in ms. Returns {epoch, offset}.
  */
 export const TOP = `${META}
+if seq == 0 then return {epoch, '0-0'} end
+local before = redis.call('XREVRANGE', KEYS[2],
+  string.format('%d-0', tonumber(ARGV[3])), '-', 'COUNT', 1)[1]
+if before then return {epoch, before[1]} end
+local first = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)[1]
+if first then
+  local ms, n = string.match(first[1], '^(%d+)-(%d+)$')
+  return {epoch, ms .. '-' .. (tonumber(n) - 1)}
+end
 return {epoch, top()}
 `;
 

@@ -31,6 +31,8 @@ import type {
   StreamPage,
 } from "./streams.ts";
 
+/** How often the difference between this clock and Redis's is measured. */
+const CLOCK_EVERY_MS = 60_000;
 /** How long a room's epoch and counter outlive its last message: a day. */
 const META_TTL = String(24 * 60 * 60 * 1000);
 /** Wakes the reader: an entry in its own stream, kept an hour at most. */
@@ -96,6 +98,9 @@ export class RedisStreamsBackplane implements StreamBackplane, AsyncDisposable {
   #seq = 0;
   /** Sequence numbers acknowledged, whose keys the next append forgets. */
   #acked: string[] = [];
+  /** Redis's clock minus this process's, in ms. */
+  #clockOffset = 0;
+  readonly #clockTimer: ReturnType<typeof setInterval>;
   #closed = false;
 
   private constructor(
@@ -114,7 +119,11 @@ export class RedisStreamsBackplane implements StreamBackplane, AsyncDisposable {
       settings.onError,
     );
     this.#presence = new Presence(this.#commands, settings.presenceTtl);
-    command.on("ready", () => this.#presence.beat());
+    command.on("ready", () => {
+      this.#presence.beat();
+      this.#measureClock();
+    });
+    this.#clockTimer = setInterval(() => this.#measureClock(), CLOCK_EVERY_MS);
     this.#reader = new Reader(
       reader,
       `switchboard:wake:${this.#id}`,
@@ -170,7 +179,14 @@ export class RedisStreamsBackplane implements StreamBackplane, AsyncDisposable {
         ? pubsub.reason
         : (connected as PromiseRejectedResult).reason;
     }
-    return new RedisStreamsBackplane(pubsub.value, command, reader, settings);
+    const backplane = new RedisStreamsBackplane(
+      pubsub.value,
+      command,
+      reader,
+      settings,
+    );
+    await backplane.#measureClock();
+    return backplane;
   }
 
   /** Whether every connection to Redis is up. */
@@ -317,8 +333,11 @@ export class RedisStreamsBackplane implements StreamBackplane, AsyncDisposable {
   }
 
   /**
-   * Follows a room's stream from its newest entry on: this process reads
-   * it with its blocking `XREAD` until every follower stopped.
+   * Follows a room's stream: every entry written from now on is read with
+   * the process's blocking `XREAD` until every follower stopped. (For a
+   * room new to this process, "now" is this instant in Redis's clock, whose
+   * difference to this one is measured every minute: no round trip to
+   * Redis can let a message written after the join slip by.)
    *
    * @param channel The hub's channel.
    * @param room The room.
@@ -339,6 +358,9 @@ export class RedisStreamsBackplane implements StreamBackplane, AsyncDisposable {
     listener: StreamListener,
   ): Promise<Following> {
     const [meta, stream] = roomKeys(channel, room);
+    // Everything written from this instant on, in Redis's time, is read,
+    // however long the script takes to run.
+    const since = String(Math.floor(Date.now() + this.#clockOffset));
     return this.#reader.follow(
       stream,
       async () => {
@@ -350,6 +372,7 @@ export class RedisStreamsBackplane implements StreamBackplane, AsyncDisposable {
           stream,
           newEpoch(),
           META_TTL,
+          since,
         ]) as [string, string];
         return { epoch, offset };
       },
@@ -453,6 +476,7 @@ export class RedisStreamsBackplane implements StreamBackplane, AsyncDisposable {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#clockTimer);
     await this.#presence.close();
     this.#readerClient.destroy();
     await this.#reader.close();
@@ -473,6 +497,21 @@ export class RedisStreamsBackplane implements StreamBackplane, AsyncDisposable {
    */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
+  }
+
+  /** Measures Redis's clock against this one (half a round trip off). */
+  async #measureClock(): Promise<void> {
+    const sent = Date.now();
+    try {
+      const [seconds, micros] = await this.#commands.once(["TIME"]) as [
+        string,
+        string,
+      ];
+      const redis = Number(seconds) * 1000 + Number(micros) / 1000;
+      this.#clockOffset = redis - (sent + Date.now()) / 2;
+    } catch {
+      // Away: measured again once it is back.
+    }
   }
 }
 
