@@ -96,27 +96,24 @@ type Entry = RoomMember;
  * Rooms, broadcast, presence and sending by id over {@linkcode Socket}s, on
  * one server or many.
  *
- * Every broadcast is written to its room's stream on the backplane, which
- * gives it a position (`{ epoch, offset }`) and keeps it in the room's
- * history; each server hands the room's messages to its members in stream
- * order, so every member sees one order. With the in-memory backplane that
- * happens inside `broadcast()`; through Redis, once the server reads the
- * stream. A member that joined with {@linkcode Hub.join}`(id, room)` gets
- * the app's data as it is; one that joined with options (`{ since }`) gets
- * rooms frames that carry each message's position (the format is in
- * `docs/rooms.md`; `client.rooms` reads it). A connection whose socket
- * holds its `highWaterMark` gets no more messages: they wait in the
- * hub's queue for it, so a slow one waits on its own and never stalls the
- * others. It is closed with 1013 once `maxQueuedMessages` wait for it, or
- * when the hub's `maxBufferedBytes` is full and it fell furthest behind; a
- * connection that keeps up is never closed for the budget.
- * A socket leaves every room when it closes.
+ * Every broadcast goes into its room's stream on the backplane, which gives
+ * it a position (`{ epoch, offset }`) and keeps it in the room's history;
+ * each server hands a room's messages to its members in stream order (with
+ * the in-memory backplane inside `broadcast()`, through Redis once the
+ * server has read the stream). A member joined with
+ * {@linkcode Hub.join}`(id, room)` gets the app's data as it is; one joined
+ * with options (`{ since }`) gets rooms frames that carry each message's
+ * position (`docs/rooms.md`; `client.rooms` reads them). A socket that
+ * holds its `highWaterMark` gets no more messages: they wait in the hub's
+ * queue for it, so a slow one never stalls the others; it is closed with
+ * 1013 past `maxQueuedMessages`, or when `maxBufferedBytes` is full and it
+ * fell furthest behind. A socket leaves every room when it closes.
  *
- * {@linkcode Hub.members} and {@linkcode Hub.rooms} cover the connections
- * of this process; {@linkcode Hub.presence} and the `"join"` and `"leave"`
- * events cover every server whose hub shares the backplane and channel
- * (with a backplane that keeps no streams, such as the pub/sub
- * `RedisBackplane`, positions, history and presence are this process's).
+ * {@linkcode Hub.members} and {@linkcode Hub.rooms} cover this process;
+ * {@linkcode Hub.presence} and the `"join"` and `"leave"` events cover every
+ * hub on the backplane and channel (with a backplane that keeps no streams,
+ * such as the pub/sub `RedisBackplane`, positions, history and presence are
+ * this process's own).
  *
  * @example Two sockets in a room
  * ```ts ignore
@@ -448,29 +445,16 @@ export class Hub extends HubEvents implements AsyncDisposable {
    * console.log(recent.map((m) => m.data)); // ["hello"]
    * ```
    */
-  async history(
+  history(
     room: string,
     options: HistoryOptions = {},
   ): Promise<RoomMessage[]> {
-    const { since, limit } = checkHistoryOptions(options);
-    const page = await this.#streams.read(this.#channel, room, {
-      since,
-      limit,
-    });
-    if (!page.recovered) {
-      throw new RangeError(
-        `Cannot read the history of "${room}" after ${since?.offset}: ${
-          page.epoch === since?.epoch
-            ? "the messages after it were trimmed"
-            : "its stream was reset (a new epoch)"
-        }`,
-      );
+    try {
+      const { since, limit } = checkHistoryOptions(options);
+      return this.#rooms.history(room, since, limit);
+    } catch (error) {
+      return Promise.reject(error);
     }
-    return page.entries.map(({ data, offset }) => ({
-      room,
-      data,
-      position: { epoch: page.epoch, offset },
-    }));
   }
 
   /**

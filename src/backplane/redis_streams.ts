@@ -7,12 +7,11 @@
  */
 
 import type { Position } from "../hub/wire.ts";
-import { toBase64 } from "../_base64.ts";
 import { type Client, connectAll, makeClient } from "./_redis_connect.ts";
 import { Commands } from "./_redis_commands.ts";
-import { readEntry, Reader } from "./_redis_reader.ts";
+import { Reader } from "./_redis_reader.ts";
 import { Presence } from "./_redis_presence.ts";
-import { APPEND, READ, roomKeys, TOP } from "./_redis_scripts.ts";
+import { RedisRooms } from "./_redis_rooms.ts";
 import { newEpoch } from "./_history_options.ts";
 import { RedisBackplane } from "./redis.ts";
 import { RedisBackplaneError } from "./redis_error.ts";
@@ -30,14 +29,6 @@ import type {
   StreamMessage,
   StreamPage,
 } from "./streams.ts";
-
-/** How often the difference between this clock and Redis's is measured. */
-const CLOCK_EVERY_MS = 60_000;
-/** How long a room's epoch and counter outlive its last message: a day. */
-const META_TTL = String(24 * 60 * 60 * 1000);
-/** Wakes the reader: an entry in its own stream, kept an hour at most. */
-const WAKE = `redis.call('XADD', KEYS[1], 'MAXLEN', '1', '*', 'w', '1')
-redis.call('PEXPIRE', KEYS[1], 3600000)`;
 
 /**
  * A {@linkcode StreamBackplane} on Redis Streams, after Centrifugo's
@@ -90,17 +81,8 @@ export class RedisStreamsBackplane implements StreamBackplane, AsyncDisposable {
   readonly #command: Client;
   readonly #readerClient: Client;
   readonly #commands: Commands;
-  readonly #reader: Reader;
+  readonly #rooms: RedisRooms;
   readonly #presence: Presence;
-  readonly #settings: RedisStreamsSettings;
-  /** This backplane's id: the publisher part of the idempotency keys. */
-  readonly #id = newEpoch();
-  #seq = 0;
-  /** Sequence numbers acknowledged, whose keys the next append forgets. */
-  #acked: string[] = [];
-  /** Redis's clock minus this process's, in ms. */
-  #clockOffset = 0;
-  readonly #clockTimer: ReturnType<typeof setInterval>;
   #closed = false;
 
   private constructor(
@@ -112,24 +94,28 @@ export class RedisStreamsBackplane implements StreamBackplane, AsyncDisposable {
     this.#pubsub = pubsub;
     this.#command = command;
     this.#readerClient = reader;
-    this.#settings = settings;
     this.#commands = new Commands(
       command,
       settings.maxBuffered,
       settings.onError,
     );
+    const id = newEpoch();
+    this.#rooms = new RedisRooms(
+      this.#commands,
+      (wake) =>
+        new Reader(
+          reader,
+          `switchboard:wake:${id}`,
+          wake,
+          (error) => settings.onError(readError(error)),
+        ),
+      { ...settings, id },
+    );
     this.#presence = new Presence(this.#commands, settings.presenceTtl);
     command.on("ready", () => {
       this.#presence.beat();
-      this.#measureClock();
+      this.#rooms.measureClock();
     });
-    this.#clockTimer = setInterval(() => this.#measureClock(), CLOCK_EVERY_MS);
-    this.#reader = new Reader(
-      reader,
-      `switchboard:wake:${this.#id}`,
-      (key) => this.#commands.call(["EVAL", WAKE, "1", key]),
-      (error) => settings.onError(pubsubError(error)),
-    );
   }
 
   /**
@@ -185,7 +171,7 @@ export class RedisStreamsBackplane implements StreamBackplane, AsyncDisposable {
       reader,
       settings,
     );
-    await backplane.#measureClock();
+    await backplane.#rooms.measureClock();
     return backplane;
   }
 
@@ -256,41 +242,12 @@ export class RedisStreamsBackplane implements StreamBackplane, AsyncDisposable {
    * const { epoch, offset } = await backplane.append("app", "lobby", { data: "hi" });
    * ```
    */
-  async append(
+  append(
     channel: string,
     room: string,
     message: StreamMessage,
   ): Promise<Position> {
-    const { data, except = "" } = message;
-    const binary = typeof data !== "string";
-    const seq = String(this.#seq++);
-    const forget = this.#acked.splice(0, 100);
-    const { history, historyTtl } = this.#settings;
-    let reply: string;
-    try {
-      reply = await this.#commands.call([
-        "EVAL",
-        APPEND,
-        "3",
-        ...roomKeys(channel, room),
-        `${channel}:pub:${this.#id}`,
-        newEpoch(),
-        META_TTL,
-        String(history),
-        String(historyTtl),
-        seq,
-        binary ? toBase64(data) : data,
-        binary ? "1" : "",
-        except,
-        ...forget,
-      ], true) as string;
-    } catch (error) {
-      this.#acked.push(...forget);
-      throw error;
-    }
-    this.#acked.push(seq);
-    const space = reply.indexOf(" ");
-    return { epoch: reply.slice(0, space), offset: reply.slice(space + 1) };
+    return this.#rooms.append(channel, room, message);
   }
 
   /**
@@ -307,29 +264,12 @@ export class RedisStreamsBackplane implements StreamBackplane, AsyncDisposable {
    * const page = await backplane.read("app", "lobby", { limit: 10 });
    * ```
    */
-  async read(
+  read(
     channel: string,
     room: string,
     options: { since?: Position | undefined; limit: number },
   ): Promise<StreamPage> {
-    const { since, limit } = options;
-    const [epoch, top, recovered, raw] = await this.#commands.call([
-      "EVAL",
-      READ,
-      "2",
-      ...roomKeys(channel, room),
-      newEpoch(),
-      META_TTL,
-      String(this.#settings.historyTtl),
-      String(limit),
-      since?.epoch ?? "",
-      since?.offset ?? "",
-    ]) as [string, string, number, [string, string[]][]];
-    const entries = raw.map(([offset, fields]) =>
-      readEntry(offset, fields).entry
-    );
-    if (since === undefined) entries.reverse();
-    return { entries, epoch, top, recovered: recovered === 1 };
+    return this.#rooms.read(channel, room, options);
   }
 
   /**
@@ -357,27 +297,7 @@ export class RedisStreamsBackplane implements StreamBackplane, AsyncDisposable {
     room: string,
     listener: StreamListener,
   ): Promise<Following> {
-    const [meta, stream] = roomKeys(channel, room);
-    // Everything written from this instant on, in Redis's time, is read,
-    // however long the script takes to run.
-    const since = String(Math.floor(Date.now() + this.#clockOffset));
-    return this.#reader.follow(
-      stream,
-      async () => {
-        const [epoch, offset] = await this.#commands.call([
-          "EVAL",
-          TOP,
-          "2",
-          meta,
-          stream,
-          newEpoch(),
-          META_TTL,
-          since,
-        ]) as [string, string];
-        return { epoch, offset };
-      },
-      listener,
-    );
+    return this.#rooms.follow(channel, room, listener);
   }
 
   /**
@@ -476,10 +396,9 @@ export class RedisStreamsBackplane implements StreamBackplane, AsyncDisposable {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    clearInterval(this.#clockTimer);
     await this.#presence.close();
     this.#readerClient.destroy();
-    await this.#reader.close();
+    await this.#rooms.close();
     this.#commands.close();
     await closeClient(this.#command);
     await this.#pubsub.close();
@@ -498,21 +417,6 @@ export class RedisStreamsBackplane implements StreamBackplane, AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
-
-  /** Measures Redis's clock against this one (half a round trip off). */
-  async #measureClock(): Promise<void> {
-    const sent = Date.now();
-    try {
-      const [seconds, micros] = await this.#commands.once(["TIME"]) as [
-        string,
-        string,
-      ];
-      const redis = Number(seconds) * 1000 + Number(micros) / 1000;
-      this.#clockOffset = redis - (sent + Date.now()) / 2;
-    } catch {
-      // Away: measured again once it is back.
-    }
-  }
 }
 
 async function closeClient(client: Client): Promise<void> {
@@ -527,7 +431,7 @@ async function closeClient(client: Client): Promise<void> {
   client.destroy();
 }
 
-function pubsubError(error: Error): RedisBackplaneError {
+function readError(error: Error): RedisBackplaneError {
   return new RedisBackplaneError(
     `Reading the rooms' streams failed: ${error.message}`,
     0,

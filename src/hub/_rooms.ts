@@ -12,6 +12,7 @@ import type { Delivery, Member, Parcel } from "./_delivery.ts";
 import {
   compareOffsets,
   type Position,
+  type RoomMessage,
   writeJoined,
   writeMessage,
 } from "./wire.ts";
@@ -193,6 +194,41 @@ export class Rooms<M extends RoomMember> {
       this.#rooms.delete(name);
     }
     return true;
+  }
+
+  /**
+   * A room's history: the messages after `since`, or the newest ones.
+   *
+   * @param name The room.
+   * @param since The position to read after, if any.
+   * @param limit The most messages.
+   * @returns The messages, oldest first.
+   * @throws {RangeError} (as a rejection) When the history no longer covers
+   * what follows `since`.
+   */
+  async history(
+    name: string,
+    since: Position | undefined,
+    limit: number,
+  ): Promise<RoomMessage[]> {
+    const page = await this.#streams.read(this.#channel, name, {
+      since,
+      limit,
+    });
+    if (!page.recovered) {
+      throw new RangeError(
+        `Cannot read the history of "${name}" after ${since?.offset}: ${
+          page.epoch === since?.epoch
+            ? "the messages after it were trimmed"
+            : "its stream was reset (a new epoch)"
+        }`,
+      );
+    }
+    return page.entries.map(({ data, offset }) => ({
+      room: name,
+      data,
+      position: { epoch: page.epoch, offset },
+    }));
   }
 
   /** Stops following every room. */
