@@ -44,7 +44,8 @@ import { OPEN } from "./_ready_state.ts";
 import { Delivery } from "./hub/_delivery.ts";
 import { Channel } from "./hub/_channel.ts";
 import { type RoomMember, Rooms } from "./hub/_rooms.ts";
-import { HubEvents, PresenceEvent } from "./hub/events.ts";
+import { type HubEventMap, PresenceEvent } from "./hub/events.ts";
+import { TypedEventTarget } from "./_typed_event_target.ts";
 import {
   type AddOptions,
   type BroadcastOptions,
@@ -81,7 +82,8 @@ export type {
   JoinOptions,
   JoinResult,
 } from "./hub/options.ts";
-export { type HubEventMap, HubEvents, PresenceEvent } from "./hub/events.ts";
+export { type HubEventMap, PresenceEvent } from "./hub/events.ts";
+export { TypedEventTarget } from "./_typed_event_target.ts";
 export {
   type Position,
   type RoomMessage,
@@ -128,7 +130,8 @@ type Entry = RoomMember;
  * console.log(hub.members("lobby")); // [alice, bob]
  * ```
  */
-export class Hub extends HubEvents implements AsyncDisposable {
+export class Hub extends TypedEventTarget<HubEventMap>
+  implements AsyncDisposable {
   readonly #id = crypto.randomUUID();
   readonly #channel: string;
   readonly #backplane: Backplane;

@@ -53,3 +53,4 @@ export {
   type Rooms,
 } from "./rooms.ts";
 export type { Position, RoomMessage } from "../hub/wire.ts";
+export { TypedEventTarget } from "../_typed_event_target.ts";

@@ -19,6 +19,7 @@ import {
   writeRequest,
 } from "../hub/wire.ts";
 import type { Client } from "./client.ts";
+import { TypedEventTarget } from "../_typed_event_target.ts";
 
 /**
  * What a {@linkcode Room} dispatches when the server has joined it: after
@@ -90,7 +91,8 @@ export interface RoomEventMap {
  * for await (const { data, position } of lobby) console.log(position.offset, data);
  * ```
  */
-export interface Room extends EventTarget, AsyncIterable<RoomMessage> {
+export interface Room
+  extends TypedEventTarget<RoomEventMap>, AsyncIterable<RoomMessage> {
   /** The room's name. */
   readonly name: string;
   /**
@@ -100,34 +102,10 @@ export interface Room extends EventTarget, AsyncIterable<RoomMessage> {
   readonly position: Position | undefined;
   /** What the last `"joined"` said; `undefined` before it came. */
   readonly recovered: boolean | undefined;
-  /**
-   * Listens for `"joined"`.
-   *
-   * @param type `"joined"`.
-   * @param listener Called with the event.
-   * @param options As for `EventTarget.addEventListener`.
-   */
-  addEventListener<K extends keyof RoomEventMap>(
-    type: K,
-    listener: (this: Room, event: RoomEventMap[K]) => unknown,
-    options?: boolean | AddEventListenerOptions,
-  ): void;
-  /**
-   * Listens for an event of any other type, as `EventTarget` does.
-   *
-   * @param type The event type.
-   * @param listener Called with the event.
-   * @param options As for `EventTarget.addEventListener`.
-   */
-  addEventListener(
-    type: string,
-    listener: EventListenerOrEventListenerObject | null,
-    options?: boolean | AddEventListenerOptions,
-  ): void;
 }
 
 /** A room of {@linkcode Rooms}: its inbox and position. */
-class JoinedRoom extends EventTarget implements Room {
+class JoinedRoom extends TypedEventTarget<RoomEventMap> implements Room {
   readonly name: string;
   readonly #inbox: Inbox<RoomMessage>;
   readonly #onLeave: () => void;
@@ -153,24 +131,6 @@ class JoinedRoom extends EventTarget implements Room {
 
   get recovered(): boolean | undefined {
     return this.#recovered;
-  }
-
-  override addEventListener<K extends keyof RoomEventMap>(
-    type: K,
-    listener: (this: Room, event: RoomEventMap[K]) => unknown,
-    options?: boolean | AddEventListenerOptions,
-  ): void;
-  override addEventListener(
-    type: string,
-    listener: EventListenerOrEventListenerObject | null,
-    options?: boolean | AddEventListenerOptions,
-  ): void;
-  override addEventListener(
-    type: string,
-    listener: EventListenerOrEventListenerObject | null,
-    options?: boolean | AddEventListenerOptions,
-  ): void {
-    super.addEventListener(type, listener, options);
   }
 
   [Symbol.asyncIterator](): AsyncIterator<RoomMessage> {
