@@ -31,7 +31,10 @@ export async function until(
 
 /** How a {@linkcode RedisServer} keeps its data. */
 export interface RedisServerOptions {
-  /** A folder for an append-only file; without it nothing is persisted. */
+  /**
+   * A folder for an append-only file, written before each answer
+   * (`appendfsync always`); without it nothing is persisted.
+   */
   appendonlyDir?: string;
 }
 
@@ -54,7 +57,7 @@ export class RedisServer implements AsyncDisposable {
     const dir = this.#options.appendonlyDir;
     const persistence = dir === undefined
       ? ["--appendonly", "no"]
-      : ["--appendonly", "yes", "--dir", dir];
+      : ["--appendonly", "yes", "--appendfsync", "always", "--dir", dir];
     this.#child = new Deno.Command("redis-server", {
       args: [
         "--save",

@@ -213,7 +213,7 @@ Deno.test("after a Redis restart without persistence the epoch changes: live mem
   assert.ok(errors.some((e) => e.includes("1 messages were dropped")));
 });
 
-Deno.test("with appendonly yes, a Redis killed and restarted keeps every acknowledged message and the epoch: a member recovers", async () => {
+Deno.test("with appendonly yes (appendfsync always), a Redis killed and restarted keeps every acknowledged message and the epoch: a member recovers", async () => {
   const dir = await Deno.makeTempDir({ prefix: "switchboard-aof-" });
   try {
     await using redis = new RedisServer(undefined, { appendonlyDir: dir });

@@ -48,12 +48,13 @@ import type {
  *   (`maxBuffered`, default 1,000) and go out again in order once it is
  *   back; past the bound they are dropped, counted and reported (the
  *   broadcast's promise rejects).
- * - **Redis restarts**: with `appendonly yes` (and the default `appendfsync
- *   everysec`, which writes before it answers) no acknowledged message is
- *   lost when the Redis process dies. Without persistence the streams are
- *   gone: the next write starts a new epoch, live members get a `joined`
- *   frame with `recovered: false`, and a member that rejoins with a position
- *   of the old epoch gets `recovered: false`, never a silent gap.
+ * - **Redis restarts**: with `appendonly yes` and `appendfsync always` no
+ *   acknowledged message is lost (the default `everysec` loses nothing on a
+ *   killed Redis process either, unless a slow disk was still syncing: see
+ *   `docs/rooms.md`). Without persistence the streams are gone: the next
+ *   write starts a new epoch, live members get a `joined` frame with
+ *   `recovered: false`, and a member that rejoins with a position of the
+ *   old epoch gets `recovered: false`, never a silent gap.
  * - **Presence**: each server renews its registration every third of
  *   `presenceTtl` (default 30 s); the members of a server that stops
  *   renewing are removed within `presenceTtl`, with a `"leave"` everywhere.
