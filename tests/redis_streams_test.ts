@@ -235,6 +235,7 @@ Deno.test("with appendonly yes (appendfsync always), a Redis killed and restarte
     peer.join("d", positions[99]);
     const joined = await peer.joined("d");
     assert.equal(joined.recovered, true);
+    await peer.waitFor(() => peer.messages("d").length === 101 || undefined);
     assert.deepEqual(
       peer.messages("d").map((f) => f.data),
       [...Array.from({ length: 100 }, (_, i) => `m${100 + i}`), "next"],
