@@ -17,7 +17,9 @@
  * ```
  *
  * Prints a markdown section and writes streams.json to bench/results/local/,
- * or to bench/results/ when a full `deno task bench` runs it.
+ * or to bench/results/ when a full `deno task bench` runs it. Under
+ * `deno task bench` the rounds shrink to fit `BENCH_SECONDS` (at least one
+ * of each, and three recoveries).
  *
  * @module
  */
@@ -39,6 +41,12 @@ const { quick, dir } = scenarioRun();
 const MESSAGES = quick ? 100 : 1000;
 const ROUNDS = quick ? 1 : 3;
 const RECOVERIES = quick ? 3 : 10;
+/** The share of `deno task bench`'s budget given to this script, in s. */
+const BUDGET = Number(Deno.env.get("BENCH_SECONDS") ?? Infinity);
+/** Seconds kept for the recoveries and for stopping. */
+const RESERVE = 25;
+const startedAt = performance.now();
+const elapsed = () => (performance.now() - startedAt) / 1000;
 
 await main();
 
@@ -48,6 +56,7 @@ async function main(): Promise<void> {
     streams: [],
   };
   for (let round = 0; round < ROUNDS; round++) {
+    const roundStart = elapsed();
     for (const kind of ["pubsub", "streams"] as const) {
       console.error(`fan-out round ${round + 1}: ${kind}`);
       await using redis = await startRedis();
@@ -58,6 +67,8 @@ async function main(): Promise<void> {
         await measureFanout(kind, [a.port, b.port], SUBSCRIBERS, MESSAGES),
       );
     }
+    const last = elapsed() - roundStart;
+    if (elapsed() + last + RESERVE > BUDGET) break;
   }
   const pubsub = median(rounds.pubsub.map((r) => r.deliveriesPerSecond));
   const streams = median(rounds.streams.map((r) => r.deliveriesPerSecond));
@@ -88,7 +99,7 @@ async function main(): Promise<void> {
         n(SUBSCRIBERS)
       } subscribers in one room on two hub processes, ${MESSAGES} messages of 64 B${
         quick ? " (quick run)" : ""
-      }; median of ${ROUNDS} alternating round(s) each, a fresh redis-server per round; ${navigator.hardwareConcurrency} cores shared by the servers, Redis and the clients.`,
+      }; median of ${rounds.streams.length} alternating round(s) each, a fresh redis-server per round; ${navigator.hardwareConcurrency} cores shared by the servers, Redis and the clients.`,
       "",
       "| backplane | deliveries/s (median) | each round |",
       "| --------- | --------------------: | ---------- |",
@@ -109,7 +120,7 @@ async function main(): Promise<void> {
         median(recoveries).toFixed(1)
       } ms, at most ${
         Math.max(...recoveries).toFixed(1)
-      } ms over ${RECOVERIES} runs (from its join request to the last message).`,
+      } ms over ${recoveries.length} runs (from its join request to the last message).`,
       "",
     ].join("\n"),
   );
@@ -129,6 +140,7 @@ async function measureRecoveries(): Promise<number[]> {
   const times: number[] = [];
   try {
     for (let run = 0; run < RECOVERIES; run++) {
+      if (run >= 3 && elapsed() + 5 > BUDGET) break;
       console.error(`recovery ${run + 1}`);
       const leaving = await openHub(a.port, "?rooms");
       const joined = await frames(leaving, 1, join("fan"));
