@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { Hub, MemoryBackplane } from "../src/hub.ts";
 import { roomsContract, serveHubs } from "./_rooms_contract.ts";
+import { RoomsPeer } from "./_rooms_peer.ts";
 
 roomsContract("MemoryBackplane", ({ history }) => {
   const backplane = new MemoryBackplane({ history });
@@ -72,4 +73,35 @@ Deno.test("hub.join() with options rejects a since that is not a position and an
     (error: Error) =>
       error instanceof TypeError && /^Invalid since/.test(error.message),
   );
+});
+
+Deno.test("a member that asks to join a room it is in again recovers from its since, keeps its presence, and gets a joined frame", async () => {
+  await using hub = new Hub();
+  const { urls, stop } = serveHubs([hub, hub]);
+  await using _server = { [Symbol.asyncDispose]: stop };
+  const joins: string[] = [];
+  hub.addEventListener("join", (event) => joins.push(event.member.id));
+  await using peer = await RoomsPeer.open(urls[0]);
+  peer.join("again");
+  await peer.joined("again");
+  const positions = [];
+  for (let i = 0; i < 3; i++) {
+    positions.push(await hub.broadcast("again", `m${i}`));
+  }
+  await peer.waitFor(() => peer.messages("again").length === 3 || undefined);
+  const before = peer.frames.length;
+  peer.join("again", positions[0]);
+  const joined = await peer.joined("again", before);
+  assert.equal(joined.recovered, true);
+  assert.deepEqual(joined.position, positions[2]);
+  // m1 and m2 come again (a client.rooms room drops them by offset).
+  assert.deepEqual(
+    peer.frames.slice(before).map((f) => f.data ?? f.type),
+    ["m1", "m2", "joined"],
+  );
+  await hub.broadcast("again", "live");
+  await peer.waitFor(() => peer.messages("again").length === 6 || undefined);
+  assert.equal(peer.messages("again").at(-1)?.data, "live");
+  assert.equal(joins.length, 1, "one join in presence");
+  assert.equal((await hub.presence("again")).length, 1);
 });

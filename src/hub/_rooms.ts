@@ -125,17 +125,13 @@ export class Rooms<M extends RoomMember> {
     name: string,
     since: Position | undefined,
   ): Promise<JoinResult> {
-    if (member.rooms.has(name)) {
-      // Already in: it goes on getting every message, now with positions.
-      const room = this.#rooms.get(name) as LocalRoom<M>;
-      if (room.plain.delete(member)) room.framed.add(member);
-      await room.following;
-      return {
-        recovered: since !== undefined && since.epoch === room.epoch,
-        position: { epoch: room.epoch, offset: room.cursor },
-      };
-    }
-    const room = this.#enter(member, name);
+    let room = this.#rooms.get(name);
+    if (room !== undefined && member.rooms.has(name)) {
+      // Already in (a client asking again): recover from `since` as on a
+      // new join, keeping its presence; the client drops what it has.
+      room.plain.delete(member);
+      room.framed.delete(member);
+    } else room = this.#enter(member, name);
     const pending: Pending = { entries: [], reset: false };
     room.pending.set(member, pending);
     try {
