@@ -49,8 +49,10 @@ Deno.test("the chat example with --auth signs in with a cookie, gives access tok
   await using client = connect(ws, { token: getToken });
   for await (const msg of client) {
     const event = JSON.parse(String(msg.data));
-    assert.equal(event.type, "notice");
-    assert.match(event.text, /^Ada joined \(1 here/);
+    // The room's member list: the name is the token's subject.
+    assert.equal(event.type, "members");
+    assert.equal(event.room, "tea");
+    assert.deepEqual(event.names, ["Ada"]);
     break;
   }
 });

@@ -45,6 +45,19 @@ import { guard } from "../_observer_calls.ts";
 export type { Backplane } from "./mod.ts";
 export { RedisBackplaneError } from "./redis_error.ts";
 export type { RedisBackplaneOptions } from "./redis_options.ts";
+export { RedisStreamsBackplane } from "./redis_streams.ts";
+export type { RedisStreamsBackplaneOptions } from "./redis_streams_options.ts";
+export type {
+  Following,
+  Position,
+  PresenceChange,
+  PresenceMember,
+  StreamBackplane,
+  StreamEntry,
+  StreamListener,
+  StreamMessage,
+  StreamPage,
+} from "./streams.ts";
 
 /** A subscribed channel: its listeners, and Redis's confirmation. */
 interface Channel {
