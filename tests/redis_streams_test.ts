@@ -293,3 +293,32 @@ Deno.test("the first member of a room on a server gets a message another server 
   member.close();
   await closed;
 });
+
+Deno.test("connect({ observe }) tells the observer of the Streams backplane itself (its own buffer), named redis-streams, and again when it closes", async () => {
+  await using redis = new RedisServer();
+  await redis.start();
+  const seen: string[] = [];
+  let watched: { connected: boolean; buffered: number; dropped: number } = {
+    connected: false,
+    buffered: -1,
+    dropped: -1,
+  };
+  const backplane = await RedisStreamsBackplane.connect({
+    url: redis.url,
+    onError: () => {},
+    observe: {
+      backplane(observed, name) {
+        seen.push(name);
+        watched = observed;
+        return () => seen.push(`closed ${name}`);
+      },
+    },
+  });
+  assert.deepEqual(seen, ["redis-streams"]);
+  assert.equal(watched, backplane as unknown);
+  assert.equal(watched.connected, true);
+  assert.equal(watched.buffered, 0);
+  assert.equal(watched.dropped, 0);
+  await backplane.close();
+  assert.deepEqual(seen, ["redis-streams", "closed redis-streams"]);
+});
