@@ -6,7 +6,11 @@
  * @module
  */
 
-import type { ConnectionObserver } from "./observe.ts";
+import type {
+  ConnectionObserver,
+  ObservedBackplane,
+  Observer,
+} from "./observe.ts";
 
 /**
  * Reports a message to a connection's observer. Other data (never sent by
@@ -58,4 +62,25 @@ function failed(error: unknown): void {
       error instanceof Error ? error.stack ?? error.message : String(error)
     }`,
   );
+}
+
+/**
+ * Tells an observer (if any) of a backplane once it is connected.
+ *
+ * @param observe The backplane's observer.
+ * @param backplane The backplane, to read its state from.
+ * @param name What kind of backplane it is.
+ * @returns What to call when the backplane closes.
+ */
+export function watchBackplane(
+  observe: Observer | undefined,
+  backplane: ObservedBackplane,
+  name: string,
+): () => void {
+  const unobserve = observe?.backplane
+    ? guard(() => observe.backplane?.(backplane, name))
+    : undefined;
+  return () => {
+    if (unobserve) guard(unobserve);
+  };
 }

@@ -40,7 +40,7 @@ import {
   checkRedisOptions,
   type RedisBackplaneOptions,
 } from "./redis_options.ts";
-import { guard } from "../_observer_calls.ts";
+import { watchBackplane } from "../_observer_calls.ts";
 
 export type { Backplane } from "./mod.ts";
 export { RedisBackplaneError } from "./redis_error.ts";
@@ -100,7 +100,7 @@ export class RedisBackplane implements Backplane, AsyncDisposable {
   #starting = true;
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
-  #unobserve: (() => void) | void = undefined;
+  #unobserve: () => void = () => {};
 
   private constructor(
     pub: Client,
@@ -186,12 +186,7 @@ export class RedisBackplane implements Backplane, AsyncDisposable {
     if (!backplane.connected) {
       backplane.#lost(new Error("Socket closed unexpectedly"));
     }
-    const { observe } = settings;
-    if (observe?.backplane) {
-      backplane.#unobserve = guard(() =>
-        observe.backplane?.(backplane, "redis")
-      );
-    }
+    backplane.#unobserve = watchBackplane(settings.observe, backplane, "redis");
     return backplane;
   }
 
@@ -296,8 +291,7 @@ export class RedisBackplane implements Backplane, AsyncDisposable {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    const unobserve = this.#unobserve;
-    if (unobserve) guard(unobserve);
+    this.#unobserve();
     clearTimeout(this.#flushTimer);
     const buffer = this.#buffer;
     this.#buffer = [];

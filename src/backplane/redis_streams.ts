@@ -14,7 +14,7 @@ import { Presence } from "./_redis_presence.ts";
 import { RedisRooms } from "./_redis_rooms.ts";
 import { newEpoch } from "./_history_options.ts";
 import { RedisBackplane } from "./redis.ts";
-import { guard } from "../_observer_calls.ts";
+import { watchBackplane } from "../_observer_calls.ts";
 import { RedisBackplaneError } from "./redis_error.ts";
 import {
   checkStreamsOptions,
@@ -87,7 +87,7 @@ export class RedisStreamsBackplane implements StreamBackplane, AsyncDisposable {
   readonly #presence: Presence;
   #closed = false;
   /** Told when the backplane closes, by the observer that watches it. */
-  #unobserve: (() => void) | void = undefined;
+  #unobserve: () => void = () => {};
 
   private constructor(
     pubsub: RedisBackplane,
@@ -178,12 +178,11 @@ export class RedisStreamsBackplane implements StreamBackplane, AsyncDisposable {
       settings,
     );
     await backplane.#rooms.measureClock();
-    const { observe } = settings;
-    if (observe?.backplane) {
-      backplane.#unobserve = guard(() =>
-        observe.backplane?.(backplane, "redis-streams")
-      );
-    }
+    backplane.#unobserve = watchBackplane(
+      settings.observe,
+      backplane,
+      "redis-streams",
+    );
     return backplane;
   }
 
@@ -408,8 +407,7 @@ export class RedisStreamsBackplane implements StreamBackplane, AsyncDisposable {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    const unobserve = this.#unobserve;
-    if (unobserve) guard(unobserve);
+    this.#unobserve();
     await this.#presence.close();
     this.#readerClient.destroy();
     await this.#rooms.close();
