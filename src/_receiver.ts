@@ -21,10 +21,11 @@ const RATE_LIMITED: Refusal = Object.freeze({
   reason: "Message rate limit exceeded",
 });
 
-/** What a socket has received, and the bounds it receives under. */
-export class Receiver {
-  /** Received messages and the loop that reads them. */
-  readonly inbox: Inbox<Message>;
+/**
+ * What a socket has received, and the bounds it receives under: the inbox of
+ * its loop (one object, not two, per connection) with the checks in front.
+ */
+export class Receiver extends Inbox<Message> {
   /** The largest message accepted, in bytes. */
   readonly maxMessageSize: number;
   /** Text messages this many UTF-16 units long or shorter cannot be too big. */
@@ -36,8 +37,11 @@ export class Receiver {
    * entries of an RPC batch past the first).
    */
   extra = 0;
-  /** Past this many charged units the connection closes with 1008. */
-  limit = Infinity;
+  /**
+   * Past this many charged units the connection closes with 1008; 0 for no
+   * limit (a small integer, unlike Infinity, takes no heap box per socket).
+   */
+  rateLimit = 0;
   /** Cleared once the connection is refused or closed: later data is dropped. */
   accepting = true;
 
@@ -51,9 +55,9 @@ export class Receiver {
     maxQueued: number,
     maxQueuedBytes: number,
   ) {
+    super(maxQueued, maxQueuedBytes, messageSize);
     this.maxMessageSize = maxMessageSize;
     this.#maxChars = Math.floor(maxMessageSize / 3);
-    this.inbox = new Inbox(maxQueued, maxQueuedBytes, messageSize);
   }
 
   /**
@@ -81,10 +85,10 @@ export class Receiver {
       }
       msg = { type: "binary", data: new Uint8Array(data) };
     } else return undefined;
-    if (++this.count + this.extra > this.limit) {
+    if (++this.count + this.extra > this.rateLimit && this.rateLimit !== 0) {
       return this.#refuse(RATE_LIMITED);
     }
-    if (!this.inbox.push(msg)) return this.#refuse(queueFull(this.inbox));
+    if (!this.push(msg)) return this.#refuse(queueFull(this));
     return undefined;
   }
 
@@ -96,7 +100,7 @@ export class Receiver {
    */
   charge(units: number): Refusal | undefined {
     this.extra += units;
-    return this.count + this.extra > this.limit
+    return this.count + this.extra > this.rateLimit && this.rateLimit !== 0
       ? this.#refuse(RATE_LIMITED)
       : undefined;
   }

@@ -29,7 +29,7 @@ import { Receiver } from "./_receiver.ts";
 import { CLOSED, CLOSING, CONNECTING, OPEN } from "./_ready_state.ts";
 import { type Data, SendQueue } from "./_send_queue.ts";
 import { SocketClosedError } from "./socket_closed_error.ts";
-import { internals, Listener, SocketIterator } from "./_socket_internals.ts";
+import { internals, SocketPort } from "./_socket_internals.ts";
 import { guard, observeMessage } from "./_observer_calls.ts";
 
 import type { SocketOptions } from "./socket_options.ts";
@@ -98,12 +98,13 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
   #closed: Promise<CloseInfo> | undefined;
   #settle: ((info: CloseInfo) => void) | undefined;
   /** The route's bookkeeping, told of the close without a promise. */
-  #onFinish: ((info: CloseInfo) => void) | undefined;
+  #onFinish: ((socket: Socket, info: CloseInfo) => void) | undefined;
   #error = "";
   #signal: AbortSignal | undefined;
   /** Made when `signal` is first read. */
   #abort: AbortController | undefined;
-  #listener: EventListenerObject;
+  /** The listener of the runtime's events and the loop's iterator. */
+  #listener: SocketPort;
   /** Told of every message and the close, when the route observes. */
   #observer: ConnectionObserver | undefined;
 
@@ -111,12 +112,12 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
     internals.shutdown = (socket, code, reason) =>
       socket.#shutdown(code, reason);
     internals.dispatch = (socket, event) => socket.#dispatch(event);
-    internals.next = (socket) => socket.#rx.inbox.next();
+    internals.next = (socket) => socket.#rx.next();
     internals.leave = (socket) => {
-      socket.#rx.inbox.reading = false;
+      socket.#rx.reading = false;
       // Nobody reads what is left once the loop is gone: let it go now rather
       // than with the socket.
-      socket.#rx.inbox.clear();
+      socket.#rx.clear();
       socket.#shutdown(1000, "", true);
       return Promise.resolve(DONE);
     };
@@ -154,13 +155,13 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
         socket.#highWaterMark,
       maxMessageSize: socket.#rx.maxMessageSize,
     });
-    internals.limitInbound = (socket, limit) => socket.#rx.limit = limit;
+    internals.limitInbound = (socket, limit) => socket.#rx.rateLimit = limit;
     internals.observe = (socket, observer) => {
       if (socket.#info) guard(() => observer.close(socket.#info!));
       else socket.#observer = observer;
     };
     internals.watch = (socket, onClose) => {
-      if (socket.#info) onClose(socket.#info);
+      if (socket.#info) onClose(socket, socket.#info);
       else socket.#onFinish = onClose;
     };
   }
@@ -216,7 +217,7 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
     this.#ws = ws;
     this.#protocol = protocol;
     ws.binaryType = "arraybuffer";
-    this.#listener = new Listener(this);
+    this.#listener = new SocketPort(this);
     ws.addEventListener("message", this.#listener, LISTEN);
     ws.addEventListener("close", this.#listener, LISTEN);
     ws.addEventListener("error", this.#listener, LISTEN);
@@ -450,13 +451,13 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
    * ```
    */
   [Symbol.asyncIterator](): AsyncIterator<Message> {
-    if (this.#rx.inbox.reading) {
+    if (this.#rx.reading) {
       throw new TypeError(
         "Cannot iterate socket: another loop is already reading it",
       );
     }
-    this.#rx.inbox.reading = true;
-    return new SocketIterator(this);
+    this.#rx.reading = true;
+    return this.#listener;
   }
 
   #dispatch(event: Event): void {
@@ -521,12 +522,12 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
     ws.removeEventListener("open", this.#listener, ONCE);
     this.#abortSignal(info);
     this.#sends?.reject(code, reason);
-    this.#rx.inbox.end();
+    this.#rx.end();
     this.#settle?.(info);
     this.#settle = undefined;
     const onFinish = this.#onFinish;
     this.#onFinish = undefined;
-    onFinish?.(info);
+    onFinish?.(this, info);
     const observer = this.#observer;
     this.#observer = undefined;
     if (observer) guard(() => observer.close(info));
