@@ -138,7 +138,7 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
       socket.#sends !== undefined && !socket.#sends.empty;
     internals.host = (socket) => ({
       get writable() {
-        return socket.#state === OPEN;
+        return socket.#isOpen();
       },
       measure: () => socket.#buffered = socket.#ws.bufferedAmount,
       sent: (data, size) => {
@@ -221,10 +221,9 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
     ws.addEventListener("message", this.#listener, LISTEN);
     ws.addEventListener("close", this.#listener, LISTEN);
     ws.addEventListener("error", this.#listener, LISTEN);
+    // No "open" listener yet: the state is read from `ws` until something
+    // has to wait for the open (see #isOpen and #awaitOpen).
     this.#state = ws.readyState;
-    if (this.#state === CONNECTING) {
-      ws.addEventListener("open", this.#listener, ONCE);
-    }
     if (this.#state === CLOSED) {
       this.#finish(1006, "The WebSocket was already closed", false);
     }
@@ -248,6 +247,7 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
    * 0 connecting, 1 open, 2 closing, 3 closed.
    */
   get readyState(): number {
+    this.#isOpen();
     return this.#state;
   }
 
@@ -472,14 +472,35 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
         this.#error = (event as ErrorEvent).message ?? "";
         return;
       case "open":
-        if (this.#state === CONNECTING) {
-          this.#state = OPEN;
-          this.#sends?.start();
-        } else if (this.#state === CLOSING) this.#closeNow();
-        return;
+        return this.#opened();
       case "abort":
         return this.#shutdown(1001, "Going away");
     }
+  }
+
+  /**
+   * Whether the connection is open. Until something waits for the open, no
+   * "open" listener is kept (one listener list less per connection): while
+   * this socket still says connecting, the runtime's `readyState` is read.
+   */
+  #isOpen(): boolean {
+    if (this.#state === CONNECTING && this.#ws.readyState === OPEN) {
+      this.#opened();
+    }
+    return this.#state === OPEN;
+  }
+
+  /** A send or a close waits for the open: listen for it, once. */
+  #awaitOpen(): void {
+    this.#ws.addEventListener("open", this.#listener, ONCE);
+  }
+
+  /** The open, from its event or read from the runtime's `readyState`. */
+  #opened(): void {
+    if (this.#state === CONNECTING) {
+      this.#state = OPEN;
+      this.#sends?.start();
+    } else if (this.#state === CLOSING) this.#closeNow();
   }
 
   #onMessage(data: unknown): void {
@@ -552,7 +573,7 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
       }
       return;
     }
-    const wasOpen = this.#state === OPEN;
+    const wasOpen = this.#isOpen();
     this.#state = CLOSING;
     this.#soft = soft;
     this.#closing = { code, reason, wasClean: false };
@@ -560,7 +581,7 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
     // Deno's server side ignores close() before the open event (the
     // connection then stays up), so a close asked for while connecting is
     // carried out on open, after the sends that were waiting for it.
-    if (!wasOpen) return;
+    if (!wasOpen) return this.#awaitOpen();
     if (soft) {
       this.#softTimer = setTimeout(() => {
         this.#softTimer = undefined;
@@ -610,6 +631,10 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
           this.#info === undefined,
         ),
       );
+    }
+    if (this.#state === CONNECTING) {
+      if (this.#isOpen()) return this.send(data);
+      this.#awaitOpen();
     }
     this.#sends ??= new SendQueue(
       this.#ws,
