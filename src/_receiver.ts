@@ -7,7 +7,8 @@
  * @module
  */
 
-import { type Message, messageSize, utf8Length } from "./message.ts";
+import { type Message, utf8Length } from "./message.ts";
+import type { SocketConfig } from "./_socket_config.ts";
 import { Inbox } from "./_inbox.ts";
 
 /** A close the receiver asks for: code and reason. */
@@ -26,10 +27,8 @@ const RATE_LIMITED: Refusal = Object.freeze({
  * its loop (one object, not two, per connection) with the checks in front.
  */
 export class Receiver extends Inbox<Message> {
-  /** The largest message accepted, in bytes. */
-  readonly maxMessageSize: number;
-  /** Text messages this many UTF-16 units long or shorter cannot be too big. */
-  #maxChars: number;
+  /** The socket's limits, shared with the other sockets of its route. */
+  declare readonly bounds: SocketConfig;
   /** Messages received. */
   count = 0;
   /**
@@ -46,18 +45,16 @@ export class Receiver extends Inbox<Message> {
   accepting = true;
 
   /**
-   * @param maxMessageSize The largest message accepted, in bytes.
-   * @param maxQueued How many messages may wait for the loop.
-   * @param maxQueuedBytes How many bytes of messages may wait for it.
+   * @param limits The socket's limits: the largest message, and how many
+   * messages and bytes may wait for the loop.
    */
-  constructor(
-    maxMessageSize: number,
-    maxQueued: number,
-    maxQueuedBytes: number,
-  ) {
-    super(maxQueued, maxQueuedBytes, messageSize);
-    this.maxMessageSize = maxMessageSize;
-    this.#maxChars = Math.floor(maxMessageSize / 3);
+  constructor(limits: SocketConfig) {
+    super(limits);
+  }
+
+  /** The largest message accepted, in bytes. */
+  get maxMessageSize(): number {
+    return this.bounds.maxMessageSize;
   }
 
   /**
@@ -71,16 +68,18 @@ export class Receiver extends Inbox<Message> {
    */
   receive(data: unknown): Refusal | undefined {
     if (!this.accepting) return undefined;
+    const bounds = this.bounds;
     let msg: Message;
     if (typeof data === "string") {
       if (
-        data.length > this.#maxChars && utf8Length(data) > this.maxMessageSize
+        data.length > bounds.maxChars &&
+        utf8Length(data) > bounds.maxMessageSize
       ) {
         return this.#refuse(this.#tooBig(utf8Length(data)));
       }
       msg = { type: "text", data };
     } else if (data instanceof ArrayBuffer) {
-      if (data.byteLength > this.maxMessageSize) {
+      if (data.byteLength > bounds.maxMessageSize) {
         return this.#refuse(this.#tooBig(data.byteLength));
       }
       msg = { type: "binary", data: new Uint8Array(data) };

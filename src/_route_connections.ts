@@ -184,10 +184,12 @@ export class Connections {
       const result = this.#options.handler(socket, request);
       if (result instanceof Promise) {
         this.#active++;
-        result.then(this.#handlerDone, (error) => {
-          this.#fail(socket, request, error);
-          this.#handlerDone();
-        });
+        // A bound method: smaller than a closure and its context, and kept
+        // as long as the connection's handler runs.
+        result.then(
+          this.#handlerDone,
+          this.#handlerFailed.bind(this, socket, request),
+        );
       }
     } catch (error) {
       this.#fail(socket, request, error);
@@ -258,6 +260,11 @@ export class Connections {
       this.#rateTimer ??= setInterval(this.#moveWindows, 1000);
     }
     watchClose(socket, this.#closed);
+  }
+
+  #handlerFailed(socket: Socket, request: Request, error: unknown): void {
+    this.#fail(socket, request, error);
+    this.#handlerDone();
   }
 
   #fail(socket: Socket, request: Request, error: unknown): void {

@@ -14,21 +14,14 @@ import {
   type Message,
   reasonTooLong,
 } from "./message.ts";
-import {
-  DEFAULT_HIGH_WATER_MARK,
-  DEFAULT_MAX_MESSAGE_SIZE,
-  DEFAULT_MAX_QUEUED_MESSAGES,
-  DEFAULT_SEND_TIMEOUT,
-  nonNegative,
-  optionalSignal,
-  positiveInteger,
-  queuedBytes,
-} from "./_validate.ts";
+import { optionalSignal } from "./_validate.ts";
+import { socketConfig } from "./_socket_config.ts";
 import { capture, DONE, take } from "./_inbox.ts";
 import { Receiver } from "./_receiver.ts";
 import { CLOSED, CLOSING, CONNECTING, OPEN } from "./_ready_state.ts";
 import { type Data, SendQueue } from "./_send_queue.ts";
 import { SocketClosedError } from "./socket_closed_error.ts";
+import { Closing } from "./_closing.ts";
 import { internals, SocketPort } from "./_socket_internals.ts";
 import { guard, observeMessage } from "./_observer_calls.ts";
 
@@ -76,10 +69,6 @@ const ONCE: AddEventListenerOptions = Object.freeze({
 export class Socket implements AsyncIterable<Message>, AsyncDisposable {
   #ws: WebSocket;
   #state: number;
-  /** The `protocol` option; without it the wrapped socket's is read. */
-  #protocol: string | undefined;
-  #highWaterMark: number;
-  #sendTimeout: number;
   /** Messages sent, for statistics. */
   #out = 0;
   /** Received messages, their bounds and counts, and the loop's inbox. */
@@ -90,10 +79,8 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
   /** Sends waiting for the buffer to drain; made on the first that waits. */
   #sends: SendQueue | undefined;
 
-  #closing: CloseInfo | undefined;
-  #soft = false;
-  #softTimer: ReturnType<typeof setTimeout> | undefined;
-  #frameSent = false;
+  /** The close this side started, once it has. */
+  #closing: Closing | undefined;
   #info: CloseInfo | undefined;
   #closed: Promise<CloseInfo> | undefined;
   #settle: ((info: CloseInfo) => void) | undefined;
@@ -152,7 +139,7 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
       // A resumable session gates every send itself (the Socket's own mark
       // is 1) and tells the layers above the real one.
       highWaterMark: (socket.#ws as { highWaterMark?: number }).highWaterMark ??
-        socket.#highWaterMark,
+        socket.#rx.bounds.highWaterMark,
       maxMessageSize: socket.#rx.maxMessageSize,
     });
     internals.limitInbound = (socket, limit) => socket.#rx.rateLimit = limit;
@@ -191,31 +178,10 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
     ) {
       throw new TypeError("Cannot wrap socket: expected a WebSocket object");
     }
-    const {
-      highWaterMark = DEFAULT_HIGH_WATER_MARK,
-      maxMessageSize = DEFAULT_MAX_MESSAGE_SIZE,
-      maxQueuedMessages = DEFAULT_MAX_QUEUED_MESSAGES,
-      maxQueuedMessageBytes,
-      sendTimeout = DEFAULT_SEND_TIMEOUT,
-      signal,
-      protocol,
-    } = options;
-    this.#highWaterMark = positiveInteger("highWaterMark", highWaterMark);
-    const maxSize = positiveInteger("maxMessageSize", maxMessageSize);
-    this.#rx = new Receiver(
-      maxSize,
-      positiveInteger("maxQueuedMessages", maxQueuedMessages),
-      queuedBytes(maxQueuedMessageBytes, maxSize),
-    );
-    this.#sendTimeout = nonNegative("sendTimeout", sendTimeout);
-    if (protocol !== undefined && typeof protocol !== "string") {
-      throw new TypeError(
-        `Invalid protocol: expected a string, got ${typeof protocol}`,
-      );
-    }
+    const { signal } = options;
+    this.#rx = new Receiver(socketConfig(options));
     optionalSignal(signal);
     this.#ws = ws;
-    this.#protocol = protocol;
     ws.binaryType = "arraybuffer";
     this.#listener = new SocketPort(this);
     ws.addEventListener("message", this.#listener, LISTEN);
@@ -239,7 +205,7 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
    * socket, until it opens).
    */
   get protocol(): string {
-    return this.#protocol ?? this.#ws.protocol ?? "";
+    return this.#rx.bounds.protocol ?? this.#ws.protocol ?? "";
   }
 
   /**
@@ -299,9 +265,10 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
       // A soft close (the loop left) is settled one task later, when a
       // handler's throw can still turn it into 1011: until then it is not
       // the close to report.
+      const closing = this.#closing;
       const info = this.#info ??
-        (this.#state >= CLOSING && (!this.#soft || this.#frameSent)
-          ? this.#closing
+        (closing !== undefined && (!closing.soft || closing.frameSent)
+          ? closing
           : undefined);
       if (info !== undefined) {
         this.#abort.abort(
@@ -372,9 +339,9 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
     ) {
       return this.#sendLater(data, size);
     }
-    if (this.#buffered >= this.#highWaterMark) {
+    if (this.#buffered >= this.#rx.bounds.highWaterMark) {
       this.#buffered = this.#ws.bufferedAmount;
-      if (this.#buffered >= this.#highWaterMark) {
+      if (this.#buffered >= this.#rx.bounds.highWaterMark) {
         return this.#sendLater(data, size);
       }
     }
@@ -516,8 +483,9 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
     if (code === 0 || code === 1006) {
       // Deno drops the connection when data arrives after its close frame:
       // the close this side asked for is still why the connection ended.
-      if (this.#frameSent && this.#closing) {
-        this.#finish(this.#closing.code, this.#closing.reason, false);
+      const closing = this.#closing;
+      if (closing?.frameSent) {
+        this.#finish(closing.code, closing.reason, false);
       } else this.#finish(1006, reason || this.#error, false);
     } else if (reasonTooLong(reason)) {
       // Deno accepts a close frame over 125 bytes; RFC 6455 5.5 forbids it.
@@ -530,7 +498,7 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
     this.#info = info;
     this.#state = CLOSED;
     this.#rx.accepting = false;
-    clearTimeout(this.#softTimer);
+    if (this.#closing !== undefined) clearTimeout(this.#closing.timer);
     this.#signal?.removeEventListener("abort", this.#listener);
     this.#signal = undefined;
     // Deno keeps a connection that ended without a close frame until its
@@ -561,30 +529,32 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
    */
   #shutdown(code: number, reason: string, soft = false): void {
     if (this.#state >= CLOSING) {
-      if (!this.#soft || soft || this.#frameSent || this.#state === CLOSED) {
-        return;
-      }
-      this.#soft = false;
-      this.#closing = { code, reason, wasClean: false };
-      if (this.#softTimer !== undefined) {
-        clearTimeout(this.#softTimer);
-        this.#softTimer = undefined;
+      const closing = this.#closing;
+      if (
+        closing === undefined || !closing.soft || soft || closing.frameSent ||
+        this.#state === CLOSED
+      ) return;
+      closing.soft = false;
+      closing.code = code;
+      closing.reason = reason;
+      if (closing.timer !== undefined) {
+        clearTimeout(closing.timer);
+        closing.timer = undefined;
         this.#closeNow();
       }
       return;
     }
     const wasOpen = this.#isOpen();
     this.#state = CLOSING;
-    this.#soft = soft;
-    this.#closing = { code, reason, wasClean: false };
-    if (!soft) this.#abortSignal(this.#closing, true);
+    const closing = this.#closing = new Closing(code, reason, soft);
+    if (!soft) this.#abortSignal(closing, true);
     // Deno's server side ignores close() before the open event (the
     // connection then stays up), so a close asked for while connecting is
     // carried out on open, after the sends that were waiting for it.
     if (!wasOpen) return this.#awaitOpen();
     if (soft) {
-      this.#softTimer = setTimeout(() => {
-        this.#softTimer = undefined;
+      closing.timer = setTimeout(() => {
+        closing.timer = undefined;
         this.#closeNow();
       }, 0);
     } else this.#closeNow();
@@ -602,9 +572,9 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
     // Accepted messages are not dropped: what waited for the buffer to
     // drain is written ahead of the close frame.
     this.#sends?.drain();
-    const closing = this.#closing as CloseInfo;
+    const closing = this.#closing as Closing;
     const { code, reason } = closing;
-    this.#frameSent = true;
+    closing.frameSent = true;
     this.#abortSignal(closing, true);
     try {
       this.#ws.close(code, reason);
@@ -638,8 +608,8 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
     }
     this.#sends ??= new SendQueue(
       this.#ws,
-      this.#highWaterMark,
-      this.#sendTimeout,
+      this.#rx.bounds.highWaterMark,
+      this.#rx.bounds.sendTimeout,
       internals.host(this),
     );
     return this.#sends.add(data, size);

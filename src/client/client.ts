@@ -112,11 +112,11 @@ export class Client extends EventTarget
     const checked = checkClientOptions(options);
     this.#retries = new RetryPolicy(checked);
     this.#outbox = new Outbox(checked.maxQueued, checked.maxQueuedBytes);
-    this.#inbox = new Inbox(
-      checked.maxQueuedMessages,
-      checked.maxQueuedMessageBytes,
-      messageSize,
-    );
+    this.#inbox = new Inbox({
+      limit: checked.maxQueuedMessages,
+      maxBytes: checked.maxQueuedMessageBytes,
+      sizeOf: messageSize,
+    });
     if (checked.resume) this.#session = new ClientSession(checked.resume);
     if (checked.token !== undefined) {
       this.#auth = new ClientAuth(
