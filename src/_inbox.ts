@@ -91,6 +91,21 @@ export class Inbox<T> {
     return this.bounds.maxBytes;
   }
 
+  /**
+   * Marks the inbox as read by a loop, one at a time.
+   *
+   * @param owner What the loop iterates, for the error: "socket", "client".
+   * @throws {TypeError} When another loop is already reading it.
+   */
+  claim(owner: string): void {
+    if (this.reading) {
+      throw new TypeError(
+        `Cannot iterate ${owner}: another loop is already reading it`,
+      );
+    }
+    this.reading = true;
+  }
+
   /** The bytes of the messages that wait for the loop. */
   get bytes(): number {
     return this.#bytes;

@@ -418,12 +418,7 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
    * ```
    */
   [Symbol.asyncIterator](): AsyncIterator<Message> {
-    if (this.#rx.reading) {
-      throw new TypeError(
-        "Cannot iterate socket: another loop is already reading it",
-      );
-    }
-    this.#rx.reading = true;
+    this.#rx.claim("socket");
     return this.#listener;
   }
 

@@ -463,12 +463,7 @@ export class Client extends EventTarget
    * ```
    */
   [Symbol.asyncIterator](): AsyncIterator<Message> {
-    if (this.#inbox.reading) {
-      throw new TypeError(
-        "Cannot iterate client: another loop is already reading it",
-      );
-    }
-    this.#inbox.reading = true;
+    this.#inbox.claim("client");
     return {
       next: () => this.#inbox.next(),
       return: () => {
