@@ -8,8 +8,9 @@
  */
 
 import { checkHandshake, HandshakeError } from "./handshake.ts";
-import { Socket } from "./socket.ts";
+import { Socket, type SocketOptions } from "./socket.ts";
 import { DEFAULT_HIGH_WATER_MARK } from "./_validate.ts";
+import { withConfig } from "./_socket_config.ts";
 import {
   defaultStore,
   ServerSession,
@@ -149,13 +150,39 @@ export function acceptUpgrade(
     : new ControlLink(upgraded.socket, true);
   const socket = new Socket(
     (link as unknown as WebSocket | undefined) ?? upgraded.socket,
-    protocol === undefined ? options.socket : { ...options.socket, protocol },
+    protocol === undefined ? options.socket : withProtocol(options, protocol),
   );
   authenticate(socket, request, auth, link);
   return {
     socket: socket as UpgradeResult["socket"],
     response: upgraded.response,
   };
+}
+
+/** A route's socket options with each subprotocol it chose, made once. */
+const protocolOptions = new WeakMap<
+  SocketOptions,
+  Map<string, SocketOptions>
+>();
+
+/**
+ * The socket options with `protocol`, made once per protocol (one of the
+ * route's own `protocols`), so that its sockets share their limits.
+ */
+function withProtocol(
+  options: CheckedUpgradeOptions,
+  protocol: string,
+): SocketOptions {
+  let made = protocolOptions.get(options.socket);
+  if (made === undefined) {
+    protocolOptions.set(options.socket, made = new Map());
+  }
+  let socketOptions = made.get(protocol);
+  if (socketOptions === undefined) {
+    socketOptions = withConfig({ ...options.socket, protocol });
+    made.set(protocol, socketOptions);
+  }
+  return socketOptions;
 }
 
 /**

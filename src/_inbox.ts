@@ -43,9 +43,20 @@ export function take<T>(): (value: T) => void {
   return resolve;
 }
 
+/** How many messages, and bytes of them, may wait in an {@linkcode Inbox}. */
+export interface InboxBounds<T> {
+  /** Past this many waiting messages {@linkcode Inbox.push} refuses. */
+  readonly limit: number;
+  /** Past this many waiting bytes {@linkcode Inbox.push} refuses. */
+  readonly maxBytes: number;
+  /** A message's size; read only for messages that wait. */
+  sizeOf(value: T): number;
+}
+
 /**
  * A bounded FIFO of messages with the loop that reads it. Arrays and waiter
- * lists are made on first use, so an idle connection holds only this object.
+ * lists are made on first use, and the bounds may be shared by many inboxes,
+ * so an idle connection holds only this object.
  */
 export class Inbox<T> {
   /** Messages no loop has asked for yet. */
@@ -57,27 +68,42 @@ export class Inbox<T> {
   #ended = false;
   /** Whether a loop is reading (one at a time). */
   reading = false;
-  /** Past this many waiting messages {@linkcode Inbox.push} refuses. */
-  readonly limit: number;
-  /** Past this many waiting bytes {@linkcode Inbox.push} refuses. */
-  readonly maxBytes: number;
   /** The bytes of the messages waiting. */
   #bytes = 0;
-  #sizeOf: (value: T) => number;
+  /** How many messages and bytes may wait for the loop. */
+  readonly bounds: InboxBounds<T>;
 
   /**
-   * @param limit How many messages may wait for the loop.
-   * @param maxBytes How many bytes (as `sizeOf` counts them) may wait.
-   * @param sizeOf A message's size; read only for messages that wait.
+   * @param bounds How many messages, and bytes of them, may wait for the
+   * loop, and how a message's bytes are counted.
    */
-  constructor(
-    limit: number,
-    maxBytes = Infinity,
-    sizeOf: (value: T) => number = () => 0,
-  ) {
-    this.limit = limit;
-    this.maxBytes = maxBytes;
-    this.#sizeOf = sizeOf;
+  constructor(bounds: InboxBounds<T>) {
+    this.bounds = bounds;
+  }
+
+  /** Past this many waiting messages {@linkcode Inbox.push} refuses. */
+  get limit(): number {
+    return this.bounds.limit;
+  }
+
+  /** Past this many waiting bytes {@linkcode Inbox.push} refuses. */
+  get maxBytes(): number {
+    return this.bounds.maxBytes;
+  }
+
+  /**
+   * Marks the inbox as read by a loop, one at a time.
+   *
+   * @param owner What the loop iterates, for the error: "socket", "client".
+   * @throws {TypeError} When another loop is already reading it.
+   */
+  claim(owner: string): void {
+    if (this.reading) {
+      throw new TypeError(
+        `Cannot iterate ${owner}: another loop is already reading it`,
+      );
+    }
+    this.reading = true;
   }
 
   /** The bytes of the messages that wait for the loop. */
@@ -104,10 +130,11 @@ export class Inbox<T> {
       waiter({ value, done: false });
       return true;
     }
-    const size = this.#sizeOf(value);
-    if (this.#bytes + size > this.maxBytes) return false;
+    const bounds = this.bounds;
+    const size = bounds.sizeOf(value);
+    if (this.#bytes + size > bounds.maxBytes) return false;
     if (this.#queue === undefined) this.#queue = [value];
-    else if (this.#queue.length - this.#head < this.limit) {
+    else if (this.#queue.length - this.#head < bounds.limit) {
       this.#queue.push(value);
     } else return false;
     this.#bytes += size;
@@ -123,7 +150,7 @@ export class Inbox<T> {
     const queue = this.#queue;
     if (queue !== undefined) {
       const value = queue[this.#head] as T;
-      this.#bytes -= this.#sizeOf(value);
+      this.#bytes -= this.bounds.sizeOf(value);
       if (++this.#head === queue.length) {
         this.#queue = undefined;
         this.#head = 0;

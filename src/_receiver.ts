@@ -7,7 +7,8 @@
  * @module
  */
 
-import { type Message, messageSize, utf8Length } from "./message.ts";
+import { type Message, utf8Length } from "./message.ts";
+import type { SocketConfig } from "./_socket_config.ts";
 import { Inbox } from "./_inbox.ts";
 
 /** A close the receiver asks for: code and reason. */
@@ -21,14 +22,13 @@ const RATE_LIMITED: Refusal = Object.freeze({
   reason: "Message rate limit exceeded",
 });
 
-/** What a socket has received, and the bounds it receives under. */
-export class Receiver {
-  /** Received messages and the loop that reads them. */
-  readonly inbox: Inbox<Message>;
-  /** The largest message accepted, in bytes. */
-  readonly maxMessageSize: number;
-  /** Text messages this many UTF-16 units long or shorter cannot be too big. */
-  #maxChars: number;
+/**
+ * What a socket has received, and the bounds it receives under: the inbox of
+ * its loop (one object, not two, per connection) with the checks in front.
+ */
+export class Receiver extends Inbox<Message> {
+  /** The socket's limits, shared with the other sockets of its route. */
+  declare readonly bounds: SocketConfig;
   /** Messages received. */
   count = 0;
   /**
@@ -36,24 +36,25 @@ export class Receiver {
    * entries of an RPC batch past the first).
    */
   extra = 0;
-  /** Past this many charged units the connection closes with 1008. */
-  limit = Infinity;
+  /**
+   * Past this many charged units the connection closes with 1008; 0 for no
+   * limit (a small integer, unlike Infinity, takes no heap box per socket).
+   */
+  rateLimit = 0;
   /** Cleared once the connection is refused or closed: later data is dropped. */
   accepting = true;
 
   /**
-   * @param maxMessageSize The largest message accepted, in bytes.
-   * @param maxQueued How many messages may wait for the loop.
-   * @param maxQueuedBytes How many bytes of messages may wait for it.
+   * @param limits The socket's limits: the largest message, and how many
+   * messages and bytes may wait for the loop.
    */
-  constructor(
-    maxMessageSize: number,
-    maxQueued: number,
-    maxQueuedBytes: number,
-  ) {
-    this.maxMessageSize = maxMessageSize;
-    this.#maxChars = Math.floor(maxMessageSize / 3);
-    this.inbox = new Inbox(maxQueued, maxQueuedBytes, messageSize);
+  constructor(limits: SocketConfig) {
+    super(limits);
+  }
+
+  /** The largest message accepted, in bytes. */
+  get maxMessageSize(): number {
+    return this.bounds.maxMessageSize;
   }
 
   /**
@@ -67,24 +68,26 @@ export class Receiver {
    */
   receive(data: unknown): Refusal | undefined {
     if (!this.accepting) return undefined;
+    const bounds = this.bounds;
     let msg: Message;
     if (typeof data === "string") {
       if (
-        data.length > this.#maxChars && utf8Length(data) > this.maxMessageSize
+        data.length > bounds.maxChars &&
+        utf8Length(data) > bounds.maxMessageSize
       ) {
         return this.#refuse(this.#tooBig(utf8Length(data)));
       }
       msg = { type: "text", data };
     } else if (data instanceof ArrayBuffer) {
-      if (data.byteLength > this.maxMessageSize) {
+      if (data.byteLength > bounds.maxMessageSize) {
         return this.#refuse(this.#tooBig(data.byteLength));
       }
       msg = { type: "binary", data: new Uint8Array(data) };
     } else return undefined;
-    if (++this.count + this.extra > this.limit) {
+    if (++this.count + this.extra > this.rateLimit && this.rateLimit !== 0) {
       return this.#refuse(RATE_LIMITED);
     }
-    if (!this.inbox.push(msg)) return this.#refuse(queueFull(this.inbox));
+    if (!this.push(msg)) return this.#refuse(queueFull(this));
     return undefined;
   }
 
@@ -96,7 +99,7 @@ export class Receiver {
    */
   charge(units: number): Refusal | undefined {
     this.extra += units;
-    return this.count + this.extra > this.limit
+    return this.count + this.extra > this.rateLimit && this.rateLimit !== 0
       ? this.#refuse(RATE_LIMITED)
       : undefined;
   }

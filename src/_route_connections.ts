@@ -8,7 +8,7 @@
  */
 
 import { CLOSING } from "./_ready_state.ts";
-import type { Transport } from "./message.ts";
+import type { CloseInfo, Transport } from "./message.ts";
 import { observeConnection, type Observer } from "./observe.ts";
 import { type Socket, SocketClosedError } from "./socket.ts";
 import { redactRequest } from "./auth/_token.ts";
@@ -67,6 +67,28 @@ export class Connections {
   /** Shared by every connection: no closure per connection on success. */
   readonly #handlerDone = (): void => {
     if (--this.#active === 0) this.#drained?.();
+  };
+
+  /** One timer for all connections moves every rate window forward. */
+  readonly #moveWindows = (): void => {
+    const rate = this.#options.maxMessagesPerSecond;
+    for (const open of this.#sockets) {
+      setInboundLimit(open, messageCounts(open).charged + rate);
+    }
+  };
+
+  /** Shared by every connection: no closure per connection. */
+  readonly #closed = (socket: Socket, info: CloseInfo): void => {
+    const sockets = this.#sockets;
+    sockets.delete(socket);
+    const counts = messageCounts(socket);
+    this.#closedIn += counts.in;
+    this.#closedOut += counts.out;
+    this.#closes[info.code] = (this.#closes[info.code] ?? 0) + 1;
+    if (sockets.size === 0 && this.#rateTimer !== undefined) {
+      clearInterval(this.#rateTimer);
+      this.#rateTimer = undefined;
+    }
   };
 
   /**
@@ -162,10 +184,12 @@ export class Connections {
       const result = this.#options.handler(socket, request);
       if (result instanceof Promise) {
         this.#active++;
-        result.then(this.#handlerDone, (error) => {
-          this.#fail(socket, request, error);
-          this.#handlerDone();
-        });
+        // A bound method: smaller than a closure and its context, and kept
+        // as long as the connection's handler runs.
+        result.then(
+          this.#handlerDone,
+          this.#handlerFailed.bind(this, socket, request),
+        );
       }
     } catch (error) {
       this.#fail(socket, request, error);
@@ -228,30 +252,19 @@ export class Connections {
   }
 
   #track(socket: Socket): void {
-    const sockets = this.#sockets;
-    sockets.add(socket);
+    this.#sockets.add(socket);
     this.#accepted++;
     const rate = this.#options.maxMessagesPerSecond;
     if (rate !== Infinity) {
       setInboundLimit(socket, rate);
-      // One timer for all connections moves every window forward.
-      this.#rateTimer ??= setInterval(() => {
-        for (const open of sockets) {
-          setInboundLimit(open, messageCounts(open).charged + rate);
-        }
-      }, 1000);
+      this.#rateTimer ??= setInterval(this.#moveWindows, 1000);
     }
-    watchClose(socket, (info) => {
-      sockets.delete(socket);
-      const counts = messageCounts(socket);
-      this.#closedIn += counts.in;
-      this.#closedOut += counts.out;
-      this.#closes[info.code] = (this.#closes[info.code] ?? 0) + 1;
-      if (sockets.size === 0 && this.#rateTimer !== undefined) {
-        clearInterval(this.#rateTimer);
-        this.#rateTimer = undefined;
-      }
-    });
+    watchClose(socket, this.#closed);
+  }
+
+  #handlerFailed(socket: Socket, request: Request, error: unknown): void {
+    this.#fail(socket, request, error);
+    this.#handlerDone();
   }
 
   #fail(socket: Socket, request: Request, error: unknown): void {

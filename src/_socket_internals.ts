@@ -1,8 +1,8 @@
 /**
  * The library's internal view of a {@linkcode Socket}: the one object through
  * which the layers above reach a socket's private state (close with any code,
- * counts, the rate limit, the close hook, the send queue), and the socket's
- * listener and iterator classes. Not exported from the package.
+ * counts, the rate limit, the close hook, the send queue), and the class of
+ * the socket's listener and iterator. Not exported from the package.
  *
  * @module
  */
@@ -25,7 +25,10 @@ export interface SocketInternals {
   leave(socket: Socket): Promise<IteratorResult<Message>>;
   counters(socket: Socket): { in: number; out: number; charged: number };
   limitInbound(socket: Socket, limit: number): void;
-  watch(socket: Socket, onClose: (info: CloseInfo) => void): void;
+  watch(
+    socket: Socket,
+    onClose: (socket: Socket, info: CloseInfo) => void,
+  ): void;
   charge(socket: Socket, count: number): boolean;
   pending(socket: Socket): number;
   waiting(socket: Socket): boolean;
@@ -37,10 +40,11 @@ export interface SocketInternals {
 export const internals: SocketInternals = {} as SocketInternals;
 
 /**
- * The one event listener of a socket: a method on a prototype, not a
- * closure per socket.
+ * A socket's one event listener, which is also the iterator of its `for
+ * await` loop: methods on a prototype, not closures per socket, and one
+ * object for both.
  */
-export class Listener implements EventListenerObject {
+export class SocketPort implements EventListenerObject, AsyncIterator<Message> {
   #socket: Socket;
 
   constructor(socket: Socket) {
@@ -49,15 +53,6 @@ export class Listener implements EventListenerObject {
 
   handleEvent(event: Event): void {
     internals.dispatch(this.#socket, event);
-  }
-}
-
-/** The iterator of a `for await` loop over a socket. */
-export class SocketIterator implements AsyncIterator<Message> {
-  #socket: Socket;
-
-  constructor(socket: Socket) {
-    this.#socket = socket;
   }
 
   next(): Promise<IteratorResult<Message>> {
@@ -163,20 +158,21 @@ export function socketLimits(
  * @param limit The count; `Infinity` for none.
  */
 export function setInboundLimit(socket: Socket, limit: number): void {
-  internals.limitInbound(socket, limit);
+  internals.limitInbound(socket, limit === Infinity ? 0 : limit);
 }
 
 /**
  * Calls `onClose` once when the socket closes (at once if it has), without
- * allocating a promise: the route's per-connection bookkeeping. Internal; one
- * watcher per socket.
+ * allocating a promise: the route's per-connection bookkeeping. It is given
+ * the socket, so that one function serves every connection of a route.
+ * Internal; one watcher per socket.
  *
  * @param socket The socket.
- * @param onClose Told the close information.
+ * @param onClose Told the socket and its close information.
  */
 export function watchClose(
   socket: Socket,
-  onClose: (info: CloseInfo) => void,
+  onClose: (socket: Socket, info: CloseInfo) => void,
 ): void {
   internals.watch(socket, onClose);
 }

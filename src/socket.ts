@@ -14,22 +14,15 @@ import {
   type Message,
   reasonTooLong,
 } from "./message.ts";
-import {
-  DEFAULT_HIGH_WATER_MARK,
-  DEFAULT_MAX_MESSAGE_SIZE,
-  DEFAULT_MAX_QUEUED_MESSAGES,
-  DEFAULT_SEND_TIMEOUT,
-  nonNegative,
-  optionalSignal,
-  positiveInteger,
-  queuedBytes,
-} from "./_validate.ts";
+import { optionalSignal } from "./_validate.ts";
+import { socketConfig } from "./_socket_config.ts";
 import { capture, DONE, take } from "./_inbox.ts";
 import { Receiver } from "./_receiver.ts";
 import { CLOSED, CLOSING, CONNECTING, OPEN } from "./_ready_state.ts";
 import { type Data, SendQueue } from "./_send_queue.ts";
 import { SocketClosedError } from "./socket_closed_error.ts";
-import { internals, Listener, SocketIterator } from "./_socket_internals.ts";
+import { Closing } from "./_closing.ts";
+import { internals, SocketPort } from "./_socket_internals.ts";
 import { guard, observeMessage } from "./_observer_calls.ts";
 
 import type { SocketOptions } from "./socket_options.ts";
@@ -42,9 +35,9 @@ export { SocketClosedError } from "./socket_closed_error.ts";
 export type { SocketOptions } from "./socket_options.ts";
 
 const RESOLVED: Promise<void> = Promise.resolve();
-// Listener options shared by every socket: given none, Deno allocates an
-// options object per listener and keeps it as long as the listener.
-const LISTEN: AddEventListenerOptions = Object.freeze({ capture: false });
+// Deno keeps a copy of the options with each listener: given `false` (no
+// capture) the copy is a field smaller than for an options object.
+const LISTEN = false;
 const ONCE: AddEventListenerOptions = Object.freeze({
   capture: false,
   once: true,
@@ -76,10 +69,6 @@ const ONCE: AddEventListenerOptions = Object.freeze({
 export class Socket implements AsyncIterable<Message>, AsyncDisposable {
   #ws: WebSocket;
   #state: number;
-  /** The `protocol` option; without it the wrapped socket's is read. */
-  #protocol: string | undefined;
-  #highWaterMark: number;
-  #sendTimeout: number;
   /** Messages sent, for statistics. */
   #out = 0;
   /** Received messages, their bounds and counts, and the loop's inbox. */
@@ -90,20 +79,19 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
   /** Sends waiting for the buffer to drain; made on the first that waits. */
   #sends: SendQueue | undefined;
 
-  #closing: CloseInfo | undefined;
-  #soft = false;
-  #softTimer: ReturnType<typeof setTimeout> | undefined;
-  #frameSent = false;
+  /** The close this side started, once it has. */
+  #closing: Closing | undefined;
   #info: CloseInfo | undefined;
   #closed: Promise<CloseInfo> | undefined;
   #settle: ((info: CloseInfo) => void) | undefined;
   /** The route's bookkeeping, told of the close without a promise. */
-  #onFinish: ((info: CloseInfo) => void) | undefined;
+  #onFinish: ((socket: Socket, info: CloseInfo) => void) | undefined;
   #error = "";
   #signal: AbortSignal | undefined;
   /** Made when `signal` is first read. */
   #abort: AbortController | undefined;
-  #listener: EventListenerObject;
+  /** The listener of the runtime's events and the loop's iterator. */
+  #listener: SocketPort;
   /** Told of every message and the close, when the route observes. */
   #observer: ConnectionObserver | undefined;
 
@@ -111,12 +99,12 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
     internals.shutdown = (socket, code, reason) =>
       socket.#shutdown(code, reason);
     internals.dispatch = (socket, event) => socket.#dispatch(event);
-    internals.next = (socket) => socket.#rx.inbox.next();
+    internals.next = (socket) => socket.#rx.next();
     internals.leave = (socket) => {
-      socket.#rx.inbox.reading = false;
+      socket.#rx.reading = false;
       // Nobody reads what is left once the loop is gone: let it go now rather
       // than with the socket.
-      socket.#rx.inbox.clear();
+      socket.#rx.clear();
       socket.#shutdown(1000, "", true);
       return Promise.resolve(DONE);
     };
@@ -137,7 +125,7 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
       socket.#sends !== undefined && !socket.#sends.empty;
     internals.host = (socket) => ({
       get writable() {
-        return socket.#state === OPEN;
+        return socket.#isOpen();
       },
       measure: () => socket.#buffered = socket.#ws.bufferedAmount,
       sent: (data, size) => {
@@ -151,16 +139,16 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
       // A resumable session gates every send itself (the Socket's own mark
       // is 1) and tells the layers above the real one.
       highWaterMark: (socket.#ws as { highWaterMark?: number }).highWaterMark ??
-        socket.#highWaterMark,
+        socket.#rx.bounds.highWaterMark,
       maxMessageSize: socket.#rx.maxMessageSize,
     });
-    internals.limitInbound = (socket, limit) => socket.#rx.limit = limit;
+    internals.limitInbound = (socket, limit) => socket.#rx.rateLimit = limit;
     internals.observe = (socket, observer) => {
       if (socket.#info) guard(() => observer.close(socket.#info!));
       else socket.#observer = observer;
     };
     internals.watch = (socket, onClose) => {
-      if (socket.#info) onClose(socket.#info);
+      if (socket.#info) onClose(socket, socket.#info);
       else socket.#onFinish = onClose;
     };
   }
@@ -190,40 +178,18 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
     ) {
       throw new TypeError("Cannot wrap socket: expected a WebSocket object");
     }
-    const {
-      highWaterMark = DEFAULT_HIGH_WATER_MARK,
-      maxMessageSize = DEFAULT_MAX_MESSAGE_SIZE,
-      maxQueuedMessages = DEFAULT_MAX_QUEUED_MESSAGES,
-      maxQueuedMessageBytes,
-      sendTimeout = DEFAULT_SEND_TIMEOUT,
-      signal,
-      protocol,
-    } = options;
-    this.#highWaterMark = positiveInteger("highWaterMark", highWaterMark);
-    const maxSize = positiveInteger("maxMessageSize", maxMessageSize);
-    this.#rx = new Receiver(
-      maxSize,
-      positiveInteger("maxQueuedMessages", maxQueuedMessages),
-      queuedBytes(maxQueuedMessageBytes, maxSize),
-    );
-    this.#sendTimeout = nonNegative("sendTimeout", sendTimeout);
-    if (protocol !== undefined && typeof protocol !== "string") {
-      throw new TypeError(
-        `Invalid protocol: expected a string, got ${typeof protocol}`,
-      );
-    }
+    const { signal } = options;
+    this.#rx = new Receiver(socketConfig(options));
     optionalSignal(signal);
     this.#ws = ws;
-    this.#protocol = protocol;
     ws.binaryType = "arraybuffer";
-    this.#listener = new Listener(this);
+    this.#listener = new SocketPort(this);
     ws.addEventListener("message", this.#listener, LISTEN);
     ws.addEventListener("close", this.#listener, LISTEN);
     ws.addEventListener("error", this.#listener, LISTEN);
+    // No "open" listener yet: the state is read from `ws` until something
+    // has to wait for the open (see #isOpen and #awaitOpen).
     this.#state = ws.readyState;
-    if (this.#state === CONNECTING) {
-      ws.addEventListener("open", this.#listener, ONCE);
-    }
     if (this.#state === CLOSED) {
       this.#finish(1006, "The WebSocket was already closed", false);
     }
@@ -239,7 +205,7 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
    * socket, until it opens).
    */
   get protocol(): string {
-    return this.#protocol ?? this.#ws.protocol ?? "";
+    return this.#rx.bounds.protocol ?? this.#ws.protocol ?? "";
   }
 
   /**
@@ -247,6 +213,7 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
    * 0 connecting, 1 open, 2 closing, 3 closed.
    */
   get readyState(): number {
+    this.#isOpen();
     return this.#state;
   }
 
@@ -298,9 +265,10 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
       // A soft close (the loop left) is settled one task later, when a
       // handler's throw can still turn it into 1011: until then it is not
       // the close to report.
+      const closing = this.#closing;
       const info = this.#info ??
-        (this.#state >= CLOSING && (!this.#soft || this.#frameSent)
-          ? this.#closing
+        (closing !== undefined && (!closing.soft || closing.frameSent)
+          ? closing
           : undefined);
       if (info !== undefined) {
         this.#abort.abort(
@@ -371,9 +339,9 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
     ) {
       return this.#sendLater(data, size);
     }
-    if (this.#buffered >= this.#highWaterMark) {
+    if (this.#buffered >= this.#rx.bounds.highWaterMark) {
       this.#buffered = this.#ws.bufferedAmount;
-      if (this.#buffered >= this.#highWaterMark) {
+      if (this.#buffered >= this.#rx.bounds.highWaterMark) {
         return this.#sendLater(data, size);
       }
     }
@@ -450,13 +418,8 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
    * ```
    */
   [Symbol.asyncIterator](): AsyncIterator<Message> {
-    if (this.#rx.inbox.reading) {
-      throw new TypeError(
-        "Cannot iterate socket: another loop is already reading it",
-      );
-    }
-    this.#rx.inbox.reading = true;
-    return new SocketIterator(this);
+    this.#rx.claim("socket");
+    return this.#listener;
   }
 
   #dispatch(event: Event): void {
@@ -471,14 +434,35 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
         this.#error = (event as ErrorEvent).message ?? "";
         return;
       case "open":
-        if (this.#state === CONNECTING) {
-          this.#state = OPEN;
-          this.#sends?.start();
-        } else if (this.#state === CLOSING) this.#closeNow();
-        return;
+        return this.#opened();
       case "abort":
         return this.#shutdown(1001, "Going away");
     }
+  }
+
+  /**
+   * Whether the connection is open. Until something waits for the open, no
+   * "open" listener is kept (one listener list less per connection): while
+   * this socket still says connecting, the runtime's `readyState` is read.
+   */
+  #isOpen(): boolean {
+    if (this.#state === CONNECTING && this.#ws.readyState === OPEN) {
+      this.#opened();
+    }
+    return this.#state === OPEN;
+  }
+
+  /** A send or a close waits for the open: listen for it, once. */
+  #awaitOpen(): void {
+    this.#ws.addEventListener("open", this.#listener, ONCE);
+  }
+
+  /** The open, from its event or read from the runtime's `readyState`. */
+  #opened(): void {
+    if (this.#state === CONNECTING) {
+      this.#state = OPEN;
+      this.#sends?.start();
+    } else if (this.#state === CLOSING) this.#closeNow();
   }
 
   #onMessage(data: unknown): void {
@@ -494,8 +478,9 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
     if (code === 0 || code === 1006) {
       // Deno drops the connection when data arrives after its close frame:
       // the close this side asked for is still why the connection ended.
-      if (this.#frameSent && this.#closing) {
-        this.#finish(this.#closing.code, this.#closing.reason, false);
+      const closing = this.#closing;
+      if (closing?.frameSent) {
+        this.#finish(closing.code, closing.reason, false);
       } else this.#finish(1006, reason || this.#error, false);
     } else if (reasonTooLong(reason)) {
       // Deno accepts a close frame over 125 bytes; RFC 6455 5.5 forbids it.
@@ -508,7 +493,7 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
     this.#info = info;
     this.#state = CLOSED;
     this.#rx.accepting = false;
-    clearTimeout(this.#softTimer);
+    if (this.#closing !== undefined) clearTimeout(this.#closing.timer);
     this.#signal?.removeEventListener("abort", this.#listener);
     this.#signal = undefined;
     // Deno keeps a connection that ended without a close frame until its
@@ -521,12 +506,12 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
     ws.removeEventListener("open", this.#listener, ONCE);
     this.#abortSignal(info);
     this.#sends?.reject(code, reason);
-    this.#rx.inbox.end();
+    this.#rx.end();
     this.#settle?.(info);
     this.#settle = undefined;
     const onFinish = this.#onFinish;
     this.#onFinish = undefined;
-    onFinish?.(info);
+    onFinish?.(this, info);
     const observer = this.#observer;
     this.#observer = undefined;
     if (observer) guard(() => observer.close(info));
@@ -539,30 +524,32 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
    */
   #shutdown(code: number, reason: string, soft = false): void {
     if (this.#state >= CLOSING) {
-      if (!this.#soft || soft || this.#frameSent || this.#state === CLOSED) {
-        return;
-      }
-      this.#soft = false;
-      this.#closing = { code, reason, wasClean: false };
-      if (this.#softTimer !== undefined) {
-        clearTimeout(this.#softTimer);
-        this.#softTimer = undefined;
+      const closing = this.#closing;
+      if (
+        closing === undefined || !closing.soft || soft || closing.frameSent ||
+        this.#state === CLOSED
+      ) return;
+      closing.soft = false;
+      closing.code = code;
+      closing.reason = reason;
+      if (closing.timer !== undefined) {
+        clearTimeout(closing.timer);
+        closing.timer = undefined;
         this.#closeNow();
       }
       return;
     }
-    const wasOpen = this.#state === OPEN;
+    const wasOpen = this.#isOpen();
     this.#state = CLOSING;
-    this.#soft = soft;
-    this.#closing = { code, reason, wasClean: false };
-    if (!soft) this.#abortSignal(this.#closing, true);
+    const closing = this.#closing = new Closing(code, reason, soft);
+    if (!soft) this.#abortSignal(closing, true);
     // Deno's server side ignores close() before the open event (the
     // connection then stays up), so a close asked for while connecting is
     // carried out on open, after the sends that were waiting for it.
-    if (!wasOpen) return;
+    if (!wasOpen) return this.#awaitOpen();
     if (soft) {
-      this.#softTimer = setTimeout(() => {
-        this.#softTimer = undefined;
+      closing.timer = setTimeout(() => {
+        closing.timer = undefined;
         this.#closeNow();
       }, 0);
     } else this.#closeNow();
@@ -580,9 +567,9 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
     // Accepted messages are not dropped: what waited for the buffer to
     // drain is written ahead of the close frame.
     this.#sends?.drain();
-    const closing = this.#closing as CloseInfo;
+    const closing = this.#closing as Closing;
     const { code, reason } = closing;
-    this.#frameSent = true;
+    closing.frameSent = true;
     this.#abortSignal(closing, true);
     try {
       this.#ws.close(code, reason);
@@ -610,10 +597,14 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
         ),
       );
     }
+    if (this.#state === CONNECTING) {
+      if (this.#isOpen()) return this.send(data);
+      this.#awaitOpen();
+    }
     this.#sends ??= new SendQueue(
       this.#ws,
-      this.#highWaterMark,
-      this.#sendTimeout,
+      this.#rx.bounds.highWaterMark,
+      this.#rx.bounds.sendTimeout,
       internals.host(this),
     );
     return this.#sends.add(data, size);

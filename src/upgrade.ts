@@ -11,6 +11,7 @@ import {
   checkProtocols,
 } from "./handshake.ts";
 import type { Socket, SocketOptions } from "./socket.ts";
+import { withConfig } from "./_socket_config.ts";
 import {
   DEFAULT_HIGH_WATER_MARK,
   DEFAULT_MAX_MESSAGE_SIZE,
@@ -234,7 +235,8 @@ export function checkUpgradeOptions(
     protocols: checkProtocols(protocols),
     idleTimeout: keepAliveInterval * 2,
     allowedOrigins: checkAllowedOrigins(allowedOrigins),
-    socket,
+    // Every socket made with these options shares one set of limits.
+    socket: withConfig(socket),
   };
   const resumeOptions = checkResume(resume);
   if (resumeOptions !== undefined) checked.resume = resumeOptions;

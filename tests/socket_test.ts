@@ -338,6 +338,72 @@ Deno.test("a second concurrent loop over one socket is a TypeError", async () =>
   await socket.closed;
 });
 
+/** A WebSocket stand-in that is still connecting and records what it is told. */
+function connectingTarget() {
+  const target = new EventTarget();
+  const listening: string[] = [];
+  const sent: unknown[] = [];
+  const closes: [number, string][] = [];
+  const add = target.addEventListener.bind(target);
+  const remove = target.removeEventListener.bind(target);
+  Object.assign(target, {
+    readyState: 0,
+    bufferedAmount: 0,
+    url: "",
+    send: (data: unknown) => sent.push(data),
+    close: (code: number, reason: string) => closes.push([code, reason]),
+    addEventListener(...args: Parameters<EventTarget["addEventListener"]>) {
+      listening.push(args[0]);
+      add(...args);
+    },
+    removeEventListener(
+      ...args: Parameters<EventTarget["removeEventListener"]>
+    ) {
+      listening.splice(listening.indexOf(args[0]), 1);
+      remove(...args);
+    },
+  });
+  const open = () => {
+    Object.assign(target, { readyState: 1 });
+    target.dispatchEvent(new Event("open"));
+  };
+  return { ws: target as WebSocket, listening, sent, closes, open };
+}
+
+Deno.test("a connecting socket listens for open only once a send or a close waits for it", async () => {
+  const idle = connectingTarget();
+  const socket = new Socket(idle.ws);
+  assert.deepEqual(idle.listening, ["message", "close", "error"]);
+  assert.equal(socket.readyState, 0);
+  // Open underneath with no event yet: the socket reads the runtime's state.
+  Object.assign(idle.ws, { readyState: 1 });
+  assert.equal(socket.readyState, 1);
+  await socket.send("now");
+  assert.deepEqual(idle.sent, ["now"]);
+  assert.deepEqual(idle.listening, ["message", "close", "error"]);
+
+  const early = connectingTarget();
+  const sending = new Socket(early.ws);
+  const sent = sending.send("early");
+  assert.deepEqual(early.listening, ["message", "close", "error", "open"]);
+  assert.deepEqual(early.sent, []);
+  early.open();
+  await sent;
+  assert.deepEqual(early.sent, ["early"]);
+  assert.equal(sending.readyState, 1);
+
+  const closing = connectingTarget();
+  const closed = new Socket(closing.ws);
+  const waiting = closed.send("first");
+  closed.close(4000, "bye");
+  assert.equal(closed.readyState, 2);
+  assert.deepEqual(closing.closes, []);
+  closing.open();
+  await waiting;
+  assert.deepEqual(closing.sent, ["first"]);
+  assert.deepEqual(closing.closes, [[4000, "bye"]]);
+});
+
 Deno.test("a client WebSocket can be wrapped and sends before it opens", async () => {
   const { srv, accepted } = sockets(echo);
   await using _ = srv;

@@ -10,6 +10,15 @@
  * servers. The `base` connections absorb that growth, so the figure is what
  * one more connection costs.
  *
+ * One growth is left in it: V8 grows its young generation while connections
+ * open, the more the more their objects survive, and a full collection keeps
+ * it. Opening 2,000 connections grows it by about 8 MB for raw Deno (4 KiB a
+ * connection) and more for a server whose connections hold more, so the
+ * reading amplifies a difference in the JS heap about threefold. The live
+ * reading ({@linkcode idleMemoryLive}) takes it out: after the RSS reading,
+ * `count` more connections, each reading after V8's memory-reducing
+ * collection, which gives the young generation back.
+ *
  * @module
  */
 
@@ -37,23 +46,63 @@ export async function idleMemory(
   servers: readonly RunningServer[],
   plan: IdlePlan,
 ): Promise<number[]> {
+  return (await measure(servers, plan, false)).rss;
+}
+
+/**
+ * {@linkcode idleMemory}, then the live reading: `plan.count` more
+ * connections to each server, the RSS growth over them read after V8's
+ * memory-reducing collection (the servers' GET /gc?reduce) on both sides.
+ * What V8 keeps of its young generation is then out of the figure; what the
+ * connections' objects and the runtime's buffers hold is in it.
+ *
+ * @param servers Running Deno servers of bench/servers/.
+ * @param plan How many connections to open (`base + 2 * count` in all).
+ * @returns KiB per connection, one figure per server in order, for each
+ * reading.
+ */
+export async function idleMemoryLive(
+  servers: readonly RunningServer[],
+  plan: IdlePlan,
+): Promise<{ rss: number[]; live: number[] }> {
+  const { rss, live } = await measure(servers, plan, true);
+  return { rss, live: live as number[] };
+}
+
+async function measure(
+  servers: readonly RunningServer[],
+  plan: IdlePlan,
+  live: boolean,
+): Promise<{ rss: number[]; live?: number[] }> {
   const open: WsConn[] = [];
+  const growth = (before: number[], after: number[]) =>
+    servers.map((_, i) =>
+      ((after[i] as number) - (before[i] as number)) / plan.count
+    );
   try {
     const before = await reading(servers, plan.base, open);
     const after = await reading(servers, plan.count, open);
-    return servers.map((_, i) =>
-      ((after[i] as number) - (before[i] as number)) / plan.count
-    );
+    if (!live) return { rss: growth(before, after) };
+    const liveBefore = await reading(servers, 0, open, true);
+    const liveAfter = await reading(servers, plan.count, open, true);
+    return {
+      rss: growth(before, after),
+      live: growth(liveBefore, liveAfter),
+    };
   } finally {
     await Promise.all(open.map((ws) => closeWs(ws)));
   }
 }
 
-/** Opens `count` more connections to each server, then reads their RSS. */
+/**
+ * Opens `count` more connections to each server, then reads their RSS after
+ * a full collection (a memory-reducing one with `reduce`).
+ */
 async function reading(
   servers: readonly RunningServer[],
   count: number,
   open: WsConn[],
+  reduce = false,
 ): Promise<number[]> {
   for (const server of servers) {
     open.push(
@@ -61,7 +110,7 @@ async function reading(
     );
   }
   await sleep(300);
-  for (const server of servers) await server.collectGarbage();
+  for (const server of servers) await server.collectGarbage(reduce);
   await sleep(200);
   return servers.map((server) => server.rssKiB());
 }

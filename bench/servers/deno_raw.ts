@@ -13,7 +13,7 @@ import { collectGarbage, listen } from "./_deno.ts";
 
 listen((request) => {
   if (request.headers.get("upgrade") !== "websocket") {
-    return collectGarbage();
+    return collectGarbage(request);
   }
   const { socket, response } = Deno.upgradeWebSocket(request);
   socket.onmessage = (event) => socket.send(event.data);

@@ -114,11 +114,11 @@ export class Client extends EventTarget
     const checked = checkClientOptions(options);
     this.#retries = new RetryPolicy(checked);
     this.#outbox = new Outbox(checked.maxQueued, checked.maxQueuedBytes);
-    this.#inbox = new Inbox(
-      checked.maxQueuedMessages,
-      checked.maxQueuedMessageBytes,
-      messageSize,
-    );
+    this.#inbox = new Inbox({
+      limit: checked.maxQueuedMessages,
+      maxBytes: checked.maxQueuedMessageBytes,
+      sizeOf: messageSize,
+    });
     if (checked.resume) this.#session = new ClientSession(checked.resume);
     if (checked.token !== undefined) {
       this.#auth = new ClientAuth(
@@ -486,12 +486,7 @@ export class Client extends EventTarget
    * ```
    */
   [Symbol.asyncIterator](): AsyncIterator<Message> {
-    if (this.#inbox.reading) {
-      throw new TypeError(
-        "Cannot iterate client: another loop is already reading it",
-      );
-    }
-    this.#inbox.reading = true;
+    this.#inbox.claim("client");
     return {
       next: () => this.#inbox.next(),
       return: () => {

@@ -121,7 +121,11 @@ class JoinedRoom extends TypedEventTarget<RoomEventMap> implements Room {
     super();
     this.name = name;
     this.#position = since;
-    this.#inbox = new Inbox(limits.messages, limits.bytes, sizeOf);
+    this.#inbox = new Inbox({
+      limit: limits.messages,
+      maxBytes: limits.bytes,
+      sizeOf,
+    });
     this.#onLeave = onLeave;
   }
 
