@@ -13,7 +13,7 @@ import { DEFAULT_HIGH_WATER_MARK } from "./_validate.ts";
 import {
   defaultStore,
   ServerSession,
-  type SessionStore,
+  type LocalSessions,
 } from "./session/server.ts";
 import { acceptProtocol, CONTROL_PROTOCOL } from "./session/wire.ts";
 import type { Principal } from "./auth/principal.ts";
@@ -41,7 +41,7 @@ export interface Authenticated {
 export function upgradeChecked(
   request: Request,
   options: CheckedUpgradeOptions,
-  sessions: SessionStore = defaultStore,
+  sessions: LocalSessions = defaultStore,
   admit?: () => boolean,
 ): UpgradeResult & { session?: ServerSession } {
   return acceptUpgrade(
@@ -89,7 +89,7 @@ export function acceptUpgrade(
   request: Request,
   options: CheckedUpgradeOptions,
   protocol: string | undefined,
-  sessions: SessionStore = defaultStore,
+  sessions: LocalSessions = defaultStore,
   admit?: () => boolean,
   auth?: Authenticated,
 ): UpgradeResult & { session?: ServerSession } {
@@ -179,7 +179,7 @@ export function resumable(
   protocol: string,
   options: CheckedUpgradeOptions,
   resume: CheckedResume,
-  sessions: SessionStore,
+  sessions: LocalSessions,
   admit?: () => boolean,
 ): { socket: Socket; session: ServerSession } {
   const session = new ServerSession(

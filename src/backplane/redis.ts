@@ -45,6 +45,8 @@ import { guard } from "../_observer_calls.ts";
 export type { Backplane } from "./mod.ts";
 export { RedisBackplaneError } from "./redis_error.ts";
 export type { RedisBackplaneOptions } from "./redis_options.ts";
+export { RedisSessionStore } from "./redis_session_store.ts";
+export type { RedisSessionStoreOptions } from "./redis_session_store.ts";
 
 /** A subscribed channel: its listeners, and Redis's confirmation. */
 interface Channel {

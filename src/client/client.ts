@@ -484,7 +484,11 @@ export class Client extends EventTarget
     const opened = this.#session?.opened;
     if (opened?.resumed) {
       this.dispatchEvent(
-        new ClientEvent("resumed", { state: "open", resumed: true }),
+        new ClientEvent("resumed", {
+          state: "open",
+          resumed: true,
+          missed: opened.missed ?? 0,
+        }),
       );
     } else {
       this.dispatchEvent(

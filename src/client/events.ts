@@ -55,6 +55,12 @@ export interface ClientEventInit {
    * arrived). @default {0}
    */
   unacknowledged?: number;
+  /**
+   * `"resumed"` of a session another server took over after its server
+   * died: how many server-to-client positions it missed (messages that were
+   * only in the dead server's memory; never a silent gap). @default {0}
+   */
+  missed?: number;
 }
 
 /**
@@ -94,6 +100,8 @@ export class ClientEvent extends Event {
   readonly resumed: boolean;
   /** Sent messages of a lost session never acknowledged (`"open"`). */
   readonly unacknowledged: number;
+  /** Server-to-client positions lost with a dead server (`"resumed"`). */
+  readonly missed: number;
 
   /**
    * Makes the event.
@@ -109,6 +117,7 @@ export class ClientEvent extends Event {
     this.closeInfo = init.closeInfo;
     this.resumed = init.resumed ?? false;
     this.unacknowledged = init.unacknowledged ?? 0;
+    this.missed = init.missed ?? 0;
   }
 }
 

@@ -1,0 +1,199 @@
+/**
+ * One server session's link to a shared {@linkcode SessionStore}: its writes,
+ * batched with the acknowledgements (an ack goes to the client only once the
+ * count it acknowledges is stored, so a new owner never knows less than the
+ * client was told), the reservation of server-to-client positions, and the
+ * fencing: a write refused because another server took the session ends it
+ * here. Internal.
+ *
+ * @module
+ */
+
+import type {
+  SessionRecord,
+  SessionStore,
+  SessionUpdate,
+} from "./session_store.ts";
+
+/** Server-to-client positions reserved at a time. */
+export const RESERVE = 1024;
+
+/** What the link tells its session. */
+export interface DurableHost {
+  /** A received count is stored: acknowledge it to the client. */
+  stored(count: number): void;
+  /** Another server took the session: end it here. */
+  fenced(): void;
+  /** The client's acknowledgement of server-to-client messages. */
+  readonly acked: number;
+}
+
+/** A session's writes to the shared store, one at a time, in order. */
+export class Durable {
+  readonly store: SessionStore;
+  readonly #ttl: number;
+  #host: DurableHost | undefined;
+  id = "";
+  epoch = 0;
+  /** Client-to-server messages stored, hence acknowledged. */
+  stored = 0;
+  /** Server-to-client positions reserved: sends past it wait. */
+  limit = 0;
+  #wantReceived = 0;
+  #wantLimit = 0;
+  #writing = false;
+  #ended = false;
+  #refresh: ReturnType<typeof setInterval> | undefined;
+
+  /**
+   * @param store The shared store.
+   * @param ttl How long the stored session lives without a write (the
+   * route's `window`).
+   */
+  constructor(store: SessionStore, ttl: number) {
+    this.store = store;
+    this.#ttl = ttl;
+  }
+
+  /**
+   * Stores a new session, owned here at epoch 1.
+   *
+   * @param id The session id.
+   * @param subject The principal's subject (`""` for none).
+   * @param host The session.
+   */
+  create(id: string, subject: string, host: DurableHost): void {
+    this.id = id;
+    this.epoch = 1;
+    this.limit = this.#wantLimit = RESERVE;
+    this.#start(host);
+    this.#write(
+      this.store.create(
+        { id, subject, received: 0, sent: RESERVE, acked: 0, rooms: {} },
+        this.#ttl,
+      ).then(() => true),
+    );
+  }
+
+  /**
+   * Takes a stored session over (a larger epoch, owned here).
+   *
+   * @param id The session id.
+   * @returns The record, or `undefined` when the store does not have it or
+   * cannot be reached.
+   */
+  async take(id: string): Promise<SessionRecord | undefined> {
+    try {
+      return await this.store.take(id, this.#ttl);
+    } catch (error) {
+      console.error("Switchboard: cannot load a session", error);
+      return undefined;
+    }
+  }
+
+  /**
+   * The session is now owned here under the record's epoch.
+   *
+   * @param record What {@linkcode take} returned.
+   * @param sent The position the client received up to: sends continue
+   * after it, once more positions are reserved.
+   * @param host The session.
+   */
+  adopt(record: SessionRecord, sent: number, host: DurableHost): void {
+    this.id = record.id;
+    this.epoch = record.epoch;
+    this.stored = this.#wantReceived = record.received;
+    this.limit = sent;
+    this.#start(host);
+    this.reserve(sent);
+  }
+
+  /**
+   * The session received `count` messages: store the count, then ack it.
+   *
+   * @param count The received count.
+   */
+  received(count: number): void {
+    if (count <= this.#wantReceived) return;
+    this.#wantReceived = count;
+    this.#next();
+  }
+
+  /**
+   * Reserves more positions once half of the reservation is used.
+   *
+   * @param sent The session's sent count.
+   */
+  reserve(sent: number): void {
+    if (sent + RESERVE / 2 < this.#wantLimit) return;
+    this.#wantLimit = sent + RESERVE;
+    this.#next();
+  }
+
+  /** The session ended here: forget it in the store (unless taken). */
+  end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    clearInterval(this.#refresh);
+    const host = this.#host;
+    this.#host = undefined;
+    if (host === undefined) return;
+    this.store.delete(this.id, this.epoch).catch(() => {});
+  }
+
+  #start(host: DurableHost): void {
+    this.#host = host;
+    // Keeps the record alive while nothing changes, and notices a takeover.
+    this.#refresh = setInterval(() => {
+      if (!this.#writing) this.#next();
+    }, Math.max(this.#ttl / 3, 100));
+  }
+
+  #next(): void {
+    const host = this.#host;
+    if (this.#writing || host === undefined) return;
+    const received = this.#wantReceived;
+    const limit = this.#wantLimit;
+    const update: SessionUpdate = {
+      acked: host.acked,
+      ...(received > this.stored ? { received } : {}),
+      ...(limit > this.limit ? { sent: limit } : {}),
+    };
+    this.#write(
+      this.store.update(this.id, this.epoch, update, this.#ttl),
+      received,
+      limit,
+    );
+  }
+
+  #write(
+    write: Promise<boolean>,
+    received = this.stored,
+    limit = this.limit,
+  ): void {
+    this.#writing = true;
+    write.then((ok) => {
+      this.#writing = false;
+      const host = this.#host;
+      if (host === undefined) return;
+      if (!ok) {
+        this.end();
+        return host.fenced();
+      }
+      if (limit > this.limit) this.limit = limit;
+      if (received > this.stored) {
+        this.stored = received;
+        host.stored(received);
+      }
+      if (this.#wantReceived > this.stored || this.#wantLimit > this.limit) {
+        this.#next();
+      }
+    }, (error) => {
+      // Redis is away: the acks wait; try again a little later.
+      this.#writing = false;
+      console.error("Switchboard: cannot store a session", error);
+      const retry = setTimeout(() => this.#next(), 100);
+      Deno.unrefTimer(retry);
+    });
+  }
+}
