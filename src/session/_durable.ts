@@ -17,6 +17,11 @@ import type {
 
 /** Server-to-client positions reserved at a time. */
 export const RESERVE = 1024;
+/**
+ * Milliseconds without a send after which the reservation shrinks to what
+ * was sent: a crash while quiet then reports exactly what was missed.
+ */
+const QUIET = 100;
 
 /** What the link tells its session. */
 export interface DurableHost {
@@ -37,13 +42,25 @@ export class Durable {
   epoch = 0;
   /** Client-to-server messages stored, hence acknowledged. */
   stored = 0;
-  /** Server-to-client positions reserved: sends past it wait. */
-  limit = 0;
+  /** Server-to-client positions reserved in the store. */
+  #storedLimit = 0;
   #wantReceived = 0;
   #wantLimit = 0;
+  /**
+   * Server-to-client positions the session may use: reserved in the store,
+   * and not given back (quiet). Sends past it wait.
+   */
+  get limit(): number {
+    return Math.min(this.#storedLimit, this.#wantLimit);
+  }
   #writing = false;
   #ended = false;
   #refresh: ReturnType<typeof setInterval> | undefined;
+  #quiet: ReturnType<typeof setTimeout> | undefined;
+  /** The session's sent count, as last told. */
+  #sent = 0;
+  /** `#sent` when the quiet timer was set. */
+  #sentAtTimer = 0;
 
   /**
    * @param store The shared store.
@@ -65,7 +82,7 @@ export class Durable {
   create(id: string, subject: string, host: DurableHost): void {
     this.id = id;
     this.epoch = 1;
-    this.limit = this.#wantLimit = RESERVE;
+    this.#storedLimit = this.#wantLimit = RESERVE;
     this.#start(host);
     this.#write(
       this.store.create(
@@ -103,7 +120,8 @@ export class Durable {
     this.id = record.id;
     this.epoch = record.epoch;
     this.stored = this.#wantReceived = record.received;
-    this.limit = sent;
+    this.#storedLimit = record.sent;
+    this.#wantLimit = this.#sent = sent;
     this.#start(host);
     this.reserve(sent);
   }
@@ -125,16 +143,32 @@ export class Durable {
    * @param sent The session's sent count.
    */
   reserve(sent: number): void {
+    this.#sent = sent;
+    if (this.#quiet === undefined && this.#host !== undefined) {
+      this.#sentAtTimer = sent;
+      this.#quiet = setTimeout(this.#onQuiet, QUIET);
+    }
     if (sent + RESERVE / 2 < this.#wantLimit) return;
     this.#wantLimit = sent + RESERVE;
     this.#next();
   }
+
+  #onQuiet = (): void => {
+    this.#quiet = undefined;
+    const sent = this.#sent;
+    if (sent !== this.#sentAtTimer) return this.reserve(sent);
+    if (this.#wantLimit === sent || this.#host === undefined) return;
+    // Nothing goes out past what is about to be stored.
+    this.#wantLimit = sent;
+    this.#next();
+  };
 
   /** The session ended here: forget it in the store (unless taken). */
   end(): void {
     if (this.#ended) return;
     this.#ended = true;
     clearInterval(this.#refresh);
+    clearTimeout(this.#quiet);
     const host = this.#host;
     this.#host = undefined;
     if (host === undefined) return;
@@ -157,7 +191,7 @@ export class Durable {
     const update: SessionUpdate = {
       acked: host.acked,
       ...(received > this.stored ? { received } : {}),
-      ...(limit > this.limit ? { sent: limit } : {}),
+      ...(limit !== this.#storedLimit ? { sent: limit } : {}),
     };
     this.#write(
       this.store.update(this.id, this.epoch, update, this.#ttl),
@@ -169,7 +203,7 @@ export class Durable {
   #write(
     write: Promise<boolean>,
     received = this.stored,
-    limit = this.limit,
+    limit = this.#storedLimit,
   ): void {
     this.#writing = true;
     write.then((ok) => {
@@ -180,12 +214,15 @@ export class Durable {
         this.end();
         return host.fenced();
       }
-      if (limit > this.limit) this.limit = limit;
+      this.#storedLimit = limit;
       if (received > this.stored) {
         this.stored = received;
         host.stored(received);
       }
-      if (this.#wantReceived > this.stored || this.#wantLimit > this.limit) {
+      if (
+        this.#wantReceived > this.stored ||
+        this.#wantLimit !== this.#storedLimit
+      ) {
         this.#next();
       }
     }, (error) => {

@@ -152,7 +152,10 @@ export class ServerSession extends MessageTarget {
    */
   get bufferedAmount(): number {
     const durable = this.#durable;
-    if (durable !== undefined && this.#state.sent >= durable.limit) return 1;
+    if (durable !== undefined && this.#state.sent >= durable.limit) {
+      durable.reserve(this.#state.sent);
+      return 1;
+    }
     return this.#state.waiting(
       this.readyState === OPEN ? this.#wire?.ws : undefined,
       this.#highWaterMark,
@@ -243,9 +246,10 @@ export class ServerSession extends MessageTarget {
     // the session drops what it already has.
     const stored = this.#durable?.stored ?? state.received;
     this.#dup = state.received - stored;
+    const greeting = { id: state.id, received: stored, resumed: true };
     control(
       ws,
-      `S${JSON.stringify({ id: state.id, received: stored, resumed: true })}`,
+      `S${JSON.stringify(this.#durable ? { ...greeting, stored: true } : greeting)}`,
     );
     state.use(ws);
     this.#durable?.received(state.received);
@@ -400,6 +404,8 @@ export class ServerSession extends MessageTarget {
       received: 0,
       resumed: false,
     };
+    // The event stream answers POSTs with what is stored, not received.
+    if (durable !== undefined) greeting.stored = true;
     if (record !== undefined) {
       state.received = greeting.received = record.received;
       state.sent = state.acked = sentHere;

@@ -374,7 +374,7 @@ export class EventStreamConnection extends EventTarget {
       this.#end(close.code, close.reason, true);
     }
     return resume
-      ? Response.json({ received: resume.received })
+      ? Response.json({ received: resume.answer })
       : new Response(null, { status: 204 });
   }
 
