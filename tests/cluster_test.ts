@@ -14,6 +14,7 @@ import { Balancer } from "../examples/balancer.ts";
 import { RedisServer } from "./_redis.ts";
 import { Node } from "./_cluster.ts";
 import {
+  BOTH,
   deadline,
   delay,
   fast,
@@ -34,7 +35,7 @@ function starts(got: string[]): { server: string; resumed: boolean }[] {
   return got.filter((m) => m.startsWith("{")).map((m) => JSON.parse(m).start);
 }
 
-for (const transport of ["websocket"] as const) {
+for (const transport of BOTH) {
   Deno.test(
     `a session resumes on another server after a kill -9: the handler runs again with socket.session.resumed, nothing is lost or doubled (${transport})`,
     () =>

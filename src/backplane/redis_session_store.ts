@@ -124,11 +124,23 @@ export class RedisSessionStore implements SessionStore, AsyncDisposable {
   readonly server: string;
   readonly #client: Client;
   readonly #prefix: string;
+  /** Subscribed to this server's relay channel, once needed. */
+  #sub: Promise<Client> | undefined;
+  readonly #make: () => Client;
+  readonly #topics = new Map<string, (request: string) => Promise<string>>();
+  readonly #asked = new Map<number, (answer: string | undefined) => void>();
+  #nextAsk = 0;
 
-  private constructor(client: Client, server: string, prefix: string) {
+  private constructor(
+    client: Client,
+    server: string,
+    prefix: string,
+    make: () => Client,
+  ) {
     this.#client = client;
     this.server = server;
     this.#prefix = prefix;
+    this.#make = make;
   }
 
   /**
@@ -159,8 +171,10 @@ export class RedisSessionStore implements SessionStore, AsyncDisposable {
       signal,
     } = options;
     const where = redisUrl(url);
-    if (typeof server !== "string" || server === "") {
-      throw new TypeError("Invalid server: expected a non-empty string");
+    if (typeof server !== "string" || !/^[\w.-]{1,64}$/.test(server)) {
+      throw new TypeError(
+        "Invalid server: expected 1 to 64 letters, digits, '_', '.' or '-'",
+      );
     }
     if (typeof prefix !== "string") {
       throw new TypeError("Invalid prefix: expected a string");
@@ -179,7 +193,12 @@ export class RedisSessionStore implements SessionStore, AsyncDisposable {
       maxReconnectDelay,
       signal,
     });
-    return new RedisSessionStore(client, server, prefix);
+    const make = () => {
+      const sub = makeClient(url, maxReconnectDelay, false, giveUp.signal);
+      sub.on("error", () => {});
+      return sub;
+    };
+    return new RedisSessionStore(client, server, prefix, make);
   }
 
   /**
@@ -262,6 +281,97 @@ export class RedisSessionStore implements SessionStore, AsyncDisposable {
   }
 
   /**
+   * Takes the requests other servers send this one on `topic` (the
+   * fallback's POSTs for streams held here), through Redis pub/sub.
+   *
+   * @param topic What the requests are about (a route's path).
+   * @param handler Answers one request.
+   * @returns Once subscribed.
+   */
+  async listen(
+    topic: string,
+    handler: (request: string) => Promise<string>,
+  ): Promise<void> {
+    this.#topics.set(topic, handler);
+    await this.#subscribed();
+  }
+
+  /**
+   * Sends a request to another server's {@linkcode listen}.
+   *
+   * @param server The server's name.
+   * @param topic What it is about.
+   * @param request The request.
+   * @param timeout Milliseconds to wait for the answer.
+   * @returns The answer, or `undefined` when the server does not listen or
+   * did not answer in time.
+   */
+  async ask(
+    server: string,
+    topic: string,
+    request: string,
+    timeout: number,
+  ): Promise<string | undefined> {
+    await this.#subscribed();
+    const ask = this.#nextAsk++;
+    const { promise, resolve } = Promise.withResolvers<string | undefined>();
+    this.#asked.set(ask, resolve);
+    const timer = setTimeout(() => resolve(undefined), timeout);
+    try {
+      const heard = await this.#client.sendCommand([
+        "PUBLISH",
+        this.#channel(server),
+        JSON.stringify({ ask, from: this.server, topic, request }),
+      ]);
+      if (Number(heard) === 0) resolve(undefined);
+      return await promise;
+    } finally {
+      clearTimeout(timer);
+      this.#asked.delete(ask);
+    }
+  }
+
+  #channel(server: string): string {
+    return `${this.#prefix}relay:${server}`;
+  }
+
+  #subscribed(): Promise<Client> {
+    return this.#sub ??= (async () => {
+      const sub = this.#make();
+      await sub.connect();
+      await sub.subscribe(
+        this.#channel(this.server),
+        (text: string) => this.#heard(text),
+      );
+      return sub;
+    })();
+  }
+
+  /** A request for this server, or the answer to one it asked. */
+  #heard(text: string): void {
+    let message;
+    try {
+      message = JSON.parse(text);
+    } catch {
+      return;
+    }
+    if (typeof message?.answer === "string") {
+      return this.#asked.get(message.ask)?.(message.answer);
+    }
+    const handler = this.#topics.get(message?.topic);
+    if (handler === undefined || typeof message.request !== "string") return;
+    handler(message.request).then((answer) =>
+      this.#client.sendCommand([
+        "PUBLISH",
+        this.#channel(String(message.from)),
+        JSON.stringify({ ask: message.ask, answer }),
+      ])
+    ).catch((error) => {
+      console.error("Switchboard: cannot answer a relayed request", error);
+    });
+  }
+
+  /**
    * Closes the connection to Redis.
    *
    * @returns Once closed.
@@ -272,14 +382,17 @@ export class RedisSessionStore implements SessionStore, AsyncDisposable {
    * ```
    */
   async close(): Promise<void> {
-    const client = this.#client;
-    if (!client.isOpen) return;
-    try {
-      if (client.isReady) return void await client.close();
-    } catch {
-      // Lost while closing.
-    }
-    client.destroy();
+    const sub = await this.#sub?.catch(() => undefined);
+    this.#sub = undefined;
+    await Promise.all([this.#client, sub].map(async (client) => {
+      if (client === undefined || !client.isOpen) return;
+      try {
+        if (client.isReady) return void await client.close();
+      } catch {
+        // Lost while closing.
+      }
+      client.destroy();
+    }));
   }
 
   /**

@@ -99,6 +99,34 @@ export interface SessionStore {
    * @param epoch The epoch of its owner.
    */
   delete(id: string, epoch: number): Promise<void>;
+  /**
+   * Optional, for the fallback transport without sticky sessions: takes the
+   * requests other servers send this one on `topic` (a route's path), and
+   * answers each.
+   *
+   * @param topic What the requests are about.
+   * @param handler Answers one request.
+   */
+  listen?(
+    topic: string,
+    handler: (request: string) => Promise<string>,
+  ): Promise<void>;
+  /**
+   * Optional, with `listen`: sends a request to another server's `listen`.
+   *
+   * @param server The server's name.
+   * @param topic What it is about.
+   * @param request The request.
+   * @param timeout Milliseconds to wait for the answer.
+   * @returns The answer, or `undefined` when the server is not there or did
+   * not answer in time.
+   */
+  ask?(
+    server: string,
+    topic: string,
+    request: string,
+    timeout: number,
+  ): Promise<string | undefined>;
 }
 
 /**
