@@ -33,6 +33,11 @@ export class Balancer implements AsyncDisposable {
     return this.#listener.addr.port;
   }
 
+  /** Closes every connection open now (the clients reconnect). */
+  cut(): void {
+    for (const conn of this.#conns) closeQuietly(conn);
+  }
+
   /** Stops listening and closes every connection. */
   async close(): Promise<void> {
     try {

@@ -13,6 +13,7 @@ import type { ClientEvent } from "../src/client/events.ts";
 import { Balancer } from "../examples/balancer.ts";
 import { RedisServer } from "./_redis.ts";
 import { Node } from "./_cluster.ts";
+import { CutProxy } from "./_cut_proxy.ts";
 import {
   BOTH,
   deadline,
@@ -29,6 +30,14 @@ function reader(client: Client): string[] {
     for await (const msg of client) got.push(String(msg.data));
   })();
   return got;
+}
+
+/** A field of a stored session, read with redis-cli. */
+async function stored(port: number, id: string, field: string) {
+  const { stdout } = await new Deno.Command("redis-cli", {
+    args: ["-p", String(port), "HGET", `switchboard:session:${id}`, field],
+  }).output();
+  return new TextDecoder().decode(stdout).trim();
 }
 
 function starts(got: string[]): { server: string; resumed: boolean }[] {
@@ -83,3 +92,101 @@ for (const transport of BOTH) {
       ),
   );
 }
+
+Deno.test(
+  "fencing: a frozen server whose session resumed elsewhere writes nothing for it once thawed and ends its handler's run with 4409",
+  () =>
+    deadline(
+      (async () => {
+        await using redis = new RedisServer();
+        await redis.start();
+        await using a = new Node("a", ["--redis", redis.url]);
+        await using b = new Node("b", ["--redis", redis.url]);
+        await Promise.all([a.start(), b.start()]);
+        await using balancer = new Balancer([a.port, b.port]);
+        const client = connect(`ws://127.0.0.1:${balancer.port}/ws`, {
+          ...fast,
+          resume: true,
+        });
+        const got = reader(client);
+        await once(client, "open");
+        for (let i = 1; i <= 10; i++) client.send(`m${i}`);
+        await until(() => got.length === 11, 5000, "10 echoes from a");
+        const id = client.session?.id;
+        a.signal("SIGSTOP");
+        const resumed = once(client, "resumed");
+        balancer.cut();
+        await deadline(resumed, 5000, "resumed on b while a is frozen");
+        for (let i = 11; i <= 20; i++) client.send(`m${i}`);
+        await until(() => got.length === 22, 5000, "10 echoes from b");
+        a.signal("SIGCONT");
+        await until(
+          () => a.lines.some((line) => line.includes(`"ended":"${id}"`)),
+          5000,
+          "a's handler run ends",
+        );
+        const ended = a.lines.map((line) => JSON.parse(line)).find((e) =>
+          e.ended === id
+        );
+        assert.equal(ended.code, 4409);
+        assert.equal(await stored(redis.port, id!, "owner"), "b");
+        assert.equal(await stored(redis.port, id!, "epoch"), "2");
+        // b still owns the session: it goes on.
+        client.send("m21");
+        await until(() => got.length === 23, 5000, "an echo from b");
+        assert.deepEqual(starts(got), [
+          { server: "a", resumed: false },
+          { server: "b", resumed: true },
+        ]);
+        assert.deepEqual(
+          got.filter((m) => m.startsWith("echo:")),
+          Array.from({ length: 21 }, (_, i) => `echo:m${i + 1}`),
+        );
+        client.close();
+        await client.closed;
+      })(),
+      30_000,
+      "fencing",
+    ),
+);
+
+Deno.test(
+  "messages only a killed server held are counted: the resumed event says how many positions the client missed",
+  () =>
+    deadline(
+      (async () => {
+        await using redis = new RedisServer();
+        await redis.start();
+        await using a = new Node("a", ["--redis", redis.url]);
+        await using b = new Node("b", ["--redis", redis.url]);
+        await Promise.all([a.start(), b.start()]);
+        await using balancer = new Balancer([a.port, b.port]);
+        await using proxy = new CutProxy(balancer.port);
+        const client = connect(`ws://127.0.0.1:${proxy.port}/ws`, {
+          ...fast,
+          resume: true,
+        });
+        const got = reader(client);
+        await once(client, "open");
+        client.send("stream:100:300");
+        // Its acknowledgement comes back; then the network goes silent while
+        // a sends 100 messages, and a dies with them.
+        await delay(150);
+        proxy.hold();
+        await delay(600);
+        await a.kill();
+        const resumed = once(client, "resumed");
+        proxy.cut();
+        await proxy.release();
+        const event = await deadline(resumed, 5000, "resumed on b");
+        assert.equal((event as ClientEvent).missed, 100);
+        client.send("after");
+        await until(() => got.includes("echo:after"), 5000, "b answers");
+        assert.equal(got.filter((m) => m.startsWith("tick:")).length, 0);
+        client.close();
+        await client.closed;
+      })(),
+      30_000,
+      "missed",
+    ),
+);

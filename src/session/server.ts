@@ -448,6 +448,7 @@ export class ServerSession extends MessageTarget {
     this.#wire = undefined;
     this.#store.waiting++;
     this.#state.use(undefined);
+    this.#durable?.touch();
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       this.#end(1001, "Session expired", false);
