@@ -113,12 +113,18 @@ Deno.test(
         for (let i = 1; i <= 10; i++) client.send(`m${i}`);
         await until(() => got.length === 11, 5000, "10 echoes from a");
         const id = client.session?.id;
+        // Once stored (~50 ms), acknowledged messages are not replayed.
+        await delay(300);
         a.signal("SIGSTOP");
         const resumed = once(client, "resumed");
         balancer.cut();
         await deadline(resumed, 5000, "resumed on b while a is frozen");
         for (let i = 11; i <= 20; i++) client.send(`m${i}`);
-        await until(() => got.length === 22, 5000, "10 echoes from b");
+        await until(() => got.length === 22, 5000, "10 echoes from b").catch(
+          (e) => {
+            throw new Error(`${e.message}: ${JSON.stringify(got)}`);
+          },
+        );
         a.signal("SIGCONT");
         await until(
           () => a.lines.some((line) => line.includes(`"ended":"${id}"`)),
@@ -188,5 +194,44 @@ Deno.test(
       })(),
       30_000,
       "missed",
+    ),
+);
+
+Deno.test(
+  "a resume on the same server with a shared store: what the client replays past the stored count is dropped by sequence, nothing doubles",
+  () =>
+    deadline(
+      (async () => {
+        await using redis = new RedisServer();
+        await redis.start();
+        await using a = new Node("a", ["--redis", redis.url]);
+        await a.start();
+        await using balancer = new Balancer([a.port]);
+        const client = connect(`ws://127.0.0.1:${balancer.port}/ws`, {
+          ...fast,
+          resume: true,
+        });
+        const got = reader(client);
+        await once(client, "open");
+        for (let round = 0; round < 5; round++) {
+          for (let i = 1; i <= 20; i++) client.send(`m${round * 20 + i}`);
+          // Cut before the acknowledgements are stored: the client replays.
+          await delay(5 * round);
+          const resumed = once(client, "resumed");
+          balancer.cut();
+          await deadline(resumed, 5000, "resumed");
+        }
+        await until(() => got.length === 101, 5000, "100 echoes");
+        await delay(100);
+        assert.deepEqual(
+          got.slice(1),
+          Array.from({ length: 100 }, (_, i) => `echo:m${i + 1}`),
+        );
+        assert.equal(starts(got).length, 1);
+        client.close();
+        await client.closed;
+      })(),
+      30_000,
+      "same server",
     ),
 );
