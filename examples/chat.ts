@@ -17,6 +17,7 @@
  */
 
 import { route, type SocketHandler } from "../mod.ts";
+import type { RedisSessionStore } from "../src/backplane/redis.ts";
 import { type Backplane, Hub } from "../src/hub.ts";
 import { dashboard } from "../src/dashboard/mod.ts";
 import { fail, parseFlags, serveUntilSignal } from "./_cli.ts";
@@ -108,18 +109,24 @@ if (import.meta.main) {
     ...(auth ? { authenticate: auth.authenticate } : {}),
   });
   let backplane: Backplane | undefined;
+  let store: RedisSessionStore | undefined;
   const redisUrl = flags.values.redis;
   if (redisUrl) {
     if (!/^rediss?:\/\//.test(redisUrl)) {
       fail(`--redis must be a redis:// URL, got "${redisUrl}"`, USAGE);
     }
     // Imported only when asked for, so one process needs no npm package.
-    const { RedisBackplane } = await import("../src/backplane/redis.ts");
+    const { RedisBackplane, RedisSessionStore } = await import(
+      "../src/backplane/redis.ts"
+    );
     try {
       backplane = await RedisBackplane.connect({
         url: redisUrl,
         observe: admin.observer,
       });
+      // Resumable sessions outlive this process: a client of a server that
+      // died resumes on another.
+      store = await RedisSessionStore.connect({ url: redisUrl });
     } catch (error) {
       // "Cannot reach Redis at ... within 5000 ms: ...": the sentence says it.
       console.error((error as Error).message);
@@ -137,6 +144,7 @@ if (import.meta.main) {
     flags,
     route("/ws", chat(hub, server), {
       ...(auth ? { authenticate: auth.authenticate, clientScript: true } : {}),
+      ...(store ? { resume: { store }, transports: ["websocket", "sse"] } : {}),
       observe: admin.observer,
       fallback(request) {
         if (new URL(request.url).pathname.startsWith("/admin")) {
@@ -159,4 +167,5 @@ if (import.meta.main) {
   );
   await hub.close();
   await backplane?.close();
+  await store?.close();
 }

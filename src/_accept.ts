@@ -12,8 +12,8 @@ import { Socket } from "./socket.ts";
 import { DEFAULT_HIGH_WATER_MARK } from "./_validate.ts";
 import {
   defaultStore,
-  ServerSession,
   type LocalSessions,
+  ServerSession,
 } from "./session/server.ts";
 import { acceptProtocol, CONTROL_PROTOCOL } from "./session/wire.ts";
 import type { Principal } from "./auth/principal.ts";

@@ -9,7 +9,7 @@
 
 import type { Connections } from "./_route_connections.ts";
 import type { Socket } from "./socket.ts";
-import { type ServerSession, LocalSessions } from "./session/server.ts";
+import { LocalSessions, type ServerSession } from "./session/server.ts";
 import { RESUME_PROTOCOL } from "./session/wire.ts";
 import type { CheckedUpgradeOptions } from "./upgrade.ts";
 import type { Transport } from "./message.ts";

@@ -249,7 +249,9 @@ export class ServerSession extends MessageTarget {
     const greeting = { id: state.id, received: stored, resumed: true };
     control(
       ws,
-      `S${JSON.stringify(this.#durable ? { ...greeting, stored: true } : greeting)}`,
+      `S${
+        JSON.stringify(this.#durable ? { ...greeting, stored: true } : greeting)
+      }`,
     );
     state.use(ws);
     this.#durable?.received(state.received);
