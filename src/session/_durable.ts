@@ -57,6 +57,7 @@ export class Durable {
   #ended = false;
   #refresh: ReturnType<typeof setInterval> | undefined;
   #quiet: ReturnType<typeof setTimeout> | undefined;
+  #again: ReturnType<typeof setTimeout> | undefined;
   /** The session's sent count, as last told. */
   #sent = 0;
   /** `#sent` when the quiet timer was set. */
@@ -163,9 +164,14 @@ export class Durable {
     this.#next();
   };
 
-  /** Writes now (a drop): a takeover is noticed at once. */
+  /**
+   * Writes now and again a second later (a drop): a takeover by the
+   * client's next connection is noticed.
+   */
   touch(): void {
     this.#next();
+    clearTimeout(this.#again);
+    this.#again = setTimeout(() => this.#next(), 1000);
   }
 
   /** The session ended here: forget it in the store (unless taken). */
@@ -174,6 +180,7 @@ export class Durable {
     this.#ended = true;
     clearInterval(this.#refresh);
     clearTimeout(this.#quiet);
+    clearTimeout(this.#again);
     const host = this.#host;
     this.#host = undefined;
     if (host === undefined) return;
@@ -185,7 +192,7 @@ export class Durable {
     // Keeps the record alive while nothing changes, and notices a takeover.
     this.#refresh = setInterval(() => {
       if (!this.#writing) this.#next();
-    }, Math.max(this.#ttl / 3, 100));
+    }, Math.min(Math.max(this.#ttl / 3, 100), 10_000));
   }
 
   #next(): void {

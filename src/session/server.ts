@@ -7,7 +7,6 @@
  * @module
  */
 
-import { toBase64 } from "../_base64.ts";
 import { CLOSED, CLOSING, CONNECTING, OPEN } from "../_ready_state.ts";
 import type { CheckedResume } from "./options.ts";
 import { control, type Data, readText, SessionState } from "./_state.ts";
@@ -20,6 +19,7 @@ import {
 } from "./wire.ts";
 import type { LocalSessions } from "./store.ts";
 import { MessageTarget } from "./_message_target.ts";
+import { closeQuietly, newId, Wire } from "./_server_wire.ts";
 import { Durable, type DurableHost } from "./_durable.ts";
 import type { SessionRecord } from "./session_store.ts";
 
@@ -31,34 +31,6 @@ const CLAIM = /^[A-Za-z0-9_-]{22,86}$/;
 const TAKEN = "Session resumed on another server";
 /** How long a new connection may take to say which session it wants. */
 const HELLO_TIMEOUT = 10_000;
-
-/** Listens to one connection for its session: events of a replaced one drop. */
-class Wire implements EventListenerObject {
-  readonly session: ServerSession;
-  readonly ws: WebSocket;
-
-  constructor(session: ServerSession, ws: WebSocket) {
-    this.session = session;
-    this.ws = ws;
-    ws.binaryType = "arraybuffer";
-    ws.addEventListener("message", this);
-    ws.addEventListener("close", this);
-  }
-
-  handleEvent(event: Event): void {
-    try {
-      this.session.onEvent(this, event);
-    } catch (error) {
-      // An exception in a Deno WebSocket listener ends the process.
-      console.error("Switchboard: resumable session failed", error);
-    }
-  }
-
-  remove(): void {
-    this.ws.removeEventListener("message", this);
-    this.ws.removeEventListener("close", this);
-  }
-}
 
 /**
  * One resumable session on the server, seen through the `WebSocket`
@@ -382,7 +354,8 @@ export class ServerSession extends MessageTarget {
     if (this.readyState !== CONNECTING || this.#wire !== wire) return;
     if (
       record === undefined || received < record.acked ||
-      received > record.sent || this.#store.get(id) !== undefined
+      received > record.sent || this.#store.get(id) !== undefined ||
+      record.subject !== (this.controlHandler?.subject ?? "")
     ) return this.#open();
     this.#open(record, received);
   }
@@ -416,7 +389,13 @@ export class ServerSession extends MessageTarget {
       // Positions the dead owner may have used past what the client has.
       greeting.missed = record.sent - sentHere;
       durable?.adopt(record, sentHere, this.#host());
-    } else durable?.create(state.id, "", this.#host());
+    } else {
+      durable?.create(
+        state.id,
+        this.controlHandler?.subject ?? "",
+        this.#host(),
+      );
+    }
     control(ws, `S${JSON.stringify(greeting)}`);
     state.use(ws);
     this.readyState = OPEN;
@@ -479,19 +458,5 @@ export class ServerSession extends MessageTarget {
     this.#confirmed();
     this.#store.delete(this);
     this.dispatchEvent(new CloseEvent("close", { code, reason, wasClean }));
-  }
-}
-
-/** A fresh session id: 144 random bits, base64url. */
-function newId(): string {
-  return toBase64(crypto.getRandomValues(new Uint8Array(18)))
-    .replaceAll("+", "-").replaceAll("/", "_");
-}
-
-function closeQuietly(ws: WebSocket, code: number, reason: string): void {
-  try {
-    ws.close(code, reason);
-  } catch {
-    // Already closed.
   }
 }
