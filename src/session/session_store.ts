@@ -167,8 +167,9 @@ export class MemorySessionStore implements SessionStore {
   >();
 
   /**
-   * @param server This server's name.
-   * @default {a random name}
+   * Makes an empty store.
+   *
+   * @param server This server's name (a random one by default).
    */
   constructor(server: string = serverName()) {
     this.server = server;
