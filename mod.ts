@@ -36,6 +36,7 @@ export type {
   SessionRecord,
   SessionStore,
   SessionUpdate,
+  TakeCheck,
 } from "./src/session/session_store.ts";
 export {
   type AllowedOrigins,

@@ -10,6 +10,7 @@ import type {
   SessionRecord,
   SessionStore,
   SessionUpdate,
+  TakeCheck,
 } from "../session/session_store.ts";
 import { serverName } from "../session/session_store.ts";
 import { type Client, connectAll, makeClient } from "./_redis_connect.ts";
@@ -70,9 +71,17 @@ redis.call('HSET', KEYS[1], 'epoch', 1, 'owner', ARGV[1], 'subject', ARGV[2],
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return 1`;
 
-/** Takes a session over: a larger epoch and a new owner, atomically. */
+/**
+ * Takes a session over: a larger epoch and a new owner, atomically, for a
+ * client that fits it (ARGV[3] its subject, ARGV[4] its received count).
+ */
 const TAKE = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local s = redis.call('HMGET', KEYS[1], 'subject', 'acked', 'sent')
+if not s[1] or s[1] ~= ARGV[3] then return false end
+local received = tonumber(ARGV[4])
+if received < tonumber(s[2]) or received > tonumber(s[3]) then
+  return false
+end
 redis.call('HINCRBY', KEYS[1], 'epoch', 1)
 redis.call('HSET', KEYS[1], 'owner', ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
@@ -225,10 +234,21 @@ export class RedisSessionStore implements SessionStore, AsyncDisposable {
    *
    * @param id The session id.
    * @param ttl Milliseconds it lives without a write.
-   * @returns The record, or `undefined` when Redis does not have it.
+   * @param client The resuming client's subject and received count.
+   * @returns The record, or `undefined` when Redis does not have it or the
+   * client does not fit it.
    */
-  async take(id: string, ttl: number): Promise<SessionRecord | undefined> {
-    const reply = await this.#eval(TAKE, id, [this.server, String(ttl)]);
+  async take(
+    id: string,
+    ttl: number,
+    client: TakeCheck,
+  ): Promise<SessionRecord | undefined> {
+    const reply = await this.#eval(TAKE, id, [
+      this.server,
+      String(ttl),
+      client.subject,
+      String(client.received),
+    ]);
     if (!Array.isArray(reply)) return undefined;
     const fields = new Map<string, string>();
     for (let i = 0; i + 1 < reply.length; i += 2) {

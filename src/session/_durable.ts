@@ -13,6 +13,7 @@ import type {
   SessionRecord,
   SessionStore,
   SessionUpdate,
+  TakeCheck,
 } from "./session_store.ts";
 
 /** Server-to-client positions reserved at a time. */
@@ -97,12 +98,16 @@ export class Durable {
    * Takes a stored session over (a larger epoch, owned here).
    *
    * @param id The session id.
-   * @returns The record, or `undefined` when the store does not have it or
-   * cannot be reached.
+   * @param client The resuming client's subject and received count.
+   * @returns The record, or `undefined` when the store does not have it,
+   * the client does not fit it, or the store cannot be reached.
    */
-  async take(id: string): Promise<SessionRecord | undefined> {
+  async take(
+    id: string,
+    client: TakeCheck,
+  ): Promise<SessionRecord | undefined> {
     try {
-      return await this.store.take(id, this.#ttl);
+      return await this.store.take(id, this.#ttl, client);
     } catch (error) {
       console.error("Switchboard: cannot load a session", error);
       return undefined;

@@ -350,13 +350,14 @@ export class ServerSession extends MessageTarget {
    */
   async #takeOver(wire: Wire, id: string, received: number): Promise<void> {
     const durable = this.#durable as Durable;
-    const record = id === "" ? undefined : await durable.take(id);
+    const subject = this.controlHandler?.subject ?? "";
+    const record = id === ""
+      ? undefined
+      : await durable.take(id, { subject, received });
     if (this.readyState !== CONNECTING || this.#wire !== wire) return;
-    if (
-      record === undefined || received < record.acked ||
-      received > record.sent || this.#store.get(id) !== undefined ||
-      record.subject !== (this.controlHandler?.subject ?? "")
-    ) return this.#open();
+    if (record === undefined || this.#store.get(id) !== undefined) {
+      return this.#open();
+    }
     this.#open(record, received);
   }
 

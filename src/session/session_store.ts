@@ -36,6 +36,26 @@ export interface SessionRecord {
   readonly rooms: Readonly<Record<string, string>>;
 }
 
+/** Who resumes a session: a takeover must fit the stored session. */
+export interface TakeCheck {
+  /** The principal's subject (`""` on a route without authentication). */
+  readonly subject: string;
+  /** The server-to-client messages the client received. */
+  readonly received: number;
+}
+
+/**
+ * Whether a client fits a stored session.
+ *
+ * @param record The session.
+ * @param client The client.
+ * @returns Whether it may take the session over.
+ */
+export function fits(record: SessionRecord, client: TakeCheck): boolean {
+  return record.subject === client.subject &&
+    client.received >= record.acked && client.received <= record.sent;
+}
+
 /** A fenced write's changes: only the fields given change. */
 export type SessionUpdate = Partial<
   Pick<SessionRecord, "received" | "sent" | "acked" | "rooms">
@@ -69,14 +89,21 @@ export interface SessionStore {
     ttl: number,
   ): Promise<void>;
   /**
-   * Takes a session over, atomically: a larger epoch, this server as owner.
+   * Takes a session over, atomically: a larger epoch, this server as owner;
+   * only for a client that fits it (the same subject, and a received count
+   * from `acked` to `sent`), else it stays as it is.
    *
    * @param id The session id.
    * @param ttl Milliseconds it lives without a write.
+   * @param client The resuming client's subject and received count.
    * @returns The session as stored, with the new epoch, or `undefined` when
-   * the store does not have it.
+   * the store does not have it or the client does not fit.
    */
-  take(id: string, ttl: number): Promise<SessionRecord | undefined>;
+  take(
+    id: string,
+    ttl: number,
+    client: TakeCheck,
+  ): Promise<SessionRecord | undefined>;
   /**
    * A fenced write.
    *
@@ -195,11 +222,18 @@ export class MemorySessionStore implements SessionStore {
    *
    * @param id The session id.
    * @param ttl Milliseconds it lives without a write.
+   * @param client The resuming client's subject and received count.
    * @returns The record with its new epoch, or `undefined`.
    */
-  take(id: string, ttl: number): Promise<SessionRecord | undefined> {
+  take(
+    id: string,
+    ttl: number,
+    client: TakeCheck,
+  ): Promise<SessionRecord | undefined> {
     const old = this.#records.get(id)?.record;
-    if (old === undefined) return Promise.resolve(undefined);
+    if (old === undefined || !fits(old, client)) {
+      return Promise.resolve(undefined);
+    }
     const record = { ...old, owner: this.server, epoch: old.epoch + 1 };
     this.#set(record, ttl);
     return Promise.resolve(record);
