@@ -11,7 +11,7 @@ import { connect } from "../src/client/mod.ts";
 import type { Client } from "../src/client/mod.ts";
 import type { ClientEvent } from "../src/client/events.ts";
 import { Balancer } from "../examples/balancer.ts";
-import { RedisServer } from "./_redis.ts";
+import { RedisServer, until as poll } from "./_redis.ts";
 import { Node } from "./_cluster.ts";
 import { CutProxy } from "./_cut_proxy.ts";
 import {
@@ -233,5 +233,58 @@ Deno.test(
       })(),
       30_000,
       "same server",
+    ),
+);
+
+Deno.test(
+  "a Redis restart without persistence loses no session: the owners store them again, and a kill -9 afterwards still resumes elsewhere",
+  () =>
+    deadline(
+      (async () => {
+        await using redis = new RedisServer();
+        await redis.start();
+        await using a = new Node("a", ["--redis", redis.url]);
+        await using b = new Node("b", ["--redis", redis.url]);
+        await Promise.all([a.start(), b.start()]);
+        await using balancer = new Balancer([a.port, b.port]);
+        const client = connect(`ws://127.0.0.1:${balancer.port}/ws`, {
+          ...fast,
+          resume: true,
+        });
+        const got = reader(client);
+        await once(client, "open");
+        for (let i = 1; i <= 10; i++) client.send(`m${i}`);
+        await until(() => got.length === 11, 5000, "10 echoes");
+        await redis.stop();
+        await delay(300);
+        await redis.start();
+        for (let i = 11; i <= 20; i++) client.send(`m${i}`);
+        await until(() => got.length === 21, 10_000, "10 echoes after");
+        const id = client.session?.id;
+        await poll(
+          "the session stored again",
+          async () => await stored(redis.port, id!, "received") === "20",
+        );
+        // Quiet for 100 ms: the reservation is given back, missed is exact.
+        await delay(300);
+        const resumed = once(client, "resumed");
+        await a.kill();
+        const event = await deadline(resumed, 5000, "resumed on b");
+        assert.equal((event as ClientEvent).missed, 0);
+        client.send("m21");
+        await until(() => got.length === 23, 5000, "b answers");
+        assert.deepEqual(starts(got), [
+          { server: "a", resumed: false },
+          { server: "b", resumed: true },
+        ]);
+        assert.deepEqual(
+          got.filter((m) => m.startsWith("echo:")),
+          Array.from({ length: 21 }, (_, i) => `echo:m${i + 1}`),
+        );
+        client.close();
+        await client.closed;
+      })(),
+      30_000,
+      "redis restart",
     ),
 );

@@ -87,10 +87,18 @@ redis.call('HSET', KEYS[1], 'owner', ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return redis.call('HGETALL', KEYS[1])`;
 
-/** Writes fields if the epoch still owns the session. */
+/**
+ * Writes fields if the epoch still owns the session; a session Redis lost
+ * is stored again, owned by the writer (ARGV[3]) at its epoch.
+ */
 const UPDATE = `
-if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then return 0 end
-for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if epoch and epoch ~= ARGV[1] then return 0 end
+if not epoch then
+  redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'owner', ARGV[3],
+    'subject', '', 'received', 0, 'sent', 0, 'acked', 0, 'rooms', '{}')
+end
+for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1`;
 
@@ -268,13 +276,14 @@ export class RedisSessionStore implements SessionStore, AsyncDisposable {
   }
 
   /**
-   * A fenced write.
+   * A fenced write; a session Redis lost (a restart without persistence)
+   * is stored again, owned by the writer at its epoch.
    *
    * @param id The session id.
    * @param epoch The writer's epoch.
    * @param update The changes.
    * @param ttl Milliseconds it lives without a write.
-   * @returns `false` when another server took the session, or it is gone.
+   * @returns `false` when another server took the session.
    */
   async update(
     id: string,
@@ -282,7 +291,7 @@ export class RedisSessionStore implements SessionStore, AsyncDisposable {
     update: SessionUpdate,
     ttl: number,
   ): Promise<boolean> {
-    const args = [String(epoch), String(ttl)];
+    const args = [String(epoch), String(ttl), this.server];
     for (const [name, value] of Object.entries(update)) {
       args.push(name, name === "rooms" ? JSON.stringify(value) : String(value));
     }

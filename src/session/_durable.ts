@@ -24,6 +24,9 @@ export const RESERVE = 1024;
  */
 const QUIET = 100;
 
+/** Whether the last write failed: one report per outage. */
+let outage = false;
+
 /** What the link tells its session. */
 export interface DurableHost {
   /** A received count is stored: acknowledge it to the client. */
@@ -59,6 +62,7 @@ export class Durable {
   #refresh: ReturnType<typeof setInterval> | undefined;
   #quiet: ReturnType<typeof setTimeout> | undefined;
   #again: ReturnType<typeof setTimeout> | undefined;
+  #subject = "";
   /** The session's sent count, as last told. */
   #sent = 0;
   /** `#sent` when the quiet timer was set. */
@@ -83,6 +87,7 @@ export class Durable {
    */
   create(id: string, subject: string, host: DurableHost): void {
     this.id = id;
+    this.#subject = subject;
     this.epoch = 1;
     this.#storedLimit = this.#wantLimit = RESERVE;
     this.#start(host);
@@ -124,6 +129,7 @@ export class Durable {
    */
   adopt(record: SessionRecord, sent: number, host: DurableHost): void {
     this.id = record.id;
+    this.#subject = record.subject;
     this.epoch = record.epoch;
     this.stored = this.#wantReceived = record.received;
     this.#storedLimit = record.sent;
@@ -205,10 +211,13 @@ export class Durable {
     if (this.#writing || host === undefined) return;
     const received = this.#wantReceived;
     const limit = this.#wantLimit;
+    // The whole state, so that a store that lost the session (a Redis
+    // restart without persistence) gets it back from its owner.
     const update: SessionUpdate = {
+      subject: this.#subject,
       acked: host.acked,
-      ...(received > this.stored ? { received } : {}),
-      ...(limit !== this.#storedLimit ? { sent: limit } : {}),
+      received,
+      sent: limit,
     };
     this.#write(
       this.store.update(this.id, this.epoch, update, this.#ttl),
@@ -225,6 +234,7 @@ export class Durable {
     this.#writing = true;
     write.then((ok) => {
       this.#writing = false;
+      outage = false;
       const host = this.#host;
       if (host === undefined) return;
       if (!ok) {
@@ -245,7 +255,8 @@ export class Durable {
     }, (error) => {
       // Redis is away: the acks wait; try again a little later.
       this.#writing = false;
-      console.error("Switchboard: cannot store a session", error);
+      if (!outage) console.error("Switchboard: cannot store sessions:", error);
+      outage = true;
       const retry = setTimeout(() => this.#next(), 100);
       Deno.unrefTimer(retry);
     });

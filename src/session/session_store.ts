@@ -56,9 +56,13 @@ export function fits(record: SessionRecord, client: TakeCheck): boolean {
     client.received >= record.acked && client.received <= record.sent;
 }
 
-/** A fenced write's changes: only the fields given change. */
+/**
+ * A fenced write's changes: only the fields given change. A store that no
+ * longer has the session (it expired, or the store lost it) takes it again
+ * from its owner, with the fields given.
+ */
 export type SessionUpdate = Partial<
-  Pick<SessionRecord, "received" | "sent" | "acked" | "rooms">
+  Pick<SessionRecord, "subject" | "received" | "sent" | "acked" | "rooms">
 >;
 
 /**
@@ -105,13 +109,14 @@ export interface SessionStore {
     client: TakeCheck,
   ): Promise<SessionRecord | undefined>;
   /**
-   * A fenced write.
+   * A fenced write. A session the store no longer has is stored again,
+   * owned by the writer at its epoch.
    *
    * @param id The session id.
    * @param epoch The epoch the writer owns the session under.
    * @param update The changes.
    * @param ttl Milliseconds it lives without a write.
-   * @returns `false` when the session was taken by another (or is gone).
+   * @returns `false` when another server took the session (a larger epoch).
    */
   update(
     id: string,
@@ -254,8 +259,17 @@ export class MemorySessionStore implements SessionStore {
     update: SessionUpdate,
     ttl: number,
   ): Promise<boolean> {
-    const old = this.#records.get(id)?.record;
-    if (old === undefined || old.epoch !== epoch) return Promise.resolve(false);
+    const old = this.#records.get(id)?.record ?? {
+      id,
+      subject: "",
+      owner: this.server,
+      epoch,
+      received: 0,
+      sent: 0,
+      acked: 0,
+      rooms: {},
+    };
+    if (old.epoch !== epoch) return Promise.resolve(false);
     this.#set({ ...old, ...update }, ttl);
     return Promise.resolve(true);
   }
