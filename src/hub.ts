@@ -4,10 +4,15 @@
  *
  * A {@linkcode Hub} gives each socket an id, lets it join and leave rooms,
  * broadcasts to a room (optionally except the sender) and sends to one
- * connection by id. Sockets connected to this process are served directly;
- * a {@linkcode Backplane} carries the same messages to the other servers.
- * The default {@linkcode MemoryBackplane} needs nothing else; the Redis one
- * lives at `@switchboard/switchboard/redis`.
+ * connection by id. Every room message gets a position in its room's
+ * stream: the hub keeps a history, and a member that rejoins with the
+ * position of the last message it got receives what it missed first
+ * ({@linkcode Hub.join} with `since`; `client.rooms` does it for browsers).
+ * Presence ({@linkcode Hub.presence}, `"join"` and `"leave"` events) spans
+ * the servers. A {@linkcode Backplane} carries it all between servers: the
+ * default {@linkcode MemoryBackplane} needs nothing else;
+ * `RedisStreamsBackplane` (durable rooms) and `RedisBackplane` (pub/sub)
+ * live at `@switchboard/switchboard/redis`.
  *
  * @example A chat room per path
  * ```ts ignore
@@ -27,56 +32,97 @@
  */
 
 import type { Socket } from "./socket.ts";
-import type { Principal } from "./auth/principal.ts";
-import { authorize } from "./hub/_authorize.ts";
 import { socketLimits } from "./_socket_internals.ts";
 import type { Backplane } from "./backplane/mod.ts";
 import { MemoryBackplane } from "./backplane/memory.ts";
+import {
+  isStreamBackplane,
+  type PresenceMember,
+  type StreamBackplane,
+} from "./backplane/streams.ts";
 import { OPEN } from "./_ready_state.ts";
-import { Delivery, type Member, type Parcel } from "./hub/_delivery.ts";
-import { type Envelope, readEnvelope, writeEnvelope } from "./hub/_envelope.ts";
+import { Delivery } from "./hub/_delivery.ts";
+import { Channel } from "./hub/_channel.ts";
+import { type RoomMember, Rooms } from "./hub/_rooms.ts";
+import { type HubEventMap, PresenceEvent } from "./hub/events.ts";
+import { TypedEventTarget } from "./_typed_event_target.ts";
 import {
   type AddOptions,
   type BroadcastOptions,
+  checkHistoryOptions,
   checkHubOptions,
+  checkSince,
+  type HistoryOptions,
   type HubOptions,
+  type JoinOptions,
+  type JoinResult,
 } from "./hub/options.ts";
+import type { Position, RoomMessage } from "./hub/wire.ts";
+import type { Principal } from "./auth/principal.ts";
+import { authorize } from "./hub/_authorize.ts";
 import type { HubStats } from "./observe.ts";
 import { guard } from "./_observer_calls.ts";
 
 export type { Backplane } from "./backplane/mod.ts";
 export type { Principal } from "./auth/principal.ts";
 export { ForbiddenError } from "./auth/forbidden_error.ts";
-export { MemoryBackplane } from "./backplane/memory.ts";
+export type { HubStats } from "./observe.ts";
+export {
+  MemoryBackplane,
+  type MemoryBackplaneOptions,
+} from "./backplane/memory.ts";
+export type {
+  Following,
+  PresenceChange,
+  PresenceMember,
+  StreamBackplane,
+  StreamEntry,
+  StreamListener,
+  StreamMessage,
+  StreamPage,
+} from "./backplane/streams.ts";
 export type {
   AddOptions,
   BroadcastOptions,
+  HistoryOptions,
   HubOptions,
+  JoinOptions,
+  JoinResult,
 } from "./hub/options.ts";
-export type { HubStats } from "./observe.ts";
+export { type HubEventMap, PresenceEvent } from "./hub/events.ts";
+export { TypedEventTarget } from "./_typed_event_target.ts";
+export {
+  type Position,
+  type RoomMessage,
+  type RoomRequest,
+  roomRequest,
+} from "./hub/wire.ts";
 
 /** What the hub knows about one local connection. */
-interface Entry extends Member {
-  readonly id: string;
-  readonly rooms: Set<string>;
-}
+type Entry = RoomMember;
 
 /**
  * Rooms, broadcast, presence and sending by id over {@linkcode Socket}s, on
  * one server or many.
  *
- * A broadcast reaches this process's members of the room at once and is
- * published on the backplane for the other servers; a message from one
- * sender reaches every member in the order it was sent. A connection whose
- * socket holds its `highWaterMark` gets no more messages: they wait in the
- * hub's queue for it, so a slow one waits on its own and never stalls the
- * others. It is closed with 1013 once `maxQueuedMessages` wait for it, or
- * when the hub's `maxBufferedBytes` is full and it fell furthest behind; a
- * connection that keeps up is never closed for the budget.
- * A socket leaves every room when it closes.
+ * Every broadcast goes into its room's stream on the backplane, which gives
+ * it a position (`{ epoch, offset }`) and keeps it in the room's history;
+ * each server hands a room's messages to its members in stream order (with
+ * the in-memory backplane inside `broadcast()`, through Redis once the
+ * server has read the stream). A member joined with
+ * {@linkcode Hub.join}`(id, room)` gets the app's data as it is; one joined
+ * with options (`{ since }`) gets rooms frames that carry each message's
+ * position (`docs/rooms.md`; `client.rooms` reads them). A socket that
+ * holds its `highWaterMark` gets no more messages: they wait in the hub's
+ * queue for it, so a slow one never stalls the others; it is closed with
+ * 1013 past `maxQueuedMessages`, or when `maxBufferedBytes` is full and it
+ * fell furthest behind. A socket leaves every room when it closes.
  *
- * Presence ({@linkcode Hub.members}, {@linkcode Hub.rooms}) covers the
- * connections of this process.
+ * {@linkcode Hub.members} and {@linkcode Hub.rooms} cover this process;
+ * {@linkcode Hub.presence} and the `"join"` and `"leave"` events cover every
+ * hub on the backplane and channel (with a backplane that keeps no streams,
+ * such as the pub/sub `RedisBackplane`, positions, history and presence are
+ * this process's own).
  *
  * @example Two sockets in a room
  * ```ts ignore
@@ -91,18 +137,24 @@ interface Entry extends Member {
  * console.log(hub.members("lobby")); // [alice, bob]
  * ```
  */
-export class Hub implements AsyncDisposable {
+export class Hub extends TypedEventTarget<HubEventMap>
+  implements AsyncDisposable {
   readonly #id = crypto.randomUUID();
   readonly #channel: string;
   readonly #backplane: Backplane;
   readonly #ownsBackplane: boolean;
+  /** The backplane, or a stream store of this hub's own for one that keeps none. */
+  readonly #streams: StreamBackplane;
+  readonly #bridged: boolean;
+  readonly #hubs: Channel;
   readonly #entries = new Map<string, Entry>();
   readonly #delivery: Delivery<Entry>;
-  readonly #rooms = new Map<string, Set<Entry>>();
+  readonly #rooms: Rooms<Entry>;
   readonly #ready: Promise<void>;
   readonly #authorizeJoin:
     | ((principal: Principal | undefined, room: string) => boolean)
     | undefined;
+  #unwatch: (() => void) | undefined;
   #unsubscribe: (() => Promise<void>) | undefined;
   #closed = false;
   /** Told when the hub closes, by the observer that watches it. */
@@ -127,6 +179,7 @@ export class Hub implements AsyncDisposable {
    * ```
    */
   constructor(options: HubOptions = {}) {
+    super();
     const {
       backplane,
       channel,
@@ -145,13 +198,33 @@ export class Hub implements AsyncDisposable {
     this.#channel = channel;
     this.#ownsBackplane = backplane === undefined;
     this.#backplane = backplane ?? new MemoryBackplane();
-    this.#ready = this.#backplane.subscribe(
+    this.#bridged = !isStreamBackplane(this.#backplane);
+    this.#streams = this.#bridged
+      ? new MemoryBackplane()
+      : this.#backplane as StreamBackplane;
+    this.#rooms = new Rooms(this.#streams, channel, this.#id, this.#delivery);
+    this.#hubs = new Channel(
+      this.#backplane,
       channel,
-      (message) => this.#receive(message),
+      this.#id,
+      this.#bridged ? this.#streams : undefined,
+      (id, data) => this.#deliverTo(id, data),
+    );
+    const watching = this.#streams.watch(
+      channel,
+      (change) => this.dispatchEvent(new PresenceEvent(change)),
+    ).then((unwatch) => {
+      if (this.#closed) return unwatch();
+      this.#unwatch = unwatch;
+    });
+    const subscribed = this.#backplane.subscribe(
+      channel,
+      (message) => this.#hubs.receive(message),
     ).then((unsubscribe) => {
       if (this.#closed) return unsubscribe();
       this.#unsubscribe = unsubscribe;
     });
+    this.#ready = Promise.all([subscribed, watching]).then(() => {});
     // Reported here so that a hub nobody awaits cannot end the process.
     this.#ready.catch((error) =>
       console.error("Switchboard: the hub could not subscribe:", error)
@@ -160,8 +233,9 @@ export class Hub implements AsyncDisposable {
   }
 
   /**
-   * Resolves once the hub receives what other servers publish; rejects when
-   * the backplane refused the subscription. Local rooms work before that.
+   * Resolves once the hub receives what other servers publish and their
+   * presence changes; rejects when the backplane refused the subscription.
+   * Local rooms work before that.
    */
   get ready(): Promise<void> {
     return this.#ready;
@@ -172,23 +246,28 @@ export class Hub implements AsyncDisposable {
     return this.#entries.size;
   }
 
+  /** This hub's id: the `serverId` of its members in presence. */
+  get serverId(): string {
+    return this.#id;
+  }
+
   /**
    * Tracks a socket under an id, until it closes (then it leaves every
    * room). Adding a socket that is already closed does nothing.
    *
    * @param socket The connection.
-   * @param options The id to use.
+   * @param options The id to use, and what presence shows about it.
    * @returns The connection's id.
    * @throws {TypeError} When the id is not a non-empty string, or is taken.
    *
    * @example Tracking a socket
    * ```ts ignore
-   * const id = hub.add(socket);
+   * const id = hub.add(socket, { data: { name: "alice" } });
    * hub.join(id, "lobby");
    * ```
    */
   add(socket: Socket, options: AddOptions = {}): string {
-    const { id = crypto.randomUUID() } = options;
+    const { id = crypto.randomUUID(), data } = options;
     if (typeof id !== "string" || id === "") {
       throw new TypeError("Invalid id: expected a non-empty string");
     }
@@ -199,7 +278,8 @@ export class Hub implements AsyncDisposable {
     const entry: Entry = {
       id,
       socket,
-      rooms: new Set(),
+      rooms: new Map(),
+      data,
       highWaterMark: socketLimits(socket).highWaterMark,
       held: 0,
       queue: undefined,
@@ -232,7 +312,8 @@ export class Hub implements AsyncDisposable {
 
   /**
    * Puts a connection of this process in a room, when the hub's
-   * `authorizeJoin` (if any) allows its principal in.
+   * `authorizeJoin` (if any) allows its principal in. It gets the room's
+   * messages from now on, as the app broadcast them.
    *
    * @param id The connection's id.
    * @param room The room's name.
@@ -262,20 +343,55 @@ export class Hub implements AsyncDisposable {
    * }
    * ```
    */
-  join(id: string, room: string): boolean {
+  join(id: string, room: string): boolean;
+  /**
+   * Puts a connection of this process in a room with positions: it first
+   * gets the room's messages after `since` (those the room's history still
+   * has), then a `joined` frame, then every later message live, each in a
+   * rooms frame that carries its position; no message is missing or sent
+   * twice at the seam. `client.rooms` sends the join and reads the frames.
+   *
+   * @param id The connection's id.
+   * @param room The room's name.
+   * @param options `since`: the position of the last message it got.
+   * @returns Whether the missed messages were recovered, and the position
+   * the member stands at. When `recovered` is `false` (no `since`, a new
+   * epoch, or `since` older than the history) nothing before that position
+   * was sent: the app loads the room's state again.
+   * @throws {TypeError} (as a rejection) When `since` is not a position, or
+   * no open connection has that id.
+   *
+   * @example Rejoining where the client left off
+   * ```ts ignore
+   * const { recovered } = await hub.join(id, "lobby", { since });
+   * if (!recovered) await socket.send(JSON.stringify(await loadState()));
+   * ```
+   */
+  join(id: string, room: string, options: JoinOptions): Promise<JoinResult>;
+  join(
+    id: string,
+    room: string,
+    options?: JoinOptions,
+  ): boolean | Promise<JoinResult> {
     const entry = this.#entries.get(id);
-    if (entry === undefined) return false;
-    if (this.#authorizeJoin !== undefined && !entry.rooms.has(room)) {
-      authorize(this.#authorizeJoin, entry.socket.principal, id, room);
+    if (options === undefined) {
+      if (entry === undefined) return false;
+      this.#authorize(entry, room);
+      this.#rooms.join(entry, room);
+      return true;
     }
-    let members = this.#rooms.get(room);
-    if (members === undefined) {
-      members = new Set();
-      this.#rooms.set(room, members);
+    try {
+      const since = checkSince(options?.since);
+      if (entry === undefined) {
+        throw new TypeError(
+          `Cannot join "${room}": no open connection has the id "${id}"`,
+        );
+      }
+      this.#authorize(entry, room);
+      return this.#rooms.recover(entry, room, since);
+    } catch (error) {
+      return Promise.reject(error);
     }
-    members.add(entry);
-    entry.rooms.add(room);
-    return true;
   }
 
   /**
@@ -292,9 +408,7 @@ export class Hub implements AsyncDisposable {
    */
   leave(id: string, room: string): boolean {
     const entry = this.#entries.get(id);
-    if (entry === undefined || !entry.rooms.delete(room)) return false;
-    this.#leave(entry, room);
-    return true;
+    return entry !== undefined && this.#rooms.leave(entry, room);
   }
 
   /**
@@ -312,8 +426,7 @@ export class Hub implements AsyncDisposable {
    * ```
    */
   members(room: string): string[] {
-    const members = this.#rooms.get(room);
-    return members ? Array.from(members, (entry) => entry.id) : [];
+    return this.#rooms.members(room).map((entry) => entry.id);
   }
 
   /**
@@ -329,41 +442,77 @@ export class Hub implements AsyncDisposable {
    */
   rooms(id: string): string[] {
     const entry = this.#entries.get(id);
-    return entry ? [...entry.rooms] : [];
+    return entry ? [...entry.rooms.keys()] : [];
   }
 
   /**
-   * Counters for a health endpoint or an observer: this process's
-   * connections, its rooms with their member counts, and the messages
-   * delivered to members since the hub was made.
+   * Every member of a room on every server of the channel: its id, the
+   * `serverId` of its hub, when it joined and the `data` given to
+   * {@linkcode Hub.add}. A server that dies has its members removed within
+   * the backplane's `presenceTtl`.
    *
-   * @returns A snapshot.
+   * @param room The room's name.
+   * @returns The members, by join time.
    *
-   * @example Rooms and their sizes
+   * @example Who is in the room, anywhere
    * ```ts
    * import { Hub } from "@switchboard/switchboard/hub";
    *
    * await using hub = new Hub();
-   * console.log(hub.stats()); // { connections: 0, rooms: {}, deliveries: 0 }
+   * console.log(await hub.presence("lobby")); // []
    * ```
    */
-  stats(): HubStats {
-    const rooms: Record<string, number> = {};
-    for (const [room, members] of this.#rooms) rooms[room] = members.size;
-    return {
-      connections: this.#entries.size,
-      rooms,
-      deliveries: this.#delivery.delivered,
-    };
+  presence(room: string): Promise<PresenceMember[]> {
+    return this.#streams.presence(this.#channel, room);
   }
 
   /**
-   * Sends a message to every member of a room, on every server. Returns at
-   * once: each member's socket sends on its own, with backpressure.
+   * The messages of a room's history: those after `since`, or the newest
+   * ones, oldest first, with their positions.
+   *
+   * @param room The room's name.
+   * @param options `since` and `limit` (1 to 1,000, default 100).
+   * @returns The messages.
+   * @throws {TypeError} (as a rejection) When `since` is not a position or
+   * `limit` not a number.
+   * @throws {RangeError} (as a rejection) When `limit` is out of range, or
+   * the history no longer covers what follows `since` (its epoch changed,
+   * or messages after it were trimmed).
+   *
+   * @example The last ten messages
+   * ```ts
+   * import { Hub } from "@switchboard/switchboard/hub";
+   *
+   * await using hub = new Hub();
+   * await hub.broadcast("lobby", "hello");
+   * const recent = await hub.history("lobby", { limit: 10 });
+   * console.log(recent.map((m) => m.data)); // ["hello"]
+   * ```
+   */
+  history(
+    room: string,
+    options: HistoryOptions = {},
+  ): Promise<RoomMessage[]> {
+    try {
+      const { since, limit } = checkHistoryOptions(options);
+      return this.#rooms.history(room, since, limit);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Sends a message to every member of a room, on every server, and adds it
+   * to the room's history. Each member's socket sends on its own, with
+   * backpressure.
    *
    * @param room The room's name.
    * @param data Text (a string) or binary (a `Uint8Array`).
    * @param options A connection id to leave out, usually the sender's.
+   * @returns The message's position once the backplane stored it; it
+   * rejects only when the backplane dropped the message (its buffer was
+   * full during an outage, and `onError` was told) or was closed. Nothing
+   * needs to await it: an unawaited rejection does not end the process.
    * @throws {TypeError} When `data` is neither a string nor a `Uint8Array`.
    * @throws {RangeError} When `data` is larger than `maxBufferedBytes`.
    *
@@ -378,13 +527,17 @@ export class Hub implements AsyncDisposable {
     room: string,
     data: string | Uint8Array,
     options: BroadcastOptions = {},
-  ): void {
-    const parcel = this.#delivery.parcel(data);
+  ): Promise<Position> {
+    this.#delivery.parcel(data);
     const { except } = options;
-    this.#deliverToRoom(room, parcel, except);
-    const envelope: Envelope = { n: this.#id, r: room, d: "" };
-    if (except !== undefined) envelope.x = except;
-    this.#publish(envelope, data);
+    const position = this.#streams.append(
+      this.#channel,
+      room,
+      except === undefined ? { data } : { data, except },
+    );
+    position.catch(() => {});
+    this.#hubs.room(room, data, except);
+    return position;
   }
 
   /**
@@ -404,12 +557,49 @@ export class Hub implements AsyncDisposable {
     const parcel = this.#delivery.parcel(data);
     const entry = this.#entries.get(id);
     if (entry !== undefined) this.#delivery.deliver(entry, parcel);
-    else this.#publish({ n: this.#id, c: id, d: "" }, data);
+    else this.#hubs.direct(id, data);
+  }
+
+  /**
+   * Counters for a health endpoint or an observer: this process's
+   * connections, its rooms with their member counts, and the messages
+   * delivered to members since the hub was made.
+   *
+   * @returns A snapshot.
+   *
+   * @example Rooms and their sizes
+   * ```ts
+   * import { Hub } from "@switchboard/switchboard/hub";
+   *
+   * await using hub = new Hub();
+   * console.log(hub.stats()); // { connections: 0, rooms: {}, deliveries: 0 }
+   * ```
+   */
+  stats(): HubStats {
+    const rooms: Record<string, number> = {};
+    for (const entry of this.#entries.values()) {
+      for (const room of entry.rooms.keys()) {
+        rooms[room] = (rooms[room] ?? 0) + 1;
+      }
+    }
+    return {
+      connections: this.#entries.size,
+      rooms,
+      deliveries: this.#delivery.delivered,
+    };
+  }
+
+  /** Refuses (ForbiddenError) a join `authorizeJoin` does not allow. */
+  #authorize(entry: Entry, room: string): void {
+    if (this.#authorizeJoin !== undefined && !entry.rooms.has(room)) {
+      authorize(this.#authorizeJoin, entry.socket.principal, entry.id, room);
+    }
   }
 
   /**
    * Unsubscribes from the backplane, closes it when the hub made it, and
-   * stops tracking every connection. The sockets stay open.
+   * stops tracking every connection (they leave their rooms). The sockets
+   * stay open.
    *
    * @returns A promise that resolves once the hub is closed.
    *
@@ -427,6 +617,8 @@ export class Hub implements AsyncDisposable {
     const unobserve = this.#unobserve;
     if (unobserve) guard(unobserve);
     for (const entry of [...this.#entries.values()]) this.#remove(entry);
+    this.#rooms.close();
+    this.#unwatch?.();
     this.#delivery.close();
     try {
       await this.#ready;
@@ -434,6 +626,7 @@ export class Hub implements AsyncDisposable {
       // Never subscribed: nothing to undo.
     }
     await this.#unsubscribe?.();
+    if (this.#bridged) await this.#streams.close();
     if (this.#ownsBackplane) await this.#backplane.close();
   }
 
@@ -456,50 +649,18 @@ export class Hub implements AsyncDisposable {
   #remove(entry: Entry): void {
     if (this.#entries.get(entry.id) !== entry) return;
     this.#entries.delete(entry.id);
-    for (const room of entry.rooms) this.#leave(entry, room);
-    entry.rooms.clear();
+    for (const room of [...entry.rooms.keys()]) this.#rooms.leave(entry, room);
     this.#delivery.forget(entry);
   }
 
-  #leave(entry: Entry, room: string): void {
-    const members = this.#rooms.get(room);
-    members?.delete(entry);
-    if (members?.size === 0) this.#rooms.delete(room);
-  }
-
-  #deliverToRoom(
-    room: string,
-    parcel: Parcel,
-    except: string | undefined,
-  ): void {
-    const members = this.#rooms.get(room);
-    if (members === undefined) return;
-    for (const entry of members) {
-      if (entry.id !== except) this.#delivery.deliver(entry, parcel);
-    }
-  }
-
-  #publish(envelope: Envelope, data: string | Uint8Array): void {
-    this.#backplane.publish(this.#channel, writeEnvelope(envelope, data));
-  }
-
-  #receive(message: string): void {
-    const received = readEnvelope(message, this.#id);
-    if (received === undefined) return;
-    const { envelope, data } = received;
-    let parcel: Parcel;
+  #deliverTo(id: string, data: string | Uint8Array): void {
+    const entry = this.#entries.get(id);
+    if (entry === undefined) return;
     try {
-      parcel = this.#delivery.parcel(data);
+      this.#delivery.deliver(entry, this.#delivery.parcel(data));
     } catch (error) {
       // A server with a larger budget sent it: no member here can take it.
       console.error(`Switchboard: the hub dropped a message: ${error}`);
-      return;
-    }
-    if (typeof envelope.r === "string") {
-      this.#deliverToRoom(envelope.r, parcel, envelope.x);
-    } else if (typeof envelope.c === "string") {
-      const entry = this.#entries.get(envelope.c);
-      if (entry !== undefined) this.#delivery.deliver(entry, parcel);
     }
   }
 }

@@ -11,12 +11,14 @@ interface Pair {
   client: Deno.TcpConn;
   server: Deno.TcpConn;
   closed: boolean;
+  /** Its next answer is dropped and the pair cut. */
+  dropAnswer: boolean;
 }
 
 /** The proxy, closed by `await using`. */
 export class CutProxy implements AsyncDisposable {
   readonly #listener: Deno.TcpListener;
-  readonly #target: number;
+  #target: number;
   readonly #pairs = new Set<Pair>();
   readonly #tasks = new Set<Promise<void>>();
   #refuseUntil = 0;
@@ -24,6 +26,8 @@ export class CutProxy implements AsyncDisposable {
   #cutAfter = Infinity;
   /** While set, bytes are held back instead of forwarded. */
   #held: { pair: Pair; to: Deno.TcpConn; chunk: Uint8Array }[] | undefined;
+  /** A request holding these bytes gets its answer dropped. */
+  #marker: Uint8Array | undefined;
   #accepting: Promise<void>;
   /** Connections accepted and passed on. */
   accepted = 0;
@@ -68,6 +72,26 @@ export class CutProxy implements AsyncDisposable {
    */
   refuse(ms: number): void {
     this.#refuseUntil = Date.now() + ms;
+  }
+
+  /**
+   * Sends new connections to another port on 127.0.0.1.
+   *
+   * @param port The new target.
+   */
+  retarget(port: number): void {
+    this.#target = port;
+  }
+
+  /**
+   * Lets the next request that holds `marker` through, then drops the
+   * answer to it and cuts its connection: the server did the work, the
+   * client never hears of it.
+   *
+   * @param marker Text the request contains.
+   */
+  dropAnswerTo(marker: string): void {
+    this.#marker = new TextEncoder().encode(marker);
   }
 
   /** Holds every byte back (the peers see a silent network). */
@@ -115,7 +139,7 @@ export class CutProxy implements AsyncDisposable {
         continue;
       }
       this.accepted++;
-      const pair: Pair = { client, server, closed: false };
+      const pair: Pair = { client, server, closed: false, dropAnswer: false };
       this.#pairs.add(pair);
       this.#track(this.#pipe(pair, client, server));
       this.#track(this.#pipe(pair, server, client));
@@ -134,6 +158,16 @@ export class CutProxy implements AsyncDisposable {
         const n = await from.read(buffer);
         if (n === null || pair.closed) break;
         let chunk = buffer.slice(0, n);
+        if (from === pair.server && pair.dropAnswer) {
+          this.#close(pair, true);
+          break;
+        }
+        if (
+          from === pair.client && this.#marker && contains(chunk, this.#marker)
+        ) {
+          this.#marker = undefined;
+          pair.dropAnswer = true;
+        }
         if (this.#held) {
           this.#held.push({ pair, to, chunk });
           continue;
@@ -175,4 +209,14 @@ async function writeAll(conn: Deno.TcpConn, chunk: Uint8Array): Promise<void> {
   while (offset < chunk.length) {
     offset += await conn.write(chunk.subarray(offset));
   }
+}
+
+function contains(haystack: Uint8Array, needle: Uint8Array): boolean {
+  outer: for (let i = 0; i + needle.length <= haystack.length; i++) {
+    for (let j = 0; j < needle.length; j++) {
+      if (haystack[i + j] !== needle[j]) continue outer;
+    }
+    return true;
+  }
+  return false;
 }

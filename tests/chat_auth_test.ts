@@ -47,10 +47,11 @@ Deno.test("the chat example with --auth signs in with a cookie, gives access tok
     { status: 401 },
   );
   await using client = connect(ws, { token: getToken });
+  // The chat names its members from their tokens.
   for await (const msg of client) {
     const event = JSON.parse(String(msg.data));
-    assert.equal(event.type, "notice");
-    assert.match(event.text, /^Ada joined \(1 here/);
+    assert.equal(event.type, "members");
+    assert.deepEqual(event.names, ["Ada"]);
     break;
   }
 });

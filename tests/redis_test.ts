@@ -6,80 +6,10 @@ import {
   type RedisBackplaneOptions,
 } from "../src/backplane/redis.ts";
 import { closeEvent, collect, delay, open } from "./_helpers.ts";
+import { freePort, RedisServer, until } from "./_redis.ts";
+import { ServerProcess } from "./_server_process.ts";
 
 const FIXTURE = new URL("./fixtures/hub_server.ts", import.meta.url).pathname;
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr;
-  listener.close();
-  return port;
-}
-
-/** Polls `check` every 25 ms for up to `ms`; throws `what` on timeout. */
-async function until(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  ms = 10_000,
-): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting: ${what}`);
-    await delay(25);
-  }
-}
-
-/** A redis-server of our own on a fixed port, without persistence. */
-class RedisServer implements AsyncDisposable {
-  #child: Deno.ChildProcess | undefined;
-  readonly port: number;
-
-  constructor(port = freePort()) {
-    this.port = port;
-  }
-
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
-  }
-
-  async start(): Promise<void> {
-    this.#child = new Deno.Command("redis-server", {
-      args: [
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--port",
-        String(this.port),
-        "--bind",
-        "127.0.0.1",
-      ],
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
-    await until(`redis-server on ${this.port}`, async () => {
-      try {
-        (await Deno.connect({ hostname: "127.0.0.1", port: this.port }))
-          .close();
-        return true;
-      } catch {
-        return false;
-      }
-    });
-  }
-
-  async stop(): Promise<void> {
-    const child = this.#child;
-    this.#child = undefined;
-    if (child === undefined) return;
-    child.kill("SIGKILL");
-    await child.status;
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.stop();
-  }
-}
 
 interface State {
   connected: boolean;
@@ -90,44 +20,28 @@ interface State {
 
 /** A `deno run` hub server process (tests/fixtures/hub_server.ts). */
 class HubServer implements AsyncDisposable {
-  #child: Deno.ChildProcess;
-  readonly port: number;
+  readonly #process: ServerProcess;
 
-  private constructor(child: Deno.ChildProcess, port: number) {
-    this.#child = child;
-    this.port = port;
+  private constructor(process: ServerProcess) {
+    this.#process = process;
   }
 
   static async start(redisUrl: string, ...extra: string[]): Promise<HubServer> {
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", FIXTURE, "--redis", redisUrl, ...extra],
-      stdout: "piped",
-      stderr: "inherit",
-    }).spawn();
-    const reader = child.stdout.pipeThrough(new TextDecoderStream())
-      .getReader();
-    let text = "";
-    while (!text.includes("\n")) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error("the hub server exited before listening");
-      text += value;
-    }
-    await reader.cancel();
-    return new HubServer(child, JSON.parse(text.split("\n")[0]!).port);
+    return new HubServer(
+      await ServerProcess.start(FIXTURE, ["--redis", redisUrl, ...extra]),
+    );
   }
 
   url(room: string): string {
-    return `ws://127.0.0.1:${this.port}/ws?room=${room}`;
+    return `ws://127.0.0.1:${this.#process.port}/ws?room=${room}`;
   }
 
-  async state(): Promise<State> {
-    const response = await fetch(`http://127.0.0.1:${this.port}/state`);
-    return await response.json();
+  state(): Promise<State> {
+    return this.#process.json("/state");
   }
 
-  async [Symbol.asyncDispose](): Promise<void> {
-    this.#child.kill("SIGTERM");
-    await this.#child.status;
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.#process[Symbol.asyncDispose]();
   }
 }
 

@@ -1,19 +1,30 @@
 /**
- * The hub server of bench/scenarios/fanout.ts: every connection joins the
- * room "fan", and its text messages are broadcast to the room but itself.
- * The argument is `memory` (the in-memory backplane) or a redis:// URL.
- * Prints `{"port":N}`.
+ * The hub server of the fan-out scenarios: every connection joins the room
+ * "fan", and its text messages are broadcast to the room but itself. The
+ * arguments are `memory` (the in-memory backplane), a redis:// URL (the
+ * pub/sub `RedisBackplane`), or `streams` and a redis:// URL
+ * (`RedisStreamsBackplane`). A connection to `/?rooms` joins no room by
+ * itself: it speaks the rooms wire (`client.rooms`), as the recovery
+ * measurement does. Prints `{"port":N}`.
  *
  * @module
  */
 
 import { route } from "../../mod.ts";
-import { type Backplane, Hub } from "@switchboard/switchboard/hub";
+import { type Backplane, Hub, roomRequest } from "@switchboard/switchboard/hub";
 import { listen } from "./_deno.ts";
 
-const kind = Deno.args[0] ?? "memory";
+const [kind = "memory", url] = Deno.args;
 let backplane: Backplane | undefined;
-if (kind !== "memory") {
+if (kind === "streams") {
+  const { RedisStreamsBackplane } = await import(
+    "@switchboard/switchboard/redis"
+  );
+  backplane = await RedisStreamsBackplane.connect({
+    url: url ?? "redis://127.0.0.1:6379",
+    maxBuffered: 100_000,
+  });
+} else if (kind !== "memory") {
   const { RedisBackplane } = await import("@switchboard/switchboard/redis");
   backplane = await RedisBackplane.connect({ url: kind });
 }
@@ -23,8 +34,17 @@ const hub = new Hub(
   },
 );
 await hub.ready;
-listen(route("/", async (socket) => {
+listen(route("/", async (socket, request) => {
   const id = hub.add(socket);
+  if (new URL(request.url).search === "?rooms") {
+    for await (const msg of socket) {
+      const asked = roomRequest(msg);
+      if (asked?.type === "join") {
+        await hub.join(id, asked.room, { since: asked.since });
+      }
+    }
+    return;
+  }
   hub.join(id, "fan");
   for await (const msg of socket) {
     if (msg.type === "text") hub.broadcast("fan", msg.data, { except: id });

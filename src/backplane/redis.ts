@@ -47,6 +47,19 @@ export { RedisBackplaneError } from "./redis_error.ts";
 export type { RedisBackplaneOptions } from "./redis_options.ts";
 export { RedisSessionStore } from "./redis_session_store.ts";
 export type { RedisSessionStoreOptions } from "./redis_session_store.ts";
+export { RedisStreamsBackplane } from "./redis_streams.ts";
+export type { RedisStreamsBackplaneOptions } from "./redis_streams_options.ts";
+export type {
+  Following,
+  Position,
+  PresenceChange,
+  PresenceMember,
+  StreamBackplane,
+  StreamEntry,
+  StreamListener,
+  StreamMessage,
+  StreamPage,
+} from "./streams.ts";
 
 /** A subscribed channel: its listeners, and Redis's confirmation. */
 interface Channel {

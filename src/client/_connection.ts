@@ -43,6 +43,12 @@ export interface ConnectionHost {
   closed(info: CloseInfo, opened: boolean, refused: number | undefined): void;
   /** A retry could not even make a connection (the runtime threw). */
   failed(info: CloseInfo): void;
+  /**
+   * Offered each text message starting with U+0001 (a rooms frame) before
+   * the inbox: `undefined` leaves it to the inbox, `true` means taken,
+   * `false` that its reader is too far behind (the connection is left).
+   */
+  divert(text: string): boolean | undefined;
 }
 
 /** One connection at a time to the client's URL, made again on request. */
@@ -283,7 +289,10 @@ export class Connection {
 
   #push(socket: Socket, msg: Message): void {
     this.#watchdog.received = true;
-    if (!this.#inbox.push(msg)) {
+    const diverted = msg.type === "text" && msg.data.charCodeAt(0) === 1
+      ? this.#host.divert(msg.data)
+      : undefined;
+    if (diverted === undefined ? !this.#inbox.push(msg) : !diverted) {
       const { code, reason } = queueFull(this.#inbox);
       this.#drop(socket, code, reason);
     } else this.#session?.accepted(msg.data);

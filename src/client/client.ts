@@ -26,6 +26,7 @@ import {
 } from "./events.ts";
 import { checkClientOptions, type ClientOptions } from "./options.ts";
 import { ClientSession } from "../session/client.ts";
+import { ClientRooms, type Rooms } from "./rooms.ts";
 import type { SessionInfo } from "../session/options.ts";
 
 /**
@@ -64,6 +65,7 @@ export class Client extends EventTarget
   #connection: Connection;
   #session: ClientSession | undefined;
   #auth: ClientAuth | undefined;
+  #rooms: ClientRooms | undefined;
   #signal: AbortSignal | undefined;
   #onAbort = (): void => this.#shutdown(1000, "Aborted");
 
@@ -135,6 +137,7 @@ export class Client extends EventTarget
         opened: () => this.#onOpen(),
         closed: (info, opened, refused) => this.#onClose(info, opened, refused),
         failed: (info) => this.#finish(info),
+        divert: (text) => this.#rooms?.receive(text),
       },
       this.#session,
       this.#auth,
@@ -195,6 +198,26 @@ export class Client extends EventTarget
    */
   get session(): SessionInfo | undefined {
     return this.#session?.info();
+  }
+
+  /**
+   * The hub rooms this client is in with positions: `rooms.join(name)`
+   * joins one and rejoins it after every reconnect with the position of the
+   * last message it gave, so that nothing is missed or doubled as long as
+   * the room's history covers the gap. Rooms frames never reach the
+   * client's own loop.
+   *
+   * @example Chat with recovery
+   * ```ts ignore
+   * const lobby = client.rooms.join("lobby");
+   * for await (const message of lobby) console.log(message.data);
+   * ```
+   */
+  get rooms(): Rooms {
+    return this.#rooms ??= new ClientRooms(this, {
+      messages: this.#inbox.limit,
+      bytes: this.#inbox.maxBytes,
+    });
   }
 
   /** How many messages wait in the outbox for a connection. */

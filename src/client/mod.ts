@@ -46,3 +46,11 @@ export {
 export { SocketClosedError } from "../socket.ts";
 export type { Fetch } from "../sse/client.ts";
 export type { ResumeOptions, SessionInfo } from "../session/options.ts";
+export {
+  type Room,
+  RoomEvent,
+  type RoomEventMap,
+  type Rooms,
+} from "./rooms.ts";
+export type { Position, RoomMessage } from "../hub/wire.ts";
+export { TypedEventTarget } from "../_typed_event_target.ts";

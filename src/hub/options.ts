@@ -9,6 +9,8 @@ import type { Backplane } from "../backplane/mod.ts";
 import type { Principal } from "../auth/principal.ts";
 import { checkObserve, type Observer } from "../observe.ts";
 import { positiveInteger } from "../_validate.ts";
+import { isPosition, type Position } from "./wire.ts";
+import { MAX_READ } from "../backplane/streams.ts";
 
 /**
  * Options for {@linkcode Hub}.
@@ -139,6 +141,95 @@ export interface AddOptions {
    * @default {crypto.randomUUID()}
    */
   id?: string;
+  /**
+   * What {@linkcode Hub.presence} shows about the connection on every
+   * server, for example the public fields of its principal. It must survive
+   * `JSON.stringify` (the Redis backplane stores it so).
+   *
+   * @default {undefined}
+   */
+  data?: unknown;
+}
+
+/**
+ * Options for {@linkcode Hub.join} with positions.
+ *
+ * @example Rejoining after a disconnect
+ * ```ts
+ * import type { JoinOptions } from "@switchboard/switchboard/hub";
+ *
+ * const options: JoinOptions = {
+ *   since: { epoch: "k3j9x2", offset: "1767225600000-41" },
+ * };
+ * console.log(options.since?.offset);
+ * ```
+ */
+export interface JoinOptions {
+  /**
+   * The position of the last room message the member got: the messages
+   * after it are sent first (when the room's stream still has them), then
+   * the live ones. Without it the member starts with the live messages.
+   *
+   * @default {undefined}
+   */
+  since?: Position | undefined;
+}
+
+/**
+ * What {@linkcode Hub.join} with options resolves to.
+ *
+ * @example Resyncing when the history could not cover the gap
+ * ```ts
+ * import type { JoinResult } from "@switchboard/switchboard/hub";
+ *
+ * function after(result: JoinResult): void {
+ *   if (!result.recovered) console.log("load the room's state again");
+ * }
+ * after({ recovered: false, position: { epoch: "k3j9x2", offset: "0-0" } });
+ * ```
+ */
+export interface JoinResult {
+  /**
+   * Whether every message after `since` was sent to the member: `false`
+   * without `since`, when the room's stream was reset since (a new epoch),
+   * or when messages after `since` were already trimmed from its history.
+   */
+  readonly recovered: boolean;
+  /**
+   * Where the member stands: it has (or had before `since`) every message
+   * up to here, and gets every later one live.
+   */
+  readonly position: Position;
+}
+
+/**
+ * Options for {@linkcode Hub.history}.
+ *
+ * @example The next page
+ * ```ts
+ * import type { HistoryOptions } from "@switchboard/switchboard/hub";
+ *
+ * const options: HistoryOptions = {
+ *   since: { epoch: "k3j9x2", offset: "1767225600000-100" },
+ *   limit: 50,
+ * };
+ * console.log(options.limit);
+ * ```
+ */
+export interface HistoryOptions {
+  /**
+   * Return the messages after this position, oldest first. Without it, the
+   * newest `limit` messages, oldest first.
+   *
+   * @default {undefined}
+   */
+  since?: Position | undefined;
+  /**
+   * The most messages returned: 1 to 1,000.
+   *
+   * @default {100}
+   */
+  limit?: number;
 }
 
 /** {@linkcode HubOptions} checked, with their defaults. */
@@ -197,4 +288,43 @@ export function checkHubOptions(options: HubOptions): HubSettings {
     authorizeJoin,
     observe: checkObserve(observe),
   };
+}
+
+/**
+ * Checks a `since` option.
+ *
+ * @param since The value given.
+ * @returns It, or `undefined`.
+ * @throws {TypeError} When it is neither `undefined` nor a position.
+ */
+export function checkSince(since: unknown): Position | undefined {
+  if (since === undefined) return undefined;
+  if (!isPosition(since)) {
+    throw new TypeError(
+      'Invalid since: expected a position { epoch, offset } with an offset like "1767225600000-42"',
+    );
+  }
+  return { epoch: since.epoch, offset: since.offset };
+}
+
+/**
+ * Checks the options of {@linkcode Hub.history}.
+ *
+ * @param options The options given.
+ * @returns `since` and `limit`.
+ * @throws {TypeError} When `since` is not a position or `limit` not a
+ * number.
+ * @throws {RangeError} When `limit` is not a whole number from 1 to 1,000.
+ */
+export function checkHistoryOptions(
+  options: HistoryOptions,
+): { since: Position | undefined; limit: number } {
+  const { since, limit = 100 } = options;
+  positiveInteger("limit", limit);
+  if (limit > MAX_READ) {
+    throw new RangeError(
+      `Invalid limit: expected at most ${MAX_READ}, got ${limit}`,
+    );
+  }
+  return { since: checkSince(since), limit };
 }
