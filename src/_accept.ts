@@ -7,6 +7,8 @@
  * @module
  */
 
+import { onTaken } from "./_socket_internals.ts";
+import { recordRooms } from "./session/_session_rooms.ts";
 import { checkHandshake, HandshakeError } from "./handshake.ts";
 import { Socket } from "./socket.ts";
 import { DEFAULT_HIGH_WATER_MARK } from "./_validate.ts";
@@ -196,6 +198,10 @@ export function resumable(
     sendTimeout: 0,
     protocol,
   });
+  if (resume.store !== undefined) {
+    onTaken(socket, () => session.taken());
+    recordRooms(socket, (room, position) => session.room(room, position));
+  }
   return { socket, session };
 }
 

@@ -52,15 +52,35 @@ export class Listener implements EventListenerObject {
   }
 }
 
+/**
+ * Told each time a loop over the socket asks for its next message (so the
+ * ones before are done with): a resumable session kept in a shared store
+ * acknowledges only those.
+ */
+const takers = new WeakMap<Socket, () => void>();
+
+/**
+ * Calls `taken` each time a loop over `socket` asks for its next message.
+ *
+ * @param socket The socket.
+ * @param taken The callback.
+ */
+export function onTaken(socket: Socket, taken: () => void): void {
+  takers.set(socket, taken);
+}
+
 /** The iterator of a `for await` loop over a socket. */
 export class SocketIterator implements AsyncIterator<Message> {
   #socket: Socket;
+  #taken: (() => void) | undefined;
 
   constructor(socket: Socket) {
     this.#socket = socket;
+    this.#taken = takers.get(socket);
   }
 
   next(): Promise<IteratorResult<Message>> {
+    this.#taken?.();
     return internals.next(this.#socket);
   }
 

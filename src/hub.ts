@@ -62,6 +62,7 @@ import type { Principal } from "./auth/principal.ts";
 import { authorize } from "./hub/_authorize.ts";
 import type { HubStats } from "./observe.ts";
 import { guard } from "./_observer_calls.ts";
+import { roomChanged } from "./session/_session_rooms.ts";
 
 export type { Backplane } from "./backplane/mod.ts";
 export type { Principal } from "./auth/principal.ts";
@@ -378,6 +379,7 @@ export class Hub extends TypedEventTarget<HubEventMap>
       if (entry === undefined) return false;
       this.#authorize(entry, room);
       this.#rooms.join(entry, room);
+      roomChanged(entry.socket, room, "");
       return true;
     }
     try {
@@ -388,7 +390,13 @@ export class Hub extends TypedEventTarget<HubEventMap>
         );
       }
       this.#authorize(entry, room);
-      return this.#rooms.recover(entry, room, since);
+      const joined = this.#rooms.recover(entry, room, since);
+      joined.then(
+        ({ position }) =>
+          roomChanged(entry.socket, room, JSON.stringify(position)),
+        () => {},
+      );
+      return joined;
     } catch (error) {
       return Promise.reject(error);
     }
@@ -408,7 +416,9 @@ export class Hub extends TypedEventTarget<HubEventMap>
    */
   leave(id: string, room: string): boolean {
     const entry = this.#entries.get(id);
-    return entry !== undefined && this.#rooms.leave(entry, room);
+    if (entry === undefined || !this.#rooms.leave(entry, room)) return false;
+    roomChanged(entry.socket, room, undefined);
+    return true;
   }
 
   /**
@@ -529,12 +539,12 @@ export class Hub extends TypedEventTarget<HubEventMap>
     options: BroadcastOptions = {},
   ): Promise<Position> {
     this.#delivery.parcel(data);
-    const { except } = options;
-    const position = this.#streams.append(
-      this.#channel,
-      room,
-      except === undefined ? { data } : { data, except },
-    );
+    const { except, key } = options;
+    const position = this.#streams.append(this.#channel, room, {
+      data,
+      ...(except === undefined ? {} : { except }),
+      ...(key === undefined ? {} : { key }),
+    });
     position.catch(() => {});
     this.#hubs.room(room, data, except);
     return position;

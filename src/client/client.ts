@@ -511,6 +511,7 @@ export class Client extends EventTarget
           state: "open",
           resumed: true,
           missed: opened.missed ?? 0,
+          moved: opened.moved ?? false,
         }),
       );
     } else {

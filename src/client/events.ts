@@ -61,6 +61,11 @@ export interface ClientEventInit {
    * only in the dead server's memory; never a silent gap). @default {0}
    */
   missed?: number;
+  /**
+   * `"resumed"` of a session another server took over: its handler runs
+   * again there (`client.rooms` joins its rooms again). @default {false}
+   */
+  moved?: boolean;
 }
 
 /**
@@ -102,6 +107,8 @@ export class ClientEvent extends Event {
   readonly unacknowledged: number;
   /** Server-to-client positions lost with a dead server (`"resumed"`). */
   readonly missed: number;
+  /** The session moved to another server (`"resumed"`). */
+  readonly moved: boolean;
 
   /**
    * Makes the event.
@@ -118,6 +125,7 @@ export class ClientEvent extends Event {
     this.resumed = init.resumed ?? false;
     this.unacknowledged = init.unacknowledged ?? 0;
     this.missed = init.missed ?? 0;
+    this.moved = init.moved ?? false;
   }
 }
 

@@ -63,6 +63,13 @@ export class Durable {
   #quiet: ReturnType<typeof setTimeout> | undefined;
   #again: ReturnType<typeof setTimeout> | undefined;
   #subject = "";
+  /** The rooms the session is in, with where it joined. */
+  rooms: Record<string, string> = {};
+  /** How many messages the handler's loop asked for (from `#base`). */
+  #asked = 0;
+  /** The received count when this run of the handler started. */
+  #base = 0;
+  #lag: ReturnType<typeof setTimeout> | undefined;
   /** The session's sent count, as last told. */
   #sent = 0;
   /** `#sent` when the quiet timer was set. */
@@ -130,8 +137,9 @@ export class Durable {
   adopt(record: SessionRecord, sent: number, host: DurableHost): void {
     this.id = record.id;
     this.#subject = record.subject;
+    this.rooms = { ...record.rooms };
     this.epoch = record.epoch;
-    this.stored = this.#wantReceived = record.received;
+    this.stored = this.#wantReceived = this.#base = record.received;
     this.#storedLimit = record.sent;
     this.#wantLimit = this.#sent = sent;
     this.#start(host);
@@ -146,6 +154,38 @@ export class Durable {
   received(count: number): void {
     if (count <= this.#wantReceived) return;
     this.#wantReceived = count;
+    this.#next();
+  }
+
+  /**
+   * The handler's loop asks for its next message: the ones before it are
+   * done with (their effects made), and only those are acknowledged, so a
+   * crash replays any message whose effects may be missing.
+   */
+  taken(): void {
+    this.#asked++;
+    if (this.#wantReceived > this.stored && this.#lag === undefined) {
+      this.#lag = setTimeout(() => {
+        this.#lag = undefined;
+        this.#next();
+      }, 50);
+    }
+  }
+
+  /** Messages the handler is done with. */
+  get #done(): number {
+    return this.#base + Math.max(this.#asked - 1, 0);
+  }
+
+  /**
+   * The session joined (`position`) or left (`undefined`) a room.
+   *
+   * @param room The room.
+   * @param position Where it joined.
+   */
+  room(room: string, position: string | undefined): void {
+    if (position === undefined) delete this.rooms[room];
+    else this.rooms[room] = position;
     this.#next();
   }
 
@@ -192,6 +232,7 @@ export class Durable {
     clearInterval(this.#refresh);
     clearTimeout(this.#quiet);
     clearTimeout(this.#again);
+    clearTimeout(this.#lag);
     const host = this.#host;
     this.#host = undefined;
     if (host === undefined) return;
@@ -209,12 +250,16 @@ export class Durable {
   #next(): void {
     const host = this.#host;
     if (this.#writing || host === undefined) return;
-    const received = this.#wantReceived;
+    const received = Math.max(
+      Math.min(this.#wantReceived, this.#done),
+      this.stored,
+    );
     const limit = this.#wantLimit;
     // The whole state, so that a store that lost the session (a Redis
     // restart without persistence) gets it back from its owner.
     const update: SessionUpdate = {
       subject: this.#subject,
+      rooms: this.rooms,
       acked: host.acked,
       received,
       sent: limit,
@@ -247,7 +292,7 @@ export class Durable {
         host.stored(received);
       }
       if (
-        this.#wantReceived > this.stored ||
+        Math.min(this.#wantReceived, this.#done) > this.stored ||
         this.#wantLimit !== this.#storedLimit
       ) {
         this.#next();

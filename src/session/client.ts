@@ -39,6 +39,8 @@ export interface Opened {
    * resumed on another): at most that many messages were missed.
    */
   missed?: number;
+  /** The session moved to another server, whose handler runs again. */
+  moved?: boolean;
 }
 
 /** One client's session, across its connections. */
@@ -311,6 +313,7 @@ export class ClientLink extends MessageTarget {
         resumed: true,
         unacknowledged: 0,
         missed: isCount(missed) ? missed : 0,
+        moved: greeting?.moved === true,
       };
     } else {
       const lost = state.reset();

@@ -81,6 +81,14 @@ export interface SessionInfo {
    * Always `false` on the client.
    */
   readonly resumed: boolean;
+  /**
+   * With `resume.store` (server only): the rooms of the hub the session's
+   * member is in, each with where it joined (`JSON` of the position, `""`
+   * without positions), as stored; after a takeover, the rooms it was in on
+   * the server that died, for the handler to know before the client joins
+   * again.
+   */
+  readonly rooms?: Readonly<Record<string, string>>;
 }
 
 /** Resume options with their defaults applied. */

@@ -109,7 +109,28 @@ export class ServerSession extends MessageTarget {
 
   /** The session's id and counters. */
   get session(): SessionInfo {
-    return this.#state.info();
+    const info = this.#state.info();
+    const durable = this.#durable;
+    return durable ? { ...info, rooms: { ...durable.rooms } } : info;
+  }
+
+  /**
+   * The hub's member over this session joined (`position`) or left
+   * (`undefined`) a room: kept in the shared store.
+   *
+   * @param room The room.
+   * @param position Where it joined, or `undefined`.
+   */
+  room(room: string, position: string | undefined): void {
+    this.#durable?.room(room, position);
+  }
+
+  /**
+   * The handler's loop asks for its next message: the ones before are done
+   * with, and may be acknowledged (with a shared store).
+   */
+  taken(): void {
+    this.#durable?.taken();
   }
 
   /** The send buffer's real high-water mark, for the layers above. */
@@ -389,6 +410,8 @@ export class ServerSession extends MessageTarget {
       state.resumes++;
       // Positions the dead owner may have used past what the client has.
       greeting.missed = record.sent - sentHere;
+      // The handler runs again here: the client joins its rooms again.
+      greeting.moved = true;
       durable?.adopt(record, sentHere, this.#host());
     } else {
       durable?.create(
