@@ -31,6 +31,13 @@ export {
 } from "./src/message.ts";
 export { Socket, SocketClosedError, type SocketOptions } from "./src/socket.ts";
 export type { ResumeOptions, SessionInfo } from "./src/session/options.ts";
+export { MemorySessionStore } from "./src/session/session_store.ts";
+export type {
+  SessionRecord,
+  SessionStore,
+  SessionUpdate,
+  TakeCheck,
+} from "./src/session/session_store.ts";
 export {
   type AllowedOrigins,
   HandshakeError,

@@ -5,10 +5,11 @@
  * room's recent messages and a reconnect, to this server or another, gets
  * what it missed. The member list is the whole cluster's (`hub.presence`).
  * With `--redis` several processes on one Redis share their rooms (Redis
- * Streams: history, recovery, presence). With `--auth` the page signs in and
- * the WebSocket takes short-lived tokens, refreshed in place. A plain
- * WebSocket at `/ws?room=<room>&name=<name>` joins that room without
- * positions and gets the same JSON events.
+ * Streams: history, recovery, presence) and keep resumable sessions in
+ * Redis, so a client of a server that died resumes on another. With
+ * `--auth` the page signs in and the WebSocket takes short-lived tokens,
+ * refreshed in place. A plain WebSocket at `/ws?room=<room>&name=<name>`
+ * joins that room without positions and gets the same JSON events.
  *
  * ```sh
  * deno run --allow-net --allow-read examples/chat.ts [--port 8000]
@@ -30,6 +31,7 @@ import {
   type PresenceEvent,
   roomRequest,
 } from "../src/hub.ts";
+import type { RedisSessionStore } from "../src/backplane/redis.ts";
 import { dashboard } from "../src/dashboard/mod.ts";
 import { fail, parseFlags, serveUntilSignal } from "./_cli.ts";
 import { type ChatAuth, chatAuth } from "./_chat_auth.ts";
@@ -162,13 +164,14 @@ if (import.meta.main) {
     ...(auth ? { authenticate: auth.authenticate } : {}),
   });
   let backplane: Backplane | undefined;
+  let store: RedisSessionStore | undefined;
   const redisUrl = flags.values.redis;
   if (redisUrl) {
     if (!/^rediss?:\/\//.test(redisUrl)) {
       fail(`--redis must be a redis:// URL, got "${redisUrl}"`, USAGE);
     }
     // Imported only when asked for, so one process needs no npm package.
-    const { RedisStreamsBackplane } = await import(
+    const { RedisStreamsBackplane, RedisSessionStore } = await import(
       "../src/backplane/redis.ts"
     );
     try {
@@ -176,6 +179,9 @@ if (import.meta.main) {
         url: redisUrl,
         observe: admin.observer,
       });
+      // Resumable sessions outlive this process: a client of a server that
+      // died resumes on another.
+      store = await RedisSessionStore.connect({ url: redisUrl });
     } catch (error) {
       // "Cannot reach Redis at ... within 5000 ms: ...": the sentence says it.
       console.error((error as Error).message);
@@ -193,6 +199,7 @@ if (import.meta.main) {
       // The reconnecting client the page imports, at /ws/client.js.
       clientScript: true,
       ...(auth ? { authenticate: auth.authenticate } : {}),
+      ...(store ? { resume: { store }, transports: ["websocket", "sse"] } : {}),
       observe: admin.observer,
       fallback(request) {
         if (new URL(request.url).pathname.startsWith("/admin")) {
@@ -217,4 +224,5 @@ if (import.meta.main) {
   );
   await hub.close();
   await backplane?.close();
+  await store?.close();
 }

@@ -7,14 +7,16 @@
  * @module
  */
 
+import { onTaken } from "./_socket_internals.ts";
+import { recordRooms } from "./session/_session_rooms.ts";
 import { checkHandshake, HandshakeError } from "./handshake.ts";
 import { Socket, type SocketOptions } from "./socket.ts";
 import { DEFAULT_HIGH_WATER_MARK } from "./_validate.ts";
 import { withConfig } from "./_socket_config.ts";
 import {
   defaultStore,
+  type LocalSessions,
   ServerSession,
-  type SessionStore,
 } from "./session/server.ts";
 import { acceptProtocol, CONTROL_PROTOCOL } from "./session/wire.ts";
 import type { Principal } from "./auth/principal.ts";
@@ -42,7 +44,7 @@ export interface Authenticated {
 export function upgradeChecked(
   request: Request,
   options: CheckedUpgradeOptions,
-  sessions: SessionStore = defaultStore,
+  sessions: LocalSessions = defaultStore,
   admit?: () => boolean,
 ): UpgradeResult & { session?: ServerSession } {
   return acceptUpgrade(
@@ -90,7 +92,7 @@ export function acceptUpgrade(
   request: Request,
   options: CheckedUpgradeOptions,
   protocol: string | undefined,
-  sessions: SessionStore = defaultStore,
+  sessions: LocalSessions = defaultStore,
   admit?: () => boolean,
   auth?: Authenticated,
 ): UpgradeResult & { session?: ServerSession } {
@@ -206,7 +208,7 @@ export function resumable(
   protocol: string,
   options: CheckedUpgradeOptions,
   resume: CheckedResume,
-  sessions: SessionStore,
+  sessions: LocalSessions,
   admit?: () => boolean,
 ): { socket: Socket; session: ServerSession } {
   const session = new ServerSession(
@@ -223,6 +225,10 @@ export function resumable(
     sendTimeout: 0,
     protocol,
   });
+  if (resume.store !== undefined) {
+    onTaken(socket, () => session.taken());
+    recordRooms(socket, (room, position) => session.room(room, position));
+  }
   return { socket, session };
 }
 

@@ -9,7 +9,7 @@
 
 import type { Connections } from "./_route_connections.ts";
 import type { Socket } from "./socket.ts";
-import { type ServerSession, SessionStore } from "./session/server.ts";
+import { LocalSessions, type ServerSession } from "./session/server.ts";
 import { RESUME_PROTOCOL } from "./session/wire.ts";
 import type { CheckedUpgradeOptions } from "./upgrade.ts";
 import type { Transport } from "./message.ts";
@@ -20,7 +20,7 @@ import type { Principal } from "./auth/principal.ts";
 
 /** A route's resumable sessions, open or waiting for their client. */
 export class RouteSessions {
-  readonly store: SessionStore = new SessionStore();
+  readonly store: LocalSessions = new LocalSessions();
   readonly #connections: Connections;
   readonly #checked: CheckedUpgradeOptions;
   readonly #start: StartHandler;

@@ -65,6 +65,60 @@ export class SocketPort implements EventListenerObject, AsyncIterator<Message> {
 }
 
 /**
+ * Told each time a loop over the socket asks for its next message (so the
+ * ones before are done with): a resumable session kept in a shared store
+ * acknowledges only those.
+ */
+const takers = new WeakMap<Socket, () => void>();
+
+/**
+ * Calls `taken` each time a loop over `socket` asks for its next message.
+ *
+ * @param socket The socket.
+ * @param taken The callback.
+ */
+export function onTaken(socket: Socket, taken: () => void): void {
+  takers.set(socket, taken);
+}
+
+/**
+ * The iterator of a loop over `socket`: its port, or, when a session must
+ * hear of each message taken ({@linkcode onTaken}), the port behind an
+ * iterator that tells it (looked up once per loop, not per message).
+ *
+ * @param socket The socket.
+ * @param port Its port.
+ * @returns The iterator.
+ */
+export function loopOver(
+  socket: Socket,
+  port: SocketPort,
+): AsyncIterator<Message> {
+  const taken = takers.get(socket);
+  return taken === undefined ? port : new TakingIterator(port, taken);
+}
+
+/** A loop's iterator that tells a session of each message taken. */
+class TakingIterator implements AsyncIterator<Message> {
+  readonly #port: SocketPort;
+  readonly #taken: () => void;
+
+  constructor(port: SocketPort, taken: () => void) {
+    this.#port = port;
+    this.#taken = taken;
+  }
+
+  next(): Promise<IteratorResult<Message>> {
+    this.#taken();
+    return this.#port.next();
+  }
+
+  return(): Promise<IteratorResult<Message>> {
+    return this.#port.return();
+  }
+}
+
+/**
  * Closes a socket with any code, skipping the checks of
  * {@linkcode Socket.close}: for the library's own 1001, 1008, 1009, 1011 and
  * 1013 closes. Internal; not exported from the package.

@@ -32,8 +32,6 @@
  */
 
 import type { Socket } from "./socket.ts";
-import type { Principal } from "./auth/principal.ts";
-import { authorize } from "./hub/_authorize.ts";
 import { socketLimits } from "./_socket_internals.ts";
 import type { Backplane } from "./backplane/mod.ts";
 import { MemoryBackplane } from "./backplane/memory.ts";
@@ -59,13 +57,17 @@ import {
   type JoinOptions,
   type JoinResult,
 } from "./hub/options.ts";
+import type { Position, RoomMessage } from "./hub/wire.ts";
+import type { Principal } from "./auth/principal.ts";
+import { authorize } from "./hub/_authorize.ts";
 import type { HubStats } from "./observe.ts";
 import { guard } from "./_observer_calls.ts";
-import type { Position, RoomMessage } from "./hub/wire.ts";
+import { roomChanged } from "./session/_session_rooms.ts";
 
 export type { Backplane } from "./backplane/mod.ts";
 export type { Principal } from "./auth/principal.ts";
 export { ForbiddenError } from "./auth/forbidden_error.ts";
+export type { HubStats } from "./observe.ts";
 export {
   MemoryBackplane,
   type MemoryBackplaneOptions,
@@ -88,7 +90,6 @@ export type {
   JoinOptions,
   JoinResult,
 } from "./hub/options.ts";
-export type { HubStats } from "./observe.ts";
 export { type HubEventMap, PresenceEvent } from "./hub/events.ts";
 export { TypedEventTarget } from "./_typed_event_target.ts";
 export {
@@ -374,21 +375,11 @@ export class Hub extends TypedEventTarget<HubEventMap>
     options?: JoinOptions,
   ): boolean | Promise<JoinResult> {
     const entry = this.#entries.get(id);
-    if (
-      entry !== undefined && this.#authorizeJoin !== undefined &&
-      !entry.rooms.has(room)
-    ) {
-      // Both forms: a refusal throws (or rejects), and nothing changes.
-      try {
-        authorize(this.#authorizeJoin, entry.socket.principal, id, room);
-      } catch (error) {
-        if (options === undefined) throw error;
-        return Promise.reject(error);
-      }
-    }
     if (options === undefined) {
       if (entry === undefined) return false;
+      this.#authorize(entry, room);
       this.#rooms.join(entry, room);
+      roomChanged(entry.socket, room, "");
       return true;
     }
     try {
@@ -398,7 +389,14 @@ export class Hub extends TypedEventTarget<HubEventMap>
           `Cannot join "${room}": no open connection has the id "${id}"`,
         );
       }
-      return this.#rooms.recover(entry, room, since);
+      this.#authorize(entry, room);
+      const joined = this.#rooms.recover(entry, room, since);
+      joined.then(
+        ({ position }) =>
+          roomChanged(entry.socket, room, JSON.stringify(position)),
+        () => {},
+      );
+      return joined;
     } catch (error) {
       return Promise.reject(error);
     }
@@ -418,7 +416,9 @@ export class Hub extends TypedEventTarget<HubEventMap>
    */
   leave(id: string, room: string): boolean {
     const entry = this.#entries.get(id);
-    return entry !== undefined && this.#rooms.leave(entry, room);
+    if (entry === undefined || !this.#rooms.leave(entry, room)) return false;
+    roomChanged(entry.socket, room, undefined);
+    return true;
   }
 
   /**
@@ -453,29 +453,6 @@ export class Hub extends TypedEventTarget<HubEventMap>
   rooms(id: string): string[] {
     const entry = this.#entries.get(id);
     return entry ? [...entry.rooms.keys()] : [];
-  }
-
-  /**
-   * Counters for a health endpoint or an observer: this process's
-   * connections, its rooms with their member counts, and the messages
-   * delivered to members since the hub was made.
-   *
-   * @returns A snapshot.
-   *
-   * @example Rooms and their sizes
-   * ```ts
-   * import { Hub } from "@switchboard/switchboard/hub";
-   *
-   * await using hub = new Hub();
-   * console.log(hub.stats()); // { connections: 0, rooms: {}, deliveries: 0 }
-   * ```
-   */
-  stats(): HubStats {
-    return {
-      connections: this.#entries.size,
-      rooms: this.#rooms.counts(),
-      deliveries: this.#delivery.delivered,
-    };
   }
 
   /**
@@ -562,12 +539,12 @@ export class Hub extends TypedEventTarget<HubEventMap>
     options: BroadcastOptions = {},
   ): Promise<Position> {
     this.#delivery.parcel(data);
-    const { except } = options;
-    const position = this.#streams.append(
-      this.#channel,
-      room,
-      except === undefined ? { data } : { data, except },
-    );
+    const { except, key } = options;
+    const position = this.#streams.append(this.#channel, room, {
+      data,
+      ...(except === undefined ? {} : { except }),
+      ...(key === undefined ? {} : { key }),
+    });
     position.catch(() => {});
     this.#hubs.room(room, data, except);
     return position;
@@ -591,6 +568,42 @@ export class Hub extends TypedEventTarget<HubEventMap>
     const entry = this.#entries.get(id);
     if (entry !== undefined) this.#delivery.deliver(entry, parcel);
     else this.#hubs.direct(id, data);
+  }
+
+  /**
+   * Counters for a health endpoint or an observer: this process's
+   * connections, its rooms with their member counts, and the messages
+   * delivered to members since the hub was made.
+   *
+   * @returns A snapshot.
+   *
+   * @example Rooms and their sizes
+   * ```ts
+   * import { Hub } from "@switchboard/switchboard/hub";
+   *
+   * await using hub = new Hub();
+   * console.log(hub.stats()); // { connections: 0, rooms: {}, deliveries: 0 }
+   * ```
+   */
+  stats(): HubStats {
+    const rooms: Record<string, number> = {};
+    for (const entry of this.#entries.values()) {
+      for (const room of entry.rooms.keys()) {
+        rooms[room] = (rooms[room] ?? 0) + 1;
+      }
+    }
+    return {
+      connections: this.#entries.size,
+      rooms,
+      deliveries: this.#delivery.delivered,
+    };
+  }
+
+  /** Refuses (ForbiddenError) a join `authorizeJoin` does not allow. */
+  #authorize(entry: Entry, room: string): void {
+    if (this.#authorizeJoin !== undefined && !entry.rooms.has(room)) {
+      authorize(this.#authorizeJoin, entry.socket.principal, entry.id, room);
+    }
   }
 
   /**

@@ -9,6 +9,7 @@ import { asksForUpgrade } from "./handshake.ts";
 import { checkTransports, type Transport } from "./message.ts";
 import type { Socket } from "./socket.ts";
 import { EventStreamServer } from "./sse/server.ts";
+import { PostRelay } from "./sse/_relay.ts";
 import { nonNegative, optionalSignal, positiveInteger } from "./_validate.ts";
 import { plain } from "./_plain.ts";
 import { Connections } from "./_route_connections.ts";
@@ -356,6 +357,8 @@ export function route<P extends Principal = Principal>(
           sessions.stream(connection, protocol, request, principal),
       },
       ...(auth === undefined ? {} : { authenticator: auth }),
+      ...(PostRelay.can(checked.resume?.store) &&
+        { relay: new PostRelay(checked.resume.store, path) }),
     })
     : undefined;
   const routing: Routing = {

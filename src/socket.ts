@@ -22,7 +22,7 @@ import { CLOSED, CLOSING, CONNECTING, OPEN } from "./_ready_state.ts";
 import { type Data, SendQueue } from "./_send_queue.ts";
 import { SocketClosedError } from "./socket_closed_error.ts";
 import { Closing } from "./_closing.ts";
-import { internals, SocketPort } from "./_socket_internals.ts";
+import { internals, loopOver, SocketPort } from "./_socket_internals.ts";
 import { guard, observeMessage } from "./_observer_calls.ts";
 
 import type { SocketOptions } from "./socket_options.ts";
@@ -419,7 +419,7 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
    */
   [Symbol.asyncIterator](): AsyncIterator<Message> {
     this.#rx.claim("socket");
-    return this.#listener;
+    return loopOver(this, this.#listener);
   }
 
   #dispatch(event: Event): void {

@@ -47,6 +47,7 @@ Deno.test("the chat example with --auth signs in with a cookie, gives access tok
     { status: 401 },
   );
   await using client = connect(ws, { token: getToken });
+  // The chat names its members from their tokens.
   for await (const msg of client) {
     const event = JSON.parse(String(msg.data));
     // The room's member list: the name is the token's subject.

@@ -93,6 +93,11 @@ export class SocketAuth implements ControlHandler {
     socket.closed.then(() => this.#stop());
   }
 
+  /** The principal's subject (it never changes). */
+  get subject(): string {
+    return this.#principal.sub ?? "";
+  }
+
   /** The principal: what `authenticate` returned last. */
   get principal(): Principal {
     return this.#principal;

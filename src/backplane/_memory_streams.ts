@@ -42,6 +42,8 @@ interface Stream {
   entries: (Stored | undefined)[];
   head: number;
   readonly followers: Set<StreamListener>;
+  /** The offsets of keyed appends, by key (see `StreamMessage.key`). */
+  readonly keys: Map<string, string>;
 }
 
 /** The settings of {@linkcode MemoryStreams}. */
@@ -76,6 +78,9 @@ export class MemoryStreams {
   /** Stores a message and hands it to the room's followers now. */
   append(channel: string, room: string, message: StreamMessage): Position {
     const stream = this.#stream(channel, room);
+    const key = message.key;
+    const done = key === undefined ? undefined : stream.keys.get(key);
+    if (done !== undefined) return { epoch: stream.epoch, offset: done };
     const at = Date.now();
     stream.ms = Math.max(stream.ms, at);
     const seq = ++stream.seq;
@@ -93,6 +98,13 @@ export class MemoryStreams {
       removed: false,
     };
     stream.entries.push(stored);
+    if (key !== undefined) {
+      stream.keys.set(key, offset);
+      // As many keys as the history holds messages.
+      if (stream.keys.size > this.#settings.history) {
+        stream.keys.delete(stream.keys.keys().next().value as string);
+      }
+    }
     this.#all.push(stored);
     this.#bytes += size;
     if (stream.entries.length - stream.head > this.#settings.history) {
@@ -243,6 +255,7 @@ export class MemoryStreams {
         entries: [],
         head: 0,
         followers: new Set(),
+        keys: new Map(),
       };
       this.#streams.set(key, stream);
     }

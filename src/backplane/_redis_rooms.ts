@@ -70,10 +70,12 @@ export class RedisRooms {
     room: string,
     message: StreamMessage,
   ): Promise<Position> {
-    const { data, except = "" } = message;
+    const { data, except = "", key } = message;
     const binary = typeof data !== "string";
-    const seq = String(this.#seq++);
-    const forget = this.#acked.splice(0, 100);
+    // A caller's key is a hash of its own (one field), living historyTtl;
+    // otherwise this publisher's sequence number in the publisher's hash.
+    const seq = key === undefined ? String(this.#seq++) : "k";
+    const forget = key === undefined ? this.#acked.splice(0, 100) : [];
     let reply: string;
     try {
       reply = await this.#commands.call([
@@ -81,7 +83,9 @@ export class RedisRooms {
         APPEND,
         "3",
         ...roomKeys(channel, room),
-        `${channel}:pub:${this.#id}`,
+        key === undefined
+          ? `${channel}:pub:${this.#id}`
+          : `${channel}:key:${room}:${key}`,
         newEpoch(),
         META_TTL,
         this.#history,
@@ -96,7 +100,7 @@ export class RedisRooms {
       this.#acked.push(...forget);
       throw error;
     }
-    this.#acked.push(seq);
+    if (key === undefined) this.#acked.push(seq);
     const space = reply.indexOf(" ");
     return { epoch: reply.slice(0, space), offset: reply.slice(space + 1) };
   }

@@ -45,6 +45,8 @@ import { watchBackplane } from "../_observer_calls.ts";
 export type { Backplane } from "./mod.ts";
 export { RedisBackplaneError } from "./redis_error.ts";
 export type { RedisBackplaneOptions } from "./redis_options.ts";
+export { RedisSessionStore } from "./redis_session_store.ts";
+export type { RedisSessionStoreOptions } from "./redis_session_store.ts";
 export { RedisStreamsBackplane } from "./redis_streams.ts";
 export type { RedisStreamsBackplaneOptions } from "./redis_streams_options.ts";
 export type {

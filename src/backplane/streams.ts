@@ -29,6 +29,8 @@ export interface StreamMessage {
   readonly data: string | Uint8Array;
   /** A connection id that does not receive it, if any. */
   readonly except?: string | undefined;
+  /** An idempotency key: appended once per key (see `BroadcastOptions`). */
+  readonly key?: string | undefined;
 }
 
 /**

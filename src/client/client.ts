@@ -502,7 +502,12 @@ export class Client extends EventTarget
     const opened = this.#session?.opened;
     if (opened?.resumed) {
       this.dispatchEvent(
-        new ClientEvent("resumed", { state: "open", resumed: true }),
+        new ClientEvent("resumed", {
+          state: "open",
+          resumed: true,
+          missed: opened.missed ?? 0,
+          moved: opened.moved ?? false,
+        }),
       );
     } else {
       this.dispatchEvent(

@@ -55,6 +55,17 @@ export interface ClientEventInit {
    * arrived). @default {0}
    */
   unacknowledged?: number;
+  /**
+   * `"resumed"` of a session another server took over after its server
+   * died: how many server-to-client positions it missed (messages that were
+   * only in the dead server's memory; never a silent gap). @default {0}
+   */
+  missed?: number;
+  /**
+   * `"resumed"` of a session another server took over: its handler runs
+   * again there (`client.rooms` joins its rooms again). @default {false}
+   */
+  moved?: boolean;
 }
 
 /**
@@ -94,6 +105,10 @@ export class ClientEvent extends Event {
   readonly resumed: boolean;
   /** Sent messages of a lost session never acknowledged (`"open"`). */
   readonly unacknowledged: number;
+  /** Server-to-client positions lost with a dead server (`"resumed"`). */
+  readonly missed: number;
+  /** The session moved to another server (`"resumed"`). */
+  readonly moved: boolean;
 
   /**
    * Makes the event.
@@ -109,6 +124,8 @@ export class ClientEvent extends Event {
     this.closeInfo = init.closeInfo;
     this.resumed = init.resumed ?? false;
     this.unacknowledged = init.unacknowledged ?? 0;
+    this.missed = init.missed ?? 0;
+    this.moved = init.moved ?? false;
   }
 }
 

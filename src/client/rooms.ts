@@ -257,6 +257,12 @@ export class ClientRooms implements Rooms {
     client.addEventListener("open", () => {
       for (const room of this.#rooms.values()) this.#request(room);
     });
+    // A session another server took over: that server's handler starts
+    // afresh, so the rooms are joined again from their positions.
+    client.addEventListener("resumed", (event) => {
+      if (!event.moved) return;
+      for (const room of this.#rooms.values()) this.#request(room);
+    });
     client.addEventListener("close", () => {
       for (const room of this.#rooms.values()) room.end();
     });

@@ -100,19 +100,6 @@ export class Rooms<M extends RoomMember> {
   }
 
   /**
-   * The rooms that have members here, with how many.
-   *
-   * @returns Member counts by room.
-   */
-  counts(): Record<string, number> {
-    const counts: Record<string, number> = {};
-    for (const [name, room] of this.#rooms) {
-      if (room.all.size > 0) counts[name] = room.all.size;
-    }
-    return counts;
-  }
-
-  /**
    * Puts a member in a room; it gets the app's data as it is.
    *
    * @param member The member.

@@ -121,6 +121,17 @@ export interface HubOptions {
 export interface BroadcastOptions {
   /** A connection id that does not receive the message. @default {undefined} */
   except?: string;
+  /**
+   * An idempotency key: a broadcast whose key the room's stream already
+   * holds (for the history's `historyTtl`) is not added again and resolves
+   * to the first one's position. For a client's message on a resumable
+   * session, `${socket.session.id}:${sequence}` makes a message that a dead
+   * server already broadcast, replayed on another server, enter the room
+   * once. Only with a backplane that keeps streams.
+   *
+   * @default {undefined}
+   */
+  key?: string;
 }
 
 /**

@@ -44,6 +44,13 @@ export class SessionState {
   acked = 0;
   received = 0;
   resumes = 0;
+  /** The session was taken over from another server (server side). */
+  resumed = false;
+  /**
+   * Set by a session kept in a shared store: takes each due ack instead of
+   * the connection, and acknowledges it once stored (`ackStored`).
+   */
+  hold: ((count: number) => void) | undefined;
   readonly maxUnacked: number;
   readonly maxUnackedBytes: number;
   /** Sent and unacknowledged, oldest first from `#head`. */
@@ -78,8 +85,8 @@ export class SessionState {
 
   /** A snapshot of the counters. */
   info(): SessionInfo {
-    const { id, sent, acked, received, resumes } = this;
-    return { id, sent, acked, received, resumes };
+    const { id, sent, acked, received, resumes, resumed } = this;
+    return { id, sent, acked, received, resumes, resumed };
   }
 
   /** Whether the replay buffer is full: sends must wait. */
@@ -273,10 +280,25 @@ export class SessionState {
   }
 
   #sendAck(): void {
+    if (this.hold !== undefined && this.received !== this.#ackSent) {
+      this.#ackSent = this.received;
+      this.#ackBytes = 0;
+      return this.hold(this.received);
+    }
     if (this.#ws === undefined || this.received === this.#ackSent) return;
     this.#ackSent = this.received;
     this.#ackBytes = 0;
-    const body = `A${this.received}`;
+    this.ackStored(this.received);
+  }
+
+  /**
+   * Acknowledges `count` received messages on the connection in use.
+   *
+   * @param count The count.
+   */
+  ackStored(count: number): void {
+    if (this.#ws === undefined) return;
+    const body = `A${count}`;
     control(this.#ws, body);
     if (this.#ws === this.#out) this.#buffered += body.length + 1;
   }

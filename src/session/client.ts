@@ -34,6 +34,13 @@ export interface Opened {
   resumed: boolean;
   /** Messages sent in a session the server no longer had, never acked. */
   unacknowledged: number;
+  /**
+   * Server-to-client positions lost with a server that died (the session
+   * resumed on another): at most that many messages were missed.
+   */
+  missed?: number;
+  /** The session moved to another server, whose handler runs again. */
+  moved?: boolean;
 }
 
 /** One client's session, across its connections. */
@@ -301,7 +308,13 @@ export class ClientLink extends MessageTarget {
       state.use(this.#ws);
       state.replay(this.#ws);
       state.resumes++;
-      session.opened = { resumed: true, unacknowledged: 0 };
+      const missed = greeting?.missed;
+      session.opened = {
+        resumed: true,
+        unacknowledged: 0,
+        missed: isCount(missed) ? missed : 0,
+        moved: greeting?.moved === true,
+      };
     } else {
       const lost = state.reset();
       state.id = id;

@@ -5,6 +5,7 @@
  */
 
 import { MAX_TIMER_DELAY, positiveInteger } from "../_validate.ts";
+import type { SessionStore } from "./session_store.ts";
 
 /**
  * Options for resumable sessions: `resume: true` takes every default.
@@ -39,6 +40,16 @@ export interface ResumeOptions {
    * @default {1048576}
    */
   maxUnackedBytes?: number;
+  /**
+   * Where sessions are kept for other servers (server only): with a shared
+   * store (`RedisSessionStore` from `./redis`), a client whose server died
+   * resumes on any other, whose handler runs again with
+   * `socket.session.resumed === true`. Without one, sessions live in this
+   * route's memory.
+   *
+   * @default {undefined}
+   */
+  store?: SessionStore;
 }
 
 /**
@@ -49,7 +60,7 @@ export interface ResumeOptions {
  * ```ts
  * import type { SessionInfo } from "@switchboard/switchboard";
  *
- * const info: SessionInfo = { id: "", sent: 3, acked: 2, received: 5, resumes: 1 };
+ * const info: SessionInfo = { id: "", sent: 3, acked: 2, received: 5, resumes: 1, resumed: false };
  * console.log(`${info.sent - info.acked} unacknowledged`);
  * ```
  */
@@ -64,6 +75,20 @@ export interface SessionInfo {
   readonly received: number;
   /** How many times the session resumed after a drop. */
   readonly resumes: number;
+  /**
+   * Whether this run of the handler took the session over from another
+   * server (through `resume.store`): per-connection state is to be rebuilt.
+   * Always `false` on the client.
+   */
+  readonly resumed: boolean;
+  /**
+   * With `resume.store` (server only): the rooms of the hub the session's
+   * member is in, each with where it joined (`JSON` of the position, `""`
+   * without positions), as stored; after a takeover, the rooms it was in on
+   * the server that died, for the handler to know before the client joins
+   * again.
+   */
+  readonly rooms?: Readonly<Record<string, string>>;
 }
 
 /** Resume options with their defaults applied. */
@@ -71,6 +96,7 @@ export interface CheckedResume {
   window: number;
   maxUnacked: number;
   maxUnackedBytes: number;
+  store?: SessionStore;
 }
 
 /**
@@ -93,7 +119,17 @@ export function checkResume(value: unknown): CheckedResume | undefined {
     window = 120_000,
     maxUnacked = 10_000,
     maxUnackedBytes = 1024 * 1024,
+    store,
   } = value as ResumeOptions;
+  if (
+    store !== undefined &&
+    (store === null || typeof store !== "object" ||
+      typeof store.take !== "function" || typeof store.update !== "function")
+  ) {
+    throw new TypeError(
+      "Invalid resume.store: expected a session store (MemorySessionStore, RedisSessionStore)",
+    );
+  }
   positiveInteger("resume.window", window);
   if (window > MAX_TIMER_DELAY) {
     throw new RangeError(
@@ -101,6 +137,7 @@ export function checkResume(value: unknown): CheckedResume | undefined {
     );
   }
   return {
+    ...(store === undefined ? {} : { store }),
     window,
     maxUnacked: positiveInteger("resume.maxUnacked", maxUnacked),
     maxUnackedBytes: positiveInteger(

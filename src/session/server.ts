@@ -2,12 +2,11 @@
  * The server side of resumable sessions: {@linkcode ServerSession}, one
  * session shaped like a `WebSocket` so that a `Socket` wraps it unchanged
  * while the session swaps the connection underneath on every resume. The
- * sessions are found by id in a `SessionStore` (store.ts). Internal.
+ * sessions are found by id in a `LocalSessions` (store.ts). Internal.
  *
  * @module
  */
 
-import { toBase64 } from "../_base64.ts";
 import { CLOSED, CLOSING, CONNECTING, OPEN } from "../_ready_state.ts";
 import type { CheckedResume } from "./options.ts";
 import { control, type Data, readText, SessionState } from "./_state.ts";
@@ -18,43 +17,20 @@ import {
   isCount,
   parseJson,
 } from "./wire.ts";
-import type { SessionStore } from "./store.ts";
+import type { LocalSessions } from "./store.ts";
 import { MessageTarget } from "./_message_target.ts";
+import { closeQuietly, newId, Wire } from "./_server_wire.ts";
+import { Durable, type DurableHost } from "./_durable.ts";
+import type { SessionRecord } from "./session_store.ts";
 
-export { defaultStore, SessionStore } from "./store.ts";
+export { defaultStore, LocalSessions } from "./store.ts";
 
 /** A client's claim on a new session: 128 to 512 bits, base64url. */
 const CLAIM = /^[A-Za-z0-9_-]{22,86}$/;
+/** Why a session taken over by another server ends here. */
+const TAKEN = "Session resumed on another server";
 /** How long a new connection may take to say which session it wants. */
 const HELLO_TIMEOUT = 10_000;
-
-/** Listens to one connection for its session: events of a replaced one drop. */
-class Wire implements EventListenerObject {
-  readonly session: ServerSession;
-  readonly ws: WebSocket;
-
-  constructor(session: ServerSession, ws: WebSocket) {
-    this.session = session;
-    this.ws = ws;
-    ws.binaryType = "arraybuffer";
-    ws.addEventListener("message", this);
-    ws.addEventListener("close", this);
-  }
-
-  handleEvent(event: Event): void {
-    try {
-      this.session.onEvent(this, event);
-    } catch (error) {
-      // An exception in a Deno WebSocket listener ends the process.
-      console.error("Switchboard: resumable session failed", error);
-    }
-  }
-
-  remove(): void {
-    this.ws.removeEventListener("message", this);
-    this.ws.removeEventListener("close", this);
-  }
-}
 
 /**
  * One resumable session on the server, seen through the `WebSocket`
@@ -72,7 +48,7 @@ export class ServerSession extends MessageTarget {
   readonly protocol: string;
   readyState: number = CONNECTING;
   readonly #state: SessionState;
-  readonly #store: SessionStore;
+  readonly #store: LocalSessions;
   readonly #window: number;
   readonly #highWaterMark: number;
   readonly #admit: (() => boolean) | undefined;
@@ -82,6 +58,10 @@ export class ServerSession extends MessageTarget {
   #peerEnding = false;
   /** The client's claim on this new session, until it shows it has the id. */
   #claim: string | undefined;
+  /** Its link to the route's shared store, with `resume.store`. */
+  readonly #durable: Durable | undefined;
+  /** Replayed messages the session already has (stored count < received). */
+  #dup = 0;
   /**
    * Told the control messages of kinds the session does not know (the
    * authentication's), and asked whether a connection may resume it.
@@ -99,7 +79,7 @@ export class ServerSession extends MessageTarget {
   constructor(
     ws: WebSocket,
     protocol: string,
-    store: SessionStore,
+    store: LocalSessions,
     options: CheckedResume,
     highWaterMark: number,
     admit?: () => boolean,
@@ -111,6 +91,10 @@ export class ServerSession extends MessageTarget {
     this.#highWaterMark = highWaterMark;
     this.#admit = admit;
     this.#state = new SessionState(options.maxUnacked, options.maxUnackedBytes);
+    if (options.store !== undefined) {
+      const durable = this.#durable = new Durable(options.store, this.#window);
+      this.#state.hold = (count) => durable.received(count);
+    }
     this.#wire = new Wire(this, ws);
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
@@ -125,7 +109,28 @@ export class ServerSession extends MessageTarget {
 
   /** The session's id and counters. */
   get session(): SessionInfo {
-    return this.#state.info();
+    const info = this.#state.info();
+    const durable = this.#durable;
+    return durable ? { ...info, rooms: { ...durable.rooms } } : info;
+  }
+
+  /**
+   * The hub's member over this session joined (`position`) or left
+   * (`undefined`) a room: kept in the shared store.
+   *
+   * @param room The room.
+   * @param position Where it joined, or `undefined`.
+   */
+  room(room: string, position: string | undefined): void {
+    this.#durable?.room(room, position);
+  }
+
+  /**
+   * The handler's loop asks for its next message: the ones before are done
+   * with, and may be acknowledged (with a shared store).
+   */
+  taken(): void {
+    this.#durable?.taken();
   }
 
   /** The send buffer's real high-water mark, for the layers above. */
@@ -139,6 +144,11 @@ export class ServerSession extends MessageTarget {
    * waits, for a full replay buffer or a full connection.
    */
   get bufferedAmount(): number {
+    const durable = this.#durable;
+    if (durable !== undefined && this.#state.sent >= durable.limit) {
+      durable.reserve(this.#state.sent);
+      return 1;
+    }
     return this.#state.waiting(
       this.readyState === OPEN ? this.#wire?.ws : undefined,
       this.#highWaterMark,
@@ -155,6 +165,7 @@ export class ServerSession extends MessageTarget {
       throw new DOMException("The session is not open", "InvalidStateError");
     }
     this.#state.send(data, this.#wire?.ws);
+    this.#durable?.reserve(this.#state.sent);
   }
 
   /**
@@ -224,17 +235,19 @@ export class ServerSession extends MessageTarget {
     if (!byClaim) this.#confirmed();
     this.#wire = new Wire(this, ws);
     state.ack(received);
+    // Only what is stored is acknowledged: the client replays the rest, and
+    // the session drops what it already has.
+    const stored = this.#durable?.stored ?? state.received;
+    this.#dup = state.received - stored;
+    const greeting = { id: state.id, received: stored, resumed: true };
     control(
       ws,
       `S${
-        JSON.stringify({
-          id: state.id,
-          received: state.received,
-          resumed: true,
-        })
+        JSON.stringify(this.#durable ? { ...greeting, stored: true } : greeting)
       }`,
     );
     state.use(ws);
+    this.#durable?.received(state.received);
     state.replay(ws);
     state.resumes++;
     handler?.resumed?.(by);
@@ -266,6 +279,10 @@ export class ServerSession extends MessageTarget {
     }
     if (this.readyState !== OPEN && !this.#closing) return;
     this.#confirmed();
+    if (this.#dup > 0) {
+      this.#dup--;
+      return;
+    }
     this.#state.received1(data);
     this.emitMessage(data);
   }
@@ -294,6 +311,9 @@ export class ServerSession extends MessageTarget {
           return this.#end(1000, "Resumed an earlier session", true);
         }
         this.#wire = new Wire(this, wire.ws);
+      }
+      if (session === undefined && isCount(received) && this.#durable) {
+        return void this.#takeOver(wire, id as string, received);
       }
       // Unknown, expired, closed or not matching: a fresh session.
       return this.#open();
@@ -344,7 +364,25 @@ export class ServerSession extends MessageTarget {
     this.#claim = undefined;
   }
 
-  #open(): void {
+  /**
+   * A resume of a session this server does not have: another server's,
+   * taken over from the shared store when it has it (else a new session).
+   * The handler runs again, with `resumed: true`.
+   */
+  async #takeOver(wire: Wire, id: string, received: number): Promise<void> {
+    const durable = this.#durable as Durable;
+    const subject = this.controlHandler?.subject ?? "";
+    const record = id === ""
+      ? undefined
+      : await durable.take(id, { subject, received });
+    if (this.readyState !== CONNECTING || this.#wire !== wire) return;
+    if (record === undefined || this.#store.get(id) !== undefined) {
+      return this.#open();
+    }
+    this.#open(record, received);
+  }
+
+  #open(record?: SessionRecord, sentHere = 0): void {
     const ws = this.#wire?.ws as WebSocket;
     if (this.#admit !== undefined && !this.#admit()) {
       return this.#refuse(
@@ -355,15 +393,53 @@ export class ServerSession extends MessageTarget {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     const state = this.#state;
-    state.id = newId();
+    const durable = this.#durable;
+    state.id = record?.id ?? newId();
     this.#store.add(this);
-    control(
-      ws,
-      `S${JSON.stringify({ id: state.id, received: 0, resumed: false })}`,
-    );
+    const greeting: Record<string, unknown> = {
+      id: state.id,
+      received: 0,
+      resumed: false,
+    };
+    // The event stream answers POSTs with what is stored, not received.
+    if (durable !== undefined) greeting.stored = true;
+    if (record !== undefined) {
+      state.received = greeting.received = record.received;
+      state.sent = state.acked = sentHere;
+      state.resumed = greeting.resumed = true;
+      state.resumes++;
+      // Positions the dead owner may have used past what the client has.
+      greeting.missed = record.sent - sentHere;
+      // The handler runs again here: the client joins its rooms again.
+      greeting.moved = true;
+      durable?.adopt(record, sentHere, this.#host());
+    } else {
+      durable?.create(
+        state.id,
+        this.controlHandler?.subject ?? "",
+        this.#host(),
+      );
+    }
+    control(ws, `S${JSON.stringify(greeting)}`);
     state.use(ws);
     this.readyState = OPEN;
     this.dispatchEvent(new Event("open"));
+  }
+
+  /** What the shared store's link tells this session. */
+  #host(): DurableHost {
+    const state = this.#state;
+    return {
+      stored: (count) => state.ackStored(count),
+      fenced: () => {
+        const ws = this.#wire?.ws;
+        if (ws !== undefined) closeQuietly(ws, 4409, TAKEN);
+        this.#end(4409, TAKEN, false);
+      },
+      get acked() {
+        return state.acked;
+      },
+    };
   }
 
   #onClose(event: CloseEvent): void {
@@ -377,6 +453,7 @@ export class ServerSession extends MessageTarget {
     this.#wire = undefined;
     this.#store.waiting++;
     this.#state.use(undefined);
+    this.#durable?.touch();
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       this.#end(1001, "Session expired", false);
@@ -401,22 +478,9 @@ export class ServerSession extends MessageTarget {
     this.#wire?.remove();
     this.#wire = undefined;
     this.#state.stop();
+    this.#durable?.end();
     this.#confirmed();
     this.#store.delete(this);
     this.dispatchEvent(new CloseEvent("close", { code, reason, wasClean }));
-  }
-}
-
-/** A fresh session id: 144 random bits, base64url. */
-function newId(): string {
-  return toBase64(crypto.getRandomValues(new Uint8Array(18)))
-    .replaceAll("+", "-").replaceAll("/", "_");
-}
-
-function closeQuietly(ws: WebSocket, code: number, reason: string): void {
-  try {
-    ws.close(code, reason);
-  } catch {
-    // Already closed.
   }
 }

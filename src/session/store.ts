@@ -9,7 +9,7 @@
 import type { ServerSession } from "./server.ts";
 
 /** The sessions of one route (or of every `upgrade()`), by id. */
-export class SessionStore {
+export class LocalSessions {
   readonly #sessions = new Map<string, ServerSession>();
   /** New sessions by the client's claim, until the client has the id. */
   readonly #claims = new Map<string, ServerSession>();
@@ -70,4 +70,4 @@ export class SessionStore {
 }
 
 /** The sessions every `upgrade()` without a route shares. */
-export const defaultStore: SessionStore = new SessionStore();
+export const defaultStore: LocalSessions = new LocalSessions();

@@ -66,6 +66,8 @@ export interface ControlHandler {
   admit?(by: ControlHandler | undefined): boolean;
   /** The session resumed on the connection of `by`, after its greeting. */
   resumed?(by: ControlHandler | undefined): void;
+  /** The principal's subject, kept with a session in a shared store. */
+  readonly subject?: string;
 }
 
 /**

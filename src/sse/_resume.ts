@@ -57,6 +57,16 @@ export class ServerResume {
   #acked = 0;
   /** The session said it ends: the `close` event says so. */
   ending = false;
+  /**
+   * With a shared store, the session's last ack (what is stored) and not
+   * what it received answers a POST: a new server knows no more than that.
+   */
+  #stored: number | undefined;
+
+  /** What the answer to a POST says the session received. */
+  get answer(): number {
+    return this.#stored ?? this.received;
+  }
 
   /**
    * @param headers The stream request's headers.
@@ -86,6 +96,7 @@ export class ServerResume {
     if (body[0] === "S") {
       const greeting = parseJson(body.slice(1));
       if (isCount(greeting?.received)) this.received = greeting.received;
+      if (greeting?.stored === true) this.#stored = this.received;
       // A resumed session replays what follows what the client received.
       this.nextId = (greeting?.resumed === true ? this.#lastEventId : 0) + 1;
       return formatEvent("resume", body.slice(1));
@@ -93,6 +104,9 @@ export class ServerResume {
     // The session's end rides on the close event; the server's acks on the
     // answers to the POSTs, which carry every message the client sends.
     if (body === "C") this.ending = true;
+    if (body[0] === "A" && this.#stored !== undefined) {
+      this.#stored = Number(body.slice(1));
+    }
     if (body[0] === "C" || body[0] === "A") return undefined;
     // The layers above (authentication) speak as on a plain stream.
     return formatEvent("control", JSON.stringify(body));

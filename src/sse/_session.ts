@@ -80,8 +80,11 @@ export interface SessionHost {
  * is taken as gone and the session closes with 1001 (see `wire.ts`).
  */
 export class EventStreamConnection extends EventTarget {
-  /** The session id: a random UUID, which names the session on POSTs. */
-  readonly id: string = crypto.randomUUID();
+  /**
+   * The session id: a random UUID, which names the session on POSTs (after
+   * its server's name, `<server>~`, when POSTs may be relayed).
+   */
+  readonly id: string;
   binaryType = "arraybuffer";
   readonly protocol: string;
   readyState: number = CONNECTING;
@@ -118,6 +121,7 @@ export class EventStreamConnection extends EventTarget {
    * @param resume On a stream that negotiated resume (`protocol` names it):
    * the resumable session's half of the wire. The connection then carries
    * one connection of a `ServerSession` (see `_resume.ts`).
+   * @param prefix Before the id: `<server>~` when POSTs may be relayed.
    */
   constructor(
     protocol: string,
@@ -125,8 +129,10 @@ export class EventStreamConnection extends EventTarget {
     keepAliveMs: number,
     origin: string | null = null,
     resume?: ServerResume,
+    prefix = "",
   ) {
     super();
+    this.id = prefix + crypto.randomUUID();
     this.protocol = protocol;
     this.#resume = resume;
     this.#host = host;
@@ -374,7 +380,7 @@ export class EventStreamConnection extends EventTarget {
       this.#end(close.code, close.reason, true);
     }
     return resume
-      ? Response.json({ received: resume.received })
+      ? Response.json({ received: resume.answer })
       : new Response(null, { status: 204 });
   }
 

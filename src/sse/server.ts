@@ -18,6 +18,7 @@ import { plain } from "../_plain.ts";
 import { EventStreamConnection, type SessionHost } from "./_session.ts";
 import { EVENT_STREAM, PROTOCOLS_PARAM, SESSION_PARAM } from "./wire.ts";
 import { ServerResume } from "./_resume.ts";
+import type { PostRelay } from "./_relay.ts";
 import { acceptProtocol } from "../session/wire.ts";
 import type { Authenticator } from "../auth/_authenticator.ts";
 import type { Principal } from "../auth/principal.ts";
@@ -49,6 +50,8 @@ export interface EventStreamServerOptions {
   ) => void;
   /** The route's authentication, when it has `authenticate`. */
   authenticator?: Authenticator;
+  /** Relays POSTs for streams another server holds (`resume.store`). */
+  relay?: PostRelay;
 }
 
 /**
@@ -76,6 +79,7 @@ export class EventStreamServer implements SessionHost {
   readonly #start: (socket: Socket, request: Request) => void;
   readonly #resume: EventStreamServerOptions["resume"];
   readonly #authenticator: Authenticator | undefined;
+  readonly #relay: PostRelay | undefined;
   readonly #keepAliveMs: number;
   readonly #maxMessageSize: number;
   /** The largest POST body, in bytes. */
@@ -96,6 +100,10 @@ export class EventStreamServer implements SessionHost {
     this.#maxMessageSize = options.checked.socket.maxMessageSize ??
       DEFAULT_MAX_MESSAGE_SIZE;
     this.postLimit = 6 * this.#maxMessageSize + 2 * 65_536;
+    this.#relay = options.relay;
+    this.#relay?.serve((request) =>
+      this.#receive(request, postedSession(request) ?? "", false)
+    );
   }
 
   /**
@@ -170,6 +178,7 @@ export class EventStreamServer implements SessionHost {
       this.#keepAliveMs,
       request.headers.get("origin"),
       echo === undefined ? undefined : new ServerResume(request.headers),
+      this.#relay?.prefix,
     );
     const socket = echo === undefined
       ? new Socket(
@@ -208,12 +217,22 @@ export class EventStreamServer implements SessionHost {
     for (const { connection } of this.#sessions.values()) connection.tick();
   }
 
-  async #receive(request: Request, id: string): Promise<Response> {
+  async #receive(
+    request: Request,
+    id: string,
+    relay = true,
+  ): Promise<Response> {
     const refused = this.#forbidden(request);
     if (refused) return refused;
     const connection = this.#sessions.get(id)?.connection;
     if (connection === undefined) {
-      return plain(404, "Not found: no open session has this id");
+      const body = relay && this.#relay
+        ? await readBody(request, this.postLimit).catch(() => undefined)
+        : undefined;
+      const relayed = typeof body === "object"
+        ? await this.#relay?.forward(request, id, body.text)
+        : undefined;
+      return relayed ?? plain(404, "Not found: no open session has this id");
     }
     // The session's secret and origin, before a byte of the body is read.
     const unauthorized = connection.authorize(request);

@@ -1,0 +1,98 @@
+/**
+ * Test helpers for several server processes behind one balancer: a
+ * {@linkcode Node} runs `tests/fixtures/cluster_server.ts` on a fixed port
+ * (so that the balancer finds it again after a restart), can be killed with
+ * SIGKILL, frozen (SIGSTOP), thawed (SIGCONT) and started again.
+ *
+ * @module
+ */
+
+import { freePort } from "./_redis.ts";
+
+const FIXTURE = new URL("./fixtures/cluster_server.ts", import.meta.url);
+
+/** One server process of the cluster. */
+export class Node implements AsyncDisposable {
+  readonly name: string;
+  readonly port: number = freePort();
+  readonly #args: string[];
+  #child: Deno.ChildProcess | undefined;
+  /** Every line it printed on stdout after its first. */
+  readonly lines: string[] = [];
+
+  /**
+   * @param name Its server name (in the session store).
+   * @param args The fixture's other arguments.
+   */
+  constructor(name: string, args: string[]) {
+    this.name = name;
+    this.#args = args;
+  }
+
+  /** Starts it and waits for its first line. */
+  async start(): Promise<void> {
+    const child = this.#child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        FIXTURE.pathname,
+        "--name",
+        this.name,
+        "--port",
+        String(this.port),
+        ...this.#args,
+      ],
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    const lines = child.stdout.pipeThrough(new TextDecoderStream())
+      .getReader();
+    let text = "";
+    let first = true;
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    (async () => {
+      for (;;) {
+        const { value, done } = await lines.read();
+        if (done) return reject(new Error(`${this.name} exited`));
+        text += value;
+        let end;
+        while ((end = text.indexOf("\n")) >= 0) {
+          const line = text.slice(0, end);
+          text = text.slice(end + 1);
+          if (first) {
+            first = false;
+            resolve();
+          } else this.lines.push(line);
+        }
+      }
+    })().catch(() => {});
+    await promise;
+  }
+
+  /**
+   * Sends a signal.
+   *
+   * @param signal SIGKILL, SIGSTOP, SIGCONT or SIGTERM.
+   */
+  signal(signal: Deno.Signal): void {
+    this.#child?.kill(signal);
+  }
+
+  /** Kills it with SIGKILL and waits for it to end. */
+  async kill(): Promise<void> {
+    const child = this.#child;
+    this.#child = undefined;
+    if (child === undefined) return;
+    try {
+      child.kill("SIGCONT");
+      child.kill("SIGKILL");
+    } catch {
+      // Ended already.
+    }
+    await child.status;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.kill();
+  }
+}
