@@ -13,7 +13,7 @@ import { LocalSessions, type ServerSession } from "./session/server.ts";
 import { RESUME_PROTOCOL } from "./session/wire.ts";
 import type { CheckedUpgradeOptions } from "./upgrade.ts";
 import type { Transport } from "./message.ts";
-import type { StartHandler } from "./route.ts";
+import type { StartHandler } from "./_route_dispatch.ts";
 import { authenticate, resumable } from "./_accept.ts";
 import type { Authenticator } from "./auth/_authenticator.ts";
 import type { Principal } from "./auth/principal.ts";

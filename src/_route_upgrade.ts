@@ -7,7 +7,7 @@
  */
 
 import { HandshakeError } from "./handshake.ts";
-import type { Routing } from "./route.ts";
+import type { Routing } from "./_route_dispatch.ts";
 import { acceptUpgrade, type Authenticated, checkUpgrade } from "./_accept.ts";
 
 /**
