@@ -14,6 +14,7 @@ import {
   validateClose,
 } from "../message.ts";
 import { SocketClosedError } from "../socket.ts";
+import { TypedEventTarget } from "../_typed_event_target.ts";
 import { DONE, Inbox } from "../_inbox.ts";
 import { Connection, type UrlSource } from "./_connection.ts";
 import { ClientAuth } from "./_auth.ts";
@@ -57,7 +58,7 @@ import type { SessionInfo } from "../session/options.ts";
  * for await (const msg of client) console.log(msg.data);
  * ```
  */
-export class Client extends EventTarget
+export class Client extends TypedEventTarget<ClientEventMap>
   implements AsyncIterable<Message>, AsyncDisposable {
   #outbox: Outbox;
   /** Received messages of every connection, in order, for the loop. */
@@ -239,92 +240,6 @@ export class Client extends EventTarget
         : new Promise((resolve) => this.#settle = resolve);
     }
     return this.#closed;
-  }
-
-  /**
-   * Listens for one of the client's events; the listener gets a
-   * {@linkcode ClientEvent} (see {@linkcode ClientEventMap}).
-   *
-   * @param type `"statechange"`, `"open"`, `"reconnecting"` or `"close"`.
-   * @param listener Called with the event.
-   * @param options As for `EventTarget.addEventListener`.
-   *
-   * @example Typed listeners, no cast
-   * ```ts
-   * import { connect } from "@switchboard/switchboard/client";
-   *
-   * const client = connect("ws://127.0.0.1:9/", { maxRetries: 0 });
-   * client.addEventListener("reconnecting", (e) => console.log(e.attempt));
-   * client.addEventListener("close", (e) => console.log(e.closeInfo?.code));
-   * await client.closed;
-   * ```
-   */
-  override addEventListener<K extends keyof ClientEventMap>(
-    type: K,
-    listener: (this: Client, event: ClientEventMap[K]) => unknown,
-    options?: boolean | AddEventListenerOptions,
-  ): void;
-  /**
-   * Listens for an event of any other type, as `EventTarget` does.
-   *
-   * @param type The event type.
-   * @param listener Called with the event.
-   * @param options As for `EventTarget.addEventListener`.
-   */
-  override addEventListener(
-    type: string,
-    listener: EventListenerOrEventListenerObject | null,
-    options?: boolean | AddEventListenerOptions,
-  ): void;
-  override addEventListener(
-    type: string,
-    listener: EventListenerOrEventListenerObject | null,
-    options?: boolean | AddEventListenerOptions,
-  ): void {
-    super.addEventListener(type, listener, options);
-  }
-
-  /**
-   * Removes a listener added with {@linkcode Client.addEventListener}.
-   *
-   * @param type The event type.
-   * @param listener The listener given to `addEventListener`.
-   * @param options As for `EventTarget.removeEventListener`.
-   *
-   * @example Listening once for a reconnect
-   * ```ts
-   * import { connect } from "@switchboard/switchboard/client";
-   *
-   * const client = connect("ws://127.0.0.1:9/", { maxRetries: 0 });
-   * const onRetry = (e: { attempt: number }) => console.log(e.attempt);
-   * client.addEventListener("reconnecting", onRetry);
-   * client.removeEventListener("reconnecting", onRetry);
-   * await client.closed;
-   * ```
-   */
-  override removeEventListener<K extends keyof ClientEventMap>(
-    type: K,
-    listener: (this: Client, event: ClientEventMap[K]) => unknown,
-    options?: boolean | EventListenerOptions,
-  ): void;
-  /**
-   * Removes a listener of any other type, as `EventTarget` does.
-   *
-   * @param type The event type.
-   * @param listener The listener to remove.
-   * @param options As for `EventTarget.removeEventListener`.
-   */
-  override removeEventListener(
-    type: string,
-    listener: EventListenerOrEventListenerObject | null,
-    options?: boolean | EventListenerOptions,
-  ): void;
-  override removeEventListener(
-    type: string,
-    listener: EventListenerOrEventListenerObject | null,
-    options?: boolean | EventListenerOptions,
-  ): void {
-    super.removeEventListener(type, listener, options);
   }
 
   /**
