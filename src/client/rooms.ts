@@ -138,12 +138,7 @@ class JoinedRoom extends TypedEventTarget<RoomEventMap> implements Room {
   }
 
   [Symbol.asyncIterator](): AsyncIterator<RoomMessage> {
-    if (this.#inbox.reading) {
-      throw new TypeError(
-        `Cannot iterate room "${this.name}": another loop is already reading it`,
-      );
-    }
-    this.#inbox.reading = true;
+    this.#inbox.claim(`room "${this.name}"`);
     return {
       next: () => this.#inbox.next(),
       return: () => {
