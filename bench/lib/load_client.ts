@@ -178,13 +178,13 @@ export interface WsConn {
 }
 
 /**
- * Opens a WebSocket to `ws://127.0.0.1:port/ws`.
+ * Opens a WebSocket to `ws://127.0.0.1:port/ws` (or another path).
  *
  * @param port The server's port.
  * @param keepFirst Keep the first message's bytes (for the echo check).
  * @param options `protocol` to offer (the answer must name it); `sessions`
  * to count a resumable session's control messages apart (see
- * {@linkcode FrameCounter}).
+ * {@linkcode FrameCounter}); `path`, `/ws` unless given.
  * @returns The open connection.
  * @throws {Error} When the server does not answer 101 with the right accept,
  * or does not take the offered protocol.
@@ -192,16 +192,16 @@ export interface WsConn {
 export async function openWs(
   port: number,
   keepFirst = false,
-  options: { protocol?: string; sessions?: boolean } = {},
+  options: { protocol?: string; sessions?: boolean; path?: string } = {},
 ): Promise<WsConn> {
-  const { protocol, sessions = false } = options;
+  const { protocol, sessions = false, path = "/ws" } = options;
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   try {
     conn.setNoDelay(true);
     await writeAll(
       conn,
       new TextEncoder().encode(
-        `GET /ws HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\n` +
+        `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\n` +
           `Connection: Upgrade\r\nSec-WebSocket-Key: ${KEY}\r\n` +
           `Sec-WebSocket-Version: 13\r\n` +
           (protocol ? `Sec-WebSocket-Protocol: ${protocol}\r\n` : "") +

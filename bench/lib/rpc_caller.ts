@@ -1,16 +1,14 @@
 /**
- * One side's callers of bench/scenarios/rpc.ts, as a process of its own so
- * that two sides measured in the same window share their core the way two
- * servers do (the kernel's fair share), not one event loop:
+ * One side's callers of bench/scenarios/rpc.ts, as a process of its own
+ * (see load_process.ts):
  *
  * ```sh
  * deno run -A bench/lib/rpc_caller.ts switchboard|raw <url> <warm-up s>
  * ```
  *
- * Connects, runs `CALLERS` loops calling `add` for the warm-up, prints
- * `ready`, then for each line `<seconds>` on standard input runs the loops
- * for that long and prints `{"calls":N,"p50Ms":x,"p99Ms":y}`; an empty line
- * or the end of the input closes the connection and exits.
+ * Connects, runs `CALLERS` loops calling `add` for the warm-up, then serves
+ * windows of calls as {@linkcode serveLoad} says, each answered with
+ * `{"calls":N,"p50Ms":x,"p99Ms":y}`.
  *
  * `switchboard` is `RpcPeer` over a `Socket`; `raw` the hand-written floor:
  * a raw `WebSocket`, `JSON.stringify` and a `Map` of pending ids.
@@ -21,7 +19,11 @@
 import { Socket } from "../../mod.ts";
 import { RpcPeer } from "@switchboard/switchboard/rpc";
 import type { Api } from "../servers/rpc.ts";
-import { ROOT } from "./process.ts";
+import {
+  type LoadProcess,
+  serveLoad,
+  startLoadProcess,
+} from "./load_process.ts";
 import { percentile, round } from "./stats.ts";
 import { closeWebSocket, openWebSocket } from "./websocket.ts";
 
@@ -107,12 +109,6 @@ async function rawCaller(url: string): Promise<Caller> {
   };
 }
 
-/** A caller process, from {@linkcode startCaller}. */
-export interface CallerProcess extends AsyncDisposable {
-  /** Runs the callers for `seconds` and returns what they did. */
-  run(seconds: number): Promise<CallWindow>;
-}
-
 /**
  * Starts a caller process and waits until it has warmed up.
  *
@@ -122,80 +118,18 @@ export interface CallerProcess extends AsyncDisposable {
  * @param core The core to pin it to, or undefined not to pin.
  * @returns The process; dispose of it to end it.
  */
-export async function startCaller(
+export function startCaller(
   kind: "switchboard" | "raw",
   url: string,
   warmup: number,
   core: number | undefined,
-): Promise<CallerProcess> {
-  const args = ["run", "-A", `${ROOT}bench/lib/rpc_caller.ts`, kind, url];
-  args.push(String(warmup));
-  const child = new Deno.Command(
-    core === undefined ? Deno.execPath() : "taskset",
-    {
-      args: core === undefined
-        ? args
-        : ["-c", String(core), Deno.execPath(), ...args],
-      cwd: ROOT,
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "inherit",
-      env: { NO_COLOR: "1" },
-    },
-  ).spawn();
-  const lines = child.stdout.pipeThrough(new TextDecoderStream())
-    .pipeThrough(new TextLineStream()).getReader();
-  const writer = child.stdin.getWriter();
-  const encoder = new TextEncoder();
-  // A caller that stops answering fails the run rather than hanging it.
-  const next = async (): Promise<string> => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const { value, done } = await Promise.race([
-      lines.read(),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`the ${kind} caller did not answer`)),
-          30_000,
-        );
-      }),
-    ]).finally(() => clearTimeout(timer));
-    if (done) throw new Error(`the ${kind} caller exited`);
-    return value;
-  };
-  const ready = await next().catch((error) => {
-    child.kill("SIGKILL");
-    throw error;
-  });
-  if (ready !== "ready") throw new Error(`the ${kind} caller said ${ready}`);
-  return {
-    async run(seconds) {
-      await writer.write(encoder.encode(`${seconds}\n`));
-      return JSON.parse(await next()) as CallWindow;
-    },
-    async [Symbol.asyncDispose]() {
-      await writer.write(encoder.encode("\n")).catch(() => {});
-      await writer.close().catch(() => {});
-      await lines.cancel().catch(() => {});
-      await child.status;
-    },
-  };
-}
-
-/** Splits decoded text into lines. */
-class TextLineStream extends TransformStream<string, string> {
-  constructor() {
-    let rest = "";
-    super({
-      transform(chunk, controller) {
-        const lines = (rest + chunk).split("\n");
-        rest = lines.pop() ?? "";
-        for (const line of lines) controller.enqueue(line);
-      },
-      flush(controller) {
-        if (rest) controller.enqueue(rest);
-      },
-    });
-  }
+): Promise<LoadProcess<CallWindow>> {
+  return startLoadProcess(
+    `the ${kind} caller`,
+    "bench/lib/rpc_caller.ts",
+    [kind, url, String(warmup)],
+    core,
+  );
 }
 
 async function main(): Promise<void> {
@@ -205,17 +139,7 @@ async function main(): Promise<void> {
   }
   const caller = kind === "raw" ? await rawCaller(url) : switchboardCaller(url);
   await callFor(caller.call, Number(warmup));
-  console.log("ready");
-  const lines = Deno.stdin.readable.pipeThrough(new TextDecoderStream());
-  let rest = "";
-  read: for await (const text of lines) {
-    const got = (rest + text).split("\n");
-    rest = got.pop() ?? "";
-    for (const line of got) {
-      if (line.trim() === "") break read;
-      console.log(JSON.stringify(await callFor(caller.call, Number(line))));
-    }
-  }
+  await serveLoad((seconds) => callFor(caller.call, seconds));
   await caller.close();
 }
 

@@ -36,12 +36,14 @@ import {
 } from "../lib/process.ts";
 import { json, scenarioRun, writeResults } from "../lib/results.ts";
 import { median, round } from "../lib/stats.ts";
+import { CALLERS, type CallWindow, startCaller } from "../lib/rpc_caller.ts";
+import type { LoadProcess } from "../lib/load_process.ts";
 import {
-  type CallerProcess,
-  CALLERS,
-  type CallWindow,
-  startCaller,
-} from "../lib/rpc_caller.ts";
+  type LoadPair,
+  pairedRounds,
+  type PairRatio,
+  ratioText,
+} from "../lib/paired_loads.ts";
 
 const { quick, dir } = scenarioRun();
 
@@ -55,14 +57,10 @@ interface Side {
 }
 
 /** Two peers measured together; the ratio is `measured / baseline`. */
-interface PairResult {
+interface PairResult extends PairRatio {
   pair: string;
   measured: Side;
   baseline: Side;
-  ratio: number;
-  rounds: number[];
-  min: number;
-  max: number;
 }
 
 const NAMES = {
@@ -74,10 +72,10 @@ const NAMES = {
 type Kind = keyof typeof NAMES;
 
 /** The pairs, each measured together: the peer, and the control. */
-const PAIRS = [
+const PAIRS: readonly LoadPair<Kind>[] = [
   { id: "peer", measured: "switchboard", baseline: "raw" },
   { id: "control", measured: "control", baseline: "raw" },
-] as const;
+];
 
 await main();
 
@@ -128,31 +126,18 @@ async function main(): Promise<void> {
     warmup,
     callerCore,
   );
-  const callers: Record<Kind, CallerProcess> = {
+  const callers: Record<Kind, LoadProcess<CallWindow>> = {
     switchboard: peerCaller,
     raw: rawCaller,
     control: controlCaller,
   };
-  const windows: Record<Kind, CallWindow[]> = {
-    switchboard: [],
-    raw: [],
-    control: [],
-  };
-  const ratios: Record<string, number[]> = { peer: [], control: [] };
-  for (let turn = 0; turn < rounds; turn++) {
-    // The pairs take turns.
-    const order = turn % 2 === 0 ? PAIRS : [...PAIRS].reverse();
-    for (const pair of order) {
-      const [measured, baseline] = await Promise.all([
-        callers[pair.measured].run(seconds),
-        callers[pair.baseline].run(seconds),
-      ]);
-      windows[pair.measured].push(measured);
-      // The floor is in both pairs: its figures are those of the peer's.
-      if (pair.id === "peer") windows.raw.push(baseline);
-      ratios[pair.id]!.push(measured.calls / baseline.calls);
-    }
-  }
+  const { results: windows, ratios: { calls: ratios } } = await pairedRounds(
+    PAIRS,
+    callers,
+    rounds,
+    seconds,
+    { calls: (w) => w.calls },
+  );
   const side = (kind: Kind): Side => {
     const got = windows[kind];
     return {
@@ -163,18 +148,12 @@ async function main(): Promise<void> {
       p99Ms: round(median(got.map((w) => w.p99Ms)), 3),
     };
   };
-  const results: PairResult[] = PAIRS.map((pair) => {
-    const each = ratios[pair.id]!.map((r) => round(r, 4));
-    return {
-      pair: pair.id,
-      measured: side(pair.measured),
-      baseline: side(pair.baseline),
-      ratio: round(median(each), 3),
-      rounds: each,
-      min: Math.min(...each),
-      max: Math.max(...each),
-    };
-  });
+  const results: PairResult[] = PAIRS.map((pair) => ({
+    pair: pair.id,
+    measured: side(pair.measured),
+    baseline: side(pair.baseline),
+    ...ratios[pair.id]!,
+  }));
   const [peer, check] = results as [PairResult, PairResult];
   const pinning = pinned
     ? "servers on core 0, callers (a process per side) on core 1"
@@ -197,8 +176,6 @@ async function main(): Promise<void> {
   await writeResults(dir, {
     [`rpc${quick ? ".quick" : ""}.json`]: json(report),
   });
-  const range = (r: PairResult) =>
-    `${r.ratio.toFixed(3)} (${r.min.toFixed(2)}–${r.max.toFixed(2)})`;
   const row = (s: Side) =>
     `| ${s.peer} | ${
       s.callsPerSecond.toLocaleString("en-US")
@@ -223,9 +200,9 @@ async function main(): Promise<void> {
       row(peer.baseline),
       "",
       `RpcPeer runs at ${
-        range(peer)
+        ratioText(peer)
       }x the hand-written floor; the control pair (the floor against a ` +
-      `second copy of itself) reads ${range(check)}.`,
+      `second copy of itself) reads ${ratioText(check)}.`,
     ].join("\n"),
   );
 }
