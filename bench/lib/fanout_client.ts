@@ -138,7 +138,7 @@ async function main(): Promise<void> {
   await writeAll(sender.conn, frame);
   await settled();
   await window(warmup);
-  await serveLoad(window);
+  await serveLoad((line) => window(Number(line)));
   // Dropped, not closed: a close handshake would need a second reader.
   for (const ws of [...subscribers, sender]) drop(ws);
   await Promise.all(reading);

@@ -19,6 +19,8 @@ import { ROOT } from "./process.ts";
 export interface LoadProcess<T> extends AsyncDisposable {
   /** Runs the load for `seconds` and returns what it measured. */
   run(seconds: number): Promise<T>;
+  /** Sends one line (a command the program knows) and returns its answer. */
+  command<R = T>(line: string): Promise<R>;
 }
 
 /** How long a load process may take to answer before the run fails. */
@@ -87,30 +89,33 @@ export async function startLoadProcess<T>(
     await end();
     throw new Error(`${name} said ${ready}`);
   }
+  const command = async <R>(line: string): Promise<R> => {
+    await writer.write(encoder.encode(`${line}\n`));
+    return JSON.parse(await next()) as R;
+  };
   return {
-    async run(seconds) {
-      await writer.write(encoder.encode(`${seconds}\n`));
-      return JSON.parse(await next()) as T;
-    },
+    run: (seconds) => command<T>(String(seconds)),
+    command,
     [Symbol.asyncDispose]: end,
   };
 }
 
 /**
- * The program's side: prints `ready`, then runs `load` for each line of
- * seconds it reads and prints each result as JSON.
+ * The program's side: prints `ready`, then answers each line it reads
+ * (a number of seconds, or a command of its own) with one line of JSON.
  *
- * @param load Runs the load for that many seconds.
+ * @param answer Runs the load for the line (`Number(line)` seconds, for a
+ * program that knows no other command) and returns the answer.
  */
 export async function serveLoad(
-  load: (seconds: number) => Promise<unknown>,
+  answer: (line: string) => Promise<unknown>,
 ): Promise<void> {
   console.log("ready");
   const lines = lineReader(Deno.stdin.readable);
   for (;;) {
     const line = await lines();
     if (line === undefined || line.trim() === "") return;
-    console.log(JSON.stringify(await load(Number(line))));
+    console.log(JSON.stringify(await answer(line.trim())));
   }
 }
 

@@ -42,7 +42,7 @@ export interface PairRatio {
  */
 export async function pairedRounds<K extends string, T, F extends string>(
   pairs: readonly LoadPair<K>[],
-  loads: Record<K, LoadProcess<T>>,
+  loads: Record<K, Pick<LoadProcess<T>, "run">>,
   rounds: number,
   seconds: number,
   figures: Record<F, (result: T) => number>,

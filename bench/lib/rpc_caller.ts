@@ -139,7 +139,7 @@ async function main(): Promise<void> {
   }
   const caller = kind === "raw" ? await rawCaller(url) : switchboardCaller(url);
   await callFor(caller.call, Number(warmup));
-  await serveLoad((seconds) => callFor(caller.call, seconds));
+  await serveLoad((line) => callFor(caller.call, Number(line)));
   await caller.close();
 }
 

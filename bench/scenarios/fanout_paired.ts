@@ -74,14 +74,13 @@ type Metered = FanOutWindow & { serverCpu: number };
 function metered(
   load: LoadProcess<FanOutWindow>,
   server: RunningServer,
-): LoadProcess<Metered> {
+): Pick<LoadProcess<Metered>, "run"> {
   return {
     async run(seconds) {
       const before = server.cpuSeconds();
       const window = await load.run(seconds);
       return { ...window, serverCpu: server.cpuSeconds() - before };
     },
-    [Symbol.asyncDispose]: () => load[Symbol.asyncDispose](),
   };
 }
 
@@ -111,7 +110,7 @@ async function main(): Promise<void> {
   await using hub = await client(hubServer);
   await using raw = await client(rawServer);
   await using control = await client(controlServer);
-  const loads: Record<Kind, LoadProcess<Metered>> = {
+  const loads: Record<Kind, Pick<LoadProcess<Metered>, "run">> = {
     hub: metered(hub, hubServer),
     raw: metered(raw, rawServer),
     control: metered(control, controlServer),
