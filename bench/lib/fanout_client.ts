@@ -8,7 +8,8 @@
  * deno run -A bench/lib/fanout_client.ts <port> <subscribers> <warm-up s>
  * ```
  *
- * The sender keeps `IN_FLIGHT` broadcasts of 64 B text under way (sent and
+ * Every connection answers pings (the servers' keepalive closes one that
+ * does not). The sender keeps `IN_FLIGHT` broadcasts of 64 B text under way (sent and
  * not yet delivered to every subscriber), so that the server always has
  * work and never a backlog that grows; each window answers
  * `{"deliveries":N,"seconds":s,"total":T}`: the deliveries counted while
@@ -75,9 +76,9 @@ async function main(): Promise<void> {
   }
   const subscribers: WsConn[] = [];
   for (let i = 0; i < count; i++) {
-    subscribers.push(await openWs(port, false, { path: "/" }));
+    subscribers.push(await openWs(port, false, { path: "/", pong: true }));
   }
-  const sender = await openWs(port, false, { path: "/" });
+  const sender = await openWs(port, false, { path: "/", pong: true });
   const frame = clientFrame(1, new Uint8Array(64).fill(0x6d));
   let sent = 0;
   let delivered = 0;

@@ -83,6 +83,8 @@ export class FrameCounter {
   controls = 0;
   /** Told each ping's payload (a client must answer with a pong). */
   #onPing: ((payload: Uint8Array) => void) | undefined;
+  /** Pings read. */
+  pings = 0;
   #pingParts: Uint8Array[] = [];
 
   /**
@@ -158,6 +160,7 @@ export class FrameCounter {
 
   #end(): number {
     if (this.#opcode === 9) {
+      this.pings++;
       const parts = this.#pingParts;
       this.#pingParts = [];
       this.#onPing?.(parts.length === 1 ? parts[0]! : concat(parts));
@@ -198,7 +201,9 @@ export interface WsConn {
  * @param options `protocol` to offer (the answer must name it); `sessions`
  * to count a resumable session's control messages apart (see
  * {@linkcode FrameCounter}); `path`, `/ws` unless given; `hostname`,
- * `127.0.0.1` unless given; `onPing`, see {@linkcode FrameCounter}.
+ * `127.0.0.1` unless given; `pong` to answer each ping with a pong, as a
+ * browser does (a server with keepalive closes a peer that does not),
+ * counting them in the counter's `pings`.
  * @returns The open connection.
  * @throws {Error} When the server does not answer 101 with the right accept,
  * or does not take the offered protocol.
@@ -211,7 +216,7 @@ export async function openWs(
     sessions?: boolean;
     path?: string;
     hostname?: string;
-    onPing?: (payload: Uint8Array) => void;
+    pong?: boolean;
   } = {},
 ): Promise<WsConn> {
   const {
@@ -219,9 +224,14 @@ export async function openWs(
     sessions = false,
     path = "/ws",
     hostname = "127.0.0.1",
-    onPing,
+    pong = false,
   } = options;
   const conn = await Deno.connect({ hostname, port });
+  const onPing = pong
+    ? (payload: Uint8Array) => {
+      writeAll(conn, clientFrame(10, payload)).catch(() => {});
+    }
+    : undefined;
   try {
     conn.setNoDelay(true);
     await writeAll(

@@ -82,7 +82,6 @@ async function main(): Promise<void> {
   if (!port) throw new Error("usage: scale_client.ts <port>");
   const held: Held[] = [];
   const reading: Promise<void>[] = [];
-  let pings = 0;
   let target = Infinity;
   let done = 0;
   let lastAt = 0;
@@ -116,16 +115,12 @@ async function main(): Promise<void> {
   };
   const open = async (host: string, count: number, concurrency: number) => {
     const start = performance.now();
-    const opened = await openMany(port, count, concurrency, () => {
-      let ws: WsConn | undefined;
-      const pong = (payload: Uint8Array) => {
-        pings++;
-        if (ws) writeAll(ws.conn, clientFrame(10, payload)).catch(() => {});
-      };
-      return openWs(port, false, { hostname: host, onPing: pong }).then(
-        (conn) => ws = conn,
-      );
-    });
+    const opened = await openMany(
+      port,
+      count,
+      concurrency,
+      () => openWs(port, false, { hostname: host, pong: true }),
+    );
     for (const ws of opened) {
       const h = { ws, got: 0 };
       held.push(h);
@@ -182,7 +177,9 @@ async function main(): Promise<void> {
       case "open":
         return await open(args[0]!, Number(args[1]), Number(args[2]));
       case "pings":
-        return { pings };
+        return {
+          pings: held.reduce((sum, h) => sum + h.ws.counter.pings, 0),
+        };
       case "echo":
         return await echo(Number(args[0]));
       case "arm":
