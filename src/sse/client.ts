@@ -26,6 +26,9 @@ import {
 } from "./wire.ts";
 import { ClientResume } from "./_resume.ts";
 import { NextTask } from "./_next_task.ts";
+import { type Fetch, httpUrl, post } from "./_http.ts";
+
+export type { Fetch } from "./_http.ts";
 import {
   CONTROL,
   type ControlHandler,
@@ -43,41 +46,8 @@ const SESSION_KINDS = ["A", "C", "N", "R"];
  * travel (one larger message goes alone).
  */
 const BATCH_BYTES = 64 * 1024;
-/** Attempts per POST before the session is given up (1006). */
-const POST_ATTEMPTS = 6;
 /** Milliseconds to wait for the server's close event after our close. */
 const CLOSE_TIMEOUT = 5000;
-
-/**
- * A `fetch` function, as the fallback transport calls it (see the client's
- * `fetch` option).
- *
- * @example A fetch that sends cookies to another origin
- * ```ts
- * import type { Fetch } from "@switchboard/switchboard/client";
- *
- * const withCookies: Fetch = (input, init) =>
- *   fetch(input, { ...init, credentials: "include" });
- * console.log(typeof withCookies);
- * ```
- */
-export type Fetch = (
-  input: string | URL | Request,
-  init?: RequestInit,
-) => Promise<Response>;
-
-/**
- * The `http(s)://` address of a `ws(s)://` URL.
- *
- * @param url The URL.
- * @returns The URL with an HTTP scheme.
- */
-export function httpUrl(url: string): URL {
-  const http = new URL(url);
-  if (http.protocol === "ws:") http.protocol = "http:";
-  else if (http.protocol === "wss:") http.protocol = "https:";
-  return http;
-}
 
 /** One fallback connection, with the `WebSocket` surface a Socket uses. */
 export class EventStreamSocket extends EventTarget {
@@ -428,36 +398,26 @@ export class EventStreamSocket extends EventTarget {
   }
 
   /**
-   * Sends one POST, retrying the same body when the answer is lost.
+   * Sends one POST, again while its answer is lost (see `_post.ts`); ends
+   * the connection with 1006 once every attempt failed.
    *
    * @returns The answer's status (0 when none came) and, for a 200, its
    * text.
    */
   async #deliver(url: string, body: string): Promise<[number, string]> {
-    let error: unknown;
-    for (let attempt = 0; attempt < POST_ATTEMPTS; attempt++) {
-      if (attempt > 0) await delay(50 * 2 ** attempt);
-      if (this.readyState === CLOSED) return [0, ""];
-      try {
-        const response = await this.#fetch(url, {
-          method: "POST",
-          headers: this.#headers({
-            "content-type": "text/plain;charset=UTF-8",
-            [SECRET_HEADER]: this.#secret,
-          }),
-          body,
-          signal: this.#abort.signal,
-        });
-        const answer = response.status === 200 ? await response.text() : "";
-        if (response.status !== 200) await response.body?.cancel();
-        // A 5xx from a proxy: the POST may not have arrived; send it again.
-        if (response.status < 500) return [response.status, answer];
-        error = new Error(`HTTP ${response.status}`);
-      } catch (caught) {
-        error = caught;
-      }
-    }
-    this.#end(1006, `Could not deliver messages: ${messageOf(error)}`, false);
+    const answer = await post({
+      fetch: this.#fetch,
+      url,
+      headers: () =>
+        this.#headers({
+          "content-type": "text/plain;charset=UTF-8",
+          [SECRET_HEADER]: this.#secret,
+        }),
+      signal: this.#abort.signal,
+      closed: () => this.readyState === CLOSED,
+    }, body);
+    if (!(answer instanceof Error)) return answer;
+    this.#end(1006, `Could not deliver messages: ${answer.message}`, false);
     return [0, ""];
   }
 
@@ -488,10 +448,6 @@ export class EventStreamSocket extends EventTarget {
 
 const utf8Decoder = new TextDecoder();
 const STREAM: TextDecodeOptions = { stream: true };
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
