@@ -68,6 +68,12 @@ export class Inbox<T> {
   #ended = false;
   /** Whether a loop is reading (one at a time). */
   reading = false;
+  /**
+   * Takes each value at once, in place of the waiting loop, while nothing
+   * is queued (the RPC peer reads so while it waits); values queued before
+   * it was set still go to the loop first.
+   */
+  sink: ((value: T) => void) | undefined;
   /** The bytes of the messages waiting. */
   #bytes = 0;
   /** How many messages and bytes may wait for the loop. */
@@ -124,6 +130,11 @@ export class Inbox<T> {
    * `maxBytes` bytes would wait: the caller closes the connection (1013).
    */
   push(value: T): boolean {
+    const sink = this.sink;
+    if (sink !== undefined && this.#queue === undefined) {
+      sink(value);
+      return true;
+    }
     const waiter = this.#waiter;
     if (waiter !== undefined) {
       this.#waiter = this.#waiters?.shift();

@@ -22,6 +22,7 @@ export interface SocketInternals {
   shutdown(socket: Socket, code: number, reason: string): void;
   dispatch(socket: Socket, event: Event): void;
   next(socket: Socket): Promise<IteratorResult<Message>>;
+  sink(socket: Socket, sink: ((msg: Message) => void) | undefined): void;
   leave(socket: Socket): Promise<IteratorResult<Message>>;
   counters(socket: Socket): { in: number; out: number; charged: number };
   limitInbound(socket: Socket, limit: number): void;
@@ -175,6 +176,23 @@ export function chargeInbound(socket: Socket, count: number): boolean {
  */
 export function pendingBytes(socket: Socket): number {
   return internals.pending(socket);
+}
+
+/**
+ * Has each message the socket receives while none is queued for its loop
+ * handed to `sink` at once, inside the runtime's message event, instead of
+ * to the waiting loop (which still gets what was queued before, and the
+ * end); `undefined` stops it. Internal: the RPC peer reads so, saving a
+ * promise per message. The sink must not throw.
+ *
+ * @param socket The socket, which a loop of the caller's reads.
+ * @param sink Takes each message, or `undefined`.
+ */
+export function sinkMessages(
+  socket: Socket,
+  sink: ((msg: Message) => void) | undefined,
+): void {
+  internals.sink(socket, sink);
 }
 
 /**

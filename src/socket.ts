@@ -100,6 +100,7 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
       socket.#shutdown(code, reason);
     internals.dispatch = (socket, event) => socket.#dispatch(event);
     internals.next = (socket) => socket.#rx.next();
+    internals.sink = (socket, sink) => socket.#rx.sink = sink;
     internals.leave = (socket) => {
       socket.#rx.reading = false;
       // Nobody reads what is left once the loop is gone: let it go now rather

@@ -1205,3 +1205,46 @@ Deno.test({
     await example.waitForLine(/^#1 closed/);
   },
 });
+
+Deno.test("requests queued before a peer starts are answered before later ones, in order", async () => {
+  // A WebSocket stand-in: what `deliver` is given arrives as a message.
+  class Stub extends EventTarget {
+    readyState = 1;
+    bufferedAmount = 0;
+    binaryType = "arraybuffer";
+    protocol = "";
+    sent: string[] = [];
+    send(data: string): void {
+      this.sent.push(data);
+    }
+    close(): void {
+      this.readyState = 3;
+      this.dispatchEvent(
+        new CloseEvent("close", { code: 1000, reason: "", wasClean: true }),
+      );
+    }
+    deliver(id: number): void {
+      const request = { jsonrpc: "2.0", method: "add", params: [id, 1], id };
+      this.dispatchEvent(
+        new MessageEvent("message", { data: JSON.stringify(request) }),
+      );
+    }
+  }
+  const stub = new Stub();
+  const socket = new Socket(stub as unknown as WebSocket);
+  for (let id = 1; id <= 3; id++) stub.deliver(id);
+  const peer = new RpcPeer<Pick<ServerApi, "add">>(socket, {
+    methods: { add: ([a, b]) => a + b },
+  });
+  // Before the peer's loop took the queued ones, then once it waits.
+  for (let id = 4; id <= 6; id++) stub.deliver(id);
+  await delay(0);
+  for (let id = 7; id <= 9; id++) stub.deliver(id);
+  await delay(0);
+  assert.deepEqual(
+    stub.sent.map((text) => JSON.parse(text).id),
+    [1, 2, 3, 4, 5, 6, 7, 8, 9],
+  );
+  peer.close();
+  await peer.closed;
+});

@@ -639,3 +639,102 @@ Deno.test("a handler that closes with 1008 Unauthorized over the fallback: the c
     assert.deepEqual([got.code, got.reason], [code, `code ${code}`]);
   }
 });
+
+/**
+ * A fallback server inside `fetch`: the stream is a ReadableStream the test
+ * writes events to, each chunk as one read; POST bodies are recorded, and
+ * each answer waits for `answer()` when `hold` is set.
+ */
+function inProcessServer() {
+  const encoder = new TextEncoder();
+  let stream: ReadableStreamDefaultController<Uint8Array> | undefined;
+  const held: (() => void)[] = [];
+  const server = {
+    /** The entries of each POST, in order. */
+    posts: [] as unknown[][][],
+    hold: false,
+    /** Writes events to the stream in one chunk. */
+    write(events: string[]) {
+      stream?.enqueue(encoder.encode(events.join("")));
+    },
+    /** Answers the POSTs held so far. */
+    answer() {
+      for (const release of held.splice(0)) release();
+    },
+    fetch: (async (_input, init) => {
+      if (init?.method !== "POST") {
+        // As over a network, the answer comes in a later task.
+        await delay(1);
+        return new Response(
+          new ReadableStream<Uint8Array>({
+            start(controller) {
+              stream = controller;
+              controller.enqueue(encoder.encode(
+                'event: open\ndata: {"session":"s","protocol":"","secret":"k"}\n\n',
+              ));
+            },
+          }),
+          { headers: { "content-type": "text/event-stream" } },
+        );
+      }
+      const { messages } = JSON.parse(String(init.body)) as {
+        messages: unknown[][];
+      };
+      server.posts.push(messages);
+      if (server.hold) await new Promise<void>((r) => held.push(r));
+      if (messages.some((entry) => entry[0] === "c")) {
+        server.write(['event: close\ndata: {"code":1000,"reason":""}\n\n']);
+        stream?.close();
+      }
+      return new Response(null, { status: 204 });
+    }) as Fetch,
+  };
+  return server;
+}
+
+Deno.test("the fallback client sends the answers to a burst of messages in one POST, also when the burst arrives with the answer to a POST", async () => {
+  const server = inProcessServer();
+  const client = connect("ws://127.0.0.1:9/ws", {
+    transports: ["sse"],
+    maxRetries: 0,
+    fetch: server.fetch,
+  });
+  const texts = (from: number) =>
+    Array.from(
+      { length: 10 },
+      (_, i) => `event: text\ndata: ${JSON.stringify(`m${from + i}`)}\n\n`,
+    );
+  const answered = (async () => {
+    let count = 0;
+    // Each message is answered as a user's loop answers it: some promise
+    // hops after the one before.
+    for await (const msg of client) {
+      await client.send(`re ${msg.data}`);
+      if (++count === 20) break;
+    }
+  })();
+  await new Promise((resolve) =>
+    client.addEventListener("open", resolve, { once: true })
+  );
+  server.hold = true;
+  server.write(texts(0));
+  while (server.posts.length < 1) await delay(5);
+  await delay(20);
+  // The second burst arrives in the same task as the answer to the POST
+  // that carries the answers to the first.
+  server.write(texts(10));
+  server.answer();
+  while (server.posts.length < 2) await delay(5);
+  server.hold = false;
+  server.answer();
+  await answered;
+  await client.closed;
+  const sizes = server.posts.map((entries) =>
+    entries.filter((entry) => entry[0] === "t").length
+  );
+  assert.deepEqual(sizes.slice(0, 2), [10, 10]);
+  assert.deepEqual(
+    server.posts.flat().filter((entry) => entry[0] === "t"),
+    Array.from({ length: 20 }, (_, i) => ["t", `re m${i}`]),
+  );
+});

@@ -133,16 +133,24 @@ export interface RssPhase {
 export interface RssRun {
   readonly samples: readonly RssSample[];
   readonly phases: readonly RssPhase[];
-  /** The RSS after the held connections opened, in MiB: the ±10% band. */
-  readonly baseline: number;
-  readonly config: {
+  /**
+   * The RSS after the held connections opened, in MiB: the ±10% band (a
+   * soak run's).
+   */
+  readonly baseline?: number;
+  /** A soak run's plan, for its subtitle. */
+  readonly config?: {
     readonly held: number;
     readonly cycles: number;
     readonly concurrency: number;
   };
-  readonly pass: boolean;
+  /** A soak run's verdict. */
+  readonly pass?: boolean;
   /** The server's name, for the title. */
   readonly server: string;
+  /** The title and subtitle, when not a soak run's. */
+  readonly title?: string;
+  readonly subtitle?: string;
 }
 
 /**
@@ -154,6 +162,11 @@ export interface RssRun {
  */
 export function rssChart(run: RssRun): string {
   const { samples, phases, baseline, config, pass, server } = run;
+  const title = run.title ?? `Soak: the ${server}'s RSS over time`;
+  const subtitle = run.subtitle ??
+    (config
+      ? `${config.held} connections held, then ${config.cycles} connect/echo/close cycles ${config.concurrency} at a time, then the held ones closed`
+      : "");
   const width = 900;
   const height = 440;
   const left = 64;
@@ -164,7 +177,7 @@ export function rssChart(run: RssRun): string {
   const h = height - top - bottom;
   const tMax = Math.max(1, ...samples.map((s) => s.t));
   const rssValues = samples.map((s) => s.rssMiB).filter(Number.isFinite);
-  const rssMax = niceCeil(Math.max(baseline * 1.15, ...rssValues));
+  const rssMax = niceCeil(Math.max((baseline ?? 0) * 1.15, ...rssValues));
   const openMax = niceCeil(Math.max(1, ...samples.map((s) => s.open)));
   const x = (t: number) => left + (t / tMax) * w;
   const y = (mib: number) => top + h - (mib / rssMax) * h;
@@ -172,12 +185,10 @@ export function rssChart(run: RssRun): string {
   const out: string[] = [];
   out.push(
     ...svgStart(width, height, 12),
-    `<text x="${left}" y="20" font-size="15" font-weight="bold">Soak: the ${server}'s RSS over time</text>`,
-    `<text x="${left}" y="38">${
-      escapeXml(
-        `${config.held} connections held, then ${config.cycles} connect/echo/close cycles ${config.concurrency} at a time, then the held ones closed`,
-      )
+    `<text x="${left}" y="20" font-size="15" font-weight="bold">${
+      escapeXml(title)
     }</text>`,
+    `<text x="${left}" y="38">${escapeXml(subtitle)}</text>`,
   );
   const shades = ["#f3f6fb", "#fbf7ef"];
   phases.forEach((p, i) => {
@@ -192,21 +203,23 @@ export function rssChart(run: RssRun): string {
     );
   });
   // baseline and the 10% band around it
-  out.push(
-    `<rect x="${left}" y="${
-      y(baseline * 1.1).toFixed(1)
-    }" width="${w}" height="${
-      (y(baseline * 0.9) - y(baseline * 1.1)).toFixed(1)
-    }" fill="#2a9d8f" opacity="0.12"/>`,
-    `<line x1="${left}" x2="${left + w}" y1="${y(baseline).toFixed(1)}" y2="${
-      y(baseline).toFixed(1)
-    }" stroke="#2a9d8f" stroke-dasharray="4 3"/>`,
-    `<text x="${left + 4}" y="${
-      (y(baseline * 0.9) + 14).toFixed(1)
-    }" fill="#2a9d8f">after ${config.held} held ±10% (${
-      baseline.toFixed(1)
-    } MiB)</text>`,
-  );
+  if (baseline !== undefined && config !== undefined) {
+    out.push(
+      `<rect x="${left}" y="${
+        y(baseline * 1.1).toFixed(1)
+      }" width="${w}" height="${
+        (y(baseline * 0.9) - y(baseline * 1.1)).toFixed(1)
+      }" fill="#2a9d8f" opacity="0.12"/>`,
+      `<line x1="${left}" x2="${left + w}" y1="${y(baseline).toFixed(1)}" y2="${
+        y(baseline).toFixed(1)
+      }" stroke="#2a9d8f" stroke-dasharray="4 3"/>`,
+      `<text x="${left + 4}" y="${
+        (y(baseline * 0.9) + 14).toFixed(1)
+      }" fill="#2a9d8f">after ${config.held} held ±10% (${
+        baseline.toFixed(1)
+      } MiB)</text>`,
+    );
+  }
   for (let i = 0; i <= 5; i++) {
     const v = (rssMax / 5) * i;
     const yy = y(v).toFixed(1);
@@ -257,9 +270,15 @@ export function rssChart(run: RssRun): string {
       finite.map((s) => `${x(s.t).toFixed(1)},${y(s.rssMiB).toFixed(1)}`)
         .join(" ")
     }"/>`,
-    `<text x="${left}" y="${top - 14}" fill="${pass ? "#2a9d8f" : "#c1121f"}">${
-      pass ? "PASS" : "FAIL"
-    }: RSS sampled every second from /proc/&lt;pid&gt;/status (VmRSS); shaded band: baseline ±10%</text>`,
+    pass === undefined
+      ? `<text x="${left}" y="${
+        top - 14
+      }" fill="#555">RSS sampled from /proc/&lt;pid&gt;/status (VmRSS), open connections from the route's stats</text>`
+      : `<text x="${left}" y="${top - 14}" fill="${
+        pass ? "#2a9d8f" : "#c1121f"
+      }">${
+        pass ? "PASS" : "FAIL"
+      }: RSS sampled every second from /proc/&lt;pid&gt;/status (VmRSS); shaded band: baseline ±10%</text>`,
     `</svg>`,
   );
   return out.join("\n") + "\n";

@@ -81,14 +81,25 @@ export class FrameCounter {
   #control = false;
   /** Session control messages read (with `sessions`). */
   controls = 0;
+  /** Told each ping's payload (a client must answer with a pong). */
+  #onPing: ((payload: Uint8Array) => void) | undefined;
+  /** Pings read. */
+  pings = 0;
+  #pingParts: Uint8Array[] = [];
 
   /**
    * @param keepFirst Keep the first data message's bytes in `first`.
    * @param sessions Tell session control messages apart (see `controls`).
+   * @param onPing Told each ping's payload.
    */
-  constructor(keepFirst = false, sessions = false) {
+  constructor(
+    keepFirst = false,
+    sessions = false,
+    onPing?: (payload: Uint8Array) => void,
+  ) {
     this.#keepFirst = keepFirst;
     this.#sessions = sessions;
+    this.#onPing = onPing;
   }
 
   /**
@@ -108,7 +119,10 @@ export class FrameCounter {
           this.#firstPending = false;
         }
         const take = Math.min(this.#remaining, n - i);
-        if (this.#keepFirst) this.#firstParts.push(chunk.slice(i, i + take));
+        if (this.#opcode === 9) this.#pingParts.push(chunk.slice(i, i + take));
+        else if (this.#keepFirst) {
+          this.#firstParts.push(chunk.slice(i, i + take));
+        }
         i += take;
         this.#remaining -= take;
         if (this.#remaining === 0) messages += this.#end();
@@ -145,6 +159,13 @@ export class FrameCounter {
   }
 
   #end(): number {
+    if (this.#opcode === 9) {
+      this.pings++;
+      const parts = this.#pingParts;
+      this.#pingParts = [];
+      this.#onPing?.(parts.length === 1 ? parts[0]! : concat(parts));
+      return 0;
+    }
     if (this.#opcode === 8) {
       this.closed = true;
       return 0;
@@ -156,12 +177,7 @@ export class FrameCounter {
     }
     if (this.#keepFirst) {
       const parts = this.#firstParts;
-      this.first = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
-      let at = 0;
-      for (const p of parts) {
-        this.first.set(p, at);
-        at += p.length;
-      }
+      this.first = concat(parts);
       this.#keepFirst = false;
       this.#firstParts = [];
     }
@@ -178,13 +194,16 @@ export interface WsConn {
 }
 
 /**
- * Opens a WebSocket to `ws://127.0.0.1:port/ws`.
+ * Opens a WebSocket to `ws://127.0.0.1:port/ws` (or another path).
  *
  * @param port The server's port.
  * @param keepFirst Keep the first message's bytes (for the echo check).
  * @param options `protocol` to offer (the answer must name it); `sessions`
  * to count a resumable session's control messages apart (see
- * {@linkcode FrameCounter}).
+ * {@linkcode FrameCounter}); `path`, `/ws` unless given; `hostname`,
+ * `127.0.0.1` unless given; `pong` to answer each ping with a pong, as a
+ * browser does (a server with keepalive closes a peer that does not),
+ * counting them in the counter's `pings`.
  * @returns The open connection.
  * @throws {Error} When the server does not answer 101 with the right accept,
  * or does not take the offered protocol.
@@ -192,16 +211,33 @@ export interface WsConn {
 export async function openWs(
   port: number,
   keepFirst = false,
-  options: { protocol?: string; sessions?: boolean } = {},
+  options: {
+    protocol?: string;
+    sessions?: boolean;
+    path?: string;
+    hostname?: string;
+    pong?: boolean;
+  } = {},
 ): Promise<WsConn> {
-  const { protocol, sessions = false } = options;
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const {
+    protocol,
+    sessions = false,
+    path = "/ws",
+    hostname = "127.0.0.1",
+    pong = false,
+  } = options;
+  const conn = await Deno.connect({ hostname, port });
+  const onPing = pong
+    ? (payload: Uint8Array) => {
+      writeAll(conn, clientFrame(10, payload)).catch(() => {});
+    }
+    : undefined;
   try {
     conn.setNoDelay(true);
     await writeAll(
       conn,
       new TextEncoder().encode(
-        `GET /ws HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\n` +
+        `GET ${path} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nUpgrade: websocket\r\n` +
           `Connection: Upgrade\r\nSec-WebSocket-Key: ${KEY}\r\n` +
           `Sec-WebSocket-Version: 13\r\n` +
           (protocol ? `Sec-WebSocket-Protocol: ${protocol}\r\n` : "") +
@@ -227,13 +263,23 @@ export async function openWs(
     }
     return {
       conn,
-      counter: new FrameCounter(keepFirst, sessions),
+      counter: new FrameCounter(keepFirst, sessions, onPing),
       early: buf.slice(end + 4, got),
     };
   } catch (error) {
     conn.close();
     throw error;
   }
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 function indexOf(haystack: Uint8Array, needle: number[]): number {

@@ -8,51 +8,89 @@
  * deno run -A bench/scenarios/rpc.ts [--quick]
  * ```
  *
- * The server (bench/servers/rpc.ts) runs in a child process (pinned to core
- * 0, this process to core 1, when `taskset` is there). Prints a markdown
- * section and writes rpc.json (rpc.quick.json with `--quick`) to
+ * Measured side by side, as the paired mode of `deno task bench --paired`
+ * measures servers: both servers (bench/servers/rpc.ts) run in child
+ * processes pinned to core 0, both sides' callers in processes of their own
+ * (bench/lib/rpc_caller.ts) pinned to core 1 (when `taskset` is there), and
+ * each round loads the two in the same window, so that whatever else the
+ * machine does falls on both alike and each process gets the kernel's fair
+ * share of its core: the ratio of a round is one of cost per call, and the
+ * report gives the median of the rounds' ratios with the lowest and highest.
+ * (Callers of both sides in one process would share its event loop and
+ * hold the two rates together whatever each costs.) A control pair, the floor
+ * against a second copy of itself, measured the same way in each round,
+ * shows how close to 1.00 the method holds two identical peers. Calls per
+ * second are lower than one at a time (two loads share each core). Prints a
+ * markdown section and writes rpc.json (rpc.quick.json with `--quick`) to
  * bench/results/local/, or to bench/results/ when a full `deno task bench`
  * runs it. Under `deno task bench` the rounds shrink to fit `BENCH_SECONDS`.
  *
  * @module
  */
 
-import { Socket } from "../../mod.ts";
-import { RpcPeer } from "@switchboard/switchboard/rpc";
-import type { Api } from "../servers/rpc.ts";
-import { denoServer, pinSelf, startServer } from "../lib/process.ts";
+import {
+  denoServer,
+  pinSelf,
+  type RunningServer,
+  startServer,
+} from "../lib/process.ts";
 import { json, scenarioRun, writeResults } from "../lib/results.ts";
-import { median, percentile, round } from "../lib/stats.ts";
-import { closeWebSocket, openWebSocket } from "../lib/websocket.ts";
+import { median, round } from "../lib/stats.ts";
+import { CALLERS, type CallWindow, startCaller } from "../lib/rpc_caller.ts";
+import type { LoadProcess } from "../lib/load_process.ts";
+import {
+  type LoadPair,
+  pairedRounds,
+  type PairRatio,
+  ratioText,
+} from "../lib/paired_loads.ts";
 
-const CALLERS = 50;
 const { quick, dir } = scenarioRun();
 
-interface Result {
+/** One side of a pair over all rounds. */
+interface Side {
   peer: string;
-  calls: number;
-  seconds: number;
   callsPerSecond: number;
   roundsCallsPerSecond: number[];
   p50Ms: number;
   p99Ms: number;
 }
 
-type Call = (a: number, b: number) => Promise<number>;
+/** Two peers measured together; the ratio is `measured / baseline`. */
+interface PairResult extends PairRatio {
+  pair: string;
+  measured: Side;
+  baseline: Side;
+}
+
+const NAMES = {
+  switchboard: "RpcPeer (both sides)",
+  raw: "hand-written floor (raw WebSocket, Map of ids)",
+  control: "hand-written floor, second copy",
+};
+
+type Kind = keyof typeof NAMES;
+
+/** The pairs, each measured together: the peer, and the control. */
+const PAIRS: readonly LoadPair<Kind>[] = [
+  { id: "peer", measured: "switchboard", baseline: "raw" },
+  { id: "control", measured: "control", baseline: "raw" },
+];
 
 await main();
 
 async function main(): Promise<void> {
+  const started = performance.now();
   const pinned = await pinSelf();
   const rounds = quick ? 3 : 5;
   // Within the share of `deno task bench`'s budget it gives this script,
   // with a few seconds left for starting and stopping.
   const budget = Number(Deno.env.get("BENCH_SECONDS") ?? Infinity);
+  const warmup = quick ? 0.25 : 0.5;
   const seconds = Math.max(
     0.25,
-    Math.min(quick ? 1 : 2, (budget - 5) / (2 * rounds)),
+    Math.min(quick ? 1 : 2, (budget - 5 - 3 * warmup) / (2 * rounds)),
   );
-  const kinds = ["switchboard", "raw"] as const;
   const core = pinned ? 0 : undefined;
   await using switchboard = await startServer(
     "the RpcPeer server",
@@ -64,133 +102,111 @@ async function main(): Promise<void> {
     denoServer("rpc.ts", ["raw"]),
     core,
   );
-  const clients = [
-    switchboardClient(`ws://127.0.0.1:${switchboard.port}/`),
-    await rawClient(`ws://127.0.0.1:${raw.port}/`),
-  ];
-  for (const client of clients) await load(client.call, 0.5, []);
-  // Rounds take turns, so that load from elsewhere on the machine falls on
-  // both peers alike; each figure is the median round.
-  const rates: number[][] = kinds.map(() => []);
-  const latencies: number[][] = kinds.map(() => []);
-  for (let turn = 0; turn < rounds; turn++) {
-    for (const [k, client] of clients.entries()) {
-      const calls = await load(client.call, seconds, latencies[k]!);
-      rates[k]!.push(calls / seconds);
-    }
-  }
-  for (const client of clients) await client.close();
-  const results: Result[] = kinds.map((kind, k) => {
-    const sorted = latencies[k]!.sort((a, b) => a - b);
+  await using control = await startServer(
+    "the second raw JSON-RPC server",
+    denoServer("rpc.ts", ["raw"]),
+    core,
+  );
+  const callerCore = pinned ? 1 : undefined;
+  await using peerCaller = await startCaller(
+    "switchboard",
+    url(switchboard),
+    warmup,
+    callerCore,
+  );
+  await using rawCaller = await startCaller(
+    "raw",
+    url(raw),
+    warmup,
+    callerCore,
+  );
+  await using controlCaller = await startCaller(
+    "raw",
+    url(control),
+    warmup,
+    callerCore,
+  );
+  const callers: Record<Kind, LoadProcess<CallWindow>> = {
+    switchboard: peerCaller,
+    raw: rawCaller,
+    control: controlCaller,
+  };
+  const { results: windows, ratios: { calls: ratios } } = await pairedRounds(
+    PAIRS,
+    callers,
+    rounds,
+    seconds,
+    { calls: (w) => w.calls },
+  );
+  const side = (kind: Kind): Side => {
+    const got = windows[kind];
     return {
-      peer: kind === "switchboard"
-        ? "RpcPeer (both sides)"
-        : "hand-written floor (raw WebSocket, Map of ids)",
-      calls: sorted.length,
-      seconds: seconds * rounds,
-      callsPerSecond: Math.round(median(rates[k]!)),
-      roundsCallsPerSecond: rates[k]!.map(Math.round),
-      p50Ms: round(percentile(sorted, 50), 3),
-      p99Ms: round(percentile(sorted, 99), 3),
+      peer: NAMES[kind],
+      callsPerSecond: Math.round(median(got.map((w) => w.calls / seconds))),
+      roundsCallsPerSecond: got.map((w) => Math.round(w.calls / seconds)),
+      p50Ms: round(median(got.map((w) => w.p50Ms)), 3),
+      p99Ms: round(median(got.map((w) => w.p99Ms)), 3),
     };
-  });
-  const [peer, floor] = results as [Result, Result];
-  const ratio = peer.callsPerSecond / floor.callsPerSecond;
+  };
+  const results: PairResult[] = PAIRS.map((pair) => ({
+    pair: pair.id,
+    measured: side(pair.measured),
+    baseline: side(pair.baseline),
+    ...ratios[pair.id]!,
+  }));
+  const [peer, check] = results as [PairResult, PairResult];
+  const pinning = pinned
+    ? "servers on core 0, callers (a process per side) on core 1"
+    : "not pinned (no taskset)";
   const report = {
     scenario: "rpc",
     command: `deno run -A bench/scenarios/rpc.ts${quick ? " --quick" : ""}`,
     date: new Date().toISOString(),
     deno: Deno.version.deno,
     callers: CALLERS,
-    pinning: pinned
-      ? "server on core 0, callers on core 1"
-      : "not pinned (no taskset)",
-    ratio: round(ratio, 3),
+    mode:
+      "paired: both peers of a pair loaded in the same window, callers in a process per side",
+    pinning,
+    seconds,
+    ratio: peer.ratio,
+    controlRatio: check.ratio,
     results,
+    elapsedSeconds: round((performance.now() - started) / 1000, 1),
   };
   await writeResults(dir, {
     [`rpc${quick ? ".quick" : ""}.json`]: json(report),
   });
+  const row = (s: Side) =>
+    `| ${s.peer} | ${
+      s.callsPerSecond.toLocaleString("en-US")
+    } | ${s.p50Ms} | ${s.p99Ms} |`;
   console.log(
     [
       "## JSON-RPC calls (bench/scenarios/rpc.ts)",
       "",
-      `${CALLERS} concurrent callers on one connection, each calling \`add\` ` +
-      `in a loop: ${rounds} rounds of ${seconds} s per peer, taking turns, ` +
-      `after 0.5 s of warm-up; calls/s is the median round, p50 and p99 ` +
-      `cover every call; ${report.pinning}; Deno ${Deno.version.deno}.`,
+      `${CALLERS} concurrent callers on one connection per peer, each ` +
+      `calling \`add\` in a loop. Paired: the two peers of a pair are ` +
+      `loaded in the same window (servers on one core, each side's callers ` +
+      `in a process of its own on another), ` +
+      `${rounds} rounds of ${seconds} s per pair, the pairs taking turns, ` +
+      `after ${warmup} s of warm-up; calls/s is the median round (two loads ` +
+      `share each core, so lower than one at a time), p50 and p99 are the ` +
+      `median round's; the ratio is the median of the rounds' ratios (lowest–` +
+      `highest); ${pinning}; Deno ${Deno.version.deno}.`,
       "",
       "| peer | calls/s | p50 ms | p99 ms |",
       "| --- | ---: | ---: | ---: |",
-      ...results.map((r) =>
-        `| ${r.peer} | ${
-          r.callsPerSecond.toLocaleString("en-US")
-        } | ${r.p50Ms} | ${r.p99Ms} |`
-      ),
+      row(peer.measured),
+      row(peer.baseline),
       "",
-      `RpcPeer runs at ${ratio.toFixed(2)}x the hand-written floor.`,
+      `RpcPeer runs at ${
+        ratioText(peer)
+      }x the hand-written floor; the control pair (the floor against a ` +
+      `second copy of itself) reads ${ratioText(check)}.`,
     ].join("\n"),
   );
 }
 
-/**
- * `CALLERS` loops calling `add` for `seconds`; adds every round trip's time
- * to `latencies` and returns the number of calls.
- */
-async function load(
-  call: Call,
-  seconds: number,
-  latencies: number[],
-): Promise<number> {
-  const before = latencies.length;
-  const end = performance.now() + seconds * 1000;
-  await Promise.all(
-    Array.from({ length: CALLERS }, async (_, caller) => {
-      for (let i = 0; performance.now() < end; i++) {
-        const start = performance.now();
-        const sum = await call(caller, i);
-        latencies.push(performance.now() - start);
-        if (sum !== caller + i) throw new Error(`add gave ${sum}`);
-      }
-    }),
-  );
-  return latencies.length - before;
-}
-
-function switchboardClient(
-  url: string,
-): { call: Call; close(): Promise<void> } {
-  const peer = new RpcPeer<Record<never, never>, Api>(
-    new Socket(new WebSocket(url)),
-  );
-  return {
-    call: (a, b) => peer.call("add", [a, b]),
-    close: () => peer[Symbol.asyncDispose](),
-  };
-}
-
-async function rawClient(
-  url: string,
-): Promise<{ call: Call; close(): Promise<void> }> {
-  const ws = await openWebSocket(url);
-  const pending = new Map<number, (result: number) => void>();
-  let nextId = 0;
-  ws.onmessage = (event) => {
-    const { result, id } = JSON.parse(event.data);
-    pending.get(id)?.(result);
-    pending.delete(id);
-  };
-  return {
-    call: (a, b) =>
-      new Promise((resolve) => {
-        const id = ++nextId;
-        pending.set(id, resolve);
-        ws.send(
-          JSON.stringify({ jsonrpc: "2.0", method: "add", params: [a, b], id }),
-        );
-      }),
-    close: async () => {
-      await closeWebSocket(ws);
-    },
-  };
+function url(server: RunningServer): string {
+  return `ws://127.0.0.1:${server.port}/`;
 }

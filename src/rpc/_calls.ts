@@ -35,13 +35,13 @@ interface PendingCall {
 }
 
 /**
- * The pending calls that share one timeout, in call order, so in deadline
- * order: one timer serves them all, armed for the earliest deadline. A timer
- * per call would cost about as much as the rest of the call.
+ * The pending calls that share one timeout: in call order (the order of
+ * the pending calls, which are kept by id), so in deadline order, one timer
+ * serves them all, armed for the earliest deadline. A timer per call would
+ * cost about as much as the rest of the call; a map per group, a tenth.
  */
 interface TimeoutGroup {
   timeout: number;
-  calls: Map<number, PendingCall>;
   timer: ReturnType<typeof setTimeout> | undefined;
 }
 
@@ -58,7 +58,8 @@ export class PendingCalls {
     // Timers may fire a little early by performance.now(): a millisecond of
     // slack keeps that from costing a second round.
     const now = performance.now() + 1;
-    for (const [id, call] of group.calls) {
+    for (const [id, call] of this.#pending) {
+      if (call.group !== group) continue;
       if (call.deadline > now) {
         group.timer = setTimeout(this.#expire, call.deadline - now, group);
         return;
@@ -118,6 +119,35 @@ export class PendingCalls {
     };
   }
 
+  /**
+   * Starts a call, as {@linkcode PendingCalls.request} and its `register`
+   * together, without the request object: what `call()` does.
+   *
+   * @returns The request's text to send, or `undefined` when the call was
+   * settled at once (the peer closed, the signal aborted).
+   * @throws {TypeError} As {@linkcode PendingCalls.request}.
+   * @throws {RangeError} As {@linkcode PendingCalls.request}.
+   */
+  start(
+    method: string,
+    params: unknown,
+    options: RpcCallOptions | undefined,
+    resolve: (value: never) => void,
+    reject: (error: unknown) => void,
+  ): string | undefined {
+    if (this.#observe?.rpcCall) {
+      const request = this.request(method, params, options);
+      return request.register(resolve, reject) ? request.text : undefined;
+    }
+    const timeout = callTimeout(options, this.#timeout);
+    const signal = optionalSignal(options?.signal);
+    const id = ++this.#nextId;
+    const text = encodeRequest(method, params, id);
+    return this.#register(id, method, timeout, signal, resolve, reject)
+      ? text
+      : undefined;
+  }
+
   /** Settles the call an answer is for; an unknown id is ignored. */
   settle(id: number, result: unknown, error: unknown): void {
     const call = this.#take(id);
@@ -168,12 +198,11 @@ export class PendingCalls {
     if (timeout > 0) {
       let group = this.#groups.get(timeout);
       if (group === undefined) {
-        group = { timeout, calls: new Map(), timer: undefined };
+        group = { timeout, timer: undefined };
         this.#groups.set(timeout, group);
       }
       call.deadline = performance.now() + timeout;
       call.group = group;
-      group.calls.set(id, call);
       group.timer ??= setTimeout(this.#expire, timeout, group);
     }
     if (signal !== undefined) {
@@ -191,7 +220,6 @@ export class PendingCalls {
     const call = this.#pending.get(id);
     if (call !== undefined) {
       this.#pending.delete(id);
-      call.group?.calls.delete(id);
       if (call.onAbort) call.signal?.removeEventListener("abort", call.onAbort);
     }
     return call;

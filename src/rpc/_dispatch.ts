@@ -53,6 +53,20 @@ interface Served {
 
 const decoder = new TextDecoder();
 
+/**
+ * Whether a parsed message is an answer to a call of this peer (a number
+ * id, no method, a result or an error): what {@linkcode Dispatcher} settles
+ * without serving it.
+ */
+function isAnswer(
+  value: unknown,
+): value is { id: number; result: unknown; error: unknown } {
+  if (value === null || typeof value !== "object") return false;
+  const { id, method, result, error } = value as Record<string, unknown>;
+  return typeof id === "number" && method === undefined &&
+    (result !== undefined || error !== undefined) && !Array.isArray(value);
+}
+
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return value !== null && typeof value === "object" &&
     typeof (value as PromiseLike<unknown>).then === "function";
@@ -98,25 +112,30 @@ export class Dispatcher {
 
   /** Serves one received JSON-RPC message: a request, response or batch. */
   receive(msg: Message): void {
-    const { maxDepth, scanDepth, maxBatchSize } = this.#settings;
+    const { maxDepth, scanDepth, scanFrom, maxBatchSize } = this.#settings;
     const text = msg.type === "text" ? msg.data : decoder.decode(msg.data);
-    const failures = new Failures(this.#report);
     // Scanning first keeps a deeply nested message from costing a parse;
-    // text shorter than maxDepth + 2 cannot nest deeper than the params may.
+    // shorter text cannot nest deeper than the params may (see scanFrom).
     let depth = 0;
-    if (text.length > maxDepth + 1) {
+    if (text.length > scanFrom) {
       depth = nesting(text, scanDepth);
       if (depth > scanDepth) {
         const id = topLevelId(text);
-        return this.#refuse(encodeError(id, TOO_DEEP), id, failures);
+        return this.#refuse(encodeError(id, TOO_DEEP), id);
       }
     }
     let payload: unknown;
     try {
       payload = JSON.parse(text);
     } catch {
-      return this.#refuse(PARSE_ERROR, null, failures);
+      return this.#refuse(PARSE_ERROR, null);
     }
+    if (isAnswer(payload)) {
+      // An answer to one of this peer's calls, as nearly every message a
+      // caller receives is: settled here, as #serve would (no reply).
+      return this.#calls.settle(payload.id, payload.result, payload.error);
+    }
+    const failures = new Failures(this.#report);
     // Params nest at most depth - 1 levels (the request object is one).
     const deep = depth > maxDepth + 1;
     if (!Array.isArray(payload)) {
@@ -133,10 +152,10 @@ export class Dispatcher {
       return;
     }
     if (payload.length === 0) {
-      return this.#refuse(EMPTY_BATCH, null, failures);
+      return this.#refuse(EMPTY_BATCH, null);
     }
     if (payload.length > maxBatchSize) {
-      return this.#refuse(BATCH_TOO_LARGE, null, failures);
+      return this.#refuse(BATCH_TOO_LARGE, null);
     }
     // Each entry beyond the first is one more message for the rate limit; a
     // socket closing already has taken its last message.
@@ -161,7 +180,8 @@ export class Dispatcher {
   }
 
   /** Sends the one answer a whole message gets, sized like any other. */
-  #refuse(answer: string, id: Id, failures: Failures): void {
+  #refuse(answer: string, id: Id): void {
+    const failures = new Failures(this.#report);
     const fitted = this.#fit(answer, {
       id,
       method: undefined,

@@ -14,8 +14,11 @@ const MAX_KEPT_ERRORS = 10;
 export class Failures {
   #report: Report;
   #count = 0;
-  /** The first {@linkcode MAX_KEPT_ERRORS}, with the method of the first. */
-  #kept: unknown[] = [];
+  /**
+   * The first {@linkcode MAX_KEPT_ERRORS}, with the method of the first;
+   * made by the first (most messages cause none).
+   */
+  #kept: unknown[] | undefined;
   #method: string | undefined;
   /** Whether they came from more than one method. */
   #mixed = false;
@@ -28,14 +31,15 @@ export class Failures {
   add(error: unknown, method: string | undefined): void {
     if (this.#count++ === 0) this.#method = method;
     else if (method !== this.#method) this.#mixed = true;
-    if (this.#kept.length < MAX_KEPT_ERRORS) this.#kept.push(error);
+    const kept = this.#kept ??= [];
+    if (kept.length < MAX_KEPT_ERRORS) kept.push(error);
   }
 
   /** Tells `onError` what the message caused: once, however many. */
   flush(): void {
     const count = this.#count;
     const kept = this.#kept;
-    if (count === 0) return;
+    if (kept === undefined) return;
     if (count === 1) return this.#report(kept[0], this.#method);
     this.#report(
       new AggregateError(

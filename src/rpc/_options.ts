@@ -22,6 +22,12 @@ export interface ServeSettings {
   maxDepth: number;
   /** The nesting past which a message is refused unparsed. */
   scanDepth: number;
+  /**
+   * Text no longer than this needs no nesting scan: it cannot nest past
+   * `scanDepth` (that takes `scanDepth + 1` opening brackets), nor, if it
+   * parses, past `maxDepth + 1` (that takes twice `maxDepth + 2` brackets).
+   */
+  scanFrom: number;
   /** The other side's largest message, in bytes. */
   peerLimit: number;
   highWaterMark: number;
@@ -87,9 +93,11 @@ export function checkPeerOptions<Local>(
     authorize: optionalFunction("authorize", authorize),
     observe: checkObserve(observe),
   };
+  const scanDepth = Math.max(MIN_SCAN_DEPTH, settings.maxDepth + 2);
   return {
     ...settings,
-    scanDepth: Math.max(MIN_SCAN_DEPTH, settings.maxDepth + 2),
+    scanDepth,
+    scanFrom: Math.min(scanDepth, 2 * settings.maxDepth + 3),
     methods: compileMethods(methods),
   };
 }

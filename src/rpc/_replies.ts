@@ -4,6 +4,8 @@
 
 import { utf8Length } from "../message.ts";
 import type { Socket } from "../socket.ts";
+import { OPEN } from "../_ready_state.ts";
+import { sendsWaiting } from "../_socket_internals.ts";
 
 /** The answers a peer sends, and how many wait for the send buffer. */
 export class Replies {
@@ -38,6 +40,11 @@ export class Replies {
 
   /** Sends an answer; resolves, never rejects, once `send()` took it. */
   send(text: string): Promise<void> {
+    const socket = this.#socket;
+    const handed = socket.send(text);
+    // Handed to the runtime at once, as nearly every answer is: nothing to
+    // count, and no reaction to queue.
+    if (socket.readyState === OPEN && !sendsWaiting(socket)) return handed;
     const size = text.length;
     this.#unsent += size;
     const sent = (): void => {
@@ -48,7 +55,7 @@ export class Replies {
         drained();
       }
     };
-    return this.#socket.send(text).then(sent, sent);
+    return handed.then(sent, sent);
   }
 
   /**

@@ -3,6 +3,8 @@
 
 import type { CloseInfo, Message } from "../message.ts";
 import type { Socket } from "../socket.ts";
+import { OPEN } from "../_ready_state.ts";
+import { sendsWaiting, sinkMessages } from "../_socket_internals.ts";
 import { PendingCalls } from "./_calls.ts";
 import { Dispatcher } from "./_dispatch.ts";
 import { checkPeerOptions } from "./_options.ts";
@@ -186,8 +188,8 @@ export class RpcPeer<
     ...args: RpcCallArgs<Remote[M]>
   ): Promise<RpcResult<Remote[M]>> {
     return new Promise((resolve, reject) => {
-      const request = this.#calls.request(method, args[0], args[1]);
-      if (request.register(resolve, reject)) this.#send(request.text);
+      const text = this.#calls.start(method, args[0], args[1], resolve, reject);
+      if (text !== undefined) this.#send(text);
     });
   }
 
@@ -304,17 +306,37 @@ export class RpcPeer<
   }
 
   async #run(iterator: AsyncIterator<Message>): Promise<CloseInfo> {
+    const socket = this.#socket;
+    // While the loop waits, each message is served as it arrives, saving a
+    // promise per message; once answers pile up, the loop takes over again
+    // and pauses reading.
+    const sink = (msg: Message): void => {
+      this.#receive(msg);
+      if (this.#replies.backlogged) sinkMessages(socket, undefined);
+    };
     for (;;) {
       if (this.#replies.backlogged) await this.#replies.drained();
+      sinkMessages(socket, sink);
       const step = await iterator.next();
+      sinkMessages(socket, undefined);
       if (step.done) break;
-      if (this.#filter === undefined) this.#dispatcher.receive(step.value);
-      else this.#route(this.#filter, step.value);
+      this.#receive(step.value);
     }
     const info = await this.#socket.closed;
     this.#calls.close(info);
     this.#controller.abort();
     return info;
+  }
+
+  /** One received message: RPC to the dispatcher (after the filter). */
+  #receive(msg: Message): void {
+    try {
+      if (this.#filter === undefined) this.#dispatcher.receive(msg);
+      else this.#route(this.#filter, msg);
+    } catch (error) {
+      // A sink must not throw into the runtime's message event.
+      this.#report(error, undefined);
+    }
   }
 
   /** With a filter: RPC messages to the dispatcher, the others to `onOther`. */
@@ -331,7 +353,12 @@ export class RpcPeer<
   }
 
   #send(text: string): void {
-    this.#socket.send(text).then(undefined, ignore);
+    const socket = this.#socket;
+    const sent = socket.send(text);
+    // A send handed to the runtime at once has resolved: no reaction needed.
+    if (socket.readyState !== OPEN || sendsWaiting(socket)) {
+      sent.then(undefined, ignore);
+    }
   }
 
   #report(error: unknown, method: string | undefined): void {

@@ -25,6 +25,10 @@ import {
   SESSION_PARAM,
 } from "./wire.ts";
 import { ClientResume } from "./_resume.ts";
+import { NextTask } from "./_next_task.ts";
+import { type Fetch, httpUrl, post } from "./_http.ts";
+
+export type { Fetch } from "./_http.ts";
 import {
   CONTROL,
   type ControlHandler,
@@ -42,41 +46,8 @@ const SESSION_KINDS = ["A", "C", "N", "R"];
  * travel (one larger message goes alone).
  */
 const BATCH_BYTES = 64 * 1024;
-/** Attempts per POST before the session is given up (1006). */
-const POST_ATTEMPTS = 6;
 /** Milliseconds to wait for the server's close event after our close. */
 const CLOSE_TIMEOUT = 5000;
-
-/**
- * A `fetch` function, as the fallback transport calls it (see the client's
- * `fetch` option).
- *
- * @example A fetch that sends cookies to another origin
- * ```ts
- * import type { Fetch } from "@switchboard/switchboard/client";
- *
- * const withCookies: Fetch = (input, init) =>
- *   fetch(input, { ...init, credentials: "include" });
- * console.log(typeof withCookies);
- * ```
- */
-export type Fetch = (
-  input: string | URL | Request,
-  init?: RequestInit,
-) => Promise<Response>;
-
-/**
- * The `http(s)://` address of a `ws(s)://` URL.
- *
- * @param url The URL.
- * @returns The URL with an HTTP scheme.
- */
-export function httpUrl(url: string): URL {
-  const http = new URL(url);
-  if (http.protocol === "ws:") http.protocol = "http:";
-  else if (http.protocol === "wss:") http.protocol = "https:";
-  return http;
-}
 
 /** One fallback connection, with the `WebSocket` surface a Socket uses. */
 export class EventStreamSocket extends EventTarget {
@@ -90,13 +61,22 @@ export class EventStreamSocket extends EventTarget {
   #fetch: Fetch;
   #base: URL;
   #abort = new AbortController();
-  #session = "";
+  /** The URL of every POST, once the open event named the session. */
+  #postUrl = "";
   #secret = "";
   #seq = 0;
   #maxLength: number;
   /** Entries as JSON text, with their UTF-8 size on the wire. */
   #outgoing: { json: string; size: number }[] = [];
   #posting = false;
+  /** Messages the last chunk of the stream delivered. */
+  #delivered = 0;
+  /**
+   * The last chunk delivered several messages: the POST the answers to them
+   * start waits for the next task, so that it carries all of them.
+   */
+  #burst = false;
+  #nextTask = new NextTask();
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
   #closeInfo: { code: number; reason: string } | undefined;
   /**
@@ -234,13 +214,17 @@ export class EventStreamSocket extends EventTarget {
       this.#maxLength,
       () => this.#pong(),
     );
-    const reader = response.body.pipeThrough(new TextDecoderStream())
-      .getReader();
+    // Decoded here rather than through a TextDecoderStream: a second stream
+    // in the pipe costs more per chunk than the decoding itself.
+    const decoder = new TextDecoder();
+    const reader = response.body.getReader();
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
       try {
-        parser.push(value);
+        this.#delivered = 0;
+        parser.push(decoder.decode(value, STREAM));
+        this.#burst = this.#delivered > 1;
       } catch (error) {
         if (!(error instanceof RangeError)) throw error;
         // A line or event longer than any message may be: as a WebSocket
@@ -264,7 +248,9 @@ export class EventStreamSocket extends EventTarget {
       case "open": {
         if (this.readyState !== CONNECTING) return;
         const open = JSON.parse(data) as OpenData;
-        this.#session = open.session;
+        const postUrl = new URL(this.#base);
+        postUrl.searchParams.set(SESSION_PARAM, open.session);
+        this.#postUrl = postUrl.href;
         this.#secret = open.secret ?? "";
         this.protocol = open.protocol;
         if (!splitProtocol(open.protocol).resume) this.#resume = undefined;
@@ -324,6 +310,7 @@ export class EventStreamSocket extends EventTarget {
 
   #message(data: string | ArrayBuffer): void {
     if (this.readyState !== OPEN && this.readyState !== CLOSING) return;
+    this.#delivered++;
     this.dispatchEvent(new MessageEvent("message", { data }));
   }
 
@@ -351,8 +338,10 @@ export class EventStreamSocket extends EventTarget {
     this.bufferedAmount += size;
     if (!this.#posting) {
       this.#posting = true;
-      // Sends made in the same task go in one POST.
-      queueMicrotask(() => this.#post());
+      // Sends made in the same task go in one POST; after a burst of
+      // received messages, also those made in the microtasks it leads to.
+      if (this.#burst) this.#nextTask.wait().then(() => this.#post());
+      else queueMicrotask(() => this.#post());
     }
   }
 
@@ -382,9 +371,7 @@ export class EventStreamSocket extends EventTarget {
           batch.filter(({ json }) => !/^\["[ck]"/.test(json)).length,
         )
         : `{"seq":${this.#seq++},"messages":[${messages}]}`;
-      const url = new URL(this.#base);
-      url.searchParams.set(SESSION_PARAM, this.#session);
-      const [status, answer] = await this.#deliver(url, body);
+      const [status, answer] = await this.#deliver(this.#postUrl, body);
       if (this.readyState === CLOSED) break;
       if (status === 200 && resume) {
         // The server's acknowledgement of what it received.
@@ -402,41 +389,35 @@ export class EventStreamSocket extends EventTarget {
         break;
       }
       this.bufferedAmount = Math.max(0, this.bufferedAmount - bytes);
+      // What was sent while this POST travelled goes next, with what the
+      // microtasks still running add (the answer to the POST and the
+      // stream's messages arrive together, in one task).
+      if (this.#outgoing.length > 0) await this.#nextTask.wait();
     }
     this.#posting = false;
   }
 
   /**
-   * Sends one POST, retrying the same body when the answer is lost.
+   * Sends one POST, again while its answer is lost (see `_post.ts`); ends
+   * the connection with 1006 once every attempt failed.
    *
    * @returns The answer's status (0 when none came) and, for a 200, its
    * text.
    */
-  async #deliver(url: URL, body: string): Promise<[number, string]> {
-    let error: unknown;
-    for (let attempt = 0; attempt < POST_ATTEMPTS; attempt++) {
-      if (attempt > 0) await delay(50 * 2 ** attempt);
-      if (this.readyState === CLOSED) return [0, ""];
-      try {
-        const response = await this.#fetch(url, {
-          method: "POST",
-          headers: this.#headers({
-            "content-type": "text/plain;charset=UTF-8",
-            [SECRET_HEADER]: this.#secret,
-          }),
-          body,
-          signal: this.#abort.signal,
-        });
-        const answer = response.status === 200 ? await response.text() : "";
-        if (response.status !== 200) await response.body?.cancel();
-        // A 5xx from a proxy: the POST may not have arrived; send it again.
-        if (response.status < 500) return [response.status, answer];
-        error = new Error(`HTTP ${response.status}`);
-      } catch (caught) {
-        error = caught;
-      }
-    }
-    this.#end(1006, `Could not deliver messages: ${messageOf(error)}`, false);
+  async #deliver(url: string, body: string): Promise<[number, string]> {
+    const answer = await post({
+      fetch: this.#fetch,
+      url,
+      headers: () =>
+        this.#headers({
+          "content-type": "text/plain;charset=UTF-8",
+          [SECRET_HEADER]: this.#secret,
+        }),
+      signal: this.#abort.signal,
+      closed: () => this.readyState === CLOSED,
+    }, body);
+    if (!(answer instanceof Error)) return answer;
+    this.#end(1006, `Could not deliver messages: ${answer.message}`, false);
     return [0, ""];
   }
 
@@ -453,6 +434,7 @@ export class EventStreamSocket extends EventTarget {
     this.readyState = CLOSED;
     clearTimeout(this.#closeTimer);
     this.#abort.abort();
+    this.#nextTask.close();
     this.#outgoing = [];
     this.bufferedAmount = 0;
     if (!opened || !wasClean) {
@@ -465,10 +447,7 @@ export class EventStreamSocket extends EventTarget {
 }
 
 const utf8Decoder = new TextDecoder();
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
+const STREAM: TextDecodeOptions = { stream: true };
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);

@@ -1,0 +1,200 @@
+/**
+ * The fallback transport against the WebSocket through the same client,
+ * measured side by side: echoed messages per second with Switchboard's
+ * `connect()` on `transports: ["sse"]` and on `["websocket"]`, each against
+ * a Switchboard echo server of its own (bench/servers/switchboard.ts
+ * `--sse`), 10 connections each keeping 10 messages of 64 B text in flight,
+ * every echo checked.
+ *
+ * ```sh
+ * deno run -A bench/scenarios/sse_paired.ts [--quick]
+ * ```
+ *
+ * As the paired mode measures servers: the servers run pinned to core 0,
+ * each side's client in a process of its own (bench/lib/echo_client.ts) on
+ * core 1, and each round loads the two sides of a pair in the same window,
+ * so that whatever else the machine does falls on both alike (one at a time,
+ * bench/scenarios/sse.ts, the two spread by 10-60% between rounds on a busy
+ * machine). The ratio is the median of the rounds' ratios; a control pair,
+ * the WebSocket side against a second copy of itself, shows the method's
+ * own noise. Prints a markdown section and writes sse_paired.json
+ * (sse_paired.quick.json with `--quick`) to bench/results/local/, or to
+ * bench/results/ when a full `deno task bench` runs it. Under `deno task
+ * bench` the rounds shrink to fit `BENCH_SECONDS`.
+ *
+ * @module
+ */
+
+import {
+  denoServer,
+  pinSelf,
+  type RunningServer,
+  startServer,
+} from "../lib/process.ts";
+import { json, scenarioRun, writeResults } from "../lib/results.ts";
+import { median, round } from "../lib/stats.ts";
+import {
+  CONNECTIONS,
+  type EchoWindow,
+  IN_FLIGHT,
+  startEchoClient,
+} from "../lib/echo_client.ts";
+import type { LoadProcess } from "../lib/load_process.ts";
+import { type LoadPair, pairedRounds, ratioText } from "../lib/paired_loads.ts";
+
+const { quick, dir } = scenarioRun();
+
+const NAMES = {
+  sse: "SSE fallback",
+  websocket: "WebSocket",
+  control: "WebSocket, second copy",
+};
+
+type Kind = keyof typeof NAMES;
+
+const PAIRS: readonly LoadPair<Kind>[] = [
+  { id: "sse", measured: "sse", baseline: "websocket" },
+  { id: "control", measured: "control", baseline: "websocket" },
+];
+
+interface Side {
+  transport: string;
+  messagesPerSecond: number;
+  rounds: number[];
+  /** The client's CPU time per echoed message, µs, median round. */
+  clientUsPerMessage: number;
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const pinned = await pinSelf();
+  const rounds = quick ? 3 : 5;
+  const warmup = quick ? 0.25 : 0.5;
+  // Starting the processes and opening the connections take about 5 s.
+  const budget = Number(Deno.env.get("BENCH_SECONDS") ?? Infinity);
+  const seconds = Math.max(
+    0.25,
+    Math.min(quick ? 1 : 2, (budget - 5 - 3 * warmup) / (2 * rounds)),
+  );
+  const core = pinned ? 0 : undefined;
+  const start = () =>
+    startServer(
+      "the Switchboard echo server",
+      denoServer("switchboard.ts", ["--sse"]),
+      core,
+    );
+  await using sseServer = await start();
+  await using wsServer = await start();
+  await using controlServer = await start();
+  const clientCore = pinned ? 1 : undefined;
+  const url = (server: RunningServer) => `ws://127.0.0.1:${server.port}/ws`;
+  await using sse = await startEchoClient(
+    url(sseServer),
+    "sse",
+    warmup,
+    clientCore,
+  );
+  await using websocket = await startEchoClient(
+    url(wsServer),
+    "websocket",
+    warmup,
+    clientCore,
+  );
+  await using control = await startEchoClient(
+    url(controlServer),
+    "websocket",
+    warmup,
+    clientCore,
+  );
+  const loads: Record<Kind, LoadProcess<EchoWindow>> = {
+    sse,
+    websocket,
+    control,
+  };
+  const { results, ratios } = await pairedRounds(
+    PAIRS,
+    loads,
+    rounds,
+    seconds,
+    {
+      rate: (w) => w.messages / w.seconds,
+      // Messages per second of client CPU: higher is better.
+      clientCpu: (w) => w.messages / w.cpuSeconds,
+    },
+  );
+  const side = (kind: Kind): Side => {
+    const got = results[kind];
+    const rates = got.map((w) => Math.round(w.messages / w.seconds));
+    return {
+      transport: NAMES[kind],
+      messagesPerSecond: median(rates),
+      rounds: rates,
+      clientUsPerMessage: round(
+        median(got.map((w) => w.cpuSeconds / w.messages * 1e6)),
+        1,
+      ),
+    };
+  };
+  const pinning = pinned
+    ? "servers on core 0, each side's client process on core 1"
+    : "not pinned (no taskset)";
+  const report = {
+    scenario: "sse_paired",
+    command: `deno run -A bench/scenarios/sse_paired.ts${
+      quick ? " --quick" : ""
+    }`,
+    date: new Date().toISOString(),
+    deno: Deno.version.deno,
+    connections: CONNECTIONS,
+    inFlight: IN_FLIGHT,
+    pinning,
+    seconds,
+    rounds,
+    ratio: ratios.rate.sse!.ratio,
+    controlRatio: ratios.rate.control!.ratio,
+    pairs: PAIRS.map((pair) => ({
+      pair: pair.id,
+      measured: side(pair.measured),
+      baseline: side(pair.baseline),
+      messagesPerSecond: ratios.rate[pair.id],
+      perClientCpuSecond: ratios.clientCpu[pair.id],
+    })),
+    elapsedSeconds: round((performance.now() - started) / 1000, 1),
+  };
+  await writeResults(dir, {
+    [`sse_paired${quick ? ".quick" : ""}.json`]: json(report),
+  });
+  const row = (s: Side) =>
+    `| ${s.transport} | ${s.messagesPerSecond.toLocaleString("en-US")} | ${
+      s.clientUsPerMessage.toFixed(1)
+    } |`;
+  const ratioRow = (label: string, pair: string) =>
+    `| ${label} | ${ratioText(ratios.rate[pair]!)} | ${
+      ratioText(ratios.clientCpu[pair]!)
+    } (messages per client CPU-second) |`;
+  console.log(
+    [
+      "## Fallback transport, paired (bench/scenarios/sse_paired.ts)",
+      "",
+      `Switchboard's \`connect()\` on each transport against an echo server ` +
+      `of its own, ${CONNECTIONS} connections × ${IN_FLIGHT} messages of ` +
+      `64 B in flight, each echo checked; both sides of a pair loaded in the ` +
+      `same window (servers on one core, each side's client process on ` +
+      `another), ${rounds} rounds of ${seconds} s per pair, the pairs taking ` +
+      `turns, after ${warmup} s of warm-up; msgs/s is the median round (two ` +
+      `loads share each core, so lower than one at a time); a ratio is the ` +
+      `median of the rounds' ratios (lowest–highest); ${pinning}; Deno ` +
+      `${Deno.version.deno}.`,
+      "",
+      "| transport | echoed msgs/s | client CPU per message, µs |",
+      "| --- | ---: | ---: |",
+      row(side("sse")),
+      row(side("websocket")),
+      ratioRow("SSE / WebSocket", "sse"),
+      ratioRow("control: WebSocket / second copy", "control"),
+    ].join("\n"),
+  );
+}
+
+// Last, so that every constant above is defined when main runs.
+await main();
