@@ -252,6 +252,34 @@ Deno.test('a path that refuses upgrades (transports: ["sse"]) and an upgrade tha
   assert.ok(elapsed >= 290 && elapsed < 2000, `${elapsed.toFixed(0)} ms`);
 });
 
+Deno.test('transports: ["sse", "websocket"] tries the fallback first and falls back to a WebSocket when the stream is refused', async () => {
+  const { handler } = echo();
+  await using both = serve(route("/ws", handler, { transports: [...BOTH] }));
+  await using first = connect(`${both.url}/ws`, {
+    transports: ["sse", "websocket"],
+  });
+  await first.send("first");
+  assert.equal(
+    (await first[Symbol.asyncIterator]().next()).value?.data,
+    "first",
+  );
+  assert.equal(first.transport, "sse");
+
+  await using wsOnly = serve(route("/ws", handler));
+  const started = performance.now();
+  await using client = connect(`${wsOnly.url}/ws`, {
+    transports: ["sse", "websocket"],
+  });
+  await client.send("refused stream");
+  assert.equal(
+    (await client[Symbol.asyncIterator]().next()).value?.data,
+    "refused stream",
+  );
+  assert.equal(client.transport, "websocket");
+  const elapsed = performance.now() - started;
+  assert.ok(elapsed < 1000, `${elapsed.toFixed(0)} ms: no retry delay`);
+});
+
 Deno.test("a WebSocket that opened and closed is not a reason to fall back", async () => {
   let connections = 0;
   await using server = serve(route("/ws", (socket) => {

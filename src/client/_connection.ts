@@ -225,8 +225,8 @@ export class Connection {
       });
       this.#raw = ws;
       const transport = this.#transports.current;
-      const next = transport === "websocket" && this.#transports.hasNext;
-      // A WebSocket with a fallback after it, and the fallback's stream (a
+      const next = this.#transports.hasNext;
+      // A transport with another after it, and the fallback's stream (a
       // buffering proxy can hold its open event back for ever), get
       // openTimeout to open.
       if (next || transport === "sse") {
@@ -356,10 +356,11 @@ export class Connection {
     const closing = this.#host.closing();
     const status = opened ? undefined : refusedStatus(info.reason);
     if (
-      !opened && !closing && this.#transports.current === "websocket" &&
-      this.#transports.hasNext && status !== 401 && status !== 403
+      !opened && !closing && this.#transports.hasNext && status !== 401 &&
+      status !== 403
     ) {
-      // A refused upgrade: fall back now, without counting a retry.
+      // A refused upgrade (or stream): try the next transport now, without
+      // counting a retry.
       return this.#fallBack();
     }
     clearTimeout(this.#openTimer);

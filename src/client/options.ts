@@ -163,7 +163,9 @@ export interface ClientOptions {
    * WebSocket that is refused, or does not open within `openTimeout`, is
    * followed at once by the fallback (a Server-Sent Events stream and POSTs,
    * served by `route()` with the same `transports`); a WebSocket that opened
-   * and later closed is not a reason to fall back. Reconnects start with the
+   * and later closed is not a reason to fall back. The order is the caller's:
+   * with `["sse", "websocket"]` a refused stream, or one that does not open
+   * within `openTimeout`, is followed by a WebSocket. Reconnects start with the
    * transport that last opened. Without `WebSocket` in the runtime the
    * WebSocket is skipped.
    *
@@ -171,9 +173,9 @@ export interface ClientOptions {
    */
   transports?: readonly Transport[];
   /**
-   * Milliseconds a connection may take to open: a WebSocket with another
-   * transport after it (then the next one is tried at once), and the
-   * fallback's stream (then the attempt fails with 1006 and is retried; a
+   * Milliseconds a connection may take to open: a transport with another
+   * after it (then the next one is tried at once), and the fallback's
+   * stream (with nothing after it the attempt fails with 1006 and is retried; a
    * buffering proxy can hold its first event back for ever). A WebSocket
    * with nothing after it is left to the runtime's own handshake timeout.
    *
