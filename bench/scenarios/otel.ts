@@ -115,7 +115,14 @@ async function main(): Promise<void> {
     denoServer("otel_echo.ts", ["plain"], FLAGS),
     core,
   );
-  const results = [];
+  const results: {
+    load: string;
+    unit: string;
+    otel: number;
+    plain: number;
+    ratio: number;
+    ratioRange: [number, number];
+  }[] = [];
   for (const load of THROUGHPUT_LOADS) {
     const ratios: number[] = [];
     const values: [number, number][] = [];
