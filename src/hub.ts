@@ -283,6 +283,8 @@ export class Hub extends TypedEventTarget<HubEventMap>
       data,
       highWaterMark: socketLimits(socket).highWaterMark,
       held: 0,
+      movedAt: -1,
+      wrote: false,
       queue: undefined,
       head: 0,
       queued: 0,

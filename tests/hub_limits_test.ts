@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
-import { route, type Socket } from "../mod.ts";
+import { route, Socket } from "../mod.ts";
 import { Hub } from "../src/hub.ts";
+import { STALL_MS } from "../src/hub/_delivery.ts";
 import {
   closeEvent,
   collect,
@@ -233,4 +234,168 @@ Deno.test("messages waiting in the hub for many members count once against maxBu
     peer.close();
     await members.get(id)!.closed;
   }
+});
+
+/**
+ * An open WebSocket stand-in for a hub member: one that reads writes what
+ * it is sent at once; one that reads nothing keeps it all in its
+ * `bufferedAmount`, for ever.
+ */
+class MemberWebSocket extends EventTarget {
+  binaryType = "arraybuffer";
+  protocol = "";
+  url = "";
+  readyState = 1;
+  bufferedAmount = 0;
+  received: Uint8Array[] = [];
+  closedWith: [number, string] | undefined;
+  constructor(readonly reads: boolean) {
+    super();
+  }
+  send(data: ArrayBuffer | Uint8Array): void {
+    const bytes = new Uint8Array(data);
+    this.received.push(bytes);
+    if (!this.reads) this.bufferedAmount += bytes.byteLength;
+  }
+  close(code = 1000, reason = ""): void {
+    if (this.readyState === 3) return;
+    this.readyState = 3;
+    this.closedWith = [code, reason];
+    setTimeout(() =>
+      this.dispatchEvent(
+        new CloseEvent("close", { code, reason, wasClean: true }),
+      )
+    );
+  }
+}
+
+/**
+ * A hub with `maxBufferedBytes`, and the members of its room "r" in this
+ * order: sockets with a `highWaterMark` of 64 KiB over stand-ins that read
+ * or read nothing. Each has been sent 1 KiB already (first byte 255), so
+ * the one that reads has shown that it does.
+ */
+async function standIns(maxBufferedBytes: number, reads: boolean[]) {
+  const hub = new Hub({ maxBufferedBytes });
+  const members = reads.map((r) => {
+    const ws = new MemberWebSocket(r);
+    const socket = new Socket(ws as unknown as WebSocket, {
+      highWaterMark: 64 * KiB,
+    });
+    hub.join(hub.add(socket), "r");
+    return { ws, socket };
+  });
+  hub.broadcast("r", new Uint8Array(KiB).fill(255));
+  await delay(5);
+  return { hub, members };
+}
+
+/** The first byte of each message a stand-in was sent. */
+function firstBytes(ws: MemberWebSocket): number[] {
+  return ws.received.map((bytes) => bytes[0]!);
+}
+
+/** Waits (at most `ms`) until `done()`. */
+async function until(done: () => boolean, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (!done() && Date.now() < end) await delay(5);
+}
+
+// What the CI run that stalled was left with: the budget full of the
+// newest message held by sockets at their highWaterMark that read nothing
+// and have nothing queued in the hub, so none of them is behind, while
+// the same message waits for the budget for a member that reads.
+Deno.test("a message waiting for a budget held by full sockets that read nothing reaches the reader, and one of them is closed with 1013", async () => {
+  const maxBufferedBytes = 130 * KiB;
+  const { hub, members } = await standIns(maxBufferedBytes, [
+    false,
+    false,
+    true,
+  ]);
+  await using _ = hub;
+  const [a, b, reader] = members as [
+    (typeof members)[0],
+    (typeof members)[0],
+    (typeof members)[0],
+  ];
+  const message = new Uint8Array(64 * KiB);
+  message[0] = 7;
+  hub.broadcast("r", message);
+  assert.deepEqual(firstBytes(a.ws), [255, 7]);
+  assert.deepEqual(firstBytes(b.ws), [255, 7]);
+  assert.deepEqual(firstBytes(reader.ws), [255], "the budget had room");
+  await until(() => reader.ws.received.length > 1, 1500);
+  assert.deepEqual(firstBytes(reader.ws), [255, 7], "the reader got nothing");
+  const closed = [a, b].filter(({ ws }) => ws.closedWith !== undefined);
+  assert.equal(closed.length, 1, "closed more than needed");
+  assert.equal(closed[0]!.ws.closedWith![0], 1013);
+  assert.match(
+    closed[0]!.ws.closedWith![1],
+    /^Too slow: the hub's buffers are full \(maxBufferedBytes 133120\)$/,
+  );
+  const held = members.filter(({ ws }) => ws.readyState === 1)
+    .reduce((sum, { ws }) => sum + ws.bufferedAmount, 0);
+  assert.ok(held <= maxBufferedBytes, `the members hold ${held} bytes`);
+  assert.equal(hub.members("r").length, 2);
+  for (const { socket } of members) socket.close();
+  await Promise.all(members.map(({ socket }) => socket.closed));
+});
+
+// Each member that reads nothing holds less than its highWaterMark, and
+// messages wait for all three only because the budget is full: nobody is
+// behind. Before, nothing ever freed the budget.
+Deno.test("members that read nothing, each below its highWaterMark, are closed with 1013 when they hold the budget, and the reader gets every message in order", async () => {
+  const maxBufferedBytes = 102 * KiB;
+  const { hub, members } = await standIns(maxBufferedBytes, [
+    false,
+    false,
+    true,
+  ]);
+  await using _ = hub;
+  const reader = members[2]!;
+  for (let i = 0; i < 2; i++) {
+    const message = new Uint8Array(40 * KiB);
+    message[0] = i;
+    hub.broadcast("r", message);
+  }
+  assert.deepEqual(firstBytes(reader.ws), [255], "the budget had room");
+  await until(() => reader.ws.received.length > 2, 1500);
+  assert.deepEqual(firstBytes(reader.ws), [255, 0, 1]);
+  for (const { ws } of members.slice(0, 2)) {
+    assert.deepEqual(firstBytes(ws), [255, 0]);
+    assert.equal(ws.closedWith?.[0], 1013);
+    assert.match(ws.closedWith[1], /^Too slow: /);
+  }
+  assert.equal(reader.ws.readyState, 1);
+  assert.equal(hub.members("r").length, 1);
+  for (const { socket } of members) socket.close();
+  await Promise.all(members.map(({ socket }) => socket.closed));
+});
+
+// Closing a member does not free what Deno holds for it: making room for
+// members that never wrote anything would let each member of a room that
+// reads nothing take a copy in turn (docs/scale-out.md: one big broadcast
+// to 100 such members keeps the budget's copies, not 100).
+Deno.test("a room of members that read nothing keeps one broadcast's copies within maxBufferedBytes and closes none while it waits", async () => {
+  const maxBufferedBytes = 132 * KiB;
+  const { hub, members } = await standIns(maxBufferedBytes, [
+    false,
+    false,
+    false,
+    false,
+  ]);
+  await using _ = hub;
+  hub.broadcast("r", new Uint8Array(64 * KiB));
+  await delay(3 * STALL_MS);
+  const held = members.reduce((sum, { ws }) => sum + ws.bufferedAmount, 0);
+  assert.ok(held <= maxBufferedBytes, `the members hold ${held} bytes`);
+  assert.deepEqual(members.map(({ ws }) => ws.closedWith), [
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+  ]);
+  assert.deepEqual(members.map(({ ws }) => ws.received.length), [2, 2, 1, 1]);
+  for (const { socket } of members) socket.close();
+  await Promise.all(members.map(({ socket }) => socket.closed));
 });

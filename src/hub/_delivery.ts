@@ -4,8 +4,9 @@
  * (`maxBufferedBytes`) has room for Deno's copy, otherwise into a queue of
  * its own that a poll drains; a message waiting in several queues is
  * counted once. Only members that fell behind (a queue in the hub, and
- * their `highWaterMark` full without its newest message) are closed with
- * 1013. Internal.
+ * their `highWaterMark` full without its newest message) or whose socket
+ * stalled (it wrote none of what it holds for {@linkcode STALL_MS} while
+ * the budget is full) are closed with 1013. Internal.
  *
  * @module
  */
@@ -21,6 +22,20 @@ import { OPEN } from "../_ready_state.ts";
 
 const MAX_POLL_MS = 32;
 
+/**
+ * How long a socket may hold bytes without writing any of them before,
+ * while the budget is full, no member is behind and a member that reads
+ * (its socket wrote some of what it was handed) waits for the budget, the
+ * hub closes it to free the budget. A member that reads nothing may hold
+ * bytes below its `highWaterMark`, or a full socket with nothing queued in
+ * the hub, and neither makes it behind: without this, the reader's
+ * messages would wait for ever. Members that have not written anything
+ * yet do not count as readers: closing a member does not free what Deno
+ * holds for it, so making room for them would let every member of a room
+ * that reads nothing take a copy in turn.
+ */
+export const STALL_MS = 4 * MAX_POLL_MS;
+
 /** What delivery keeps for one member of the hub. */
 export interface Member {
   readonly socket: Socket;
@@ -32,6 +47,14 @@ export interface Member {
    * hub's total until the socket closes.
    */
   held: number;
+  /**
+   * When its socket was last seen writing some of what it held, in
+   * `Date.now()` ms, or handed bytes while it held none; -1 when that is
+   * taken at its next measurement (bytes were handed to an empty socket).
+   */
+  movedAt: number;
+  /** Whether its socket was ever seen writing some of what it held. */
+  wrote: boolean;
   /** Messages the hub keeps back while the socket is full; made on use. */
   queue: (Parcel | undefined)[] | undefined;
   head: number;
@@ -77,6 +100,11 @@ export class Delivery<M extends Member> {
   #noneBehind = false;
   /** Members with messages in the hub's queue. */
   readonly #backlogged = new Set<M>();
+  /**
+   * The members the last sweep found stalled (see {@linkcode STALL_MS}),
+   * those that hold the least first.
+   */
+  readonly #stalled: M[] = [];
   #pollTimer: ReturnType<typeof setTimeout> | undefined;
   #pollDelay = 1;
   /** Whether every socket's bytes were read since the last poll. */
@@ -165,6 +193,7 @@ export class Delivery<M extends Member> {
     }
     member.queue = undefined;
     member.head = member.queued = member.held = 0;
+    member.movedAt = -1;
   }
 
   /** Stops polling, for good. */
@@ -175,6 +204,7 @@ export class Delivery<M extends Member> {
   }
 
   #hand(member: M, parcel: Parcel): void {
+    if (member.held === 0) member.movedAt = -1;
     member.held += parcel.size;
     this.#total += parcel.size;
     // Below its highWaterMark the socket writes at once and its promise
@@ -221,9 +251,16 @@ export class Delivery<M extends Member> {
     }
   }
 
-  /** Replaces the bound on what a socket holds with what it reports. */
+  /**
+   * Replaces the bound on what a socket holds with what it reports; less
+   * than the bound means that it wrote some since it was last measured.
+   */
   #measure(member: M): void {
     const held = member.socket.bufferedAmount + pendingBytes(member.socket);
+    if (held < member.held) {
+      member.movedAt = Date.now();
+      member.wrote = true;
+    } else if (member.movedAt < 0) member.movedAt = Date.now();
     this.#total += held - member.held;
     member.held = held;
   }
@@ -240,9 +277,15 @@ export class Delivery<M extends Member> {
   #sweep(): void {
     if (this.#swept) return;
     this.#swept = true;
+    const stalled = this.#stalled;
+    stalled.length = 0;
+    const now = Date.now();
     for (const member of this.#members.values()) {
-      if (member.held > 0) this.#measure(member);
+      if (member.held === 0) continue;
+      this.#measure(member);
+      if (stalledSince(member, now)) stalled.push(member);
     }
+    if (stalled.length > 1) stalled.sort(byHeld);
     this.#schedulePoll();
   }
 
@@ -250,30 +293,22 @@ export class Delivery<M extends Member> {
    * Frees room in the budget for `size` more bytes: first by reading what
    * the sockets really hold, then by closing the members that fell behind
    * (see {@linkcode behind}), those with the most bytes in the hub's queue
-   * first, until it fits. A member below its `highWaterMark` that is not
-   * behind is never closed: when only such members are left, the bytes do
-   * not fit.
+   * first, then, when `member` reads, those whose socket stalled (see
+   * {@linkcode STALL_MS}), those that hold the most first, until it fits.
+   * A member that is neither behind nor stalled is never closed: when only
+   * such members are left, the bytes do not fit (yet).
    *
    * @param member The member the room is for; it too is closed if it is
-   * behind and furthest behind.
+   * furthest behind or stalled.
    * @param size The bytes wanted.
    * @returns Whether `member` is still open and the bytes fit.
    */
   #makeRoom(member: M, size: number): boolean {
     this.#sweep();
     while (this.#total + size > this.#maxBytes) {
-      if (this.#noneBehind) return false;
-      let slowest: M | undefined;
-      for (const other of this.#backlogged) {
-        if (
-          (slowest === undefined || other.queued > slowest.queued) &&
-          behind(other)
-        ) slowest = other;
-      }
-      if (slowest === undefined) {
-        this.#noneBehind = true;
-        return false;
-      }
+      const slowest = this.#furthestBehind() ??
+        (member.wrote ? this.#mostStalled() : undefined);
+      if (slowest === undefined) return false;
       this.#drop(
         slowest,
         `Too slow: the hub's buffers are full (maxBufferedBytes ${this.#maxBytes})`,
@@ -281,6 +316,35 @@ export class Delivery<M extends Member> {
       if (slowest === member) return false;
     }
     return true;
+  }
+
+  /** The backlogged member that is behind with the most queued, if any. */
+  #furthestBehind(): M | undefined {
+    if (this.#noneBehind) return undefined;
+    let slowest: M | undefined;
+    for (const other of this.#backlogged) {
+      if (
+        (slowest === undefined || other.queued > slowest.queued) &&
+        behind(other)
+      ) slowest = other;
+    }
+    if (slowest === undefined) this.#noneBehind = true;
+    return slowest;
+  }
+
+  /**
+   * The member found stalled by the last sweep that holds the most and
+   * still wrote nothing, measured again (a sweep may be a few tasks old).
+   */
+  #mostStalled(): M | undefined {
+    const stalled = this.#stalled;
+    const now = Date.now();
+    for (let member = stalled.pop(); member; member = stalled.pop()) {
+      if (member.held === 0 || member.socket.readyState !== OPEN) continue;
+      this.#measure(member);
+      if (stalledSince(member, now)) return member;
+    }
+    return undefined;
   }
 
   /**
@@ -343,6 +407,16 @@ export class Delivery<M extends Member> {
 }
 
 function ignore(): void {}
+
+/** Whether a member's socket holds bytes and wrote none for STALL_MS. */
+function stalledSince(member: Member, now: number): boolean {
+  return member.held > 0 && member.movedAt >= 0 &&
+    now - member.movedAt >= STALL_MS;
+}
+
+function byHeld(a: Member, b: Member): number {
+  return a.held - b.held;
+}
 
 /**
  * Whether a member fell behind: it has messages in the hub's queue, and

@@ -62,9 +62,15 @@ export interface HubOptions {
    * the hub's buffers are full") the connections that fell behind, those
    * with the most queued first: a connection is behind when messages wait
    * for it in the hub and its socket and queue held its `highWaterMark`
-   * before the newest of them came. A connection that keeps up is never
-   * closed for the budget. A message larger than the whole budget is
-   * refused with a `RangeError`.
+   * before the newest of them came. While nobody is behind and messages
+   * still wait for the budget for a connection that reads (its socket has
+   * written some of what it was sent), a connection whose socket has
+   * written none of what it holds for 128 ms (it reads nothing, though it
+   * is below its `highWaterMark` or has nothing queued in the hub) is
+   * closed the same way, those that hold the most first, so that the
+   * budget frees. A connection that keeps up is never closed for the
+   * budget. A message larger than the whole budget is refused with a
+   * `RangeError`.
    *
    * The arithmetic, with `m` connections: what the hub hands to open
    * sockets stays within this budget. Messages wait past it only for
