@@ -24,6 +24,7 @@ export interface SocketInternals {
   next(socket: Socket): Promise<IteratorResult<Message>>;
   sink(socket: Socket, sink: ((msg: Message) => void) | undefined): void;
   leave(socket: Socket): Promise<IteratorResult<Message>>;
+  discard(socket: Socket): void;
   counters(socket: Socket): { in: number; out: number; charged: number };
   limitInbound(socket: Socket, limit: number): void;
   watch(
@@ -117,6 +118,17 @@ class TakingIterator implements AsyncIterator<Message> {
   return(): Promise<IteratorResult<Message>> {
     return this.#port.return();
   }
+}
+
+/**
+ * Drops the messages that wait for the socket's loop: a resumable session
+ * handed off to another server leaves them to it (its client sends them
+ * again there), so this server's handler must not take them. Internal.
+ *
+ * @param socket The socket.
+ */
+export function discardQueued(socket: Socket): void {
+  internals.discard(socket);
 }
 
 /**

@@ -336,6 +336,8 @@ export function route<P extends Principal = Principal>(
     shutdownTimeout,
     path,
     observe: checked.observe,
+    handOff: (socket: Socket, timeout: number): Promise<void> | undefined =>
+      sessions.handOff(socket, timeout),
   });
   // The handler of an authenticated route never sees the token in the URL.
   const start: StartHandler = auth === undefined
@@ -343,7 +345,12 @@ export function route<P extends Principal = Principal>(
       connections.start(socket, request, transport, session)
     : (socket, request, transport, session) =>
       connections.start(socket, redactRequest(request), transport, session);
-  const sessions = new RouteSessions(connections, checked, start, auth);
+  const sessions: RouteSessions = new RouteSessions(
+    connections,
+    checked,
+    start,
+    auth,
+  );
   const sse = enabled.includes("sse")
     ? new EventStreamServer({
       checked,

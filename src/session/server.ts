@@ -31,6 +31,8 @@ const CLAIM = /^[A-Za-z0-9_-]{22,86}$/;
 const TAKEN = "Session resumed on another server";
 /** How long a new connection may take to say which session it wants. */
 const HELLO_TIMEOUT = 10_000;
+/** Why a session handed off to another server ends here. */
+export const HANDED_OFF = "Server shutting down";
 
 /**
  * One resumable session on the server, seen through the `WebSocket`
@@ -62,6 +64,15 @@ export class ServerSession extends MessageTarget {
   readonly #durable: Durable | undefined;
   /** Replayed messages the session already has (stored count < received). */
   #dup = 0;
+  /**
+   * Being handed off to another server: what the client sends now is left
+   * for that server (the client replays it there), and, once `frozen`, what
+   * the handler sends waits (and ends with the session).
+   */
+  #handingOff = false;
+  #frozen = false;
+  /** Told of an acknowledgement or a close while a hand-off waits for one. */
+  #changed: (() => void) | undefined;
   /**
    * Told the control messages of kinds the session does not know (the
    * authentication's), and asked whether a connection may resume it.
@@ -144,6 +155,7 @@ export class ServerSession extends MessageTarget {
    * waits, for a full replay buffer or a full connection.
    */
   get bufferedAmount(): number {
+    if (this.#frozen) return 1;
     const durable = this.#durable;
     if (durable !== undefined && this.#state.sent >= durable.limit) {
       durable.reserve(this.#state.sent);
@@ -164,8 +176,74 @@ export class ServerSession extends MessageTarget {
     if (this.readyState !== OPEN) {
       throw new DOMException("The session is not open", "InvalidStateError");
     }
+    if (this.#frozen) return this.#state.send(data, undefined);
     this.#state.send(data, this.#wire?.ws);
     this.#durable?.reserve(this.#state.sent);
+  }
+
+  /**
+   * Hands the session off to another server (a graceful shutdown with a
+   * shared store) instead of ending it: what the client sends from now on
+   * is left for the next server; once the handler's loop is done with what
+   * it received (at most `wait` ms), the session's sends wait, what the loop
+   * did not take is dropped (a `"handoff"` event, for the Socket's inbox);
+   * once the client acknowledged every message (at most `wait / 2` ms more),
+   * the state is stored and released, and the connection closes with 1012
+   * and no `\0C`: the client reconnects and resumes wherever it lands. The
+   * session ends here with 1012 "Server shutting down".
+   *
+   * @param wait The longest wait for the handler, in ms.
+   * @param deadline When to give up writing to the store (`Date.now()`).
+   * @returns Once ended, or `undefined` when the session cannot be handed
+   * off (no shared store, not open): close it as usual.
+   */
+  handOff(wait: number, deadline: number): Promise<void> | undefined {
+    const durable = this.#durable;
+    if (durable === undefined || this.readyState !== OPEN || this.#closing) {
+      return undefined;
+    }
+    this.#handingOff = true;
+    return (async () => {
+      await durable.settle(this.#state.received, wait);
+      if (this.readyState !== OPEN) return;
+      this.#frozen = true;
+      this.dispatchEvent(new Event("handoff"));
+      // Everything sent has arrived: however the connection ends, nothing
+      // is missed.
+      const state = this.#state;
+      await this.#until(() => state.acked >= state.sent, wait / 2);
+      if (this.readyState !== OPEN) return;
+      const released = await durable.release(() => this.#state.sent, deadline);
+      if (this.readyState !== OPEN) return;
+      const [code, reason] = released ? [1012, HANDED_OFF] : [4409, TAKEN];
+      const ws = this.#wire?.ws;
+      if (ws !== undefined) closeQuietly(ws, code, reason);
+      this.#end(code, reason, released);
+      // The close goes out before the process may go.
+      if (ws !== undefined) await closedBy(ws, deadline);
+    })();
+  }
+
+  /**
+   * Waits until `done()` holds, the connection is gone or `ms` passed,
+   * checking at each acknowledgement and close.
+   */
+  #until(done: () => boolean, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (done() || this.#wire === undefined || this.readyState !== OPEN) {
+          finish();
+        }
+      };
+      const finish = (): void => {
+        clearTimeout(timer);
+        this.#changed = undefined;
+        resolve();
+      };
+      const timer = setTimeout(finish, ms);
+      this.#changed = check;
+      check();
+    });
   }
 
   /**
@@ -278,6 +356,8 @@ export class ServerSession extends MessageTarget {
       return this.#refuse(1002, "Expected a session handshake");
     }
     if (this.readyState !== OPEN && !this.#closing) return;
+    // Left for the next server: the client replays what is not stored.
+    if (this.#handingOff) return;
     this.#confirmed();
     if (this.#dup > 0) {
       this.#dup--;
@@ -324,6 +404,7 @@ export class ServerSession extends MessageTarget {
       if (!isCount(count) || !this.#state.ack(count)) {
         this.close(1002, "Invalid acknowledgement");
       }
+      this.#changed?.();
       return;
     }
     if (kind === "C") {
@@ -451,6 +532,7 @@ export class ServerSession extends MessageTarget {
     // A drop: wait for the client to come back.
     this.#wire?.remove();
     this.#wire = undefined;
+    this.#changed?.();
     this.#store.waiting++;
     this.#state.use(undefined);
     this.#durable?.touch();
@@ -478,9 +560,24 @@ export class ServerSession extends MessageTarget {
     this.#wire?.remove();
     this.#wire = undefined;
     this.#state.stop();
+    this.#changed?.();
     this.#durable?.end();
     this.#confirmed();
     this.#store.delete(this);
     this.dispatchEvent(new CloseEvent("close", { code, reason, wasClean }));
   }
+}
+
+/** Resolves once `ws` has closed, or at `deadline` (`Date.now()` time). */
+function closedBy(ws: WebSocket, deadline: number): Promise<void> {
+  if (ws.readyState === CLOSED) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      ws.removeEventListener("close", done);
+      resolve();
+    };
+    const timer = setTimeout(done, Math.max(deadline - Date.now(), 0));
+    ws.addEventListener("close", done);
+  });
 }
