@@ -22,17 +22,14 @@ import { MessageTarget } from "./_message_target.ts";
 import { closeQuietly, newId, Wire } from "./_server_wire.ts";
 import { Durable, type DurableHost } from "./_durable.ts";
 import type { SessionRecord } from "./session_store.ts";
+import { handOff, TAKEN } from "./_handoff.ts";
 
 export { defaultStore, LocalSessions } from "./store.ts";
 
 /** A client's claim on a new session: 128 to 512 bits, base64url. */
 const CLAIM = /^[A-Za-z0-9_-]{22,86}$/;
-/** Why a session taken over by another server ends here. */
-const TAKEN = "Session resumed on another server";
 /** How long a new connection may take to say which session it wants. */
 const HELLO_TIMEOUT = 10_000;
-/** Why a session handed off to another server ends here. */
-export const HANDED_OFF = "Server shutting down";
 
 /**
  * One resumable session on the server, seen through the `WebSocket`
@@ -184,18 +181,16 @@ export class ServerSession extends MessageTarget {
   /**
    * Hands the session off to another server (a graceful shutdown with a
    * shared store) instead of ending it: what the client sends from now on
-   * is left for the next server; once the handler's loop is done with what
-   * it received (at most `wait` ms), the session's sends wait, what the loop
-   * did not take is dropped (a `"handoff"` event, for the Socket's inbox);
-   * once the client acknowledged every message (at most `wait / 2` ms more),
-   * the state is stored and released, and the connection closes with 1012
-   * and no `\0C`: the client reconnects and resumes wherever it lands. The
-   * session ends here with 1012 "Server shutting down".
+   * is left for the next server (its client replays it there), and the
+   * steps of `_handoff.ts` follow. Once frozen, the session's sends wait
+   * and a `"handoff"` event tells the Socket to drop what its loop did not
+   * take. The session ends here with 1012 "Server shutting down".
    *
    * @param wait The longest wait for the handler, in ms.
-   * @param deadline When to give up writing to the store (`Date.now()`).
-   * @returns Once ended, or `undefined` when the session cannot be handed
-   * off (no shared store, not open): close it as usual.
+   * @param deadline When to give up (`Date.now()` time).
+   * @returns Once ended and its connection closed, or `undefined` when the
+   * session cannot be handed off (no shared store, not open): close it as
+   * usual.
    */
   handOff(wait: number, deadline: number): Promise<void> | undefined {
     const durable = this.#durable;
@@ -203,47 +198,27 @@ export class ServerSession extends MessageTarget {
       return undefined;
     }
     this.#handingOff = true;
-    return (async () => {
-      await durable.settle(this.#state.received, wait);
-      if (this.readyState !== OPEN) return;
-      this.#frozen = true;
-      this.dispatchEvent(new Event("handoff"));
-      // Everything sent has arrived: however the connection ends, nothing
-      // is missed.
-      const state = this.#state;
-      await this.#until(() => state.acked >= state.sent, wait / 2);
-      if (this.readyState !== OPEN) return;
-      const released = await durable.release(() => this.#state.sent, deadline);
-      if (this.readyState !== OPEN) return;
-      const [code, reason] = released ? [1012, HANDED_OFF] : [4409, TAKEN];
-      const ws = this.#wire?.ws;
-      if (ws !== undefined) closeQuietly(ws, code, reason);
-      this.#end(code, reason, released);
-      // The close goes out before the process may go.
-      if (ws !== undefined) await closedBy(ws, deadline);
-    })();
-  }
-
-  /**
-   * Waits until `done()` holds, the connection is gone or `ms` passed,
-   * checking at each acknowledgement and close.
-   */
-  #until(done: () => boolean, ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const check = (): void => {
-        if (done() || this.#wire === undefined || this.readyState !== OPEN) {
-          finish();
-        }
-      };
-      const finish = (): void => {
-        clearTimeout(timer);
-        this.#changed = undefined;
-        resolve();
-      };
-      const timer = setTimeout(finish, ms);
-      this.#changed = check;
-      check();
-    });
+    return handOff(
+      {
+        state: this.#state,
+        open: () => this.readyState === OPEN,
+        connected: () => this.#wire !== undefined,
+        watch: (changed) => this.#changed = changed,
+        freeze: () => {
+          this.#frozen = true;
+          this.dispatchEvent(new Event("handoff"));
+        },
+        finish: (code, reason, wasClean) => {
+          const ws = this.#wire?.ws;
+          if (ws !== undefined) closeQuietly(ws, code, reason);
+          this.#end(code, reason, wasClean);
+          return ws;
+        },
+      },
+      durable,
+      wait,
+      deadline,
+    );
   }
 
   /**
@@ -566,18 +541,4 @@ export class ServerSession extends MessageTarget {
     this.#store.delete(this);
     this.dispatchEvent(new CloseEvent("close", { code, reason, wasClean }));
   }
-}
-
-/** Resolves once `ws` has closed, or at `deadline` (`Date.now()` time). */
-function closedBy(ws: WebSocket, deadline: number): Promise<void> {
-  if (ws.readyState === CLOSED) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      ws.removeEventListener("close", done);
-      resolve();
-    };
-    const timer = setTimeout(done, Math.max(deadline - Date.now(), 0));
-    ws.addEventListener("close", done);
-  });
 }
