@@ -263,8 +263,8 @@ export class ServerSession extends MessageTarget {
    * the claim stays good until it shows it has.
    * @param by The control handler of the new connection's own session (its
    * authentication), which this session's handler must admit.
-   * @returns `false` when the count does not fit this session, or its
-   * handler refuses the new connection.
+   * @returns `false` when the count does not fit this session, its
+   * handler refuses the new connection, or it is being handed off.
    */
   resume(
     ws: WebSocket,
@@ -273,6 +273,8 @@ export class ServerSession extends MessageTarget {
     by?: ControlHandler,
   ): boolean {
     const state = this.#state;
+    // Being handed off: the client resumes on the next server instead.
+    if (this.#handingOff) return false;
     if (this.readyState !== OPEN || received > state.sent) return false;
     if (received < state.acked) return false;
     const handler = this.controlHandler;
