@@ -195,7 +195,9 @@ export function pendingBytes(socket: Socket): number {
  * handed to `sink` at once, inside the runtime's message event, instead of
  * to the waiting loop (which still gets what was queued before, and the
  * end); `undefined` stops it. Internal: the RPC peer reads so, saving a
- * promise per message. The sink must not throw.
+ * promise per message. The sink must not throw. A message the sink took is
+ * done with, as one the loop took before asking for the next
+ * ({@linkcode onTaken}).
  *
  * @param socket The socket, which a loop of the caller's reads.
  * @param sink Takes each message, or `undefined`.
@@ -204,7 +206,16 @@ export function sinkMessages(
   socket: Socket,
   sink: ((msg: Message) => void) | undefined,
 ): void {
-  internals.sink(socket, sink);
+  const taken = sink && takers.get(socket);
+  internals.sink(
+    socket,
+    taken
+      ? (msg) => {
+        sink(msg);
+        taken();
+      }
+      : sink,
+  );
 }
 
 /**
