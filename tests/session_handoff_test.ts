@@ -21,6 +21,7 @@ import {
   until,
 } from "./_session_helpers.ts";
 import { CutProxy } from "./_cut_proxy.ts";
+import { RpcPeer } from "../src/rpc/mod.ts";
 
 const SERVE = { port: 0, hostname: "127.0.0.1", onListen() {} };
 /** Messages the client sends; the first server goes down halfway. */
@@ -222,6 +223,60 @@ bounded(
     assert.deepEqual(dedup(got), expected.map((c) => `echo:${c}`));
     assert.ok(got.length <= count + 1, `echoed twice: ${got.join(" ")}`);
     assert.ok(log.indexOf("c20") > 0 && runs[1]?.server === "b");
+    client.close();
+    await client.closed;
+    await reading;
+    await routeB.shutdown();
+  },
+);
+
+bounded(
+  "a graceful shutdown hands an RPC peer's session off without waiting out shutdownTimeout: every call is answered once",
+  async () => {
+    const store = new MemorySessionStore();
+    const served: number[] = [];
+    const rpc = () =>
+      route("/ws", async (socket) => {
+        await new RpcPeer(socket, {
+          methods: {
+            echo: ([id]: [number]) => {
+              served.push(id);
+              return id;
+            },
+          },
+        }).closed;
+      }, { resume: { store } });
+    const routeA = rpc();
+    const routeB = rpc();
+    await using a = Deno.serve(SERVE, routeA);
+    await using b = Deno.serve(SERVE, routeB);
+    let url = `ws://127.0.0.1:${a.addr.port}/ws`;
+    const client = connect(() => url, { ...fast, resume: true });
+    const got: number[] = [];
+    const reading = (async () => {
+      for await (const msg of client) got.push(JSON.parse(String(msg.data)).id);
+    })();
+    await once(client, "open");
+    const resumed = once(client, "resumed");
+    const call = (id: number) =>
+      client.send(
+        JSON.stringify({ jsonrpc: "2.0", id, method: "echo", params: [id] }),
+      );
+    for (let id = 1; id <= 50; id++) await call(id);
+    await until(() => got.length >= 20, 5000, "a answers");
+    url = `ws://127.0.0.1:${b.addr.port}/ws`;
+    const started = Date.now();
+    const stopped = routeA.shutdown();
+    for (let id = 51; id <= 100; id++) await call(id);
+    await stopped;
+    // The default shutdownTimeout is 10 s; the hand-off waits for none of it.
+    assert.ok(Date.now() - started < 2000, `${Date.now() - started} ms`);
+    await deadline(resumed, 5000, "resumed on b");
+    await until(() => got.length >= 100, 5000, "100 answers");
+    await delay(100);
+    const ids = Array.from({ length: 100 }, (_, i) => i + 1);
+    assert.deepEqual(got, ids);
+    assert.deepEqual(served, ids);
     client.close();
     await client.closed;
     await reading;
