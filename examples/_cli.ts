@@ -94,8 +94,9 @@ export interface RelayedApp {
 
 /**
  * Serves `app` until SIGINT or SIGTERM, then shuts down gracefully: the
- * route closes every socket with 1001 "Server shutting down" and waits for
- * the handlers, then the server stops. Prints
+ * route closes every socket with 1001 "Server shutting down" (hands a
+ * resumable session in a shared store off to the other servers, with 1012)
+ * and waits for the handlers, then the server stops. Prints
  * `Listening on http://host:port/` (with the real port when `--port 0`).
  * Given `{ relay }`, the server listens on an internal port behind a
  * {@linkcode Relay} on the public one, which can cut connections.

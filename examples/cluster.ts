@@ -3,7 +3,9 @@
  * a redis-server (no persistence, on a free port), three `chat.ts --redis`
  * servers (rooms shared through Redis, resumable sessions kept in Redis) and
  * the round-robin TCP balancer of `balancer.ts`, and prints the URL. Kill
- * one server (its PID is printed) and its clients carry on on the others.
+ * one server (its PID is printed) and its clients carry on on the others;
+ * stop one with SIGTERM (a rolling deploy) and it hands its sessions off
+ * through Redis: its clients resume on the others with nothing lost.
  *
  * ```sh
  * deno run --allow-net --allow-read --allow-run --allow-env examples/cluster.ts [--port 8000]
@@ -95,16 +97,25 @@ console.log(
   `Cluster at http://127.0.0.1:${balancer.port}/ (${count} chat servers behind a round-robin balancer, Redis at ${redis}; Ctrl-C stops)`,
 );
 
-const stop = async () => {
-  await balancer.close();
-  for (const child of children) {
+/** Stops processes with SIGTERM and waits for them to end. */
+async function terminate(processes: Deno.ChildProcess[]): Promise<void> {
+  for (const child of processes) {
     try {
       child.kill("SIGTERM");
     } catch {
       // Ended already.
     }
   }
-  await Promise.all(children.map((child) => child.status));
+  await Promise.all(processes.map((child) => child.status));
+}
+
+const stop = async () => {
+  await balancer.close();
+  // The chat servers first: each stores its sessions' last state in Redis
+  // as it shuts down (a hand-off), which needs Redis still there.
+  const [redisServer, ...chatServers] = children;
+  await terminate(chatServers);
+  await terminate([redisServer!]);
   Deno.exit(0);
 };
 Deno.addSignalListener("SIGINT", stop);

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { onTaken } from "./_socket_internals.ts";
+import { discardQueued, onTaken } from "./_socket_internals.ts";
 import { recordRooms } from "./session/_session_rooms.ts";
 import { checkHandshake, HandshakeError } from "./handshake.ts";
 import { Socket, type SocketOptions } from "./socket.ts";
@@ -227,6 +227,7 @@ export function resumable(
   });
   if (resume.store !== undefined) {
     onTaken(socket, () => session.taken());
+    session.addEventListener("handoff", () => discardQueued(socket));
     recordRooms(socket, (room, position) => session.room(room, position));
   }
   return { socket, session };

@@ -29,6 +29,13 @@ export interface ConnectionsOptions {
   /** The route's path and observer, when it has one. */
   path: string;
   observe: Observer | undefined;
+  /**
+   * Hands a socket's resumable session off to another server instead of
+   * closing it (a shared session store), within `timeout` ms.
+   *
+   * @returns The promise of its end, or `undefined` to close it as usual.
+   */
+  handOff?: (socket: Socket, timeout: number) => Promise<void> | undefined;
 }
 
 /** The counters `route().stats()` returns. */
@@ -221,8 +228,9 @@ export class Connections {
 
   /**
    * Refuses new connections, closes every socket with 1001 "Server shutting
-   * down" and waits for the handlers and the closes, at most
-   * `shutdownTimeout`. Calling it again returns the same promise.
+   * down" (hands a resumable session in a shared store off, with 1012) and
+   * waits for the handlers and the closes, at most `shutdownTimeout`.
+   * Calling it again returns the same promise.
    *
    * @returns A promise that resolves when the route is down.
    */
@@ -233,19 +241,23 @@ export class Connections {
 
   async #stop(): Promise<void> {
     const sockets = this.#sockets;
+    const { handOff, shutdownTimeout } = this.#options;
+    // A session handed off ends before its connection's close is done.
+    const closes: Promise<unknown>[] = [];
     for (const socket of sockets) {
-      closeSocket(socket, 1001, "Server shutting down");
+      const handedOff = handOff?.(socket, shutdownTimeout);
+      if (handedOff === undefined) {
+        closeSocket(socket, 1001, "Server shutting down");
+        closes.push(socket.closed);
+      } else closes.push(handedOff);
     }
     const handlers = this.#active === 0
       ? Promise.resolve()
       : new Promise<void>((resolve) => this.#drained = resolve);
-    const finished = Promise.allSettled([
-      handlers,
-      ...[...sockets].map((socket) => socket.closed),
-    ]);
+    const finished = Promise.allSettled([handlers, ...closes]);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const deadline = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, this.#options.shutdownTimeout);
+      timer = setTimeout(resolve, shutdownTimeout);
     });
     await Promise.race([finished, deadline]);
     clearTimeout(timer);

@@ -25,6 +25,8 @@ export class RouteSessions {
   readonly #checked: CheckedUpgradeOptions;
   readonly #start: StartHandler;
   readonly #auth: Authenticator | undefined;
+  /** The sessions of the open sockets, with a shared store (hand-offs). */
+  readonly #sessions = new WeakMap<Socket, ServerSession>();
 
   /**
    * @param connections The route's connections and limits.
@@ -108,9 +110,27 @@ export class RouteSessions {
   ): void {
     session.addEventListener("open", () => {
       held();
+      if (this.#checked.resume?.store) this.#sessions.set(socket, session);
       this.#start(socket, request, transport, session);
     }, { once: true });
     session.addEventListener("close", held, { once: true });
+  }
+
+  /**
+   * Hands the session of one of the route's sockets off to another server
+   * (a graceful shutdown with a shared store): the handler gets half of
+   * `timeout` to finish what it received, the store write the rest.
+   *
+   * @param socket An open socket of the route.
+   * @param timeout The route's `shutdownTimeout`, in ms.
+   * @returns The promise of the session's end, or `undefined` when the
+   * socket has no session to hand off (close it as usual).
+   */
+  handOff(socket: Socket, timeout: number): Promise<void> | undefined {
+    return this.#sessions.get(socket)?.handOff(
+      timeout / 2,
+      Date.now() + timeout,
+    );
   }
 
   /**

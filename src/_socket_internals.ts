@@ -24,6 +24,7 @@ export interface SocketInternals {
   next(socket: Socket): Promise<IteratorResult<Message>>;
   sink(socket: Socket, sink: ((msg: Message) => void) | undefined): void;
   leave(socket: Socket): Promise<IteratorResult<Message>>;
+  discard(socket: Socket): void;
   counters(socket: Socket): { in: number; out: number; charged: number };
   limitInbound(socket: Socket, limit: number): void;
   watch(
@@ -120,6 +121,17 @@ class TakingIterator implements AsyncIterator<Message> {
 }
 
 /**
+ * Drops the messages that wait for the socket's loop: a resumable session
+ * handed off to another server leaves them to it (its client sends them
+ * again there), so this server's handler must not take them. Internal.
+ *
+ * @param socket The socket.
+ */
+export function discardQueued(socket: Socket): void {
+  internals.discard(socket);
+}
+
+/**
  * Closes a socket with any code, skipping the checks of
  * {@linkcode Socket.close}: for the library's own 1001, 1008, 1009, 1011 and
  * 1013 closes. Internal; not exported from the package.
@@ -183,7 +195,9 @@ export function pendingBytes(socket: Socket): number {
  * handed to `sink` at once, inside the runtime's message event, instead of
  * to the waiting loop (which still gets what was queued before, and the
  * end); `undefined` stops it. Internal: the RPC peer reads so, saving a
- * promise per message. The sink must not throw.
+ * promise per message. The sink must not throw. A message the sink took is
+ * done with, as one the loop took before asking for the next
+ * ({@linkcode onTaken}).
  *
  * @param socket The socket, which a loop of the caller's reads.
  * @param sink Takes each message, or `undefined`.
@@ -192,7 +206,16 @@ export function sinkMessages(
   socket: Socket,
   sink: ((msg: Message) => void) | undefined,
 ): void {
-  internals.sink(socket, sink);
+  const taken = sink && takers.get(socket);
+  internals.sink(
+    socket,
+    taken
+      ? (msg) => {
+        sink(msg);
+        taken();
+      }
+      : sink,
+  );
 }
 
 /**

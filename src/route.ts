@@ -128,7 +128,7 @@ export interface RouteOptions<P extends Principal = Principal>
   maxMessagesPerSecond?: number;
   /**
    * Milliseconds {@linkcode Route.shutdown} waits for handlers to finish and
-   * sockets to close.
+   * sockets to close (and sessions in a shared store to be handed off).
    *
    * @default {10000}
    */
@@ -218,7 +218,11 @@ export interface Route {
    * Stops accepting (new handshakes get 503), closes every socket with 1001
    * "Server shutting down", and resolves once the handlers have finished and
    * the sockets have closed, or `shutdownTimeout` has passed. Calling it again
-   * returns the same promise.
+   * returns the same promise. With `resume.store`, a resumable session is
+   * handed off instead of ended: once its handler is done with what it
+   * received (at most half of `shutdownTimeout`), its state is stored and
+   * its connection closed with 1012 "Server shutting down", and its client
+   * resumes it on another server.
    *
    * @returns A promise that resolves when the route is down.
    */
@@ -336,6 +340,8 @@ export function route<P extends Principal = Principal>(
     shutdownTimeout,
     path,
     observe: checked.observe,
+    handOff: (socket: Socket, timeout: number): Promise<void> | undefined =>
+      sessions.handOff(socket, timeout),
   });
   // The handler of an authenticated route never sees the token in the URL.
   const start: StartHandler = auth === undefined
@@ -343,7 +349,12 @@ export function route<P extends Principal = Principal>(
       connections.start(socket, request, transport, session)
     : (socket, request, transport, session) =>
       connections.start(socket, redactRequest(request), transport, session);
-  const sessions = new RouteSessions(connections, checked, start, auth);
+  const sessions: RouteSessions = new RouteSessions(
+    connections,
+    checked,
+    start,
+    auth,
+  );
   const sse = enabled.includes("sse")
     ? new EventStreamServer({
       checked,

@@ -109,6 +109,7 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
       socket.#shutdown(1000, "", true);
       return Promise.resolve(DONE);
     };
+    internals.discard = (socket) => socket.#rx.clear();
     internals.counters = (socket) => ({
       in: socket.#rx.count,
       out: socket.#out,

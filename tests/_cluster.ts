@@ -78,6 +78,19 @@ export class Node implements AsyncDisposable {
     this.#child?.kill(signal);
   }
 
+  /**
+   * Stops it with SIGTERM (a graceful shutdown) and waits for it to end.
+   *
+   * @returns Its exit code.
+   */
+  async stop(): Promise<number> {
+    const child = this.#child;
+    this.#child = undefined;
+    if (child === undefined) return -1;
+    child.kill("SIGTERM");
+    return (await child.status).code;
+  }
+
   /** Kills it with SIGKILL and waits for it to end. */
   async kill(): Promise<void> {
     const child = this.#child;

@@ -207,7 +207,11 @@ Deno.test({
       await page.fill("#sendMessage", text);
       await page.press("#sendMessage", "Enter");
     };
+    // The log interleaves the two directions as they happen: "two" goes
+    // once the echo of "one" is in, or on a loaded machine the echo may come
+    // after "two" is typed (each direction still in order, each once).
     await send("one");
+    await waitForMessages(page, 2);
     await send("two");
     await waitForMessages(page, 4);
 

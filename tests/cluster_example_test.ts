@@ -1,7 +1,8 @@
 /**
  * examples/cluster.ts: redis-server, three chat servers and the round-robin
  * balancer; two chat clients on different servers talk, one server is
- * killed (kill -9), its client resumes on another and the talk goes on.
+ * killed (kill -9), its client resumes on another and the talk goes on;
+ * another is stopped with SIGTERM and hands its client's session off.
  */
 
 import assert from "node:assert/strict";
@@ -22,7 +23,7 @@ function lines(client: Client): string[] {
 }
 
 Deno.test(
-  "examples/cluster.ts serves a chat through its balancer, and a client of a killed server carries on on another",
+  "examples/cluster.ts serves a chat through its balancer, a client of a killed server carries on on another, and one of a server stopped with SIGTERM resumes on another",
   () =>
     deadline(
       (async () => {
@@ -74,6 +75,19 @@ Deno.test(
             () => bobGot.includes("ann: still there?"),
             5000,
             "bob hears ann again",
+          );
+          // A rolling deploy stops ann's server with SIGTERM: it hands her
+          // session off through Redis, and she resumes on the third.
+          const annResumed = once(ann, "resumed");
+          Deno.kill(pids[0]!, "SIGTERM");
+          const moved = await deadline(annResumed, 8000, "ann resumed");
+          assert.equal(moved.moved, true);
+          assert.equal(moved.missed, 0);
+          ann.send("and now?");
+          await until(
+            () => bobGot.includes("ann: and now?"),
+            5000,
+            "bob hears ann from the third server",
           );
         } finally {
           for (const client of clients) client.close();

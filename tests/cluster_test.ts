@@ -93,6 +93,70 @@ for (const transport of BOTH) {
   );
 }
 
+for (const transport of BOTH) {
+  Deno.test(
+    `a server stopped with SIGTERM hands its sessions off: the client resumes on another with nothing missed, each message once both ways (${transport})`,
+    () =>
+      deadline(
+        (async () => {
+          await using redis = new RedisServer();
+          await redis.start();
+          await using a = new Node("a", ["--redis", redis.url]);
+          await using b = new Node("b", ["--redis", redis.url]);
+          await Promise.all([a.start(), b.start()]);
+          let url = `ws://127.0.0.1:${a.port}/ws`;
+          const client = connect(() => url, {
+            ...fast,
+            resume: true,
+            transports: [transport],
+          });
+          const reconnecting = once(client, "reconnecting");
+          const got = reader(client);
+          await once(client, "open");
+          for (let i = 1; i <= 50; i++) client.send(`m${i}`);
+          // Ticks from a while it stops: none may be missed.
+          client.send("stream:2000:0");
+          await until(() => got.length >= 60, 5000, "a answers");
+          const resumed = once(client, "resumed");
+          url = `ws://127.0.0.1:${b.port}/ws`;
+          for (let i = 51; i <= 100; i++) client.send(`m${i}`);
+          assert.equal(await a.stop(), 0);
+          const event = await deadline(resumed, 5000, "resumed on b");
+          assert.equal((event as ClientEvent).missed, 0);
+          assert.equal(
+            (await reconnecting as ClientEvent).closeInfo?.code,
+            1012,
+          );
+          await until(
+            () => got.filter((m) => m.startsWith("echo:")).length >= 100,
+            5000,
+            "100 echoes",
+          );
+          await delay(200);
+          assert.deepEqual(starts(got), [
+            { server: "a", resumed: false },
+            { server: "b", resumed: true },
+          ]);
+          assert.deepEqual(
+            got.filter((m) => m.startsWith("echo:")),
+            Array.from({ length: 100 }, (_, i) => `echo:m${i + 1}`),
+          );
+          // The ticks a sent before it stopped came once each, in order.
+          const ticks = got.filter((m) => m.startsWith("tick:"));
+          assert.ok(ticks.length > 0);
+          assert.deepEqual(
+            ticks,
+            Array.from({ length: ticks.length }, (_, i) => `tick:${i + 1}`),
+          );
+          client.close();
+          await client.closed;
+        })(),
+        30_000,
+        "cluster handoff",
+      ),
+  );
+}
+
 Deno.test(
   "fencing: a frozen server whose session resumed elsewhere writes nothing for it once thawed and ends its handler's run with 4409",
   () =>

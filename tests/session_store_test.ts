@@ -10,6 +10,7 @@ import { Balancer } from "../examples/balancer.ts";
 import { deadline, fast, once, until } from "./_session_helpers.ts";
 import { authRoute, token } from "./_auth_helpers.ts";
 import { RESUME_PROTOCOL } from "../src/session/wire.ts";
+import { RpcPeer } from "../src/rpc/mod.ts";
 
 Deno.test("resume.store must be a session store: a TypeError names the option", () => {
   assert.throws(
@@ -144,5 +145,55 @@ Deno.test(
       })(),
       20_000,
       "subject",
+    ),
+);
+
+Deno.test(
+  "an RPC peer over a session in a shared store acknowledges what it serves: the client's replay buffer does not fill up",
+  () =>
+    deadline(
+      (async () => {
+        const store = new MemorySessionStore();
+        const ws = route("/ws", async (socket) => {
+          // The peer serves messages from the socket's sink, not its loop.
+          await new RpcPeer(socket, { methods: { echo: (p: unknown) => p } })
+            .closed;
+        }, { resume: { store } });
+        await using server = Deno.serve(
+          { port: 0, hostname: "127.0.0.1", onListen() {} },
+          ws,
+        );
+        const client = connect(`ws://127.0.0.1:${server.addr.port}/ws`, {
+          ...fast,
+          resume: { maxUnacked: 20 },
+        });
+        const got: string[] = [];
+        const reading = (async () => {
+          for await (const msg of client) got.push(String(msg.data));
+        })();
+        await once(client, "open");
+        for (let id = 1; id <= 100; id++) {
+          await client.send(
+            JSON.stringify({
+              jsonrpc: "2.0",
+              id,
+              method: "echo",
+              params: [id],
+            }),
+          );
+        }
+        await until(() => got.length === 100, 5000, "100 answers");
+        await until(() => client.session!.acked >= 80, 5000, "acknowledged");
+        assert.deepEqual(
+          got.map((text) => JSON.parse(text).id),
+          Array.from({ length: 100 }, (_, i) => i + 1),
+        );
+        client.close();
+        await client.closed;
+        await reading;
+        await ws.shutdown();
+      })(),
+      20_000,
+      "rpc over a stored session",
     ),
 );

@@ -19,6 +19,7 @@ const NAMES: Record<string, string> = {
   "1008": "policy",
   "1009": "too big",
   "1011": "server error",
+  "1012": "handed off",
   "1013": "try again later",
 };
 

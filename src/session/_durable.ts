@@ -58,7 +58,13 @@ export class Durable {
     return Math.min(this.#storedLimit, this.#wantLimit);
   }
   #writing = false;
+  /** The write under way, if any; it settles (never rejects) when done. */
+  #inflight: Promise<void> | undefined;
   #ended = false;
+  /** Being handed off: no write but the last one. */
+  #releasing = false;
+  /** Told once the handler's loop is done with `count` messages. */
+  #settled: { count: number; resolve: () => void } | undefined;
   #refresh: ReturnType<typeof setInterval> | undefined;
   #quiet: ReturnType<typeof setTimeout> | undefined;
   #again: ReturnType<typeof setTimeout> | undefined;
@@ -164,6 +170,8 @@ export class Durable {
    */
   taken(): void {
     this.#asked++;
+    const settled = this.#settled;
+    if (settled !== undefined && this.done >= settled.count) settled.resolve();
     if (this.#wantReceived > this.stored && this.#lag === undefined) {
       this.#lag = setTimeout(() => {
         this.#lag = undefined;
@@ -172,9 +180,30 @@ export class Durable {
     }
   }
 
-  /** Messages the handler is done with. */
-  get #done(): number {
+  /** Messages the handler is done with: its loop asked for the next. */
+  get done(): number {
     return this.#base + Math.max(this.#asked - 1, 0);
+  }
+
+  /**
+   * Waits until the handler's loop is done with `count` messages (it asks
+   * for the next), at most `ms`.
+   *
+   * @param count The received count.
+   * @param ms The longest wait.
+   * @returns Once done, or after `ms`.
+   */
+  settle(count: number, ms: number): Promise<void> {
+    if (this.done >= count || ms <= 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const finish = (): void => {
+        clearTimeout(timer);
+        this.#settled = undefined;
+        resolve();
+      };
+      const timer = setTimeout(finish, ms);
+      this.#settled = { count, resolve: finish };
+    });
   }
 
   /**
@@ -229,14 +258,62 @@ export class Durable {
   end(): void {
     if (this.#ended) return;
     this.#ended = true;
-    clearInterval(this.#refresh);
-    clearTimeout(this.#quiet);
-    clearTimeout(this.#again);
-    clearTimeout(this.#lag);
+    this.#stopTimers();
     const host = this.#host;
     this.#host = undefined;
     if (host === undefined) return;
     this.store.delete(this.id, this.epoch).catch(() => {});
+  }
+
+  /**
+   * Hands the session off (a graceful shutdown): waits for the write under
+   * way, stores the session's last state, with `sent` exactly what was
+   * sent and `received` what the handler is done with, and lets it go
+   * without deleting it, so that another server takes it over as after a
+   * crash, with nothing to replay twice or report missed. A store that
+   * cannot be reached is tried again every 100 ms until `deadline`; the
+   * record then keeps its last stored state (as after a crash).
+   *
+   * @param sent The session's sent count, read when the write goes out.
+   * @param deadline When to give up writing (`Date.now()` time).
+   * @returns Once stored, or given up; `false` when the session ended here
+   * first, or another server took it (the write was refused).
+   */
+  async release(sent: () => number, deadline: number): Promise<boolean> {
+    if (this.#ended || this.#host === undefined) return false;
+    this.#releasing = true;
+    this.#stopTimers();
+    await this.#inflight;
+    const host = this.#host;
+    if (this.#ended || host === undefined) return false;
+    this.#ended = true;
+    this.#host = undefined;
+    const update: SessionUpdate = {
+      subject: this.#subject,
+      rooms: this.rooms,
+      acked: host.acked,
+      received: Math.max(this.done, this.stored),
+      sent: sent(),
+    };
+    for (;;) {
+      try {
+        return await this.store.update(this.id, this.epoch, update, this.#ttl);
+      } catch (error) {
+        if (Date.now() + 100 > deadline) {
+          console.error("Switchboard: cannot hand a session off:", error);
+          return true;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+  }
+
+  #stopTimers(): void {
+    clearInterval(this.#refresh);
+    clearTimeout(this.#quiet);
+    clearTimeout(this.#again);
+    clearTimeout(this.#lag);
+    this.#settled?.resolve();
   }
 
   #start(host: DurableHost): void {
@@ -249,9 +326,9 @@ export class Durable {
 
   #next(): void {
     const host = this.#host;
-    if (this.#writing || host === undefined) return;
+    if (this.#writing || this.#releasing || host === undefined) return;
     const received = Math.max(
-      Math.min(this.#wantReceived, this.#done),
+      Math.min(this.#wantReceived, this.done),
       this.stored,
     );
     const limit = this.#wantLimit;
@@ -277,7 +354,7 @@ export class Durable {
     limit = this.#storedLimit,
   ): void {
     this.#writing = true;
-    write.then((ok) => {
+    this.#inflight = write.then((ok) => {
       this.#writing = false;
       outage = false;
       const host = this.#host;
@@ -292,7 +369,7 @@ export class Durable {
         host.stored(received);
       }
       if (
-        Math.min(this.#wantReceived, this.#done) > this.stored ||
+        Math.min(this.#wantReceived, this.done) > this.stored ||
         this.#wantLimit !== this.#storedLimit
       ) {
         this.#next();

@@ -22,13 +22,12 @@ import { MessageTarget } from "./_message_target.ts";
 import { closeQuietly, newId, Wire } from "./_server_wire.ts";
 import { Durable, type DurableHost } from "./_durable.ts";
 import type { SessionRecord } from "./session_store.ts";
+import { handOff, TAKEN } from "./_handoff.ts";
 
 export { defaultStore, LocalSessions } from "./store.ts";
 
 /** A client's claim on a new session: 128 to 512 bits, base64url. */
 const CLAIM = /^[A-Za-z0-9_-]{22,86}$/;
-/** Why a session taken over by another server ends here. */
-const TAKEN = "Session resumed on another server";
 /** How long a new connection may take to say which session it wants. */
 const HELLO_TIMEOUT = 10_000;
 
@@ -62,6 +61,15 @@ export class ServerSession extends MessageTarget {
   readonly #durable: Durable | undefined;
   /** Replayed messages the session already has (stored count < received). */
   #dup = 0;
+  /**
+   * Being handed off to another server: what the client sends now is left
+   * for that server (the client replays it there), and, once `frozen`, what
+   * the handler sends waits (and ends with the session).
+   */
+  #handingOff = false;
+  #frozen = false;
+  /** Told of an acknowledgement or a close while a hand-off waits for one. */
+  #changed: (() => void) | undefined;
   /**
    * Told the control messages of kinds the session does not know (the
    * authentication's), and asked whether a connection may resume it.
@@ -144,6 +152,7 @@ export class ServerSession extends MessageTarget {
    * waits, for a full replay buffer or a full connection.
    */
   get bufferedAmount(): number {
+    if (this.#frozen) return 1;
     const durable = this.#durable;
     if (durable !== undefined && this.#state.sent >= durable.limit) {
       durable.reserve(this.#state.sent);
@@ -164,8 +173,52 @@ export class ServerSession extends MessageTarget {
     if (this.readyState !== OPEN) {
       throw new DOMException("The session is not open", "InvalidStateError");
     }
+    if (this.#frozen) return this.#state.send(data, undefined);
     this.#state.send(data, this.#wire?.ws);
     this.#durable?.reserve(this.#state.sent);
+  }
+
+  /**
+   * Hands the session off to another server (a graceful shutdown with a
+   * shared store) instead of ending it: what the client sends from now on
+   * is left for the next server (its client replays it there), and the
+   * steps of `_handoff.ts` follow. Once frozen, the session's sends wait
+   * and a `"handoff"` event tells the Socket to drop what its loop did not
+   * take. The session ends here with 1012 "Server shutting down".
+   *
+   * @param wait The longest wait for the handler, in ms.
+   * @param deadline When to give up (`Date.now()` time).
+   * @returns Once ended and its connection closed, or `undefined` when the
+   * session cannot be handed off (no shared store, not open): close it as
+   * usual.
+   */
+  handOff(wait: number, deadline: number): Promise<void> | undefined {
+    const durable = this.#durable;
+    if (durable === undefined || this.readyState !== OPEN || this.#closing) {
+      return undefined;
+    }
+    this.#handingOff = true;
+    return handOff(
+      {
+        state: this.#state,
+        open: () => this.readyState === OPEN,
+        connected: () => this.#wire !== undefined,
+        watch: (changed) => this.#changed = changed,
+        freeze: () => {
+          this.#frozen = true;
+          this.dispatchEvent(new Event("handoff"));
+        },
+        finish: (code, reason, wasClean) => {
+          const ws = this.#wire?.ws;
+          if (ws !== undefined) closeQuietly(ws, code, reason);
+          this.#end(code, reason, wasClean);
+          return ws;
+        },
+      },
+      durable,
+      wait,
+      deadline,
+    );
   }
 
   /**
@@ -210,8 +263,8 @@ export class ServerSession extends MessageTarget {
    * the claim stays good until it shows it has.
    * @param by The control handler of the new connection's own session (its
    * authentication), which this session's handler must admit.
-   * @returns `false` when the count does not fit this session, or its
-   * handler refuses the new connection.
+   * @returns `false` when the count does not fit this session, its
+   * handler refuses the new connection, or it is being handed off.
    */
   resume(
     ws: WebSocket,
@@ -220,6 +273,8 @@ export class ServerSession extends MessageTarget {
     by?: ControlHandler,
   ): boolean {
     const state = this.#state;
+    // Being handed off: the client resumes on the next server instead.
+    if (this.#handingOff) return false;
     if (this.readyState !== OPEN || received > state.sent) return false;
     if (received < state.acked) return false;
     const handler = this.controlHandler;
@@ -278,6 +333,8 @@ export class ServerSession extends MessageTarget {
       return this.#refuse(1002, "Expected a session handshake");
     }
     if (this.readyState !== OPEN && !this.#closing) return;
+    // Left for the next server: the client replays what is not stored.
+    if (this.#handingOff) return;
     this.#confirmed();
     if (this.#dup > 0) {
       this.#dup--;
@@ -324,6 +381,7 @@ export class ServerSession extends MessageTarget {
       if (!isCount(count) || !this.#state.ack(count)) {
         this.close(1002, "Invalid acknowledgement");
       }
+      this.#changed?.();
       return;
     }
     if (kind === "C") {
@@ -451,6 +509,7 @@ export class ServerSession extends MessageTarget {
     // A drop: wait for the client to come back.
     this.#wire?.remove();
     this.#wire = undefined;
+    this.#changed?.();
     this.#store.waiting++;
     this.#state.use(undefined);
     this.#durable?.touch();
@@ -478,6 +537,7 @@ export class ServerSession extends MessageTarget {
     this.#wire?.remove();
     this.#wire = undefined;
     this.#state.stop();
+    this.#changed?.();
     this.#durable?.end();
     this.#confirmed();
     this.#store.delete(this);
