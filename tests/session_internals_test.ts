@@ -5,12 +5,7 @@ import {
   ACK_EVERY,
   SessionState,
 } from "../src/session/_state.ts";
-import {
-  copyBytes,
-  MAX_POOLED,
-  recycle,
-  sizeClass,
-} from "../src/session/_copies.ts";
+import { ByteQueue, MAX_POOLED, MIN_RING } from "../src/session/_copies.ts";
 import { MessageTarget } from "../src/session/_message_target.ts";
 
 /**
@@ -91,27 +86,72 @@ Deno.test("a replay buffer reuses acknowledged copies and never changes an unack
     state.replay(replayed.ws);
     assertEquals(replayed.frames, sent.slice(state.acked), `round ${round}`);
   }
+  state.stop();
 });
 
-Deno.test("a copy's size class holds it with at most a fifth of slack", () => {
-  for (let size = 0; size <= MAX_POOLED; size += size < 4096 ? 1 : 997) {
-    const bytesClass = sizeClass(size);
-    assert.ok(bytesClass >= size, `${size}`);
-    assert.ok(bytesClass <= 64 || bytesClass - size < bytesClass / 5);
+Deno.test("a byte queue keeps blocks first in first out, wraps, and grows only when what it holds needs it", () => {
+  const queue = new ByteQueue();
+  const block = (n: number) => new Uint8Array(16 * 1024).fill(n & 255);
+  let pushed = 0;
+  let shifted = 0;
+  // Steady traffic: at most 20 blocks of 16 KiB held, 16 acknowledged at a
+  // time, never all of them.
+  for (let round = 0; round < 200; round++) {
+    while (pushed - shifted < 20) queue.push(block(pushed++));
+    for (let k = 0; k < 16; k++, shifted++) queue.shift();
+    assert.equal(queue.size, pushed - shifted);
+    for (let i = 0; i < queue.size; i++) {
+      const copy = queue.at(i);
+      assertEquals(
+        [copy.byteLength, copy[0], copy[16 * 1024 - 1]],
+        [16 * 1024, (shifted + i) & 255, (shifted + i) & 255],
+      );
+    }
   }
-  assert.equal(sizeClass(16_384), 16_384);
+  // 20 blocks of 16 KiB fit 512 KiB with room to wrap; it never went past.
+  assert.equal(queue.capacity, 512 * 1024);
+  // A block too big for the free space moves the held ones to a larger ring.
+  queue.push(new Uint8Array(600 * 1024).fill(7));
+  assert.equal(queue.capacity, 1024 * 1024);
+  assertEquals([queue.at(0)[0], queue.at(queue.size - 1)[0]], [
+    shifted & 255,
+    7,
+  ]);
+  queue.clear();
+  assertEquals([queue.size, queue.capacity], [0, 0]);
 });
 
-Deno.test("a copy given back is made again in the same buffer, one over the pooled size never", () => {
-  const first = copyBytes(new Uint8Array(5000).fill(1)) as Uint8Array;
-  recycle(first);
-  const second = copyBytes(new Uint8Array(4900).fill(2)) as Uint8Array;
-  assert.equal(second.buffer, first.buffer);
-  assertEquals([second.byteLength, second[0], second[4899]], [4900, 2, 2]);
-  const big = copyBytes(new Uint8Array(MAX_POOLED + 1));
-  assert.ok(big instanceof ArrayBuffer);
-  recycle(big);
-  assert.notEqual(copyBytes(new Uint8Array(MAX_POOLED + 1)), big);
+Deno.test("an emptied ring takes the next block at its start, and goes back to the pool once unused for a sweep interval", () => {
+  const queue = new ByteQueue();
+  queue.push(new Uint8Array(1000).fill(1));
+  queue.push(new Uint8Array(1000).fill(2));
+  queue.shift();
+  assert.equal(queue.at(0).byteOffset, 1000);
+  queue.shift();
+  assert.equal(queue.capacity, MIN_RING);
+  queue.push(new Uint8Array(10).fill(3));
+  assertEquals([queue.at(0).byteOffset, queue.at(0)[0]], [0, 3]);
+  queue.shift();
+  // Emptied (and used) since the last sweep: kept through this one...
+  ByteQueue.sweep();
+  assert.equal(queue.capacity, MIN_RING);
+  // ...and given back at the next, with nothing pushed in between.
+  ByteQueue.sweep();
+  assert.equal(queue.capacity, 0);
+  // A ring given back is taken again by the next queue that needs one.
+  const other = new ByteQueue();
+  const third = new ByteQueue();
+  third.push(new Uint8Array(MIN_RING / 2));
+  const reused = third.at(0).buffer;
+  third.clear();
+  other.push(new Uint8Array(5).fill(9));
+  assert.equal(other.at(0).buffer, reused);
+  assertEquals([...other.at(0)], [9, 9, 9, 9, 9]);
+  // A queue in use is never swept.
+  ByteQueue.sweep();
+  ByteQueue.sweep();
+  assert.equal(other.capacity, MIN_RING);
+  other.clear();
 });
 
 Deno.test("a receiver acknowledges every 64 messages or 256 KiB, whichever comes first", () => {

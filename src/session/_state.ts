@@ -9,7 +9,7 @@
  */
 
 import { CONTROL, escapeText } from "./wire.ts";
-import { copyBytes, recycle } from "./_copies.ts";
+import { ByteQueue, MAX_POOLED } from "./_copies.ts";
 import type { SessionInfo } from "./options.ts";
 
 /** What may be sent: text, or bytes. */
@@ -37,6 +37,12 @@ export function sizeOf(data: Data): number {
   return typeof data === "string" ? data.length * 3 : data.byteLength;
 }
 
+/** Marks a replay buffer's message whose bytes are in its ring. */
+const IN_RING = 0;
+
+/** What a replay buffer keeps of a message. */
+type Kept = string | typeof IN_RING | Uint8Array;
+
 /** The counters and buffers of one side of a session. */
 export class SessionState {
   id = "";
@@ -53,8 +59,13 @@ export class SessionState {
   hold: ((count: number) => void) | undefined;
   readonly maxUnacked: number;
   readonly maxUnackedBytes: number;
-  /** Sent and unacknowledged, oldest first from `#head`. */
-  #items: Data[] = [];
+  /**
+   * Sent and unacknowledged, oldest first from `#head`: text as it was
+   * sent, `IN_RING` for bytes copied into `#ring`, or a copy of their own.
+   */
+  #items: Kept[] = [];
+  /** The copies of the bytes sent, but for large ones. */
+  readonly #ring = new ByteQueue();
   #sizes: number[] = [];
   #head = 0;
   #bytes = 0;
@@ -124,16 +135,29 @@ export class SessionState {
    * @param ws The connection, or `undefined` during a gap.
    */
   send(data: Data, ws: WebSocket | undefined): void {
-    const kept = typeof data === "string" ? data : copyBytes(data);
     const size = sizeOf(data);
+    let kept: Kept = data as string;
+    if (typeof data !== "string") {
+      const bytes = data instanceof Uint8Array
+        ? data
+        : data instanceof ArrayBuffer
+        ? new Uint8Array(data)
+        : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+      if (size > MAX_POOLED) kept = bytes.slice();
+      else {
+        this.#ring.push(bytes);
+        kept = IN_RING;
+      }
+    }
     this.#items.push(kept);
     this.#sizes.push(size);
     this.#bytes += size;
     this.sent++;
     if (ws === undefined) return;
-    // The caller's own buffer goes out the first time: Deno sends a whole
-    // ArrayBuffer through a faster call than a view of the copy.
-    write(ws, data instanceof ArrayBuffer ? data : kept);
+    // The caller's own bytes go out the first time (a WebSocket copies what
+    // it is given at the call): Deno sends a whole ArrayBuffer through a
+    // faster call than a view.
+    write(ws, data);
     if (ws === this.#out) this.#buffered += size;
   }
 
@@ -152,9 +176,8 @@ export class SessionState {
     let bytes = this.#bytes;
     for (let n = count - this.acked; n > 0; n--, head++) {
       bytes -= sizes[head] as number;
-      const item = items[head];
       // Nothing reads an acknowledged message again (replay starts after it).
-      if (typeof item !== "string") recycle(item);
+      if (items[head] === IN_RING) this.#ring.shift();
       items[head] = "";
     }
     this.#head = head;
@@ -174,8 +197,10 @@ export class SessionState {
    * @param ws The connection.
    */
   replay(ws: WebSocket): void {
+    let block = 0;
     for (let i = this.#head; i < this.#items.length; i++) {
-      write(ws, this.#items[i] as Data);
+      const item = this.#items[i] as Kept;
+      write(ws, item === IN_RING ? this.#ring.at(block++) : item);
     }
     if (ws === this.#out) this.#buffered += this.#bytes;
   }
@@ -188,6 +213,7 @@ export class SessionState {
   reset(): number {
     const lost = this.sent - this.acked;
     this.#items = [];
+    this.#ring.clear();
     this.#sizes = [];
     this.#head = 0;
     this.#bytes = 0;
@@ -245,6 +271,7 @@ export class SessionState {
     this.#ws = undefined;
     this.#out = undefined;
     this.#items = [];
+    this.#ring.clear();
     this.#sizes = [];
     this.#head = 0;
     this.#bytes = 0;
