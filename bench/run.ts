@@ -68,7 +68,7 @@ const HARD_LIMIT_S = 295;
 const CORE_LIMIT_S = 215;
 
 const USAGE = "Usage: deno task bench [--quick] [--servers=a,b] " +
-  "[--scenarios=a,b] [--reps=N] | deno task bench --paired [--quick]";
+  "[--scenarios=a,b] [--reps=N] | deno task bench --paired [--quick] [--microtask]";
 const options = parseArgs(Deno.args);
 const quick = options.quick;
 /** A run that leaves out servers or scenarios is a partial one. */
@@ -78,16 +78,24 @@ const partialRun = options.servers !== undefined ||
 function parseArgs(args: string[]): {
   quick: boolean;
   paired: boolean;
+  /** `--paired` adds raw Deno sending from a microtask against raw Deno. */
+  microtask: boolean;
   servers?: string[];
   scenarios?: string[];
   reps?: number;
 } {
-  const parsed: ReturnType<typeof parseArgs> = { quick: false, paired: false };
+  const parsed: ReturnType<typeof parseArgs> = {
+    quick: false,
+    paired: false,
+    microtask: false,
+  };
   for (const arg of args) {
     const [key, value] = arg.split("=", 2) as [string, string | undefined];
     if (key === "--quick" && value === undefined) parsed.quick = true;
     else if (key === "--paired" && value === undefined) parsed.paired = true;
-    else if (key === "--servers" && value) parsed.servers = value.split(",");
+    else if (key === "--microtask" && value === undefined) {
+      parsed.microtask = true;
+    } else if (key === "--servers" && value) parsed.servers = value.split(",");
     else if (key === "--scenarios" && value) {
       parsed.scenarios = value.split(",");
     } else if (key === "--reps" && Number(value) >= 1) {
@@ -102,6 +110,10 @@ function parseArgs(args: string[]): {
     (parsed.servers || parsed.scenarios || parsed.reps !== undefined)
   ) {
     console.error(`--paired takes only --quick. ${USAGE}`);
+    Deno.exit(2);
+  }
+  if (parsed.microtask && !parsed.paired) {
+    console.error(`--microtask goes with --paired. ${USAGE}`);
     Deno.exit(2);
   }
   return parsed;
@@ -701,12 +713,15 @@ const PAIRED_PLAN: PairedPlan = quick
     latency: 1.5,
     idle: { base: 1000, count: 2000 },
   };
-/** `--paired` starts no round after this. */
-const PAIRED_LIMIT_S = quick ? 75 : 190;
+/** `--paired` starts no round after this (half as long again with a third pair). */
+const PAIRED_LIMIT_S = (quick ? 75 : 190) * (options.microtask ? 1.5 : 1);
 
 /**
  * `--paired`: Switchboard against raw Deno and raw Deno against raw Deno,
- * each pair on one core at once, rounds of the two pairs taken in turn.
+ * each pair on one core at once, rounds of the two pairs taken in turn. With
+ * `--microtask`, a third pair: raw Deno sending each echo from a microtask
+ * (as a `for await` loop does: after Deno's read loop has asked for the next
+ * frame) against raw Deno, which shows what that timing costs by itself.
  */
 async function pairedMain(): Promise<void> {
   const pinned = await canPin();
@@ -726,6 +741,17 @@ async function pairedMain(): Promise<void> {
       baseline: { id: "deno-a", name: "raw Deno A", launch: raw },
     },
   ];
+  if (options.microtask) {
+    pairs.push({
+      id: "microtask",
+      measured: {
+        id: "deno-microtask",
+        name: "raw Deno, send from a microtask",
+        launch: { ...raw, args: [...raw.args, "--microtask"] },
+      },
+      baseline: { id: "deno", name: "raw Deno", launch: raw },
+    });
+  }
   const rounds: PairedRound[][] = pairs.map(() => []);
   const notes: string[] = [];
   const machineText = `${await machine()}; ${switchboard.version}`;

@@ -11,11 +11,23 @@
 
 import { collectGarbage, listen } from "./_deno.ts";
 
+/**
+ * `--microtask` (the paired mode's `--microtask` pair): each echo is sent
+ * from a microtask, after Deno's read loop has asked for the next frame, as
+ * from a `for await` loop; a measurement of that timing, not a baseline.
+ */
+const microtask = Deno.args.includes("--microtask");
+
 listen((request) => {
   if (request.headers.get("upgrade") !== "websocket") {
     return collectGarbage(request);
   }
   const { socket, response } = Deno.upgradeWebSocket(request);
-  socket.onmessage = (event) => socket.send(event.data);
+  socket.onmessage = microtask
+    ? (event) => {
+      const data = event.data;
+      queueMicrotask(() => socket.send(data));
+    }
+    : (event) => socket.send(event.data);
   return response;
 });
