@@ -79,6 +79,17 @@ function assertMoved(got: string[], count: number): void {
   );
 }
 
+/** b goes on after the move: it echoes m21, once, after m1 to m20. */
+async function goesOn(
+  client: Client,
+  got: string[],
+  what: string,
+): Promise<void> {
+  client.send("m21");
+  await until(() => got.length === 23, 5000, what);
+  assertMoved(got, 21);
+}
+
 for (const transport of BOTH) {
   bounded(
     `a session resumes on another server after a kill -9: the handler runs again with socket.session.resumed, nothing is lost or doubled (${transport})`,
@@ -182,9 +193,7 @@ bounded(
     assert.equal(await stored(redis.port, id!, "owner"), "b");
     assert.equal(await stored(redis.port, id!, "epoch"), "2");
     // b still owns the session: it goes on.
-    client.send("m21");
-    await until(() => got.length === 23, 5000, "an echo from b");
-    assertMoved(got, 21);
+    await goesOn(client, got, "an echo from b");
     client.close();
     await client.closed;
   },
@@ -268,9 +277,7 @@ bounded(
     await c.a.kill();
     const event = await deadline(resumed, 5000, "resumed on b");
     assert.equal(event.missed, 0);
-    client.send("m21");
-    await until(() => got.length === 23, 5000, "b answers");
-    assertMoved(got, 21);
+    await goesOn(client, got, "b answers");
     client.close();
     await client.closed;
   },
