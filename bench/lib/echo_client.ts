@@ -31,6 +31,9 @@ import {
   payload,
 } from "./echo_load.ts";
 
+/** The echo client's load: its connections, and the messages each keeps in flight. */
+export { CONNECTIONS, IN_FLIGHT } from "./echo_load.ts";
+
 /** What one window echoed. */
 export interface EchoWindow {
   messages: number;

@@ -33,8 +33,12 @@ import {
 } from "../lib/process.ts";
 import { json, scenarioRun, writeResults } from "../lib/results.ts";
 import { median, round } from "../lib/stats.ts";
-import { type EchoWindow, startEchoClient } from "../lib/echo_client.ts";
-import { CONNECTIONS, IN_FLIGHT } from "../lib/echo_load.ts";
+import {
+  CONNECTIONS,
+  type EchoWindow,
+  IN_FLIGHT,
+  startEchoClient,
+} from "../lib/echo_client.ts";
 import type { LoadProcess } from "../lib/load_process.ts";
 import { type LoadPair, pairedRounds, ratioText } from "../lib/paired_loads.ts";
 
