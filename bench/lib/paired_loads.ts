@@ -77,6 +77,19 @@ export function pairedPlan(
   return { ...plan, seconds };
 }
 
+/**
+ * How {@linkcode startSides} placed the processes, for a report.
+ *
+ * @param pinned Whether they were pinned.
+ * @param loads What the load processes are, in the text.
+ * @returns `servers on core 0, <loads> on core 1`, or that they were not.
+ */
+export function sidesPinning(pinned: boolean, loads: string): string {
+  return pinned
+    ? `servers on core 0, ${loads} on core 1`
+    : "not pinned (no taskset)";
+}
+
 /** Each side's server and the load process on it; dispose of it to end all. */
 export interface Sides<K extends string, T> extends AsyncDisposable {
   servers: Record<K, RunningServer>;
@@ -226,6 +239,22 @@ export function bySide<K extends string, S, M extends object>(
     baseline: side(pair.baseline),
     ...more(pair.id),
   }));
+}
+
+/**
+ * A table row of a pair's ratios: `| <label> | 0.987 (0.97–1.01) | … |`.
+ *
+ * @param label The row's label.
+ * @param ratios The pair's ratios, a cell each.
+ * @param note Text after the last ratio, in its cell.
+ * @returns The row.
+ */
+export function ratioRow(
+  label: string,
+  ratios: readonly PairRatio[],
+  note = "",
+): string {
+  return `| ${label} | ${ratios.map(ratioText).join(" | ")}${note} |`;
 }
 
 /**

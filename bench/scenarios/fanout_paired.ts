@@ -45,7 +45,8 @@ import {
   bySide,
   pairedPlan,
   pairedRounds,
-  ratioText,
+  ratioRow,
+  sidesPinning,
   startSides,
   withControl,
 } from "../lib/paired_loads.ts";
@@ -131,9 +132,7 @@ async function main(): Promise<void> {
       perCpuSecond: Math.round(median(got.map((w) => w.total / w.serverCpu))),
     };
   };
-  const pinning = pinned
-    ? "servers on core 0, their client processes on core 1"
-    : "not pinned (no taskset)";
+  const pinning = sidesPinning(pinned, "their client processes");
   await writeReport("fanout_paired", { quick, dir }, started, {
     subscribers: SUBSCRIBERS,
     inFlight: IN_FLIGHT,
@@ -153,10 +152,7 @@ async function main(): Promise<void> {
     `| ${s.server} | ${s.deliveriesPerSecond.toLocaleString("en-US")} | ${
       s.perCpuSecond.toLocaleString("en-US")
     } |`;
-  const ratioRow = (label: string, pair: string) =>
-    `| ${label} | ${ratioText(ratios.rate[pair]!)} | ${
-      ratioText(ratios.cpu[pair]!)
-    } |`;
+  const cells = (pair: string) => [ratios.rate[pair]!, ratios.cpu[pair]!];
   console.log(
     [
       "## Hub fan-out against a hand-written loop, paired (bench/scenarios/fanout_paired.ts)",
@@ -177,8 +173,8 @@ async function main(): Promise<void> {
       "| --- | ---: | ---: |",
       row(side("hub")),
       row(side("raw")),
-      ratioRow("Hub / hand-written loop", "hub"),
-      ratioRow("control: loop / second copy", "control"),
+      ratioRow("Hub / hand-written loop", cells("hub")),
+      ratioRow("control: loop / second copy", cells("control")),
     ].join("\n"),
   );
 }

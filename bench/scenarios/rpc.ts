@@ -43,6 +43,7 @@ import {
   pairedRounds,
   type PairRatio,
   ratioText,
+  sidesPinning,
   startSides,
   withControl,
 } from "../lib/paired_loads.ts";
@@ -123,9 +124,7 @@ async function main(): Promise<void> {
   };
   const results: PairResult[] = bySide(PAIRS, side, (id) => ratios[id]!);
   const [peer, check] = results as [PairResult, PairResult];
-  const pinning = pinned
-    ? "servers on core 0, callers (a process per side) on core 1"
-    : "not pinned (no taskset)";
+  const pinning = sidesPinning(pinned, "callers (a process per side)");
   await writeReport("rpc", { quick, dir }, started, {
     callers: CALLERS,
     mode:

@@ -33,7 +33,8 @@ import {
   bySide,
   pairedPlan,
   pairedRounds,
-  ratioText,
+  ratioRow,
+  sidesPinning,
   startSides,
   withControl,
 } from "../lib/paired_loads.ts";
@@ -104,9 +105,7 @@ async function main(): Promise<void> {
       ),
     };
   };
-  const pinning = pinned
-    ? "servers on core 0, each side's client process on core 1"
-    : "not pinned (no taskset)";
+  const pinning = sidesPinning(pinned, "each side's client process");
   await writeReport("sse_paired", { quick, dir }, started, {
     connections: CONNECTIONS,
     inFlight: IN_FLIGHT,
@@ -124,10 +123,12 @@ async function main(): Promise<void> {
     `| ${s.transport} | ${s.messagesPerSecond.toLocaleString("en-US")} | ${
       s.clientUsPerMessage.toFixed(1)
     } |`;
-  const ratioRow = (label: string, pair: string) =>
-    `| ${label} | ${ratioText(ratios.rate[pair]!)} | ${
-      ratioText(ratios.clientCpu[pair]!)
-    } (messages per client CPU-second) |`;
+  const pairRow = (label: string, pair: string) =>
+    ratioRow(
+      label,
+      [ratios.rate[pair]!, ratios.clientCpu[pair]!],
+      " (messages per client CPU-second)",
+    );
   console.log(
     [
       "## Fallback transport, paired (bench/scenarios/sse_paired.ts)",
@@ -146,8 +147,8 @@ async function main(): Promise<void> {
       "| --- | ---: | ---: |",
       row(side("sse")),
       row(side("websocket")),
-      ratioRow("SSE / WebSocket", "sse"),
-      ratioRow("control: WebSocket / second copy", "control"),
+      pairRow("SSE / WebSocket", "sse"),
+      pairRow("control: WebSocket / second copy", "control"),
     ].join("\n"),
   );
 }
