@@ -5,6 +5,11 @@
  * summary is the median of the rounds' ratios with the lowest and highest,
  * as the paired mode of `deno task bench --paired` reports servers.
  *
+ * What the paired scenarios (fanout_paired.ts, sse_paired.ts, rpc.ts) share
+ * besides: their plan ({@linkcode pairedPlan}), their pairs with a control
+ * ({@linkcode withControl}), their servers and load processes
+ * ({@linkcode startSides}) and pieces of their reports.
+ *
  * @module
  */
 
