@@ -7,7 +7,8 @@
  * @module
  */
 
-import { freePort } from "./_redis.ts";
+import { Balancer } from "../examples/balancer.ts";
+import { freePort, RedisServer } from "./_redis.ts";
 
 const FIXTURE = new URL("./fixtures/cluster_server.ts", import.meta.url);
 
@@ -108,4 +109,50 @@ export class Node implements AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.kill();
   }
+}
+
+/** A redis-server of the test's own, its nodes and maybe a balancer. */
+export interface Cluster extends AsyncDisposable {
+  readonly redis: RedisServer;
+  /** The first node, "a". */
+  readonly a: Node;
+  /** The second node, "b" (the first again in a cluster of one). */
+  readonly b: Node;
+  /** The round-robin balancer in front of the nodes, when asked for. */
+  readonly balancer: Balancer;
+}
+
+/**
+ * Starts a redis-server of the test's own and nodes on it (all at once); on
+ * disposal ends them in the reverse order.
+ *
+ * @param names The nodes' names, "a" and "b" unless told.
+ * @param balanced Whether to put a {@linkcode Balancer} in front of them.
+ * @returns The running cluster (`balancer` throws when not balanced).
+ */
+export async function cluster(
+  names: string[] = ["a", "b"],
+  balanced = true,
+): Promise<Cluster> {
+  await using stack = new AsyncDisposableStack();
+  const redis = stack.use(new RedisServer());
+  await redis.start();
+  const nodes = names.map((name) =>
+    stack.use(new Node(name, ["--redis", redis.url]))
+  );
+  await Promise.all(nodes.map((node) => node.start()));
+  const balancer = balanced
+    ? stack.use(new Balancer(nodes.map((node) => node.port)))
+    : undefined;
+  const owned = stack.move();
+  return {
+    redis,
+    a: nodes[0]!,
+    b: nodes[1] ?? nodes[0]!,
+    get balancer(): Balancer {
+      if (balancer === undefined) throw new Error("No balancer was asked for");
+      return balancer;
+    },
+    [Symbol.asyncDispose]: () => owned.disposeAsync(),
+  };
 }

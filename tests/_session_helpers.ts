@@ -95,6 +95,25 @@ export function until(
   );
 }
 
+/**
+ * A client's messages, read in the background until it closes.
+ *
+ * @param client The client to read.
+ * @param parse What to keep of each message's data (its text unless told).
+ * @returns What came so far (it grows) and the reading, which ends with the
+ * client.
+ */
+export function collect<T = string>(
+  client: Client,
+  parse: (data: string) => T = (data) => data as T,
+): { got: T[]; reading: Promise<void> } {
+  const got: T[] = [];
+  const reading = (async () => {
+    for await (const msg of client) got.push(parse(String(msg.data)));
+  })();
+  return { got, reading };
+}
+
 /** Both transports, for a route that serves both. */
 export const BOTH: readonly Transport[] = ["websocket", "sse"];
 

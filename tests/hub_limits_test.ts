@@ -273,7 +273,8 @@ class MemberWebSocket extends EventTarget {
  * A hub with `maxBufferedBytes`, and the members of its room "r" in this
  * order: sockets with a `highWaterMark` of 64 KiB over stand-ins that read
  * or read nothing. Each has been sent 1 KiB already (first byte 255), so
- * the one that reads has shown that it does.
+ * the one that reads has shown that it does. Disposing of it closes the
+ * members, waits until they have closed, then disposes of the hub.
  */
 async function standIns(maxBufferedBytes: number, reads: boolean[]) {
   const hub = new Hub({ maxBufferedBytes });
@@ -287,7 +288,15 @@ async function standIns(maxBufferedBytes: number, reads: boolean[]) {
   });
   hub.broadcast("r", new Uint8Array(KiB).fill(255));
   await delay(5);
-  return { hub, members };
+  return {
+    hub,
+    members,
+    async [Symbol.asyncDispose](): Promise<void> {
+      for (const { socket } of members) socket.close();
+      await Promise.all(members.map(({ socket }) => socket.closed));
+      await hub[Symbol.asyncDispose]();
+    },
+  };
 }
 
 /** The first byte of each message a stand-in was sent. */
@@ -307,12 +316,8 @@ async function until(done: () => boolean, ms: number): Promise<void> {
 // the same message waits for the budget for a member that reads.
 Deno.test("a message waiting for a budget held by full sockets that read nothing reaches the reader, and one of them is closed with 1013", async () => {
   const maxBufferedBytes = 130 * KiB;
-  const { hub, members } = await standIns(maxBufferedBytes, [
-    false,
-    false,
-    true,
-  ]);
-  await using _ = hub;
+  await using room = await standIns(maxBufferedBytes, [false, false, true]);
+  const { hub, members } = room;
   const [a, b, reader] = members as [
     (typeof members)[0],
     (typeof members)[0],
@@ -337,8 +342,6 @@ Deno.test("a message waiting for a budget held by full sockets that read nothing
     .reduce((sum, { ws }) => sum + ws.bufferedAmount, 0);
   assert.ok(held <= maxBufferedBytes, `the members hold ${held} bytes`);
   assert.equal(hub.members("r").length, 2);
-  for (const { socket } of members) socket.close();
-  await Promise.all(members.map(({ socket }) => socket.closed));
 });
 
 // Each member that reads nothing holds less than its highWaterMark, and
@@ -346,12 +349,8 @@ Deno.test("a message waiting for a budget held by full sockets that read nothing
 // behind. Before, nothing ever freed the budget.
 Deno.test("members that read nothing, each below its highWaterMark, are closed with 1013 when they hold the budget, and the reader gets every message in order", async () => {
   const maxBufferedBytes = 102 * KiB;
-  const { hub, members } = await standIns(maxBufferedBytes, [
-    false,
-    false,
-    true,
-  ]);
-  await using _ = hub;
+  await using room = await standIns(maxBufferedBytes, [false, false, true]);
+  const { hub, members } = room;
   const reader = members[2]!;
   for (let i = 0; i < 2; i++) {
     const message = new Uint8Array(40 * KiB);
@@ -368,8 +367,6 @@ Deno.test("members that read nothing, each below its highWaterMark, are closed w
   }
   assert.equal(reader.ws.readyState, 1);
   assert.equal(hub.members("r").length, 1);
-  for (const { socket } of members) socket.close();
-  await Promise.all(members.map(({ socket }) => socket.closed));
 });
 
 // Closing a member does not free what Deno holds for it: making room for
@@ -378,13 +375,13 @@ Deno.test("members that read nothing, each below its highWaterMark, are closed w
 // to 100 such members keeps the budget's copies, not 100).
 Deno.test("a room of members that read nothing keeps one broadcast's copies within maxBufferedBytes and closes none while it waits", async () => {
   const maxBufferedBytes = 132 * KiB;
-  const { hub, members } = await standIns(maxBufferedBytes, [
+  await using room = await standIns(maxBufferedBytes, [
     false,
     false,
     false,
     false,
   ]);
-  await using _ = hub;
+  const { hub, members } = room;
   hub.broadcast("r", new Uint8Array(64 * KiB));
   await delay(3 * STALL_MS);
   const held = members.reduce((sum, { ws }) => sum + ws.bufferedAmount, 0);
@@ -396,6 +393,4 @@ Deno.test("a room of members that read nothing keeps one broadcast's copies with
     undefined,
   ]);
   assert.deepEqual(members.map(({ ws }) => ws.received.length), [2, 2, 1, 1]);
-  for (const { socket } of members) socket.close();
-  await Promise.all(members.map(({ socket }) => socket.closed));
 });

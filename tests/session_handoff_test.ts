@@ -8,11 +8,18 @@
  */
 
 import assert from "node:assert/strict";
-import { MemorySessionStore, route, type Socket } from "../mod.ts";
-import { connect } from "../src/client/mod.ts";
+import {
+  MemorySessionStore,
+  type Route,
+  route,
+  type RouteOptions,
+  type Socket,
+} from "../mod.ts";
+import { type Client, connect } from "../src/client/mod.ts";
 import type { ClientEvent } from "../src/client/events.ts";
 import {
   bounded,
+  collect,
   deadline,
   delay,
   fast,
@@ -34,42 +41,94 @@ interface Run {
   code?: number;
 }
 
+/** A handler of a server that logs what it takes and its runs. */
+type Logging = (
+  server: string,
+  log: string[],
+  runs: Run[],
+) => (socket: Socket) => Promise<void>;
+
 /**
  * An echo handler that logs every message it takes, across its runs on
  * every server.
  */
-function echo(server: string, log: string[], runs: Run[]) {
-  return async (socket: Socket): Promise<void> => {
-    const run: Run = { server, resumed: socket.session!.resumed };
-    runs.push(run);
-    for await (const msg of socket) {
-      log.push(String(msg.data));
-      await delay(1);
-      await socket.send(`echo:${msg.data}`);
-    }
-    run.code = (await socket.closed).code;
+const echo: Logging = (server, log, runs) => async (socket) => {
+  const run: Run = { server, resumed: socket.session!.resumed };
+  runs.push(run);
+  for await (const msg of socket) {
+    log.push(String(msg.data));
+    await delay(1);
+    await socket.send(`echo:${msg.data}`);
+  }
+  run.code = (await socket.closed).code;
+};
+
+/**
+ * The routes of servers a and b with one handler, logging into one log and
+ * one list of runs.
+ *
+ * @param handler The handler (each server's run named after it).
+ * @param options Both routes' options.
+ * @param onlyA Options of a's route alone.
+ */
+function routes(handler: Logging, options: RouteOptions, onlyA = {}) {
+  const log: string[] = [];
+  const runs: Run[] = [];
+  return {
+    log,
+    runs,
+    routeA: route("/ws", handler("a", log, runs), { ...options, ...onlyA }),
+    routeB: route("/ws", handler("b", log, runs), options),
   };
+}
+
+/**
+ * Serves the routes of a and b; `url()` names a until `toB()`, then b.
+ * Disposing of it shuts both servers down.
+ */
+function servers(routeA: Route, routeB: Route) {
+  const stack = new AsyncDisposableStack();
+  const a = stack.use(Deno.serve(SERVE, routeA));
+  const b = stack.use(Deno.serve(SERVE, routeB));
+  let port = a.addr.port;
+  return {
+    a,
+    b,
+    url: () => `ws://127.0.0.1:${port}/ws`,
+    toB() {
+      port = b.addr.port;
+    },
+    [Symbol.asyncDispose]: () => stack.disposeAsync(),
+  };
+}
+
+/**
+ * Closes the client, waits until it has closed and its reading ended (and
+ * until `ended()` holds, when given), then shuts b's route down.
+ */
+async function finish(
+  client: Client,
+  reading: Promise<void>,
+  routeB: Route,
+  ended?: [() => boolean, string],
+): Promise<void> {
+  client.close();
+  await client.closed;
+  await reading;
+  if (ended !== undefined) await until(ended[0], 5000, ended[1]);
+  await routeB.shutdown();
 }
 
 overBoth(
   "a graceful shutdown with a shared store hands sessions off: the client resumes on another server with every message once both ways, and the handler there sees socket.session.resumed",
   async (over) => {
     const store = new MemorySessionStore();
-    const log: string[] = [];
-    const runs: Run[] = [];
-    const transports = ["websocket", "sse"] as const;
-    const routeA = route("/ws", echo("a", log, runs), {
+    const { log, runs, routeA, routeB } = routes(echo, {
       resume: { store },
-      transports,
+      transports: ["websocket", "sse"],
     });
-    const routeB = route("/ws", echo("b", log, runs), {
-      resume: { store },
-      transports,
-    });
-    await using a = Deno.serve(SERVE, routeA);
-    await using b = Deno.serve(SERVE, routeB);
-    let url = `ws://127.0.0.1:${a.addr.port}/ws`;
-    const client = connect(() => url, { ...fast, ...over, resume: true });
+    await using s = servers(routeA, routeB);
+    const client = connect(s.url, { ...fast, ...over, resume: true });
     const events: string[] = [];
     let reconnecting: ClientEvent | undefined;
     for (const type of ["open", "resumed", "reconnecting"]) {
@@ -78,10 +137,7 @@ overBoth(
         if (type === "reconnecting") reconnecting ??= event as ClientEvent;
       });
     }
-    const got: string[] = [];
-    const reading = (async () => {
-      for await (const msg of client) got.push(String(msg.data));
-    })();
+    const { got, reading } = collect(client);
     await once(client, "open");
     const resumed = once(client, "resumed");
     let stopped: Promise<void> | undefined;
@@ -89,7 +145,7 @@ overBoth(
       await client.send(`c${i}`);
       if (i === COUNT / 2) {
         await until(() => got.length >= 20, 5000, "a answers");
-        url = `ws://127.0.0.1:${b.addr.port}/ws`;
+        s.toB();
         const started = Date.now();
         stopped = routeA.shutdown().then(() => {
           // Handed off well within shutdownTimeout (10 s).
@@ -113,11 +169,10 @@ overBoth(
       { server: "b", resumed: true },
     ]);
     assert.equal(client.session!.resumes, 1);
-    client.close();
-    await client.closed;
-    await reading;
-    await until(() => runs[1]?.code !== undefined, 5000, "b's run ends");
-    await routeB.shutdown();
+    await finish(client, reading, routeB, [
+      () => runs[1]?.code !== undefined,
+      "b's run ends",
+    ]);
   },
   30_000,
 );
@@ -126,21 +181,14 @@ bounded(
   "a graceful shutdown with a shared store hands off a session that waits for its client: the client resumes it on another server",
   async () => {
     const store = new MemorySessionStore();
-    const log: string[] = [];
-    const runs: Run[] = [];
-    const routeA = route("/ws", echo("a", log, runs), { resume: { store } });
-    const routeB = route("/ws", echo("b", log, runs), { resume: { store } });
-    await using a = Deno.serve(SERVE, routeA);
-    await using b = Deno.serve(SERVE, routeB);
-    await using proxy = new CutProxy(a.addr.port);
+    const { log, runs, routeA, routeB } = routes(echo, { resume: { store } });
+    await using s = servers(routeA, routeB);
+    await using proxy = new CutProxy(s.a.addr.port);
     const client = connect(`ws://127.0.0.1:${proxy.port}/ws`, {
       ...fast,
       resume: true,
     });
-    const got: string[] = [];
-    const reading = (async () => {
-      for await (const msg of client) got.push(String(msg.data));
-    })();
+    const { got, reading } = collect(client);
     await once(client, "open");
     await client.send("c1");
     await until(() => got.length === 1, 5000, "a answers");
@@ -155,7 +203,7 @@ bounded(
     assert.ok(Date.now() - started < 5000, "a shut down in time");
     assert.equal(runs[0]?.code, 1012);
     const resumed = once(client, "resumed");
-    proxy.retarget(b.addr.port);
+    proxy.retarget(s.b.addr.port);
     proxy.refuse(0);
     await deadline(resumed, 5000, "resumed on b");
     await client.send("c2");
@@ -166,10 +214,7 @@ bounded(
       ["a", false],
       ["b", true],
     ]);
-    client.close();
-    await client.closed;
-    await reading;
-    await routeB.shutdown();
+    await finish(client, reading, routeB);
   },
 );
 
@@ -177,10 +222,8 @@ bounded(
   "a handler still busy at half of shutdownTimeout: what its loop had not taken goes to the next server, and at most the message it was working on is taken twice",
   async () => {
     const store = new MemorySessionStore();
-    const log: string[] = [];
-    const runs: Run[] = [];
     // A slow handler that does not await its sends (nor see them fail).
-    const slow = (server: string) => async (socket: Socket) => {
+    const slow: Logging = (server, log, runs) => async (socket) => {
       const run: Run = { server, resumed: socket.session!.resumed };
       runs.push(run);
       for await (const msg of socket) {
@@ -190,25 +233,20 @@ bounded(
       }
       run.code = (await socket.closed).code;
     };
-    const routeA = route("/ws", slow("a"), {
-      resume: { store },
-      shutdownTimeout: 300,
-    });
-    const routeB = route("/ws", slow("b"), { resume: { store } });
-    await using a = Deno.serve(SERVE, routeA);
-    await using b = Deno.serve(SERVE, routeB);
-    let url = `ws://127.0.0.1:${a.addr.port}/ws`;
-    const client = connect(() => url, { ...fast, resume: true });
-    const got: string[] = [];
-    const reading = (async () => {
-      for await (const msg of client) got.push(String(msg.data));
-    })();
+    const { log, runs, routeA, routeB } = routes(
+      slow,
+      { resume: { store } },
+      { shutdownTimeout: 300 },
+    );
+    await using s = servers(routeA, routeB);
+    const client = connect(s.url, { ...fast, resume: true });
+    const { got, reading } = collect(client);
     await once(client, "open");
     const resumed = once(client, "resumed");
     const count = 20;
     for (let i = 1; i <= count; i++) client.send(`c${i}`);
     await until(() => log.length >= 2, 5000, "a takes two");
-    url = `ws://127.0.0.1:${b.addr.port}/ws`;
+    s.toB();
     await routeA.shutdown();
     assert.equal(runs[0]?.code, 1012);
     await deadline(resumed, 5000, "resumed on b");
@@ -223,10 +261,7 @@ bounded(
     assert.deepEqual(dedup(got), expected.map((c) => `echo:${c}`));
     assert.ok(got.length <= count + 1, `echoed twice: ${got.join(" ")}`);
     assert.ok(log.indexOf("c20") > 0 && runs[1]?.server === "b");
-    client.close();
-    await client.closed;
-    await reading;
-    await routeB.shutdown();
+    await finish(client, reading, routeB);
   },
 );
 
@@ -248,14 +283,12 @@ bounded(
       }, { resume: { store } });
     const routeA = rpc();
     const routeB = rpc();
-    await using a = Deno.serve(SERVE, routeA);
-    await using b = Deno.serve(SERVE, routeB);
-    let url = `ws://127.0.0.1:${a.addr.port}/ws`;
-    const client = connect(() => url, { ...fast, resume: true });
-    const got: number[] = [];
-    const reading = (async () => {
-      for await (const msg of client) got.push(JSON.parse(String(msg.data)).id);
-    })();
+    await using s = servers(routeA, routeB);
+    const client = connect(s.url, { ...fast, resume: true });
+    const { got, reading } = collect<number>(
+      client,
+      (data) => JSON.parse(data).id,
+    );
     await once(client, "open");
     const resumed = once(client, "resumed");
     const call = (id: number) =>
@@ -264,7 +297,7 @@ bounded(
       );
     for (let id = 1; id <= 50; id++) await call(id);
     await until(() => got.length >= 20, 5000, "a answers");
-    url = `ws://127.0.0.1:${b.addr.port}/ws`;
+    s.toB();
     const started = Date.now();
     const stopped = routeA.shutdown();
     for (let id = 51; id <= 100; id++) await call(id);
@@ -277,32 +310,21 @@ bounded(
     const ids = Array.from({ length: 100 }, (_, i) => i + 1);
     assert.deepEqual(got, ids);
     assert.deepEqual(served, ids);
-    client.close();
-    await client.closed;
-    await reading;
-    await routeB.shutdown();
+    await finish(client, reading, routeB);
   },
 );
 
 bounded(
   "without a shared store a graceful shutdown still ends the sessions: 1001 and a new session on the next server",
   async () => {
-    const log: string[] = [];
-    const runs: Run[] = [];
-    const routeA = route("/ws", echo("a", log, runs), { resume: true });
-    const routeB = route("/ws", echo("b", log, runs), { resume: true });
-    await using a = Deno.serve(SERVE, routeA);
-    await using b = Deno.serve(SERVE, routeB);
-    let url = `ws://127.0.0.1:${a.addr.port}/ws`;
-    const client = connect(() => url, { ...fast, resume: true });
-    const got: string[] = [];
-    const reading = (async () => {
-      for await (const msg of client) got.push(String(msg.data));
-    })();
+    const { runs, routeA, routeB } = routes(echo, { resume: true });
+    await using s = servers(routeA, routeB);
+    const client = connect(s.url, { ...fast, resume: true });
+    const { got, reading } = collect(client);
     await once(client, "open");
     await client.send("c1");
     await until(() => got.length === 1, 5000, "a answers");
-    url = `ws://127.0.0.1:${b.addr.port}/ws`;
+    s.toB();
     const reopened = once(client, "open");
     await routeA.shutdown();
     const event = await deadline(reopened, 5000, "a new session on b");
@@ -311,9 +333,6 @@ bounded(
       ["a", false, 1001],
       ["b", false, undefined],
     ]);
-    client.close();
-    await client.closed;
-    await reading;
-    await routeB.shutdown();
+    await finish(client, reading, routeB);
   },
 );

@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { type CloseInfo, type Message, route, Socket } from "../mod.ts";
-import { connect, type Fetch } from "../src/client/mod.ts";
+import { type Client, connect, type Fetch } from "../src/client/mod.ts";
 import { EventStreamSocket } from "../src/sse/client.ts";
 import { Hub } from "../src/hub.ts";
 import { RpcPeer } from "../src/rpc/mod.ts";
@@ -220,6 +220,12 @@ Deno.test("a proxy that answers 502 to upgrades: the client falls back within 2 
   assert.deepEqual(states, ["open"]);
 });
 
+/** Sends `text` and asserts that the client's next message is its echo. */
+async function echoes(client: Client, text: string): Promise<void> {
+  await client.send(text);
+  assert.equal((await client[Symbol.asyncIterator]().next()).value?.data, text);
+}
+
 Deno.test('a path that refuses upgrades (transports: ["sse"]) and an upgrade that never answers both fall back', async () => {
   const { handler } = echo();
   await using sseOnly = serve(route("/ws", handler, { transports: ["sse"] }));
@@ -234,8 +240,7 @@ Deno.test('a path that refuses upgrades (transports: ["sse"]) and an upgrade tha
   assert.equal(refused.status, 400);
   assert.match(await refused.text(), /does not accept WebSocket upgrades/);
   await using a = connect(`${sseOnly.url}/ws`, { transports: [...BOTH] });
-  await a.send("a");
-  assert.equal((await a[Symbol.asyncIterator]().next()).value?.data, "a");
+  await echoes(a, "a");
   assert.equal(a.transport, "sse");
 
   await using both = serve(route("/ws", handler, { transports: [...BOTH] }));
@@ -245,8 +250,7 @@ Deno.test('a path that refuses upgrades (transports: ["sse"]) and an upgrade tha
     transports: [...BOTH],
     openTimeout: 300,
   });
-  await b.send("b");
-  assert.equal((await b[Symbol.asyncIterator]().next()).value?.data, "b");
+  await echoes(b, "b");
   const elapsed = performance.now() - started;
   assert.equal(b.transport, "sse");
   assert.ok(elapsed >= 290 && elapsed < 2000, `${elapsed.toFixed(0)} ms`);
@@ -258,11 +262,7 @@ Deno.test('transports: ["sse", "websocket"] tries the fallback first and falls b
   await using first = connect(`${both.url}/ws`, {
     transports: ["sse", "websocket"],
   });
-  await first.send("first");
-  assert.equal(
-    (await first[Symbol.asyncIterator]().next()).value?.data,
-    "first",
-  );
+  await echoes(first, "first");
   assert.equal(first.transport, "sse");
 
   await using wsOnly = serve(route("/ws", handler));
@@ -270,11 +270,7 @@ Deno.test('transports: ["sse", "websocket"] tries the fallback first and falls b
   await using client = connect(`${wsOnly.url}/ws`, {
     transports: ["sse", "websocket"],
   });
-  await client.send("refused stream");
-  assert.equal(
-    (await client[Symbol.asyncIterator]().next()).value?.data,
-    "refused stream",
-  );
+  await echoes(client, "refused stream");
   assert.equal(client.transport, "websocket");
   const elapsed = performance.now() - started;
   assert.ok(elapsed < 1000, `${elapsed.toFixed(0)} ms: no retry delay`);

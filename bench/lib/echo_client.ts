@@ -8,7 +8,7 @@
  *
  * Opens `CONNECTIONS` clients with `transports: [<transport>]`, each keeping
  * `IN_FLIGHT` messages of 64 B text in flight against an echo server, every
- * echo checked (same text, in order). Each window answers
+ * echo checked (same text, in order): the load of echo_load.ts. Each window answers
  * `{"messages":N,"seconds":s,"cpuSeconds":c}`: the echoes that came back
  * while it was open and this process's CPU time over it; what is still in
  * flight when it closes is drained, uncounted.
@@ -16,18 +16,23 @@
  * @module
  */
 
-import { type Client, connect } from "@switchboard/switchboard/client";
+import { connect } from "@switchboard/switchboard/client";
 import {
   type LoadProcess,
   serveLoad,
   startLoadProcess,
 } from "./load_process.ts";
 import { ownCpuSeconds } from "./process.ts";
+import {
+  CONNECTIONS,
+  drain,
+  type EchoConn,
+  echoWindow,
+  payload,
+} from "./echo_load.ts";
 
-/** Connections, and the messages each keeps in flight. */
-export const CONNECTIONS = 10;
-export const IN_FLIGHT = 10;
-const SIZE = 64;
+/** The echo client's load: its connections, and the messages each keeps in flight. */
+export { CONNECTIONS, IN_FLIGHT } from "./echo_load.ts";
 
 /** What one window echoed. */
 export interface EchoWindow {
@@ -60,18 +65,7 @@ export function startEchoClient(
   );
 }
 
-/** The text of message `seq`: 64 bytes, the number at the end. */
-function payload(seq: number): string {
-  const digits = String(seq);
-  return "x".repeat(SIZE - digits.length) + digits;
-}
-
-interface Conn {
-  client: Client;
-  reader: AsyncIterator<unknown>;
-  sent: number;
-  received: number;
-}
+type Conn = EchoConn;
 
 async function open(url: string, transport: "websocket" | "sse") {
   const client = connect(url, { transports: [transport], maxRetries: 0 });
@@ -102,31 +96,10 @@ async function echo(conn: Conn): Promise<void> {
 
 async function window(conns: Conn[], seconds: number): Promise<EchoWindow> {
   const cpu0 = ownCpuSeconds();
-  const start = performance.now();
-  const end = start + seconds * 1000;
-  const counts = await Promise.all(conns.map(async (conn) => {
-    let count = 0;
-    for (let i = 0; i < IN_FLIGHT; i++) {
-      await conn.client.send(payload(conn.sent++));
-    }
-    while (performance.now() < end) {
-      await echo(conn);
-      if (performance.now() >= end) break;
-      count++;
-      await conn.client.send(payload(conn.sent++));
-    }
-    return count;
-  }));
-  const elapsed = (performance.now() - start) / 1000;
+  const { count, elapsed } = await echoWindow(conns, seconds, echo);
   const cpuSeconds = ownCpuSeconds() - cpu0;
-  await Promise.all(conns.map(async (conn) => {
-    while (conn.received < conn.sent) await echo(conn);
-  }));
-  return {
-    messages: counts.reduce((a, b) => a + b, 0),
-    seconds: elapsed,
-    cpuSeconds,
-  };
+  await drain(conns, echo);
+  return { messages: count, seconds: elapsed, cpuSeconds };
 }
 
 async function main(): Promise<void> {

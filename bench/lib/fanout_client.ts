@@ -21,6 +21,7 @@
 
 import {
   clientFrame,
+  countFrames,
   drop,
   openWs,
   repeat,
@@ -98,20 +99,12 @@ async function main(): Promise<void> {
       pump();
     });
   };
-  const reading = subscribers.map(async (ws) => {
-    const buf = new Uint8Array(READ_BYTES);
-    if (ws.early.length > 0) delivered += ws.counter.feed(ws.early);
-    try {
-      for (;;) {
-        const n = await ws.conn.read(buf);
-        if (n === null) return;
-        delivered += ws.counter.feed(buf.subarray(0, n));
-        pump();
-      }
-    } catch {
-      // Closed at the end.
-    }
-  });
+  const reading = subscribers.map((ws) =>
+    countFrames(ws, READ_BYTES, (messages) => {
+      delivered += messages;
+      pump();
+    })
+  );
   // Every subscriber is in the room once one broadcast reached them all.
   const settled = (): Promise<void> =>
     new Promise((resolve) => {

@@ -350,6 +350,33 @@ export function drop(ws: Pick<WsConn, "conn">): void {
   }
 }
 
+/**
+ * Reads a connection until it ends or is dropped, counting the server's
+ * data messages: what came with the handshake first, then each read.
+ *
+ * @param ws The connection.
+ * @param bytes The bytes read at a time.
+ * @param counted Told, after each chunk, how many messages ended in it.
+ */
+export async function countFrames(
+  ws: WsConn,
+  bytes: number,
+  counted: (messages: number) => void,
+): Promise<void> {
+  const buf = new Uint8Array(bytes);
+  try {
+    let chunk = ws.early;
+    for (;;) {
+      counted(ws.counter.feed(chunk));
+      const n = await ws.conn.read(buf);
+      if (n === null) return;
+      chunk = buf.subarray(0, n);
+    }
+  } catch {
+    // Dropped at the end.
+  }
+}
+
 /** What the load functions share with {@linkcode timed}. */
 export interface LoadState {
   /** Set when the window has closed: stop and drain. */

@@ -5,10 +5,16 @@
  * summary is the median of the rounds' ratios with the lowest and highest,
  * as the paired mode of `deno task bench --paired` reports servers.
  *
+ * What the paired scenarios (fanout_paired.ts, sse_paired.ts, rpc.ts) share
+ * besides: their plan ({@linkcode pairedPlan}), their pairs with a control
+ * ({@linkcode withControl}), their servers and load processes
+ * ({@linkcode startSides}) and pieces of their reports.
+ *
  * @module
  */
 
 import type { LoadProcess } from "./load_process.ts";
+import type { RunningServer } from "./process.ts";
 import { median, round } from "./stats.ts";
 
 /** Two sides measured together; the ratio is `measured / baseline`. */
@@ -16,6 +22,119 @@ export interface LoadPair<K extends string> {
   readonly id: string;
   readonly measured: K;
   readonly baseline: K;
+}
+
+/**
+ * A scenario's two pairs: the side measured against the baseline, and the
+ * control, a second copy of the baseline (side `control`) against it.
+ *
+ * @param id The first pair's id.
+ * @param measured The side measured.
+ * @param baseline The side it is measured against.
+ * @returns The two pairs, the control second.
+ */
+export function withControl<K extends string>(
+  id: string,
+  measured: K,
+  baseline: K,
+): readonly LoadPair<K | "control">[] {
+  return [
+    { id, measured, baseline },
+    { id: "control", measured: "control", baseline },
+  ];
+}
+
+/** How long paired rounds run. */
+export interface PairedPlan {
+  /** The rounds of each pair: 3 with `--quick`. */
+  rounds: number;
+  /** Each load process's warm-up, seconds: 0.25 with `--quick`, else 0.5. */
+  warmup: number;
+  /** Each window's seconds. */
+  seconds: number;
+}
+
+/**
+ * The plan of paired rounds. Each window lasts 1 s with `--quick`, 2 s in a
+ * full run, less (0.25 s at the least) when `deno task bench` gives the
+ * script a budget (`BENCH_SECONDS`) that the rounds of two pairs would not
+ * fit in.
+ *
+ * @param quick Whether it is a quick run.
+ * @param rounds The rounds of each pair in a full run.
+ * @param startup Seconds to start the processes and open the connections.
+ * @returns The rounds, the warm-up and each window's length.
+ */
+export function pairedPlan(
+  quick: boolean,
+  rounds: number,
+  startup: number,
+): PairedPlan {
+  const plan = { rounds: quick ? 3 : rounds, warmup: quick ? 0.25 : 0.5 };
+  const budget = Number(Deno.env.get("BENCH_SECONDS") ?? Infinity);
+  const seconds = Math.max(
+    0.25,
+    Math.min(
+      quick ? 1 : 2,
+      (budget - startup - 3 * plan.warmup) / (2 * plan.rounds),
+    ),
+  );
+  return { ...plan, seconds };
+}
+
+/**
+ * How {@linkcode startSides} placed the processes, for a report.
+ *
+ * @param pinned Whether they were pinned.
+ * @param loads What the load processes are, in the text.
+ * @returns `servers on core 0, <loads> on core 1`, or that they were not.
+ */
+export function sidesPinning(pinned: boolean, loads: string): string {
+  return pinned
+    ? `servers on core 0, ${loads} on core 1`
+    : "not pinned (no taskset)";
+}
+
+/** Each side's server and the load process on it; dispose of it to end all. */
+export interface Sides<K extends string, T> extends AsyncDisposable {
+  servers: Record<K, RunningServer>;
+  loads: Record<K, LoadProcess<T>>;
+}
+
+/**
+ * Starts each side's server, in the order given, then each one's load
+ * process; when pinned, the servers on core 0 and the load processes on
+ * core 1.
+ *
+ * @param kinds The sides.
+ * @param server Starts a side's server on a core.
+ * @param load Starts a side's load process against its server on a core.
+ * @param pinned Whether to pin them (this process could pin itself).
+ * @returns The sides; disposing of them ends them in the reverse order.
+ */
+export async function startSides<K extends string, T>(
+  kinds: readonly K[],
+  server: (kind: K, core: number | undefined) => Promise<RunningServer>,
+  load: (
+    kind: K,
+    server: RunningServer,
+    core: number | undefined,
+  ) => Promise<LoadProcess<T>>,
+  pinned: boolean,
+): Promise<Sides<K, T>> {
+  await using stack = new AsyncDisposableStack();
+  const servers = {} as Record<K, RunningServer>;
+  for (const kind of kinds) {
+    servers[kind] = stack.use(await server(kind, pinned ? 0 : undefined));
+  }
+  const loads = {} as Record<K, LoadProcess<T>>;
+  for (const kind of kinds) {
+    loads[kind] = stack.use(
+      await load(kind, servers[kind], pinned ? 1 : undefined),
+    );
+  }
+  const owned = stack.move();
+  return { servers, loads, [Symbol.asyncDispose]: () => owned.disposeAsync() };
 }
 
 /** A pair's ratio over the rounds. */
@@ -104,6 +223,43 @@ export async function pairedRounds<K extends string, T, F extends string>(
     }
   }
   return { results, ratios };
+}
+
+/**
+ * Each pair's two sides, for a report.
+ *
+ * @param pairs The pairs.
+ * @param side A side's summary.
+ * @param more What else the report says of a pair, by its id.
+ * @returns Per pair: its id, its two sides' summaries, and `more`.
+ */
+export function bySide<K extends string, S, M extends object>(
+  pairs: readonly LoadPair<K>[],
+  side: (kind: K) => S,
+  more: (id: string) => M,
+): ({ pair: string; measured: S; baseline: S } & M)[] {
+  return pairs.map((pair) => ({
+    pair: pair.id,
+    measured: side(pair.measured),
+    baseline: side(pair.baseline),
+    ...more(pair.id),
+  }));
+}
+
+/**
+ * A table row of a pair's ratios: `| <label> | 0.987 (0.97–1.01) | … |`.
+ *
+ * @param label The row's label.
+ * @param ratios The pair's ratios, a cell each.
+ * @param note Text after the last ratio, in its cell.
+ * @returns The row.
+ */
+export function ratioRow(
+  label: string,
+  ratios: readonly PairRatio[],
+  note = "",
+): string {
+  return `| ${label} | ${ratios.map(ratioText).join(" | ")}${note} |`;
 }
 
 /**

@@ -8,6 +8,7 @@
  */
 
 import { ROOT } from "./process.ts";
+import { round } from "./stats.ts";
 
 /** The committed results, relative to the repository's root. */
 export const COMMITTED_DIR = "bench/results";
@@ -74,6 +75,41 @@ export async function writeResults(
     written.push(`${dir}/${name}`);
   }
   return written;
+}
+
+/**
+ * Writes a scenario's report to `<scenario>.json` (`<scenario>.quick.json`
+ * in a quick run) in its results folder: the scenario, the command that
+ * runs it, the date and Deno's version, then `fields`, then the seconds it
+ * took.
+ *
+ * @param scenario The scenario's name (its script in bench/scenarios/).
+ * @param run How it was asked to run.
+ * @param started When it started (`performance.now()`).
+ * @param fields What it measured, and how.
+ * @returns The path written, relative to the root.
+ */
+export async function writeReport(
+  scenario: string,
+  run: Pick<ScenarioRun, "quick" | "dir">,
+  started: number,
+  fields: Record<string, unknown>,
+): Promise<string> {
+  const { quick, dir } = run;
+  const report = {
+    scenario,
+    command: `deno run -A bench/scenarios/${scenario}.ts${
+      quick ? " --quick" : ""
+    }`,
+    date: new Date().toISOString(),
+    deno: Deno.version.deno,
+    ...fields,
+    elapsedSeconds: round((performance.now() - started) / 1000, 1),
+  };
+  const [path] = await writeResults(dir, {
+    [`${scenario}${quick ? ".quick" : ""}.json`]: json(report),
+  });
+  return path!;
 }
 
 /**

@@ -31,6 +31,7 @@
 
 import {
   clientFrame,
+  countFrames,
   drop,
   openMany,
   openWs,
@@ -89,30 +90,17 @@ async function main(): Promise<void> {
   let onFirst: (() => void) | undefined;
   const text = clientFrame(1, new Uint8Array(64).fill(0x61));
 
-  const read = async (h: Held): Promise<void> => {
-    const { ws } = h;
-    const buf = new Uint8Array(READ_BYTES);
-    try {
-      let chunk = ws.early;
-      for (;;) {
-        const got = ws.counter.feed(chunk);
-        if (got > 0) {
-          if (h === held[0]) onFirst?.();
-          const before = h.got;
-          h.got += got;
-          if (before < target && h.got >= target) {
-            lastAt = epochMs();
-            if (++done === held.length) onDone?.();
-          }
-        }
-        const n = await ws.conn.read(buf);
-        if (n === null) return;
-        chunk = buf.subarray(0, n);
+  const read = (h: Held): Promise<void> =>
+    countFrames(h.ws, READ_BYTES, (got) => {
+      if (got === 0) return;
+      if (h === held[0]) onFirst?.();
+      const before = h.got;
+      h.got += got;
+      if (before < target && h.got >= target) {
+        lastAt = epochMs();
+        if (++done === held.length) onDone?.();
       }
-    } catch {
-      // Dropped at the end.
-    }
-  };
+    });
   const open = async (host: string, count: number, concurrency: number) => {
     const start = performance.now();
     const opened = await openMany(

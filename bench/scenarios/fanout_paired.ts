@@ -33,15 +33,23 @@ import {
   type RunningServer,
   startServer,
 } from "../lib/process.ts";
-import { json, scenarioRun, writeResults } from "../lib/results.ts";
-import { median, round } from "../lib/stats.ts";
+import { scenarioRun, writeReport } from "../lib/results.ts";
+import { median } from "../lib/stats.ts";
 import {
   type FanOutWindow,
   IN_FLIGHT,
   startFanOutClient,
 } from "../lib/fanout_client.ts";
 import type { LoadProcess } from "../lib/load_process.ts";
-import { type LoadPair, pairedRounds, ratioText } from "../lib/paired_loads.ts";
+import {
+  bySide,
+  pairedPlan,
+  pairedRounds,
+  ratioRow,
+  sidesPinning,
+  startSides,
+  withControl,
+} from "../lib/paired_loads.ts";
 
 const { quick, dir } = scenarioRun();
 const SUBSCRIBERS = quick ? 500 : 1000;
@@ -54,10 +62,7 @@ const NAMES = {
 
 type Kind = keyof typeof NAMES;
 
-const PAIRS: readonly LoadPair<Kind>[] = [
-  { id: "hub", measured: "hub", baseline: "raw" },
-  { id: "control", measured: "control", baseline: "raw" },
-];
+const PAIRS = withControl<Kind>("hub", "hub", "raw");
 
 interface Side {
   server: string;
@@ -91,29 +96,21 @@ async function main(): Promise<void> {
   const pinned = await pinSelf();
   // More rounds than elsewhere: fan-out spreads more between rounds (the
   // kernel's TCP work is most of its cost).
-  const rounds = quick ? 3 : 7;
-  const warmup = quick ? 0.25 : 0.5;
   // Within the share of `deno task bench`'s budget it gives this script:
   // starting the processes and opening the connections take about 8 s.
-  const budget = Number(Deno.env.get("BENCH_SECONDS") ?? Infinity);
-  const seconds = Math.max(
-    0.25,
-    Math.min(quick ? 1 : 2, (budget - 8 - 3 * warmup) / (2 * rounds)),
+  const { rounds, warmup, seconds } = pairedPlan(quick, 7, 8);
+  await using sides = await startSides(
+    Object.keys(NAMES) as Kind[],
+    (kind, core) => startHub(kind === "hub" ? "memory" : "raw", core),
+    (_, server, core) =>
+      startFanOutClient(server.port, SUBSCRIBERS, warmup, core),
+    pinned,
   );
-  const core = pinned ? 0 : undefined;
-  await using hubServer = await startHub("memory", core);
-  await using rawServer = await startHub("raw", core);
-  await using controlServer = await startHub("raw", core);
-  const clientCore = pinned ? 1 : undefined;
-  const client = (server: RunningServer) =>
-    startFanOutClient(server.port, SUBSCRIBERS, warmup, clientCore);
-  await using hub = await client(hubServer);
-  await using raw = await client(rawServer);
-  await using control = await client(controlServer);
+  const { servers } = sides;
   const loads: Record<Kind, Pick<LoadProcess<Metered>, "run">> = {
-    hub: metered(hub, hubServer),
-    raw: metered(raw, rawServer),
-    control: metered(control, controlServer),
+    hub: metered(sides.loads.hub, servers.hub),
+    raw: metered(sides.loads.raw, servers.raw),
+    control: metered(sides.loads.control, servers.control),
   };
   const { results, ratios } = await pairedRounds(
     PAIRS,
@@ -135,16 +132,8 @@ async function main(): Promise<void> {
       perCpuSecond: Math.round(median(got.map((w) => w.total / w.serverCpu))),
     };
   };
-  const pinning = pinned
-    ? "servers on core 0, their client processes on core 1"
-    : "not pinned (no taskset)";
-  const report = {
-    scenario: "fanout_paired",
-    command: `deno run -A bench/scenarios/fanout_paired.ts${
-      quick ? " --quick" : ""
-    }`,
-    date: new Date().toISOString(),
-    deno: Deno.version.deno,
+  const pinning = sidesPinning(pinned, "their client processes");
+  await writeReport("fanout_paired", { quick, dir }, started, {
     subscribers: SUBSCRIBERS,
     inFlight: IN_FLIGHT,
     pinning,
@@ -154,26 +143,16 @@ async function main(): Promise<void> {
     controlRatio: ratios.rate.control!.ratio,
     cpuRatio: ratios.cpu.hub!.ratio,
     controlCpuRatio: ratios.cpu.control!.ratio,
-    pairs: PAIRS.map((pair) => ({
-      pair: pair.id,
-      measured: side(pair.measured),
-      baseline: side(pair.baseline),
-      deliveries: ratios.rate[pair.id],
-      perCpuSecond: ratios.cpu[pair.id],
+    pairs: bySide(PAIRS, side, (id) => ({
+      deliveries: ratios.rate[id],
+      perCpuSecond: ratios.cpu[id],
     })),
-    elapsedSeconds: round((performance.now() - started) / 1000, 1),
-  };
-  await writeResults(dir, {
-    [`fanout_paired${quick ? ".quick" : ""}.json`]: json(report),
   });
   const row = (s: Side) =>
     `| ${s.server} | ${s.deliveriesPerSecond.toLocaleString("en-US")} | ${
       s.perCpuSecond.toLocaleString("en-US")
     } |`;
-  const ratioRow = (label: string, pair: string) =>
-    `| ${label} | ${ratioText(ratios.rate[pair]!)} | ${
-      ratioText(ratios.cpu[pair]!)
-    } |`;
+  const cells = (pair: string) => [ratios.rate[pair]!, ratios.cpu[pair]!];
   console.log(
     [
       "## Hub fan-out against a hand-written loop, paired (bench/scenarios/fanout_paired.ts)",
@@ -194,8 +173,8 @@ async function main(): Promise<void> {
       "| --- | ---: | ---: |",
       row(side("hub")),
       row(side("raw")),
-      ratioRow("Hub / hand-written loop", "hub"),
-      ratioRow("control: loop / second copy", "control"),
+      ratioRow("Hub / hand-written loop", cells("hub")),
+      ratioRow("control: loop / second copy", cells("control")),
     ].join("\n"),
   );
 }

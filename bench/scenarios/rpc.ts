@@ -34,15 +34,18 @@ import {
   type RunningServer,
   startServer,
 } from "../lib/process.ts";
-import { json, scenarioRun, writeResults } from "../lib/results.ts";
+import { scenarioRun, writeReport } from "../lib/results.ts";
 import { median, round } from "../lib/stats.ts";
-import { CALLERS, type CallWindow, startCaller } from "../lib/rpc_caller.ts";
-import type { LoadProcess } from "../lib/load_process.ts";
+import { CALLERS, startCaller } from "../lib/rpc_caller.ts";
 import {
-  type LoadPair,
+  bySide,
+  pairedPlan,
   pairedRounds,
   type PairRatio,
   ratioText,
+  sidesPinning,
+  startSides,
+  withControl,
 } from "../lib/paired_loads.ts";
 
 const { quick, dir } = scenarioRun();
@@ -72,68 +75,39 @@ const NAMES = {
 type Kind = keyof typeof NAMES;
 
 /** The pairs, each measured together: the peer, and the control. */
-const PAIRS: readonly LoadPair<Kind>[] = [
-  { id: "peer", measured: "switchboard", baseline: "raw" },
-  { id: "control", measured: "control", baseline: "raw" },
-];
+const PAIRS = withControl<Kind>("peer", "switchboard", "raw");
 
 await main();
 
 async function main(): Promise<void> {
   const started = performance.now();
   const pinned = await pinSelf();
-  const rounds = quick ? 3 : 5;
   // Within the share of `deno task bench`'s budget it gives this script,
   // with a few seconds left for starting and stopping.
-  const budget = Number(Deno.env.get("BENCH_SECONDS") ?? Infinity);
-  const warmup = quick ? 0.25 : 0.5;
-  const seconds = Math.max(
-    0.25,
-    Math.min(quick ? 1 : 2, (budget - 5 - 3 * warmup) / (2 * rounds)),
-  );
-  const core = pinned ? 0 : undefined;
-  await using switchboard = await startServer(
-    "the RpcPeer server",
-    denoServer("rpc.ts", ["switchboard"]),
-    core,
-  );
-  await using raw = await startServer(
-    "the raw JSON-RPC server",
-    denoServer("rpc.ts", ["raw"]),
-    core,
-  );
-  await using control = await startServer(
-    "the second raw JSON-RPC server",
-    denoServer("rpc.ts", ["raw"]),
-    core,
-  );
-  const callerCore = pinned ? 1 : undefined;
-  await using peerCaller = await startCaller(
-    "switchboard",
-    url(switchboard),
-    warmup,
-    callerCore,
-  );
-  await using rawCaller = await startCaller(
-    "raw",
-    url(raw),
-    warmup,
-    callerCore,
-  );
-  await using controlCaller = await startCaller(
-    "raw",
-    url(control),
-    warmup,
-    callerCore,
-  );
-  const callers: Record<Kind, LoadProcess<CallWindow>> = {
-    switchboard: peerCaller,
-    raw: rawCaller,
-    control: controlCaller,
+  const { rounds, warmup, seconds } = pairedPlan(quick, 5, 5);
+  const servers: Record<Kind, [string, string]> = {
+    switchboard: ["the RpcPeer server", "switchboard"],
+    raw: ["the raw JSON-RPC server", "raw"],
+    control: ["the second raw JSON-RPC server", "raw"],
   };
+  await using sides = await startSides(
+    Object.keys(NAMES) as Kind[],
+    (kind, core) => {
+      const [name, peer] = servers[kind];
+      return startServer(name, denoServer("rpc.ts", [peer]), core);
+    },
+    (kind, server, core) =>
+      startCaller(
+        kind === "switchboard" ? "switchboard" : "raw",
+        url(server),
+        warmup,
+        core,
+      ),
+    pinned,
+  );
   const { results: windows, ratios: { calls: ratios } } = await pairedRounds(
     PAIRS,
-    callers,
+    sides.loads,
     rounds,
     seconds,
     { calls: (w) => w.calls },
@@ -148,21 +122,10 @@ async function main(): Promise<void> {
       p99Ms: round(median(got.map((w) => w.p99Ms)), 3),
     };
   };
-  const results: PairResult[] = PAIRS.map((pair) => ({
-    pair: pair.id,
-    measured: side(pair.measured),
-    baseline: side(pair.baseline),
-    ...ratios[pair.id]!,
-  }));
+  const results: PairResult[] = bySide(PAIRS, side, (id) => ratios[id]!);
   const [peer, check] = results as [PairResult, PairResult];
-  const pinning = pinned
-    ? "servers on core 0, callers (a process per side) on core 1"
-    : "not pinned (no taskset)";
-  const report = {
-    scenario: "rpc",
-    command: `deno run -A bench/scenarios/rpc.ts${quick ? " --quick" : ""}`,
-    date: new Date().toISOString(),
-    deno: Deno.version.deno,
+  const pinning = sidesPinning(pinned, "callers (a process per side)");
+  await writeReport("rpc", { quick, dir }, started, {
     callers: CALLERS,
     mode:
       "paired: both peers of a pair loaded in the same window, callers in a process per side",
@@ -171,10 +134,6 @@ async function main(): Promise<void> {
     ratio: peer.ratio,
     controlRatio: check.ratio,
     results,
-    elapsedSeconds: round((performance.now() - started) / 1000, 1),
-  };
-  await writeResults(dir, {
-    [`rpc${quick ? ".quick" : ""}.json`]: json(report),
   });
   const row = (s: Side) =>
     `| ${s.peer} | ${

@@ -27,11 +27,7 @@
  * @module
  */
 
-import {
-  type Client,
-  connect,
-  type Message,
-} from "@switchboard/switchboard/client";
+import { connect, type Message } from "@switchboard/switchboard/client";
 import {
   denoServer,
   ownCpuSeconds,
@@ -40,6 +36,15 @@ import {
   startServer,
 } from "../lib/process.ts";
 import { json, scenarioRun, writeResults } from "../lib/results.ts";
+import {
+  CONNECTIONS,
+  drain,
+  type EchoConn,
+  echoWindow,
+  IN_FLIGHT,
+  payload,
+  SIZE,
+} from "../lib/echo_load.ts";
 import {
   median,
   pct,
@@ -51,10 +56,6 @@ import {
 
 const { quick, dir } = scenarioRun();
 
-/** Connections of the throughput phase, and messages each keeps in flight. */
-const CONNECTIONS = 10;
-const IN_FLIGHT = 10;
-const SIZE = 64;
 /** A phase with no echo for this long fails its transport. */
 const STALL_MS = 5000;
 const TRANSPORTS = ["websocket", "sse"] as const;
@@ -64,20 +65,8 @@ const NAMES: Record<Kind, string> = {
   sse: "SSE fallback",
 };
 
-/** The text of message `seq`: 64 bytes, the number at the end. */
-function payload(seq: number): string {
-  const digits = String(seq);
-  return "x".repeat(SIZE - digits.length) + digits;
-}
-
 /** One client connection and its reader, with sequence numbers. */
-interface Conn {
-  client: Client;
-  reader: AsyncIterator<Message>;
-  /** The next sequence number to send, and to expect back. */
-  sent: number;
-  received: number;
-}
+type Conn = EchoConn<Message>;
 
 /**
  * What the phases of one transport share: a progress count and a stall
@@ -230,28 +219,11 @@ async function window(
   server: RunningServer,
 ): Promise<Rate> {
   const cpu0 = ownCpuSeconds(), serverCpu0 = server.cpuSeconds();
-  const start = performance.now();
-  const end = start + seconds * 1000;
-  const counts = await Promise.all(conns.map(async (conn) => {
-    let count = 0;
-    for (let i = 0; i < IN_FLIGHT; i++) {
-      await conn.client.send(payload(conn.sent++));
-    }
-    while (performance.now() < end) {
-      await echo(conn, guard);
-      if (performance.now() >= end) break;
-      count++;
-      await conn.client.send(payload(conn.sent++));
-    }
-    return count;
-  }));
-  const elapsed = (performance.now() - start) / 1000;
+  const next = (conn: Conn) => echo(conn, guard);
+  const { count, elapsed } = await echoWindow(conns, seconds, next);
   const cpu = ownCpuSeconds() - cpu0,
     serverCpu = server.cpuSeconds() - serverCpu0;
-  await Promise.all(conns.map(async (conn) => {
-    while (conn.received < conn.sent) await echo(conn, guard);
-  }));
-  const count = counts.reduce((a, b) => a + b, 0);
+  await drain(conns, next);
   return {
     messagesPerSecond: count / seconds,
     serverCpu: serverCpu / elapsed,

@@ -25,22 +25,19 @@
  * @module
  */
 
-import {
-  denoServer,
-  pinSelf,
-  type RunningServer,
-  startServer,
-} from "../lib/process.ts";
-import { json, scenarioRun, writeResults } from "../lib/results.ts";
+import { denoServer, pinSelf, startServer } from "../lib/process.ts";
+import { scenarioRun, writeReport } from "../lib/results.ts";
 import { median, round } from "../lib/stats.ts";
+import { CONNECTIONS, IN_FLIGHT, startEchoClient } from "../lib/echo_client.ts";
 import {
-  CONNECTIONS,
-  type EchoWindow,
-  IN_FLIGHT,
-  startEchoClient,
-} from "../lib/echo_client.ts";
-import type { LoadProcess } from "../lib/load_process.ts";
-import { type LoadPair, pairedRounds, ratioText } from "../lib/paired_loads.ts";
+  bySide,
+  pairedPlan,
+  pairedRounds,
+  ratioRow,
+  sidesPinning,
+  startSides,
+  withControl,
+} from "../lib/paired_loads.ts";
 
 const { quick, dir } = scenarioRun();
 
@@ -52,10 +49,7 @@ const NAMES = {
 
 type Kind = keyof typeof NAMES;
 
-const PAIRS: readonly LoadPair<Kind>[] = [
-  { id: "sse", measured: "sse", baseline: "websocket" },
-  { id: "control", measured: "control", baseline: "websocket" },
-];
+const PAIRS = withControl<Kind>("sse", "sse", "websocket");
 
 interface Side {
   transport: string;
@@ -68,52 +62,28 @@ interface Side {
 async function main(): Promise<void> {
   const started = performance.now();
   const pinned = await pinSelf();
-  const rounds = quick ? 3 : 5;
-  const warmup = quick ? 0.25 : 0.5;
   // Starting the processes and opening the connections take about 5 s.
-  const budget = Number(Deno.env.get("BENCH_SECONDS") ?? Infinity);
-  const seconds = Math.max(
-    0.25,
-    Math.min(quick ? 1 : 2, (budget - 5 - 3 * warmup) / (2 * rounds)),
+  const { rounds, warmup, seconds } = pairedPlan(quick, 5, 5);
+  await using sides = await startSides(
+    Object.keys(NAMES) as Kind[],
+    (_, core) =>
+      startServer(
+        "the Switchboard echo server",
+        denoServer("switchboard.ts", ["--sse"]),
+        core,
+      ),
+    (kind, server, core) =>
+      startEchoClient(
+        `ws://127.0.0.1:${server.port}/ws`,
+        kind === "sse" ? "sse" : "websocket",
+        warmup,
+        core,
+      ),
+    pinned,
   );
-  const core = pinned ? 0 : undefined;
-  const start = () =>
-    startServer(
-      "the Switchboard echo server",
-      denoServer("switchboard.ts", ["--sse"]),
-      core,
-    );
-  await using sseServer = await start();
-  await using wsServer = await start();
-  await using controlServer = await start();
-  const clientCore = pinned ? 1 : undefined;
-  const url = (server: RunningServer) => `ws://127.0.0.1:${server.port}/ws`;
-  await using sse = await startEchoClient(
-    url(sseServer),
-    "sse",
-    warmup,
-    clientCore,
-  );
-  await using websocket = await startEchoClient(
-    url(wsServer),
-    "websocket",
-    warmup,
-    clientCore,
-  );
-  await using control = await startEchoClient(
-    url(controlServer),
-    "websocket",
-    warmup,
-    clientCore,
-  );
-  const loads: Record<Kind, LoadProcess<EchoWindow>> = {
-    sse,
-    websocket,
-    control,
-  };
   const { results, ratios } = await pairedRounds(
     PAIRS,
-    loads,
+    sides.loads,
     rounds,
     seconds,
     {
@@ -135,16 +105,8 @@ async function main(): Promise<void> {
       ),
     };
   };
-  const pinning = pinned
-    ? "servers on core 0, each side's client process on core 1"
-    : "not pinned (no taskset)";
-  const report = {
-    scenario: "sse_paired",
-    command: `deno run -A bench/scenarios/sse_paired.ts${
-      quick ? " --quick" : ""
-    }`,
-    date: new Date().toISOString(),
-    deno: Deno.version.deno,
+  const pinning = sidesPinning(pinned, "each side's client process");
+  await writeReport("sse_paired", { quick, dir }, started, {
     connections: CONNECTIONS,
     inFlight: IN_FLIGHT,
     pinning,
@@ -152,26 +114,21 @@ async function main(): Promise<void> {
     rounds,
     ratio: ratios.rate.sse!.ratio,
     controlRatio: ratios.rate.control!.ratio,
-    pairs: PAIRS.map((pair) => ({
-      pair: pair.id,
-      measured: side(pair.measured),
-      baseline: side(pair.baseline),
-      messagesPerSecond: ratios.rate[pair.id],
-      perClientCpuSecond: ratios.clientCpu[pair.id],
+    pairs: bySide(PAIRS, side, (id) => ({
+      messagesPerSecond: ratios.rate[id],
+      perClientCpuSecond: ratios.clientCpu[id],
     })),
-    elapsedSeconds: round((performance.now() - started) / 1000, 1),
-  };
-  await writeResults(dir, {
-    [`sse_paired${quick ? ".quick" : ""}.json`]: json(report),
   });
   const row = (s: Side) =>
     `| ${s.transport} | ${s.messagesPerSecond.toLocaleString("en-US")} | ${
       s.clientUsPerMessage.toFixed(1)
     } |`;
-  const ratioRow = (label: string, pair: string) =>
-    `| ${label} | ${ratioText(ratios.rate[pair]!)} | ${
-      ratioText(ratios.clientCpu[pair]!)
-    } (messages per client CPU-second) |`;
+  const pairRow = (label: string, pair: string) =>
+    ratioRow(
+      label,
+      [ratios.rate[pair]!, ratios.clientCpu[pair]!],
+      " (messages per client CPU-second)",
+    );
   console.log(
     [
       "## Fallback transport, paired (bench/scenarios/sse_paired.ts)",
@@ -190,8 +147,8 @@ async function main(): Promise<void> {
       "| --- | ---: | ---: |",
       row(side("sse")),
       row(side("websocket")),
-      ratioRow("SSE / WebSocket", "sse"),
-      ratioRow("control: WebSocket / second copy", "control"),
+      pairRow("SSE / WebSocket", "sse"),
+      pairRow("control: WebSocket / second copy", "control"),
     ].join("\n"),
   );
 }
