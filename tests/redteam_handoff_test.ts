@@ -445,3 +445,62 @@ function redisPid(redis: RedisServer): number {
   assert.ok(pid > 0, "redis-server's pid");
   return pid;
 }
+
+/** A memory store whose `update` answers `ms` late (a slow store). */
+class SlowUpdateStore extends MemorySessionStore {
+  updateDelay = 0;
+  override async update(
+    ...args: Parameters<MemorySessionStore["update"]>
+  ): Promise<boolean> {
+    const answer = super.update(...args);
+    await delay(this.updateDelay);
+    return answer;
+  }
+}
+
+bounded(
+  "a handler's first send while its session is being stored for the hand-off is not lost silently: it rejects, or the client gets it",
+  async () => {
+    const store = new SlowUpdateStore();
+    let first: "resolved" | "rejected" | undefined;
+    const routeA = route("/ws", async (socket) => {
+      await delay(150);
+      await socket.send("hello").then(
+        () => first = "resolved",
+        () => first = "rejected",
+      );
+      await socket.closed;
+    }, { resume: { store } });
+    const log: string[] = [];
+    const runs: string[] = [];
+    const routeB = route("/ws", echo(log, runs, "b"), { resume: { store } });
+    await using a = Deno.serve(SERVE, routeA);
+    await using b = Deno.serve(SERVE, routeB);
+    let url = `ws://127.0.0.1:${a.addr.port}/ws`;
+    const client = connect(() => url, { ...fast, resume: true });
+    const got: string[] = [];
+    const reading = (async () => {
+      for await (const msg of client) got.push(String(msg.data));
+    })();
+    await once(client, "open");
+    const resumed = once(client, "resumed");
+    await delay(50);
+    url = `ws://127.0.0.1:${b.addr.port}/ws`;
+    store.updateDelay = 300;
+    await routeA.shutdown();
+    store.updateDelay = 0;
+    const event = await deadline(resumed, 5000, "resumed on b");
+    await until(() => first !== undefined, 5000, "the send settled");
+    await delay(100);
+    assert.ok(
+      first === "rejected" || got.includes("hello") || event.missed! > 0,
+      `the send ${first}, the client got ${
+        JSON.stringify(got)
+      }, missed ${event.missed}`,
+    );
+    client.close();
+    await client.closed;
+    await reading;
+    await routeB.shutdown();
+  },
+);
