@@ -74,8 +74,13 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
   /** Received messages, their bounds and counts, and the loop's inbox. */
   #rx: Receiver;
 
-  /** An upper bound on the runtime's bufferedAmount, read only when needed. */
-  #buffered = 0;
+  /**
+   * An upper bound on the runtime's bufferedAmount, read only when needed;
+   * unknown (the high-water mark) until the first send reads it: what a
+   * Socket wraps may hold sends from the start (a resumable session being
+   * handed off).
+   */
+  #buffered: number;
   /** Sends waiting for the buffer to drain; made on the first that waits. */
   #sends: SendQueue | undefined;
 
@@ -182,6 +187,7 @@ export class Socket implements AsyncIterable<Message>, AsyncDisposable {
     }
     const { signal } = options;
     this.#rx = new Receiver(socketConfig(options));
+    this.#buffered = this.#rx.bounds.highWaterMark;
     optionalSignal(signal);
     this.#ws = ws;
     ws.binaryType = "arraybuffer";

@@ -24,6 +24,12 @@ export const RESERVE = 1024;
  */
 const QUIET = 100;
 
+/**
+ * Milliseconds a hand-off keeps before its deadline for the connection's
+ * close to go out.
+ */
+const CLOSE_TIME = 100;
+
 /** Whether the last write failed: one report per outage. */
 let outage = false;
 
@@ -271,8 +277,10 @@ export class Durable {
    * sent and `received` what the handler is done with, and lets it go
    * without deleting it, so that another server takes it over as after a
    * crash, with nothing to replay twice or report missed. A store that
-   * cannot be reached is tried again every 100 ms until `deadline`; the
-   * record then keeps its last stored state (as after a crash).
+   * cannot be reached is tried again every 100 ms until `deadline`, and
+   * one that does not answer is waited for until then (less the time the
+   * close takes); the record then keeps its last stored state (as after a
+   * crash).
    *
    * @param sent The session's sent count, read when the write goes out.
    * @param deadline When to give up writing (`Date.now()` time).
@@ -283,7 +291,11 @@ export class Durable {
     if (this.#ended || this.#host === undefined) return false;
     this.#releasing = true;
     this.#stopTimers();
-    await this.#inflight;
+    // A store that does not answer (a hung Redis) must not keep the
+    // connection open past the shutdown: each wait ends in time for the
+    // close to go out.
+    const giveUp = deadline - CLOSE_TIME;
+    await by(this.#inflight, giveUp);
     const host = this.#host;
     if (this.#ended || host === undefined) return false;
     this.#ended = true;
@@ -297,9 +309,16 @@ export class Durable {
     };
     for (;;) {
       try {
-        return await this.store.update(this.id, this.epoch, update, this.#ttl);
+        const write = this.store.update(this.id, this.epoch, update, this.#ttl);
+        const ok = await by(write, giveUp);
+        if (ok !== undefined) return ok;
+        write.catch(() => {});
+        console.error(
+          "Switchboard: cannot hand a session off: the store did not answer in time",
+        );
+        return true;
       } catch (error) {
-        if (Date.now() + 100 > deadline) {
+        if (Date.now() + 100 > giveUp) {
           console.error("Switchboard: cannot hand a session off:", error);
           return true;
         }
@@ -383,4 +402,21 @@ export class Durable {
       Deno.unrefTimer(retry);
     });
   }
+}
+
+/**
+ * Settles like `promise`, or with `undefined` at `deadline` (`Date.now()`
+ * time), whichever comes first.
+ */
+function by<T>(
+  promise: Promise<T> | undefined,
+  deadline: number,
+): Promise<T | undefined> {
+  if (promise === undefined) return Promise.resolve(undefined);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    const ms = Math.max(deadline - Date.now(), 0);
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
