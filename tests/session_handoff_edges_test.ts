@@ -1,8 +1,10 @@
 /**
- * Red-team attacks on the graceful hand-off of resumable sessions (a
- * shared store, `route.shutdown()`): races with a resume, many sessions at
- * once, a handler that never reads, backpressure, chained shutdowns, and a
- * store that fails or hangs.
+ * Edge cases of the graceful hand-off of resumable sessions (a shared
+ * store, `route.shutdown()`; the plain case is in session_handoff_test.ts):
+ * a shutdown called twice, a handler that never reads or is blocked in a
+ * send, a shutdown while a client's takeover is under way, sessions moved
+ * along a chain of servers, 200 sessions at once, a store that is killed,
+ * hangs or answers late.
  *
  * @module
  */
