@@ -8,29 +8,28 @@
  */
 
 import assert from "node:assert/strict";
-import {
-  MemorySessionStore,
-  type Route,
-  route,
-  type RouteOptions,
-  type Socket,
-} from "../mod.ts";
-import { type Client, connect } from "../src/client/mod.ts";
+import { MemorySessionStore, route } from "../mod.ts";
 import type { ClientEvent } from "../src/client/events.ts";
 import {
   bounded,
-  collect,
   deadline,
   delay,
-  fast,
   once,
   overBoth,
   until,
 } from "./_session_helpers.ts";
+import {
+  finish,
+  firstAnswer,
+  type Logging,
+  resuming,
+  routes,
+  servers,
+  wsUrl,
+} from "./_handoff_helpers.ts";
 import { CutProxy } from "./_cut_proxy.ts";
 import { RpcPeer } from "../src/rpc/mod.ts";
 
-const SERVE = { port: 0, hostname: "127.0.0.1", onListen() {} };
 /** Messages the client sends; the first server goes down halfway. */
 const COUNT = 200;
 
@@ -41,18 +40,11 @@ interface Run {
   code?: number;
 }
 
-/** A handler of a server that logs what it takes and its runs. */
-type Logging = (
-  server: string,
-  log: string[],
-  runs: Run[],
-) => (socket: Socket) => Promise<void>;
-
 /**
  * An echo handler that logs every message it takes, across its runs on
  * every server.
  */
-const echo: Logging = (server, log, runs) => async (socket) => {
+const echo: Logging<Run> = (server, log, runs) => async (socket) => {
   const run: Run = { server, resumed: socket.session!.resumed };
   runs.push(run);
   for await (const msg of socket) {
@@ -63,62 +55,6 @@ const echo: Logging = (server, log, runs) => async (socket) => {
   run.code = (await socket.closed).code;
 };
 
-/**
- * The routes of servers a and b with one handler, logging into one log and
- * one list of runs.
- *
- * @param handler The handler (each server's run named after it).
- * @param options Both routes' options.
- * @param onlyA Options of a's route alone.
- */
-function routes(handler: Logging, options: RouteOptions, onlyA = {}) {
-  const log: string[] = [];
-  const runs: Run[] = [];
-  return {
-    log,
-    runs,
-    routeA: route("/ws", handler("a", log, runs), { ...options, ...onlyA }),
-    routeB: route("/ws", handler("b", log, runs), options),
-  };
-}
-
-/**
- * Serves the routes of a and b; `url()` names a until `toB()`, then b.
- * Disposing of it shuts both servers down.
- */
-function servers(routeA: Route, routeB: Route) {
-  const stack = new AsyncDisposableStack();
-  const a = stack.use(Deno.serve(SERVE, routeA));
-  const b = stack.use(Deno.serve(SERVE, routeB));
-  let port = a.addr.port;
-  return {
-    a,
-    b,
-    url: () => `ws://127.0.0.1:${port}/ws`,
-    toB() {
-      port = b.addr.port;
-    },
-    [Symbol.asyncDispose]: () => stack.disposeAsync(),
-  };
-}
-
-/**
- * Closes the client, waits until it has closed and its reading ended (and
- * until `ended()` holds, when given), then shuts b's route down.
- */
-async function finish(
-  client: Client,
-  reading: Promise<void>,
-  routeB: Route,
-  ended?: [() => boolean, string],
-): Promise<void> {
-  client.close();
-  await client.closed;
-  await reading;
-  if (ended !== undefined) await until(ended[0], 5000, ended[1]);
-  await routeB.shutdown();
-}
-
 overBoth(
   "a graceful shutdown with a shared store hands sessions off: the client resumes on another server with every message once both ways, and the handler there sees socket.session.resumed",
   async (over) => {
@@ -128,7 +64,7 @@ overBoth(
       transports: ["websocket", "sse"],
     });
     await using s = servers(routeA, routeB);
-    const client = connect(s.url, { ...fast, ...over, resume: true });
+    const { client, got, reading } = resuming(s.url, over);
     const events: string[] = [];
     let reconnecting: ClientEvent | undefined;
     for (const type of ["open", "resumed", "reconnecting"]) {
@@ -137,7 +73,6 @@ overBoth(
         if (type === "reconnecting") reconnecting ??= event as ClientEvent;
       });
     }
-    const { got, reading } = collect(client);
     await once(client, "open");
     const resumed = once(client, "resumed");
     let stopped: Promise<void> | undefined;
@@ -184,14 +119,8 @@ bounded(
     const { log, runs, routeA, routeB } = routes(echo, { resume: { store } });
     await using s = servers(routeA, routeB);
     await using proxy = new CutProxy(s.a.addr.port);
-    const client = connect(`ws://127.0.0.1:${proxy.port}/ws`, {
-      ...fast,
-      resume: true,
-    });
-    const { got, reading } = collect(client);
-    await once(client, "open");
-    await client.send("c1");
-    await until(() => got.length === 1, 5000, "a answers");
+    const { client, got, reading } = resuming(wsUrl(proxy.port));
+    await firstAnswer(client, got);
     await delay(100);
     // The connection drops and the client is kept away: the session waits
     // on a for its client while a shuts down.
@@ -223,7 +152,7 @@ bounded(
   async () => {
     const store = new MemorySessionStore();
     // A slow handler that does not await its sends (nor see them fail).
-    const slow: Logging = (server, log, runs) => async (socket) => {
+    const slow: Logging<Run> = (server, log, runs) => async (socket) => {
       const run: Run = { server, resumed: socket.session!.resumed };
       runs.push(run);
       for await (const msg of socket) {
@@ -239,8 +168,7 @@ bounded(
       { shutdownTimeout: 300 },
     );
     await using s = servers(routeA, routeB);
-    const client = connect(s.url, { ...fast, resume: true });
-    const { got, reading } = collect(client);
+    const { client, got, reading } = resuming(s.url);
     await once(client, "open");
     const resumed = once(client, "resumed");
     const count = 20;
@@ -284,9 +212,9 @@ bounded(
     const routeA = rpc();
     const routeB = rpc();
     await using s = servers(routeA, routeB);
-    const client = connect(s.url, { ...fast, resume: true });
-    const { got, reading } = collect<number>(
-      client,
+    const { client, got, reading } = resuming<number>(
+      s.url,
+      {},
       (data) => JSON.parse(data).id,
     );
     await once(client, "open");
@@ -319,11 +247,8 @@ bounded(
   async () => {
     const { runs, routeA, routeB } = routes(echo, { resume: true });
     await using s = servers(routeA, routeB);
-    const client = connect(s.url, { ...fast, resume: true });
-    const { got, reading } = collect(client);
-    await once(client, "open");
-    await client.send("c1");
-    await until(() => got.length === 1, 5000, "a answers");
+    const { client, got, reading } = resuming(s.url);
+    await firstAnswer(client, got);
     s.toB();
     const reopened = once(client, "open");
     await routeA.shutdown();

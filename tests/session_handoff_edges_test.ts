@@ -1,42 +1,47 @@
 /**
- * Red-team attacks on the graceful hand-off of resumable sessions (a
- * shared store, `route.shutdown()`): races with a resume, many sessions at
- * once, a handler that never reads, backpressure, chained shutdowns, and a
- * store that fails or hangs.
+ * Edge cases of the graceful hand-off of resumable sessions (a shared
+ * store, `route.shutdown()`; the plain case is in session_handoff_test.ts):
+ * a shutdown called twice, a handler that never reads or is blocked in a
+ * send, a shutdown while a client's takeover is under way, sessions moved
+ * along a chain of servers, 200 sessions at once, a store that is killed,
+ * hangs or answers late.
  *
  * @module
  */
 
 import assert from "node:assert/strict";
-import { MemorySessionStore, route, type Socket } from "../mod.ts";
+import { MemorySessionStore, route } from "../mod.ts";
 import { RedisSessionStore } from "../src/backplane/redis.ts";
-import { connect } from "../src/client/mod.ts";
 import type { ClientEvent } from "../src/client/events.ts";
 import type { SessionRecord, TakeCheck } from "../src/session/session_store.ts";
 import {
   bounded,
   deadline,
   delay,
-  fast,
   once,
   overBoth,
   until,
 } from "./_session_helpers.ts";
+import {
+  finish,
+  firstAnswer,
+  type Logging,
+  resuming,
+  routes,
+  servers,
+  wsUrl,
+} from "./_handoff_helpers.ts";
 import { CutProxy } from "./_cut_proxy.ts";
 import { RedisServer } from "./_redis.ts";
 
-const SERVE = { port: 0, hostname: "127.0.0.1", onListen() {} };
-
-/** An echo handler logging every message it takes. */
-function echo(log: string[], runs: string[], server: string) {
-  return async (socket: Socket): Promise<void> => {
-    runs.push(`${server}:${socket.session!.resumed}`);
-    for await (const msg of socket) {
-      log.push(String(msg.data));
-      await socket.send(`echo:${msg.data}`);
-    }
-  };
-}
+/** An echo handler logging every message it takes; a run is `server:resumed`. */
+const echo: Logging<string> = (server, log, runs) => async (socket) => {
+  runs.push(`${server}:${socket.session!.resumed}`);
+  for await (const msg of socket) {
+    log.push(String(msg.data));
+    await socket.send(`echo:${msg.data}`);
+  }
+};
 
 /** A memory store whose `take` waits `ms` first (a slow store round trip). */
 class SlowTakeStore extends MemorySessionStore {
@@ -58,22 +63,11 @@ bounded(
   "route.shutdown() called twice returns the same promise and hands the session off once",
   async () => {
     const store = new MemorySessionStore();
-    const log: string[] = [];
-    const runs: string[] = [];
-    const routeA = route("/ws", echo(log, runs, "a"), { resume: { store } });
-    const routeB = route("/ws", echo(log, runs, "b"), { resume: { store } });
-    await using a = Deno.serve(SERVE, routeA);
-    await using b = Deno.serve(SERVE, routeB);
-    let url = `ws://127.0.0.1:${a.addr.port}/ws`;
-    const client = connect(() => url, { ...fast, resume: true });
-    const got: string[] = [];
-    const reading = (async () => {
-      for await (const msg of client) got.push(String(msg.data));
-    })();
-    await once(client, "open");
-    await client.send("c1");
-    await until(() => got.length === 1, 5000, "a answers");
-    url = `ws://127.0.0.1:${b.addr.port}/ws`;
+    const { runs, routeA, routeB } = routes(echo, { resume: { store } });
+    await using s = servers(routeA, routeB);
+    const { client, got, reading } = resuming(s.url);
+    await firstAnswer(client, got);
+    s.toB();
     const resumed = once(client, "resumed");
     const first = routeA.shutdown();
     const second = routeA.shutdown();
@@ -84,10 +78,7 @@ bounded(
     await until(() => got.length === 2, 5000, "b answers");
     assert.deepEqual(got, ["echo:c1", "echo:c2"]);
     assert.deepEqual(runs, ["a:false", "b:true"]);
-    client.close();
-    await client.closed;
-    await reading;
-    await routeB.shutdown();
+    await finish(client, reading, routeB);
   },
 );
 
@@ -96,24 +87,16 @@ bounded(
   async () => {
     const store = new MemorySessionStore();
     const log: string[] = [];
-    const runs: string[] = [];
     const routeA = route("/ws", async (socket) => {
-      runs.push("a");
       await socket.closed;
     }, { resume: { store }, shutdownTimeout: 400 });
-    const routeB = route("/ws", echo(log, runs, "b"), { resume: { store } });
-    await using a = Deno.serve(SERVE, routeA);
-    await using b = Deno.serve(SERVE, routeB);
-    let url = `ws://127.0.0.1:${a.addr.port}/ws`;
-    const client = connect(() => url, { ...fast, resume: true });
-    const got: string[] = [];
-    const reading = (async () => {
-      for await (const msg of client) got.push(String(msg.data));
-    })();
+    const routeB = route("/ws", echo("b", log, []), { resume: { store } });
+    await using s = servers(routeA, routeB);
+    const { client, got, reading } = resuming(s.url);
     await once(client, "open");
     for (const c of numbered(10)) await client.send(c);
     await delay(100);
-    url = `ws://127.0.0.1:${b.addr.port}/ws`;
+    s.toB();
     const resumed = once(client, "resumed");
     const started = Date.now();
     await routeA.shutdown();
@@ -123,10 +106,7 @@ bounded(
     await until(() => got.length >= 10, 5000, "b echoes");
     await delay(100);
     assert.deepEqual(log, numbered(10));
-    client.close();
-    await client.closed;
-    await reading;
-    await routeB.shutdown();
+    await finish(client, reading, routeB);
   },
 );
 
@@ -134,34 +114,22 @@ bounded(
   "a server that shuts down while a client's takeover is under way (a slow store) hands that session off too: nothing stays open on it",
   async () => {
     const store = new SlowTakeStore();
-    const log: string[] = [];
-    const runs: string[] = [];
-    const routeA = route("/ws", echo(log, runs, "a"), { resume: { store } });
-    const routeB = route("/ws", echo(log, runs, "b"), { resume: { store } });
-    const routeC = route("/ws", echo(log, runs, "c"), { resume: { store } });
-    await using a = Deno.serve(SERVE, routeA);
-    await using b = Deno.serve(SERVE, routeB);
-    await using c = Deno.serve(SERVE, routeC);
-    let url = `ws://127.0.0.1:${a.addr.port}/ws`;
-    const client = connect(() => url, { ...fast, resume: true });
-    const got: string[] = [];
-    const reading = (async () => {
-      for await (const msg of client) got.push(String(msg.data));
-    })();
+    const { log, runs, routeA, routeB } = routes(echo, { resume: { store } });
+    const routeC = route("/ws", echo("c", log, runs), { resume: { store } });
+    await using s = servers(routeA, routeB, routeC);
+    const { client, got, reading } = resuming(s.url);
     const events: string[] = [];
     for (const type of ["open", "resumed", "reconnecting"]) {
       client.addEventListener(type, () => events.push(type));
     }
-    await once(client, "open");
-    await client.send("c1");
-    await until(() => got.length === 1, 5000, "a answers");
+    await firstAnswer(client, got);
     store.takeDelay = 300;
-    url = `ws://127.0.0.1:${b.addr.port}/ws`;
+    s.toB();
     await routeA.shutdown();
     // The client is now taking the session over on b, which waits for the
     // store: b shuts down meanwhile; the client should go on to c.
     await delay(100);
-    url = `ws://127.0.0.1:${c.addr.port}/ws`;
+    s.to(2);
     await routeB.shutdown();
     store.takeDelay = 0;
     await delay(500);
@@ -171,10 +139,7 @@ bounded(
     assert.deepEqual(runs, ["a:false", "c:true"], `runs ${runs.join(" ")}`);
     assert.equal(stats.connections, 0, "nothing open on the stopped b");
     assert.deepEqual(got, ["echo:c1", "echo:c2"]);
-    client.close();
-    await client.closed;
-    await reading;
-    await routeC.shutdown();
+    await finish(client, reading, routeC);
     await routeB.shutdown();
   },
 );
@@ -183,20 +148,14 @@ overBoth(
   "two servers shut down one after another: the session moves from a to b to c with every message once both ways",
   async (over) => {
     const store = new MemorySessionStore();
-    const log: string[] = [];
-    const runs: string[] = [];
-    const transports = ["websocket", "sse"] as const;
-    const routes = ["a", "b", "c"].map((s) =>
-      route("/ws", echo(log, runs, s), { resume: { store }, transports })
-    );
-    const servers = routes.map((r) => Deno.serve(SERVE, r));
-    const urls = servers.map((s) => `ws://127.0.0.1:${s.addr.port}/ws`);
-    let url = urls[0]!;
-    const client = connect(() => url, { ...fast, ...over, resume: true });
-    const got: string[] = [];
-    const reading = (async () => {
-      for await (const msg of client) got.push(String(msg.data));
-    })();
+    const options = {
+      resume: { store },
+      transports: ["websocket", "sse"] as const,
+    };
+    const { log, runs, routeA, routeB } = routes(echo, options);
+    const chain = [routeA, routeB, route("/ws", echo("c", log, runs), options)];
+    await using s = servers(...chain);
+    const { client, got, reading } = resuming(s.url, over);
     await once(client, "open");
     const onB = once(client, "resumed");
     const count = 90;
@@ -207,8 +166,8 @@ overBoth(
         const next = i / 30;
         // b stops once the session is on it.
         if (next === 2) await deadline(onB, 8000, "resumed on b");
-        url = urls[next]!;
-        stops.push(routes[next - 1]!.shutdown());
+        s.to(next);
+        stops.push(chain[next - 1]!.shutdown());
       }
       if (i % 10 === 0) await delay(5);
     }
@@ -218,11 +177,7 @@ overBoth(
     assert.deepEqual(log, numbered(count));
     assert.deepEqual(got, numbered(count).map((c) => `echo:${c}`));
     assert.deepEqual(runs, ["a:false", "b:true", "c:true"]);
-    client.close();
-    await client.closed;
-    await reading;
-    await routes[2]!.shutdown();
-    for (const s of servers) await s.shutdown();
+    await finish(client, reading, chain[2]!);
   },
   30_000,
 );
@@ -231,31 +186,24 @@ bounded(
   "200 sessions handed off at once: shutdown ends within shutdownTimeout and each resumes on the next server with its messages once",
   async () => {
     const store = new MemorySessionStore();
-    const log: string[] = [];
-    const runs: string[] = [];
-    const routeA = route("/ws", echo(log, runs, "a"), {
-      resume: { store },
-      shutdownTimeout: 3000,
-    });
-    const routeB = route("/ws", echo(log, runs, "b"), { resume: { store } });
-    await using a = Deno.serve(SERVE, routeA);
-    await using b = Deno.serve(SERVE, routeB);
-    let url = `ws://127.0.0.1:${a.addr.port}/ws`;
+    const { log, routeA, routeB } = routes(
+      echo,
+      { resume: { store } },
+      { shutdownTimeout: 3000 },
+    );
+    await using s = servers(routeA, routeB);
     const n = 200;
-    const clients = Array.from(
+    const read = Array.from(
       { length: n },
-      () => connect(() => url, { ...fast, maxDelay: 200, resume: true }),
+      () => resuming(s.url, { maxDelay: 200 }),
     );
-    const got = clients.map(() => [] as string[]);
-    const readings = clients.map((client, i) =>
-      (async () => {
-        for await (const msg of client) got[i]!.push(String(msg.data));
-      })()
-    );
+    const clients = read.map((r) => r.client);
+    const got = read.map((r) => r.got);
+    const readings = read.map((r) => r.reading);
     await Promise.all(clients.map((c) => once(c, "open")));
     await Promise.all(clients.map((c, i) => c.send(`k${i}-1`)));
     await until(() => got.every((g) => g.length === 1), 10_000, "a answers");
-    url = `ws://127.0.0.1:${b.addr.port}/ws`;
+    s.toB();
     const resumed = clients.map((c) => once(c, "resumed"));
     // Messages in flight as the shutdown starts.
     const sending = Promise.all(clients.map((c, i) => c.send(`k${i}-2`)));
@@ -283,22 +231,14 @@ bounded(
   "a handler blocked in await socket.send (the client's acknowledgements held back) is handed off: the client still gets every echo once",
   async () => {
     const store = new MemorySessionStore();
-    const log: string[] = [];
-    const runs: string[] = [];
-    const routeA = route("/ws", echo(log, runs, "a"), {
+    const { routeA, routeB } = routes(echo, { resume: { store } }, {
       resume: { store, maxUnacked: 4 },
       shutdownTimeout: 800,
     });
-    const routeB = route("/ws", echo(log, runs, "b"), { resume: { store } });
-    await using a = Deno.serve(SERVE, routeA);
-    await using b = Deno.serve(SERVE, routeB);
-    await using proxy = new CutProxy(a.addr.port);
-    let url = `ws://127.0.0.1:${proxy.port}/ws`;
-    const client = connect(() => url, { ...fast, resume: true });
-    const got: string[] = [];
-    const reading = (async () => {
-      for await (const msg of client) got.push(String(msg.data));
-    })();
+    await using s = servers(routeA, routeB);
+    await using proxy = new CutProxy(s.a.addr.port);
+    let url = wsUrl(proxy.port);
+    const { client, got, reading } = resuming(() => url);
     let reconnecting: ClientEvent | undefined;
     client.addEventListener("reconnecting", (e) => {
       reconnecting ??= e as ClientEvent;
@@ -313,7 +253,7 @@ bounded(
     // The handler is now blocked: the client's acks lag one round trip.
     proxy.hold();
     await delay(200);
-    url = `ws://127.0.0.1:${b.addr.port}/ws`;
+    url = wsUrl(s.b.addr.port);
     const resumed = once(client, "resumed");
     const stopped = routeA.shutdown();
     await delay(700);
@@ -324,10 +264,7 @@ bounded(
     await delay(200);
     assert.equal(reconnecting?.closeInfo?.code, 1012);
     assert.deepEqual(got, ["c0", ...numbered(20)].map((c) => `echo:${c}`));
-    client.close();
-    await client.closed;
-    await reading;
-    await routeB.shutdown();
+    await finish(client, reading, routeB);
   },
 );
 
@@ -351,25 +288,14 @@ async function redisHandoff(
 ): Promise<RedisHandoff> {
   await using redis = new RedisServer();
   await redis.start();
-  const storeA = await RedisSessionStore.connect({ url: redis.url });
-  const storeB = await RedisSessionStore.connect({ url: redis.url });
-  const log: string[] = [];
-  const runs: string[] = [];
-  const routeA = route("/ws", echo(log, runs, "a"), {
+  await using storeA = await RedisSessionStore.connect({ url: redis.url });
+  await using storeB = await RedisSessionStore.connect({ url: redis.url });
+  const { routeA, routeB } = routes(echo, { resume: { store: storeB } }, {
     resume: { store: storeA },
     shutdownTimeout: 1000,
   });
-  const routeB = route("/ws", echo(log, runs, "b"), {
-    resume: { store: storeB },
-  });
-  const a = Deno.serve(SERVE, routeA);
-  const b = Deno.serve(SERVE, routeB);
-  let url = `ws://127.0.0.1:${a.addr.port}/ws`;
-  const client = connect(() => url, { ...fast, resume: true });
-  const got: string[] = [];
-  const reading = (async () => {
-    for await (const msg of client) got.push(String(msg.data));
-  })();
+  await using s = servers(routeA, routeB);
+  const { client, got, reading } = resuming(s.url);
   const events: string[] = [];
   let closeCode: number | undefined;
   for (const type of ["open", "resumed", "reconnecting"]) {
@@ -380,11 +306,9 @@ async function redisHandoff(
       }
     });
   }
-  await once(client, "open");
-  await client.send("c1");
-  await until(() => got.length === 1, 5000, "a answers");
+  await firstAnswer(client, got);
   await fail(redis);
-  url = `ws://127.0.0.1:${b.addr.port}/ws`;
+  s.toB();
   const started = Date.now();
   try {
     await routeA.shutdown();
@@ -393,17 +317,11 @@ async function redisHandoff(
   }
   const took = Date.now() - started;
   const left = routeA.stats().connections;
-  await a.shutdown();
+  await s.a.shutdown();
   await client.send("c2");
   await until(() => got.length >= 2, 5000, "c2 answered").catch(() => {});
   await delay(100);
-  client.close();
-  await client.closed;
-  await reading;
-  await routeB.shutdown();
-  await b.shutdown();
-  await storeA.close();
-  await storeB.close();
+  await finish(client, reading, routeB);
   return { took, left, closeCode, events, got };
 }
 
@@ -471,21 +389,13 @@ bounded(
       );
       await socket.closed;
     }, { resume: { store } });
-    const log: string[] = [];
-    const runs: string[] = [];
-    const routeB = route("/ws", echo(log, runs, "b"), { resume: { store } });
-    await using a = Deno.serve(SERVE, routeA);
-    await using b = Deno.serve(SERVE, routeB);
-    let url = `ws://127.0.0.1:${a.addr.port}/ws`;
-    const client = connect(() => url, { ...fast, resume: true });
-    const got: string[] = [];
-    const reading = (async () => {
-      for await (const msg of client) got.push(String(msg.data));
-    })();
+    const routeB = route("/ws", echo("b", [], []), { resume: { store } });
+    await using s = servers(routeA, routeB);
+    const { client, got, reading } = resuming(s.url);
     await once(client, "open");
     const resumed = once(client, "resumed");
     await delay(50);
-    url = `ws://127.0.0.1:${b.addr.port}/ws`;
+    s.toB();
     store.updateDelay = 300;
     await routeA.shutdown();
     store.updateDelay = 0;
@@ -498,9 +408,6 @@ bounded(
         JSON.stringify(got)
       }, missed ${event.missed}`,
     );
-    client.close();
-    await client.closed;
-    await reading;
-    await routeB.shutdown();
+    await finish(client, reading, routeB);
   },
 );
