@@ -1,12 +1,14 @@
 /**
  * How a {@linkcode Hub} hands messages to its members: at once while a
- * member's socket is below its `highWaterMark` and the hub's byte budget
- * (`maxBufferedBytes`) has room for Deno's copy, otherwise into a queue of
- * its own that a poll drains; a message waiting in several queues is
- * counted once. Only members that fell behind (a queue in the hub, and
- * their `highWaterMark` full without its newest message) or whose socket
- * stalled (it wrote none of what it holds for {@linkcode STALL_MS} while
- * the budget is full) are closed with 1013. Internal.
+ * member's socket is below its `highWaterMark` and what the sockets hold
+ * leaves room in the hub's byte budget (`maxBufferedBytes`) for Deno's
+ * copy, otherwise into a queue of its own that a poll drains; a message
+ * waiting in several queues is counted once. Only members that fell behind
+ * (a queue in the hub, and their `highWaterMark` full without its newest
+ * message) while the budget is over, or whose socket stalled (it wrote
+ * none of what it holds for longer than its own pace explains, see
+ * {@linkcode patience}) while a reader's message waits for room, are closed
+ * with 1013. Internal.
  *
  * @module
  */
@@ -23,18 +25,33 @@ import { OPEN } from "../_ready_state.ts";
 const MAX_POLL_MS = 32;
 
 /**
- * How long a socket may hold bytes without writing any of them before,
- * while the budget is full, no member is behind and a member that reads
- * (its socket wrote some of what it was handed) waits for the budget, the
- * hub closes it to free the budget. A member that reads nothing may hold
- * bytes below its `highWaterMark`, or a full socket with nothing queued in
- * the hub, and neither makes it behind: without this, the reader's
- * messages would wait for ever. Members that have not written anything
- * yet do not count as readers: closing a member does not free what Deno
- * holds for it, so making room for them would let every member of a room
- * that reads nothing take a copy in turn.
+ * The least time a socket may hold bytes without writing any of them
+ * before, while the sockets fill the budget, no member is behind and a
+ * member that reads (its socket wrote some of what it was handed) waits
+ * for room, the hub closes it to free the budget (see {@linkcode patience}
+ * for the rest). A member that reads nothing may hold bytes below its
+ * `highWaterMark`, or a full socket with nothing queued in the hub, and
+ * neither makes it behind: without this, the reader's messages would wait
+ * for ever. Members that have not written anything yet do not count as
+ * readers: closing a member does not free what Deno holds for it, so
+ * making room for them would let every member of a room that reads nothing
+ * take a copy in turn.
  */
 export const STALL_MS = 4 * MAX_POLL_MS;
+
+/**
+ * How many times as long as its own pace says a socket may take to write
+ * what it holds before it counts as stalled.
+ */
+const PATIENCE = 2;
+
+/**
+ * The most time a socket that was seen writing may hold bytes without
+ * writing any before it counts as stalled, however slow its pace: a pace
+ * measured on a few small messages, long after they were written, says
+ * little, and a reader's message must not wait for ever on it.
+ */
+export const MAX_STALL_MS = 16 * STALL_MS;
 
 /** What delivery keeps for one member of the hub. */
 export interface Member {
@@ -48,13 +65,17 @@ export interface Member {
    */
   held: number;
   /**
-   * When its socket was last seen writing some of what it held, in
-   * `Date.now()` ms, or handed bytes while it held none; -1 when that is
-   * taken at its next measurement (bytes were handed to an empty socket).
+   * Since when, in `Date.now()` ms, its socket has been writing what it
+   * holds: when it was last seen writing some of it, or handed bytes while
+   * it held none.
    */
   movedAt: number;
-  /** Whether its socket was ever seen writing some of what it held. */
-  wrote: boolean;
+  /**
+   * The bytes per ms its socket wrote between `movedAt` and the last time
+   * it was seen writing (a lower bound: Deno's `bufferedAmount` falls only
+   * once a whole message is written); 0 until it was seen writing.
+   */
+  pace: number;
   /** Messages the hub keeps back while the socket is full; made on use. */
   queue: (Parcel | undefined)[] | undefined;
   head: number;
@@ -87,11 +108,17 @@ export class Delivery<M extends Member> {
   /** Makes the hub forget a member that delivery closes. */
   readonly #remove: (member: M) => void;
   /**
-   * An upper bound on the bytes in flight: every tracked member's `held`
-   * (Deno copies each message per connection), plus each parcel in the
-   * hub's queues once.
+   * An upper bound on the bytes the tracked members' sockets hold: every
+   * one's `held` (Deno copies each message per connection). A message goes
+   * to a socket only while this leaves room for it in the budget.
    */
-  #total = 0;
+  #handed = 0;
+  /**
+   * The bytes of the parcels in the hub's queues, each once. With
+   * `#handed`, what the hub has in flight: past the budget, the members
+   * that fell behind are closed.
+   */
+  #waiting = 0;
   /**
    * Set when a search found no member behind; cleared when a queued
    * message leaves one behind. Spares a broadcast to a room that waits
@@ -172,9 +199,11 @@ export class Delivery<M extends Member> {
     if (
       member.queue === undefined && state === OPEN &&
       member.held < member.highWaterMark &&
-      this.#total + parcel.size <= this.#maxBytes
-    ) this.#hand(member, parcel);
-    else this.#hold(member, parcel);
+      this.#handed + parcel.size <= this.#maxBytes
+    ) {
+      if (this.#waiting !== 0) this.#trim(parcel.size);
+      this.#hand(member, parcel);
+    } else this.#hold(member, parcel);
   }
 
   /**
@@ -184,7 +213,7 @@ export class Delivery<M extends Member> {
    */
   forget(member: M): void {
     this.#backlogged.delete(member);
-    this.#total -= member.held;
+    this.#handed -= member.held;
     const queue = member.queue;
     if (queue !== undefined) {
       for (let i = member.head; i < queue.length; i++) {
@@ -193,7 +222,6 @@ export class Delivery<M extends Member> {
     }
     member.queue = undefined;
     member.head = member.queued = member.held = 0;
-    member.movedAt = -1;
   }
 
   /** Stops polling, for good. */
@@ -204,9 +232,10 @@ export class Delivery<M extends Member> {
   }
 
   #hand(member: M, parcel: Parcel): void {
-    if (member.held === 0) member.movedAt = -1;
+    // Only a socket last measured empty: rare on the hot path.
+    if (member.held === 0) member.movedAt = Date.now();
     member.held += parcel.size;
-    this.#total += parcel.size;
+    this.#handed += parcel.size;
     // Below its highWaterMark the socket writes at once and its promise
     // never rejects; one that waits (the app's own sends filled it) may
     // reject on close, which the socket's closed promise already reports.
@@ -216,8 +245,8 @@ export class Delivery<M extends Member> {
 
   /**
    * The slow path: measure, then hand over (making room by closing members
-   * that fell behind), or queue; a member that falls behind while the
-   * hub is over its budget is closed.
+   * that fell behind or stalled), or queue; a member that falls behind
+   * while the hub is over its budget is closed.
    */
   #hold(member: M, parcel: Parcel): void {
     const { size } = parcel;
@@ -226,8 +255,11 @@ export class Delivery<M extends Member> {
       if (
         member.socket.readyState === OPEN &&
         member.held < member.highWaterMark &&
-        (this.#total + size <= this.#maxBytes || this.#makeRoom(member, size))
-      ) return this.#hand(member, parcel);
+        (this.#handed + size <= this.#maxBytes || this.#makeRoom(member, size))
+      ) {
+        this.#trim(size);
+        return this.#hand(member, parcel);
+      }
     }
     const queue = member.queue ??= [];
     if (queue.length - member.head >= this.#maxQueued) {
@@ -239,35 +271,52 @@ export class Delivery<M extends Member> {
     queue.push(parcel);
     member.queued += size;
     const added = parcel.refs++ === 0;
-    if (added) this.#total += size;
+    if (added) this.#waiting += size;
     this.#backlogged.add(member);
     this.#schedulePoll();
     const late = behind(member);
     if (late) this.#noneBehind = false;
-    // Over the budget with nobody behind, the message waits anyway: it is
-    // the `members x highWaterMark` term of the documented bound.
-    if (this.#total > this.#maxBytes && (added || late)) {
-      this.#makeRoom(member, 0);
+    if (added || late) this.#trim(0);
+  }
+
+  /**
+   * Closes the members that fell behind, those with the most queued first,
+   * while what the sockets hold and what waits in the hub's queues, with
+   * `more` bytes, are over the budget. Over the budget with nobody behind,
+   * the messages wait anyway: it is the `members x highWaterMark` term of
+   * the documented bound. The member to be handed `more` is not behind
+   * (it has no queue) or is closed first if it is furthest behind.
+   */
+  #trim(more: number): void {
+    const max = this.#maxBytes - more;
+    if (this.#noneBehind || this.#handed + this.#waiting <= max) return;
+    this.#sweep();
+    while (this.#handed + this.#waiting > max) {
+      const slowest = this.#furthestBehind();
+      if (slowest === undefined) return;
+      this.#drop(slowest, this.#fullReason());
     }
   }
 
   /**
    * Replaces the bound on what a socket holds with what it reports; less
-   * than the bound means that it wrote some since it was last measured.
+   * than the bound means that it wrote some since it was last measured,
+   * at a pace of at least the bytes written over the time since `movedAt`.
    */
   #measure(member: M): void {
     const held = member.socket.bufferedAmount + pendingBytes(member.socket);
     if (held < member.held) {
-      member.movedAt = Date.now();
-      member.wrote = true;
-    } else if (member.movedAt < 0) member.movedAt = Date.now();
-    this.#total += held - member.held;
+      const now = Date.now();
+      member.pace = (member.held - held) / Math.max(1, now - member.movedAt);
+      member.movedAt = now;
+    }
+    this.#handed += held - member.held;
     member.held = held;
   }
 
   /** Takes one queue's hold on a parcel away. */
   #release(parcel: Parcel): void {
-    if (--parcel.refs === 0) this.#total -= parcel.size;
+    if (--parcel.refs === 0) this.#waiting -= parcel.size;
   }
 
   /**
@@ -290,13 +339,15 @@ export class Delivery<M extends Member> {
   }
 
   /**
-   * Frees room in the budget for `size` more bytes: first by reading what
-   * the sockets really hold, then by closing the members that fell behind
-   * (see {@linkcode behind}), those with the most bytes in the hub's queue
-   * first, then, when `member` reads, those whose socket stalled (see
-   * {@linkcode STALL_MS}), those that hold the most first, until it fits.
-   * A member that is neither behind nor stalled is never closed: when only
-   * such members are left, the bytes do not fit (yet).
+   * Frees room in the budget for a socket to take `size` more bytes: first
+   * by reading what the sockets really hold, then by closing the members
+   * that fell behind (see {@linkcode behind}), those with the most bytes in
+   * the hub's queue first, then, when `member` reads, those whose socket
+   * stalled (see {@linkcode patience}), those that hold the most first,
+   * until it fits. A member that is neither behind nor stalled is never
+   * closed: when only such members are left, the bytes do not fit (yet).
+   * What waits in the hub's queues does not count here: it is counted
+   * already, and handing it over is what lets it go.
    *
    * @param member The member the room is for; it too is closed if it is
    * furthest behind or stalled.
@@ -305,17 +356,18 @@ export class Delivery<M extends Member> {
    */
   #makeRoom(member: M, size: number): boolean {
     this.#sweep();
-    while (this.#total + size > this.#maxBytes) {
+    while (this.#handed + size > this.#maxBytes) {
       const slowest = this.#furthestBehind() ??
-        (member.wrote ? this.#mostStalled() : undefined);
+        (member.pace > 0 ? this.#mostStalled() : undefined);
       if (slowest === undefined) return false;
-      this.#drop(
-        slowest,
-        `Too slow: the hub's buffers are full (maxBufferedBytes ${this.#maxBytes})`,
-      );
+      this.#drop(slowest, this.#fullReason());
       if (slowest === member) return false;
     }
     return true;
+  }
+
+  #fullReason(): string {
+    return `Too slow: the hub's buffers are full (maxBufferedBytes ${this.#maxBytes})`;
   }
 
   /** The backlogged member that is behind with the most queued, if any. */
@@ -376,11 +428,13 @@ export class Delivery<M extends Member> {
       const queue = member.queue as (Parcel | undefined)[];
       while (member.head < queue.length && member.held < member.highWaterMark) {
         const parcel = queue[member.head] as Parcel;
-        // The last queue to let a parcel go moves its bytes to the socket.
-        const more = parcel.refs === 1 ? 0 : parcel.size;
         if (
-          this.#total + more > this.#maxBytes && !this.#makeRoom(member, more)
+          this.#handed + parcel.size > this.#maxBytes &&
+          !this.#makeRoom(member, parcel.size)
         ) break;
+        // The last queue to let a parcel go moves its bytes to the socket.
+        this.#trim(parcel.refs === 1 ? 0 : parcel.size);
+        if (member.queue !== queue) break;
         queue[member.head++] = undefined;
         member.queued -= parcel.size;
         this.#release(parcel);
@@ -408,10 +462,29 @@ export class Delivery<M extends Member> {
 
 function ignore(): void {}
 
-/** Whether a member's socket holds bytes and wrote none for STALL_MS. */
+/**
+ * How long, in ms, a member's socket may write none of what it holds
+ * before it counts as stalled: {@linkcode PATIENCE} times what writing all
+ * it holds takes at its pace, at least {@linkcode STALL_MS} and at most
+ * {@linkcode MAX_STALL_MS}. Deno's `bufferedAmount` falls only once a
+ * whole message is written, so a reader on a slow link shows no progress
+ * for as long as one message takes; its pace, measured on what it wrote
+ * before, tells how long that is. A socket never seen writing gets
+ * {@linkcode STALL_MS}.
+ *
+ * @param member The member.
+ * @returns The time in ms.
+ */
+function patience(member: Member): number {
+  const { pace } = member;
+  if (pace === 0) return STALL_MS;
+  const needs = PATIENCE * member.held / pace;
+  return Math.min(MAX_STALL_MS, Math.max(STALL_MS, needs));
+}
+
+/** Whether a member's socket holds bytes and wrote none for too long. */
 function stalledSince(member: Member, now: number): boolean {
-  return member.held > 0 && member.movedAt >= 0 &&
-    now - member.movedAt >= STALL_MS;
+  return member.held > 0 && now - member.movedAt >= patience(member);
 }
 
 function byHeld(a: Member, b: Member): number {
