@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { route, Socket } from "../mod.ts";
 import { Hub } from "../src/hub.ts";
-import { MAX_STALL_MS, STALL_MS } from "../src/hub/_delivery.ts";
+import { MAX_STALL_MS, STALL_MS } from "../src/hub/_slow.ts";
 import {
   closeEvent,
   collect,
