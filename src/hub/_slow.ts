@@ -63,6 +63,7 @@ export function stalledSince(member: Member, now: number): boolean {
   return member.held > 0 && now - member.movedAt >= patience(member);
 }
 
+/** Orders members by what their sockets hold, the least first. */
 export function byHeld(a: Member, b: Member): number {
   return a.held - b.held;
 }
