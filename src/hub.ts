@@ -117,7 +117,8 @@ type Entry = RoomMember;
  * holds its `highWaterMark` gets no more messages: they wait in the hub's
  * queue for it, so a slow one never stalls the others; it is closed with
  * 1013 past `maxQueuedMessages`, or when `maxBufferedBytes` is full and it
- * fell furthest behind. A socket leaves every room when it closes.
+ * fell furthest behind or its socket stalled. A socket leaves every room
+ * when it closes.
  *
  * {@linkcode Hub.members} and {@linkcode Hub.rooms} cover this process;
  * {@linkcode Hub.presence} and the `"join"` and `"leave"` events cover every
@@ -283,8 +284,8 @@ export class Hub extends TypedEventTarget<HubEventMap>
       data,
       highWaterMark: socketLimits(socket).highWaterMark,
       held: 0,
-      movedAt: -1,
-      wrote: false,
+      movedAt: 0,
+      pace: 0,
       queue: undefined,
       head: 0,
       queued: 0,

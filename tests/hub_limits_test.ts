@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { route, Socket } from "../mod.ts";
 import { Hub } from "../src/hub.ts";
-import { STALL_MS } from "../src/hub/_delivery.ts";
+import { MAX_STALL_MS, STALL_MS } from "../src/hub/_slow.ts";
 import {
   closeEvent,
   collect,
@@ -239,7 +239,7 @@ Deno.test("messages waiting in the hub for many members count once against maxBu
 /**
  * An open WebSocket stand-in for a hub member: one that reads writes what
  * it is sent at once; one that reads nothing keeps it all in its
- * `bufferedAmount`, for ever.
+ * `bufferedAmount`, for ever. A test may make it stop reading.
  */
 class MemberWebSocket extends EventTarget {
   binaryType = "arraybuffer";
@@ -249,7 +249,7 @@ class MemberWebSocket extends EventTarget {
   bufferedAmount = 0;
   received: Uint8Array[] = [];
   closedWith: [number, string] | undefined;
-  constructor(readonly reads: boolean) {
+  constructor(public reads: boolean) {
     super();
   }
   send(data: ArrayBuffer | Uint8Array): void {
@@ -393,4 +393,34 @@ Deno.test("a room of members that read nothing keeps one broadcast's copies with
     undefined,
   ]);
   assert.deepEqual(members.map(({ ws }) => ws.received.length), [2, 2, 1, 1]);
+});
+
+// Its pace, measured on 1 KiB written long before the hub looked, says
+// that the 65 KiB it holds would take minutes: the reader must not wait
+// that long.
+Deno.test("a member seen writing only a small message long ago that then reads nothing is closed with 1013 within MAX_STALL_MS when it holds the budget a reader waits for", async () => {
+  await using room = await standIns(100 * KiB, [true, true]);
+  const { hub, members } = room;
+  const [quiet, reader] = members as [
+    (typeof members)[0],
+    (typeof members)[0],
+  ];
+  await delay(300);
+  quiet.ws.reads = false;
+  const message = new Uint8Array(64 * KiB);
+  message[0] = 9;
+  const start = Date.now();
+  hub.broadcast("r", message);
+  assert.deepEqual(firstBytes(quiet.ws), [255, 9]);
+  assert.deepEqual(firstBytes(reader.ws), [255], "the budget had room");
+  await until(() => reader.ws.received.length > 1, MAX_STALL_MS + 2000);
+  const waited = Date.now() - start;
+  assert.deepEqual(firstBytes(reader.ws), [255, 9], "the reader got nothing");
+  assert.ok(
+    waited >= STALL_MS,
+    `the quiet member was closed after ${waited} ms`,
+  );
+  assert.equal(quiet.ws.closedWith?.[0], 1013);
+  assert.match(quiet.ws.closedWith[1], /^Too slow: the hub's buffers are full/);
+  assert.equal(reader.ws.readyState, 1);
 });

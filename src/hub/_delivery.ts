@@ -1,12 +1,14 @@
 /**
  * How a {@linkcode Hub} hands messages to its members: at once while a
- * member's socket is below its `highWaterMark` and the hub's byte budget
- * (`maxBufferedBytes`) has room for Deno's copy, otherwise into a queue of
- * its own that a poll drains; a message waiting in several queues is
- * counted once. Only members that fell behind (a queue in the hub, and
- * their `highWaterMark` full without its newest message) or whose socket
- * stalled (it wrote none of what it holds for {@linkcode STALL_MS} while
- * the budget is full) are closed with 1013. Internal.
+ * member's socket is below its `highWaterMark` and what the sockets hold
+ * leaves room in the hub's byte budget (`maxBufferedBytes`) for Deno's
+ * copy, otherwise into a queue of its own that a poll drains; a message
+ * waiting in several queues is counted once. Only members that fell behind
+ * (a queue in the hub, and their `highWaterMark` full without its newest
+ * message) while the budget is over, or whose socket stalled (it wrote
+ * none of what it holds for longer than its own pace explains, see
+ * {@linkcode stalledSince}) while a reader's message waits for room, are closed
+ * with 1013. Internal.
  *
  * @module
  */
@@ -19,22 +21,9 @@ import {
 } from "../_socket_internals.ts";
 import { utf8Length } from "../message.ts";
 import { OPEN } from "../_ready_state.ts";
+import { behind, byHeld, STALL_MS, stalledSince } from "./_slow.ts";
 
-const MAX_POLL_MS = 32;
-
-/**
- * How long a socket may hold bytes without writing any of them before,
- * while the budget is full, no member is behind and a member that reads
- * (its socket wrote some of what it was handed) waits for the budget, the
- * hub closes it to free the budget. A member that reads nothing may hold
- * bytes below its `highWaterMark`, or a full socket with nothing queued in
- * the hub, and neither makes it behind: without this, the reader's
- * messages would wait for ever. Members that have not written anything
- * yet do not count as readers: closing a member does not free what Deno
- * holds for it, so making room for them would let every member of a room
- * that reads nothing take a copy in turn.
- */
-export const STALL_MS = 4 * MAX_POLL_MS;
+const MAX_POLL_MS = STALL_MS / 4;
 
 /** What delivery keeps for one member of the hub. */
 export interface Member {
@@ -48,13 +37,17 @@ export interface Member {
    */
   held: number;
   /**
-   * When its socket was last seen writing some of what it held, in
-   * `Date.now()` ms, or handed bytes while it held none; -1 when that is
-   * taken at its next measurement (bytes were handed to an empty socket).
+   * Since when, in `Date.now()` ms, its socket has been writing what it
+   * holds: when it was last seen writing some of it, or handed bytes while
+   * it held none.
    */
   movedAt: number;
-  /** Whether its socket was ever seen writing some of what it held. */
-  wrote: boolean;
+  /**
+   * The bytes per ms its socket wrote between `movedAt` and the last time
+   * it was seen writing (a lower bound: Deno's `bufferedAmount` falls only
+   * once a whole message is written); 0 until it was seen writing.
+   */
+  pace: number;
   /** Messages the hub keeps back while the socket is full; made on use. */
   queue: (Parcel | undefined)[] | undefined;
   head: number;
@@ -87,11 +80,17 @@ export class Delivery<M extends Member> {
   /** Makes the hub forget a member that delivery closes. */
   readonly #remove: (member: M) => void;
   /**
-   * An upper bound on the bytes in flight: every tracked member's `held`
-   * (Deno copies each message per connection), plus each parcel in the
-   * hub's queues once.
+   * An upper bound on the bytes the tracked members' sockets hold: every
+   * one's `held` (Deno copies each message per connection). A message goes
+   * to a socket only while this leaves room for it in the budget.
    */
-  #total = 0;
+  #handed = 0;
+  /**
+   * The bytes of the parcels in the hub's queues, each once. With
+   * `#handed`, what the hub has in flight: past the budget, the members
+   * that fell behind are closed.
+   */
+  #waiting = 0;
   /**
    * Set when a search found no member behind; cleared when a queued
    * message leaves one behind. Spares a broadcast to a room that waits
@@ -101,7 +100,7 @@ export class Delivery<M extends Member> {
   /** Members with messages in the hub's queue. */
   readonly #backlogged = new Set<M>();
   /**
-   * The members the last sweep found stalled (see {@linkcode STALL_MS}),
+   * The members the last sweep found stalled (see {@linkcode stalledSince}),
    * those that hold the least first.
    */
   readonly #stalled: M[] = [];
@@ -172,9 +171,11 @@ export class Delivery<M extends Member> {
     if (
       member.queue === undefined && state === OPEN &&
       member.held < member.highWaterMark &&
-      this.#total + parcel.size <= this.#maxBytes
-    ) this.#hand(member, parcel);
-    else this.#hold(member, parcel);
+      this.#handed + parcel.size <= this.#maxBytes
+    ) {
+      if (this.#waiting !== 0) this.#trim(parcel.size);
+      this.#hand(member, parcel);
+    } else this.#hold(member, parcel);
   }
 
   /**
@@ -184,7 +185,7 @@ export class Delivery<M extends Member> {
    */
   forget(member: M): void {
     this.#backlogged.delete(member);
-    this.#total -= member.held;
+    this.#handed -= member.held;
     const queue = member.queue;
     if (queue !== undefined) {
       for (let i = member.head; i < queue.length; i++) {
@@ -193,7 +194,6 @@ export class Delivery<M extends Member> {
     }
     member.queue = undefined;
     member.head = member.queued = member.held = 0;
-    member.movedAt = -1;
   }
 
   /** Stops polling, for good. */
@@ -204,9 +204,10 @@ export class Delivery<M extends Member> {
   }
 
   #hand(member: M, parcel: Parcel): void {
-    if (member.held === 0) member.movedAt = -1;
+    // Only a socket last measured empty: rare on the hot path.
+    if (member.held === 0) member.movedAt = Date.now();
     member.held += parcel.size;
-    this.#total += parcel.size;
+    this.#handed += parcel.size;
     // Below its highWaterMark the socket writes at once and its promise
     // never rejects; one that waits (the app's own sends filled it) may
     // reject on close, which the socket's closed promise already reports.
@@ -216,8 +217,8 @@ export class Delivery<M extends Member> {
 
   /**
    * The slow path: measure, then hand over (making room by closing members
-   * that fell behind), or queue; a member that falls behind while the
-   * hub is over its budget is closed.
+   * that fell behind or stalled), or queue; a member that falls behind
+   * while the hub is over its budget is closed.
    */
   #hold(member: M, parcel: Parcel): void {
     const { size } = parcel;
@@ -226,8 +227,11 @@ export class Delivery<M extends Member> {
       if (
         member.socket.readyState === OPEN &&
         member.held < member.highWaterMark &&
-        (this.#total + size <= this.#maxBytes || this.#makeRoom(member, size))
-      ) return this.#hand(member, parcel);
+        (this.#handed + size <= this.#maxBytes || this.#makeRoom(member, size))
+      ) {
+        this.#trim(size);
+        return this.#hand(member, parcel);
+      }
     }
     const queue = member.queue ??= [];
     if (queue.length - member.head >= this.#maxQueued) {
@@ -239,35 +243,52 @@ export class Delivery<M extends Member> {
     queue.push(parcel);
     member.queued += size;
     const added = parcel.refs++ === 0;
-    if (added) this.#total += size;
+    if (added) this.#waiting += size;
     this.#backlogged.add(member);
     this.#schedulePoll();
     const late = behind(member);
     if (late) this.#noneBehind = false;
-    // Over the budget with nobody behind, the message waits anyway: it is
-    // the `members x highWaterMark` term of the documented bound.
-    if (this.#total > this.#maxBytes && (added || late)) {
-      this.#makeRoom(member, 0);
+    if (added || late) this.#trim(0);
+  }
+
+  /**
+   * Closes the members that fell behind, those with the most queued first,
+   * while what the sockets hold and what waits in the hub's queues, with
+   * `more` bytes, are over the budget. Over the budget with nobody behind,
+   * the messages wait anyway: it is the `members x highWaterMark` term of
+   * the documented bound. The member to be handed `more` is not behind
+   * (it has no queue) or is closed first if it is furthest behind.
+   */
+  #trim(more: number): void {
+    const max = this.#maxBytes - more;
+    if (this.#noneBehind || this.#handed + this.#waiting <= max) return;
+    this.#sweep();
+    while (this.#handed + this.#waiting > max) {
+      const slowest = this.#furthestBehind();
+      if (slowest === undefined) return;
+      this.#drop(slowest, this.#fullReason());
     }
   }
 
   /**
    * Replaces the bound on what a socket holds with what it reports; less
-   * than the bound means that it wrote some since it was last measured.
+   * than the bound means that it wrote some since it was last measured,
+   * at a pace of at least the bytes written over the time since `movedAt`.
    */
   #measure(member: M): void {
     const held = member.socket.bufferedAmount + pendingBytes(member.socket);
     if (held < member.held) {
-      member.movedAt = Date.now();
-      member.wrote = true;
-    } else if (member.movedAt < 0) member.movedAt = Date.now();
-    this.#total += held - member.held;
+      const now = Date.now();
+      member.pace = (member.held - held) / Math.max(1, now - member.movedAt);
+      member.movedAt = now;
+    }
+    this.#handed += held - member.held;
     member.held = held;
   }
 
   /** Takes one queue's hold on a parcel away. */
   #release(parcel: Parcel): void {
-    if (--parcel.refs === 0) this.#total -= parcel.size;
+    if (--parcel.refs === 0) this.#waiting -= parcel.size;
   }
 
   /**
@@ -290,13 +311,15 @@ export class Delivery<M extends Member> {
   }
 
   /**
-   * Frees room in the budget for `size` more bytes: first by reading what
-   * the sockets really hold, then by closing the members that fell behind
-   * (see {@linkcode behind}), those with the most bytes in the hub's queue
-   * first, then, when `member` reads, those whose socket stalled (see
-   * {@linkcode STALL_MS}), those that hold the most first, until it fits.
-   * A member that is neither behind nor stalled is never closed: when only
-   * such members are left, the bytes do not fit (yet).
+   * Frees room in the budget for a socket to take `size` more bytes: first
+   * by reading what the sockets really hold, then by closing the members
+   * that fell behind (see {@linkcode behind}), those with the most bytes in
+   * the hub's queue first, then, when `member` reads, those whose socket
+   * stalled (see {@linkcode stalledSince}), those that hold the most first,
+   * until it fits. A member that is neither behind nor stalled is never
+   * closed: when only such members are left, the bytes do not fit (yet).
+   * What waits in the hub's queues does not count here: it is counted
+   * already, and handing it over is what lets it go.
    *
    * @param member The member the room is for; it too is closed if it is
    * furthest behind or stalled.
@@ -305,17 +328,18 @@ export class Delivery<M extends Member> {
    */
   #makeRoom(member: M, size: number): boolean {
     this.#sweep();
-    while (this.#total + size > this.#maxBytes) {
+    while (this.#handed + size > this.#maxBytes) {
       const slowest = this.#furthestBehind() ??
-        (member.wrote ? this.#mostStalled() : undefined);
+        (member.pace > 0 ? this.#mostStalled() : undefined);
       if (slowest === undefined) return false;
-      this.#drop(
-        slowest,
-        `Too slow: the hub's buffers are full (maxBufferedBytes ${this.#maxBytes})`,
-      );
+      this.#drop(slowest, this.#fullReason());
       if (slowest === member) return false;
     }
     return true;
+  }
+
+  #fullReason(): string {
+    return `Too slow: the hub's buffers are full (maxBufferedBytes ${this.#maxBytes})`;
   }
 
   /** The backlogged member that is behind with the most queued, if any. */
@@ -376,11 +400,13 @@ export class Delivery<M extends Member> {
       const queue = member.queue as (Parcel | undefined)[];
       while (member.head < queue.length && member.held < member.highWaterMark) {
         const parcel = queue[member.head] as Parcel;
-        // The last queue to let a parcel go moves its bytes to the socket.
-        const more = parcel.refs === 1 ? 0 : parcel.size;
         if (
-          this.#total + more > this.#maxBytes && !this.#makeRoom(member, more)
+          this.#handed + parcel.size > this.#maxBytes &&
+          !this.#makeRoom(member, parcel.size)
         ) break;
+        // The last queue to let a parcel go moves its bytes to the socket.
+        this.#trim(parcel.refs === 1 ? 0 : parcel.size);
+        if (member.queue !== queue) break;
         queue[member.head++] = undefined;
         member.queued -= parcel.size;
         this.#release(parcel);
@@ -407,30 +433,6 @@ export class Delivery<M extends Member> {
 }
 
 function ignore(): void {}
-
-/** Whether a member's socket holds bytes and wrote none for STALL_MS. */
-function stalledSince(member: Member, now: number): boolean {
-  return member.held > 0 && member.movedAt >= 0 &&
-    now - member.movedAt >= STALL_MS;
-}
-
-function byHeld(a: Member, b: Member): number {
-  return a.held - b.held;
-}
-
-/**
- * Whether a member fell behind: it has messages in the hub's queue, and
- * its socket and that queue held its `highWaterMark` or more before the
- * newest of them came. A member that keeps up is handed a message while
- * below its `highWaterMark`; one whose queue is only the budget's doing
- * (the hub's copies are full) is not behind.
- */
-function behind(member: Member): boolean {
-  const queue = member.queue;
-  if (queue === undefined) return false;
-  const newest = queue[queue.length - 1] as Parcel;
-  return member.held + member.queued - newest.size >= member.highWaterMark;
-}
 
 /**
  * Whether the promise of the `send()` just made can still reject: a send

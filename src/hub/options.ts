@@ -55,22 +55,29 @@ export interface HubOptions {
    * connection), plus what waits in its per-connection queues, where a
    * message counts once however many queues hold it. The hub hands a
    * message to a connection only while its socket holds less than its
-   * `highWaterMark` and the budget has room for the copy; otherwise the
-   * message waits in that connection's queue, and the hub hands it over
-   * as the sockets write. When the total passes the budget, the hub first
-   * reads what the sockets really hold, then closes with 1013 ("Too slow:
-   * the hub's buffers are full") the connections that fell behind, those
-   * with the most queued first: a connection is behind when messages wait
-   * for it in the hub and its socket and queue held its `highWaterMark`
-   * before the newest of them came. While nobody is behind and messages
-   * still wait for the budget for a connection that reads (its socket has
-   * written some of what it was sent), a connection whose socket has
-   * written none of what it holds for 128 ms (it reads nothing, though it
-   * is below its `highWaterMark` or has nothing queued in the hub) is
-   * closed the same way, those that hold the most first, so that the
-   * budget frees. A connection that keeps up is never closed for the
-   * budget. A message larger than the whole budget is refused with a
-   * `RangeError`.
+   * `highWaterMark` and what the sockets hold leaves room in the budget for
+   * the copy; otherwise the message waits in that connection's queue, and
+   * the hub hands it over as the sockets write (what waits does not hold
+   * back its own hand-over). When the total passes the budget, or a
+   * hand-over would take it past, the hub first reads what the sockets
+   * really hold, then closes with 1013 ("Too slow: the hub's buffers are
+   * full") the connections that fell behind, those with the most queued
+   * first: a connection is behind when messages wait for it in the hub and
+   * its socket and queue held its `highWaterMark` before the newest of them
+   * came. While nobody is behind and a message waits for room in the
+   * sockets for a connection that reads (its socket has written some of
+   * what it was sent), a connection whose socket has written none of what
+   * it holds for too long (it reads nothing, though it is below its
+   * `highWaterMark` or has nothing queued in the hub) is closed the same
+   * way, those that hold the most first, so that the budget frees. Too
+   * long is twice what writing all it holds takes at the pace of the last
+   * write the hub saw it finish (Deno shows progress only per whole
+   * message), at least 128 ms and at most 2,048 ms; 128 ms for one never
+   * seen writing. A connection that reads is never closed for the budget
+   * while it keeps up: no message finds its `highWaterMark` full of
+   * messages waiting for it, and its socket writes each message within
+   * 2,048 ms and within twice what its last message's pace says. A message
+   * larger than the whole budget is refused with a `RangeError`.
    *
    * The arithmetic, with `m` connections: what the hub hands to open
    * sockets stays within this budget. Messages wait past it only for
