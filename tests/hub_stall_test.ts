@@ -1,5 +1,5 @@
 /**
- * Red-team attacks on the hub's budget and stall rules
+ * The hub's budget and stall rules under attack
  * (`src/hub/_delivery.ts`), kept as regression tests:
  *
  * - the budget counted a parcel that waits in the hub's queues, and a
