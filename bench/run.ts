@@ -68,7 +68,7 @@ const HARD_LIMIT_S = 295;
 const CORE_LIMIT_S = 215;
 
 const USAGE = "Usage: deno task bench [--quick] [--servers=a,b] " +
-  "[--scenarios=a,b] [--reps=N] | deno task bench --paired [--quick] [--microtask]";
+  "[--scenarios=a,b] [--reps=N] | deno task bench --paired [--quick] [--microtask] [--loop]";
 const options = parseArgs(Deno.args);
 const quick = options.quick;
 /** A run that leaves out servers or scenarios is a partial one. */
@@ -80,6 +80,8 @@ function parseArgs(args: string[]): {
   paired: boolean;
   /** `--paired` adds raw Deno sending from a microtask against raw Deno. */
   microtask: boolean;
+  /** `--paired` adds a minimal `for await` loop over raw Deno against raw Deno. */
+  loop: boolean;
   servers?: string[];
   scenarios?: string[];
   reps?: number;
@@ -88,6 +90,7 @@ function parseArgs(args: string[]): {
     quick: false,
     paired: false,
     microtask: false,
+    loop: false,
   };
   for (const arg of args) {
     const [key, value] = arg.split("=", 2) as [string, string | undefined];
@@ -95,7 +98,8 @@ function parseArgs(args: string[]): {
     else if (key === "--paired" && value === undefined) parsed.paired = true;
     else if (key === "--microtask" && value === undefined) {
       parsed.microtask = true;
-    } else if (key === "--servers" && value) parsed.servers = value.split(",");
+    } else if (key === "--loop" && value === undefined) parsed.loop = true;
+    else if (key === "--servers" && value) parsed.servers = value.split(",");
     else if (key === "--scenarios" && value) {
       parsed.scenarios = value.split(",");
     } else if (key === "--reps" && Number(value) >= 1) {
@@ -112,8 +116,8 @@ function parseArgs(args: string[]): {
     console.error(`--paired takes only --quick. ${USAGE}`);
     Deno.exit(2);
   }
-  if (parsed.microtask && !parsed.paired) {
-    console.error(`--microtask goes with --paired. ${USAGE}`);
+  if ((parsed.microtask || parsed.loop) && !parsed.paired) {
+    console.error(`--microtask and --loop go with --paired. ${USAGE}`);
     Deno.exit(2);
   }
   return parsed;
@@ -713,8 +717,9 @@ const PAIRED_PLAN: PairedPlan = quick
     latency: 1.5,
     idle: { base: 1000, count: 2000 },
   };
-/** `--paired` starts no round after this (half as long again with a third pair). */
-const PAIRED_LIMIT_S = (quick ? 75 : 190) * (options.microtask ? 1.5 : 1);
+/** `--paired` starts no round after this (half as long again per extra pair). */
+const PAIRED_LIMIT_S = (quick ? 75 : 190) *
+  (1 + 0.5 * (Number(options.microtask) + Number(options.loop)));
 
 /**
  * `--paired`: Switchboard against raw Deno and raw Deno against raw Deno,
@@ -722,6 +727,8 @@ const PAIRED_LIMIT_S = (quick ? 75 : 190) * (options.microtask ? 1.5 : 1);
  * `--microtask`, a third pair: raw Deno sending each echo from a microtask
  * (as a `for await` loop does: after Deno's read loop has asked for the next
  * frame) against raw Deno, which shows what that timing costs by itself.
+ * With `--loop`, another: the least a `for await` echo over raw Deno takes
+ * (a hand-written queue, waiter and iterator, no library), against raw Deno.
  */
 async function pairedMain(): Promise<void> {
   const pinned = await canPin();
@@ -748,6 +755,17 @@ async function pairedMain(): Promise<void> {
         id: "deno-microtask",
         name: "raw Deno, send from a microtask",
         launch: { ...raw, args: [...raw.args, "--microtask"] },
+      },
+      baseline: { id: "deno", name: "raw Deno", launch: raw },
+    });
+  }
+  if (options.loop) {
+    pairs.push({
+      id: "loop",
+      measured: {
+        id: "deno-loop",
+        name: "raw Deno, a minimal for await loop",
+        launch: { ...raw, args: [...raw.args, "--loop"] },
       },
       baseline: { id: "deno", name: "raw Deno", launch: raw },
     });
