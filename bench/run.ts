@@ -755,27 +755,21 @@ async function pairedMain(): Promise<void> {
       baseline: { id: "deno-a", name: "raw Deno A", launch: raw },
     },
   ];
+  // Raw Deno variants (bench/servers/deno_raw.ts --<flag>) against raw Deno.
+  const variant = (flag: string, name: string): Pair => ({
+    id: flag,
+    measured: {
+      id: `deno-${flag}`,
+      name,
+      launch: { ...raw, args: [...raw.args, `--${flag}`] },
+    },
+    baseline: { id: "deno", name: "raw Deno", launch: raw },
+  });
   if (options.microtask) {
-    pairs.push({
-      id: "microtask",
-      measured: {
-        id: "deno-microtask",
-        name: "raw Deno, send from a microtask",
-        launch: { ...raw, args: [...raw.args, "--microtask"] },
-      },
-      baseline: { id: "deno", name: "raw Deno", launch: raw },
-    });
+    pairs.push(variant("microtask", "raw Deno, send from a microtask"));
   }
   if (options.loop) {
-    pairs.push({
-      id: "loop",
-      measured: {
-        id: "deno-loop",
-        name: "raw Deno, a minimal for await loop",
-        launch: { ...raw, args: [...raw.args, "--loop"] },
-      },
-      baseline: { id: "deno", name: "raw Deno", launch: raw },
-    });
+    pairs.push(variant("loop", "raw Deno, a minimal for await loop"));
   }
   const rounds: PairedRound[][] = pairs.map(() => []);
   const notes: string[] = [];
