@@ -84,11 +84,15 @@ export class Receiver extends Inbox<Message> {
       }
       msg = { type: "binary", data: new Uint8Array(data) };
     } else return undefined;
-    if (++this.count + this.extra > this.rateLimit && this.rateLimit !== 0) {
-      return this.#refuse(RATE_LIMITED);
-    }
+    this.count++;
+    if (this.#overRate()) return this.#refuse(RATE_LIMITED);
     if (!this.push(msg)) return this.#refuse(queueFull(this));
     return undefined;
+  }
+
+  /** Whether the units charged passed the rate limit (0: none). */
+  #overRate(): boolean {
+    return this.rateLimit !== 0 && this.count + this.extra > this.rateLimit;
   }
 
   /**
@@ -99,9 +103,7 @@ export class Receiver extends Inbox<Message> {
    */
   charge(units: number): Refusal | undefined {
     this.extra += units;
-    return this.count + this.extra > this.rateLimit && this.rateLimit !== 0
-      ? this.#refuse(RATE_LIMITED)
-      : undefined;
+    return this.#overRate() ? this.#refuse(RATE_LIMITED) : undefined;
   }
 
   #tooBig(size: number): Refusal {
