@@ -18,3 +18,13 @@ export function plain(status: number, text: string): Response {
     headers: { "content-type": "text/plain" },
   });
 }
+
+/**
+ * The 404 a route (or the dashboard) gives a path it does not serve, when
+ * the app set no `fallback`.
+ *
+ * @returns The response.
+ */
+export function notFound(): Response {
+  return plain(404, "Not found");
+}

@@ -589,15 +589,9 @@ export class Hub extends TypedEventTarget<HubEventMap>
    * ```
    */
   stats(): HubStats {
-    const rooms: Record<string, number> = {};
-    for (const entry of this.#entries.values()) {
-      for (const room of entry.rooms.keys()) {
-        rooms[room] = (rooms[room] ?? 0) + 1;
-      }
-    }
     return {
       connections: this.#entries.size,
-      rooms,
+      rooms: this.#rooms.sizes(),
       deliveries: this.#delivery.delivered,
     };
   }

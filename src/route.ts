@@ -22,6 +22,7 @@ import {
 import type { Principal } from "./auth/principal.ts";
 import { Authenticator, logAuthError } from "./auth/_authenticator.ts";
 import { redactRequest } from "./auth/_token.ts";
+import { notFound } from "./_plain.ts";
 
 /**
  * Runs once per accepted connection, with the socket and the request that
@@ -410,13 +411,6 @@ type ConnectionsHandler = (
 
 function limit(name: string, value: unknown): void {
   if (value !== Infinity) positiveInteger(name, value);
-}
-
-function notFound(): Response {
-  return new Response("Not found\n", {
-    status: 404,
-    headers: { "content-type": "text/plain" },
-  });
 }
 
 /**

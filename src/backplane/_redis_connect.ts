@@ -140,3 +140,21 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     signal.addEventListener("abort", onAbort, { once: true });
   });
 }
+
+/**
+ * Closes a client: politely when it is ready, else (or when that fails) at
+ * once.
+ *
+ * @param client The client.
+ */
+export async function closeClient(client: Client): Promise<void> {
+  if (!client.isOpen) return;
+  if (client.isReady) {
+    try {
+      return await client.close();
+    } catch {
+      // Lost while closing: destroy below.
+    }
+  }
+  client.destroy();
+}

@@ -35,7 +35,12 @@
 
 import { type Backplane, checkListener, Listeners } from "./mod.ts";
 import { RedisBackplaneError } from "./redis_error.ts";
-import { type Client, connectAll, makeClient } from "./_redis_connect.ts";
+import {
+  type Client,
+  closeClient,
+  connectAll,
+  makeClient,
+} from "./_redis_connect.ts";
 import {
   checkRedisOptions,
   type RedisBackplaneOptions,
@@ -299,17 +304,7 @@ export class RedisBackplane implements Backplane, AsyncDisposable {
     this.#buffer = [];
     for (const waiting of buffer) this.#drop(waiting);
     this.#channels.clear();
-    await Promise.all([this.#pub, this.#sub].map(async (client) => {
-      if (!client.isOpen) return;
-      if (client.isReady) {
-        try {
-          return await client.close();
-        } catch {
-          // Lost while closing: destroy below.
-        }
-      }
-      client.destroy();
-    }));
+    await Promise.all([this.#pub, this.#sub].map(closeClient));
   }
 
   /**

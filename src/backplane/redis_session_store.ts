@@ -13,7 +13,12 @@ import type {
   TakeCheck,
 } from "../session/session_store.ts";
 import { serverName } from "../session/session_store.ts";
-import { type Client, connectAll, makeClient } from "./_redis_connect.ts";
+import {
+  type Client,
+  closeClient,
+  connectAll,
+  makeClient,
+} from "./_redis_connect.ts";
 import { redisUrl } from "./redis_options.ts";
 import { milliseconds, optionalSignal } from "../_validate.ts";
 
@@ -413,15 +418,9 @@ export class RedisSessionStore implements SessionStore, AsyncDisposable {
   async close(): Promise<void> {
     const sub = await this.#sub?.catch(() => undefined);
     this.#sub = undefined;
-    await Promise.all([this.#client, sub].map(async (client) => {
-      if (client === undefined || !client.isOpen) return;
-      try {
-        if (client.isReady) return void await client.close();
-      } catch {
-        // Lost while closing.
-      }
-      client.destroy();
-    }));
+    await Promise.all(
+      [this.#client, sub].map((client) => client && closeClient(client)),
+    );
   }
 
   /**

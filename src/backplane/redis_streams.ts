@@ -7,7 +7,12 @@
  */
 
 import type { Position } from "../hub/wire.ts";
-import { type Client, connectAll, makeClient } from "./_redis_connect.ts";
+import {
+  type Client,
+  closeClient,
+  connectAll,
+  makeClient,
+} from "./_redis_connect.ts";
 import { Commands } from "./_redis_commands.ts";
 import { Reader } from "./_redis_reader.ts";
 import { Presence } from "./_redis_presence.ts";
@@ -429,18 +434,6 @@ export class RedisStreamsBackplane implements StreamBackplane, AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
-}
-
-async function closeClient(client: Client): Promise<void> {
-  if (!client.isOpen) return;
-  if (client.isReady) {
-    try {
-      return await client.close();
-    } catch {
-      // Lost while closing: destroy below.
-    }
-  }
-  client.destroy();
 }
 
 function readError(error: Error): RedisBackplaneError {

@@ -70,6 +70,7 @@ class Calls {
   #last = 0;
   /** Durations (ms) of the calls that ended in each of the last updates. */
   #seconds: number[][] = [[]];
+  /** Calls that ended in this update (kept or not). */
   #seen = 0;
 
   /** Starts timing a call; the function it returns ends it. */
@@ -80,10 +81,12 @@ class Calls {
       if (failed) this.errors++;
       const samples = this.#seconds[0]!;
       const ms = performance.now() - started;
-      // Reservoir sampling keeps a uniform sample of this update's calls.
+      // Reservoir sampling keeps a uniform sample of this update's calls:
+      // the n-th call replaces one of the kept with odds SAMPLES / n.
+      const seen = ++this.#seen;
       if (samples.length < SAMPLES_PER_UPDATE) samples.push(ms);
       else {
-        const slot = Math.floor(Math.random() * ++this.#seen);
+        const slot = Math.floor(Math.random() * seen);
         if (slot < SAMPLES_PER_UPDATE) samples[slot] = ms;
       }
     };

@@ -37,6 +37,7 @@ import type { Observer } from "../observe.ts";
 import { type Route, route, type RouteOptions } from "../route.ts";
 import type { Socket } from "../socket.ts";
 import { positiveInteger } from "../_validate.ts";
+import { notFound } from "../_plain.ts";
 import { Collector } from "./_collector.ts";
 import { page } from "./_page.ts";
 
@@ -207,11 +208,4 @@ function sameOrigin(origin: string, request: Request): boolean {
   } catch {
     return false;
   }
-}
-
-function notFound(): Response {
-  return new Response("Not found\n", {
-    status: 404,
-    headers: { "content-type": "text/plain" },
-  });
 }

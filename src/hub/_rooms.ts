@@ -100,6 +100,17 @@ export class Rooms<M extends RoomMember> {
   }
 
   /**
+   * How many members each room has here.
+   *
+   * @returns The member counts, by room.
+   */
+  sizes(): Record<string, number> {
+    const sizes: Record<string, number> = {};
+    for (const [name, room] of this.#rooms) sizes[name] = room.all.size;
+    return sizes;
+  }
+
+  /**
    * Puts a member in a room; it gets the app's data as it is.
    *
    * @param member The member.
