@@ -16,6 +16,7 @@
 import type { LoadProcess } from "./load_process.ts";
 import type { RunningServer } from "./process.ts";
 import { median, round } from "./stats.ts";
+import { windowSeconds } from "./budget.ts";
 
 /** Two sides measured together; the ratio is `measured / baseline`. */
 export interface LoadPair<K extends string> {
@@ -71,14 +72,12 @@ export function pairedPlan(
   startup: number,
 ): PairedPlan {
   const plan = { rounds: quick ? 3 : rounds, warmup: quick ? 0.25 : 0.5 };
-  const budget = Number(Deno.env.get("BENCH_SECONDS") ?? Infinity);
-  const seconds = Math.max(
-    0.25,
-    Math.min(
-      quick ? 1 : 2,
-      (budget - startup - 3 * plan.warmup) / (2 * plan.rounds),
-    ),
-  );
+  const seconds = windowSeconds({
+    quick,
+    least: 0.25,
+    fixed: startup + 3 * plan.warmup,
+    windows: 2 * plan.rounds,
+  });
   return { ...plan, seconds };
 }
 
