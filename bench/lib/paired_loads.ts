@@ -270,3 +270,18 @@ export function ratioRow(
 export function ratioText(r: PairRatio): string {
   return `${r.ratio.toFixed(3)} (${r.min.toFixed(2)}–${r.max.toFixed(2)})`;
 }
+
+/**
+ * A side's rate in each round, rounded, and their median, for a report.
+ *
+ * @param windows The side's results, in round order.
+ * @param rate A window's rate.
+ * @returns The median round's rate and each round's.
+ */
+export function roundRates<T>(
+  windows: readonly T[],
+  rate: (window: T) => number,
+): { median: number; rounds: number[] } {
+  const rounds = windows.map((w) => Math.round(rate(w)));
+  return { median: median(rounds), rounds };
+}
