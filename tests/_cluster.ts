@@ -118,6 +118,8 @@ export interface Cluster extends AsyncDisposable {
   readonly a: Node;
   /** The second node, "b" (the first again in a cluster of one). */
   readonly b: Node;
+  /** Every node, in the order of their names. */
+  readonly nodes: readonly Node[];
   /** The round-robin balancer in front of the nodes, when asked for. */
   readonly balancer: Balancer;
 }
@@ -128,17 +130,19 @@ export interface Cluster extends AsyncDisposable {
  *
  * @param names The nodes' names, "a" and "b" unless told.
  * @param balanced Whether to put a {@linkcode Balancer} in front of them.
+ * @param args The fixture's arguments after `--redis <url>`, for every node.
  * @returns The running cluster (`balancer` throws when not balanced).
  */
 export async function cluster(
   names: string[] = ["a", "b"],
   balanced = true,
+  args: string[] = [],
 ): Promise<Cluster> {
   await using stack = new AsyncDisposableStack();
   const redis = stack.use(new RedisServer());
   await redis.start();
   const nodes = names.map((name) =>
-    stack.use(new Node(name, ["--redis", redis.url]))
+    stack.use(new Node(name, ["--redis", redis.url, ...args]))
   );
   await Promise.all(nodes.map((node) => node.start()));
   const balancer = balanced
@@ -147,6 +151,7 @@ export async function cluster(
   const owned = stack.move();
   return {
     redis,
+    nodes,
     a: nodes[0]!,
     b: nodes[1] ?? nodes[0]!,
     get balancer(): Balancer {

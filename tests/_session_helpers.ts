@@ -8,6 +8,7 @@
 import type { Client } from "../src/client/mod.ts";
 import type { ClientEvent } from "../src/client/events.ts";
 import type { Message, Transport } from "../src/message.ts";
+import type { Socket } from "../mod.ts";
 
 /** A reconnecting client's backoff, fast. */
 export const fast = { initialDelay: 5, maxDelay: 40, minUptime: 0 };
@@ -43,24 +44,8 @@ export function describe(msg: Message | undefined): string {
   return `binary #${new DataView(msg.data.buffer).getUint32(0)}`;
 }
 
-/** Settles like `promise`, or rejects after `ms` naming `what`. */
-export function deadline<T>(
-  promise: Promise<T>,
-  ms: number,
-  what: string,
-): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    promise.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`Timed out: ${what}`)), ms);
-    }),
-  ]);
-}
-
-/** Resolves after `ms`. */
-export const delay = (ms: number): Promise<unknown> =>
-  new Promise((r) => setTimeout(r, ms));
+export { deadline, delay } from "../bench/lib/wait.ts";
+import { deadline, delay } from "../bench/lib/wait.ts";
 
 /** A test that fails, rather than hangs, past `ms`. */
 export function bounded(
@@ -134,4 +119,39 @@ export function overBoth(
       ms,
     );
   }
+}
+
+/** A handler that reads what comes and does nothing with it. */
+export async function read(socket: Socket): Promise<void> {
+  for await (const _ of socket) { /* read */ }
+}
+
+/** A handler that sends back every message. */
+export async function echo(socket: Socket): Promise<void> {
+  for await (const msg of socket) await socket.send(msg.data);
+}
+
+/**
+ * A route's handler that keeps every socket it is given, then runs `body`.
+ *
+ * @param body What to do with each socket ({@linkcode read} unless told).
+ * @returns The handler, the sockets it was given so far (in order: one a
+ * start of the handler) and the first of them.
+ */
+export function keeping(body: (socket: Socket) => Promise<void> = read): {
+  handler: (socket: Socket) => Promise<void>;
+  sockets: Socket[];
+  first: Promise<Socket>;
+} {
+  const sockets: Socket[] = [];
+  const first = Promise.withResolvers<Socket>();
+  return {
+    handler: (socket) => {
+      sockets.push(socket);
+      first.resolve(socket);
+      return body(socket);
+    },
+    sockets,
+    first: first.promise,
+  };
 }

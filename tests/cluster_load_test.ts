@@ -11,9 +11,7 @@ import assert from "node:assert/strict";
 import { connect } from "../src/client/mod.ts";
 import type { Client } from "../src/client/mod.ts";
 import type { ClientEvent } from "../src/client/events.ts";
-import { Balancer } from "../examples/balancer.ts";
-import { RedisServer } from "./_redis.ts";
-import { Node } from "./_cluster.ts";
+import { cluster } from "./_cluster.ts";
 import { deadline, delay, fast, once, until } from "./_session_helpers.ts";
 
 function percentile(values: number[], p: number): number {
@@ -32,17 +30,8 @@ Deno.test(
   () =>
     deadline(
       (async () => {
-        await using redis = new RedisServer();
-        await redis.start();
-        const nodes = ["a", "b", "c"].map((name) =>
-          new Node(name, ["--redis", redis.url])
-        );
-        await using _nodes = {
-          [Symbol.asyncDispose]: () =>
-            Promise.all(nodes.map((node) => node.kill())).then(() => {}),
-        };
-        await Promise.all(nodes.map((node) => node.start()));
-        const ports = nodes.map((node) => node.port);
+        await using c = await cluster(["a", "b", "c"], false);
+        const ports = c.nodes.map((node) => node.port);
         let turn = 0;
         const timings: { owner: boolean; ms: number }[] = [];
         // The stream is on a; each POST goes to the next server in turn.
@@ -125,17 +114,8 @@ Deno.test(
   () =>
     deadline(
       (async () => {
-        await using redis = new RedisServer();
-        await redis.start();
-        const nodes = ["a", "b", "c"].map((name) =>
-          new Node(name, ["--redis", redis.url])
-        );
-        await using _nodes = {
-          [Symbol.asyncDispose]: () =>
-            Promise.all(nodes.map((node) => node.kill())).then(() => {}),
-        };
-        await Promise.all(nodes.map((node) => node.start()));
-        await using balancer = new Balancer(nodes.map((node) => node.port));
+        await using c = await cluster(["a", "b", "c"]);
+        const { nodes, balancer } = c;
         const peers: Peer[] = [];
         for (let i = 0; i < CLIENTS; i++) {
           const client = connect(`ws://127.0.0.1:${balancer.port}/ws`, {

@@ -14,9 +14,8 @@
 import assert from "node:assert/strict";
 import { connect } from "../src/client/mod.ts";
 import type { Client } from "../src/client/mod.ts";
-import { Balancer } from "../examples/balancer.ts";
-import { RedisServer, until as poll } from "./_redis.ts";
-import { Node } from "./_cluster.ts";
+import { until as poll } from "./_redis.ts";
+import { cluster } from "./_cluster.ts";
 import { deadline, delay, fast, until } from "./_session_helpers.ts";
 
 const CLIENTS = Number(Deno.env.get("CLUSTER_ROOM_CLIENTS") ?? 20);
@@ -37,23 +36,18 @@ Deno.test(
   () =>
     deadline(
       (async () => {
-        await using redis = new RedisServer();
-        await redis.start();
         // The room keeps the whole run: a moved client's gap (from its
         // last message on the killed server to its rejoin on another, a
         // second or more under load) is then always in the history. With
         // the default 1,000 and 100 clients it is not: such rejoins say
         // `recovered: false` and skip to the seam, as documented.
         const history = String(CLIENTS * COUNT);
-        const nodes = ["a", "b", "c"].map((name) =>
-          new Node(name, ["--redis", redis.url, "--hub", "--history", history])
-        );
-        await using _nodes = {
-          [Symbol.asyncDispose]: () =>
-            Promise.all(nodes.map((node) => node.kill())).then(() => {}),
-        };
-        await Promise.all(nodes.map((node) => node.start()));
-        await using balancer = new Balancer(nodes.map((node) => node.port));
+        await using c = await cluster(["a", "b", "c"], true, [
+          "--hub",
+          "--history",
+          history,
+        ]);
+        const { nodes, balancer } = c;
         const members: Member[] = [];
         const joined: Promise<unknown>[] = [];
         for (let i = 0; i < CLIENTS; i++) {

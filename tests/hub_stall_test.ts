@@ -39,6 +39,27 @@ function roomServer(hub: Hub) {
 }
 
 /**
+ * Two clients of a {@linkcode roomServer} that read everything, open and
+ * in the room.
+ *
+ * @param hub The hub whose room "r" they join.
+ * @returns The server, its sockets, the clients and how many messages each
+ * client got so far (it grows).
+ */
+async function twoReaders(hub: Hub) {
+  const { server, sockets } = roomServer(hub);
+  const port = server.addr.port;
+  const clients = [0, 1].map(() => new WebSocket(`ws://127.0.0.1:${port}/`));
+  const got = [0, 0];
+  clients.forEach((ws, i) => ws.onmessage = () => got[i]!++);
+  await Promise.all(
+    clients.map((ws) => new Promise((resolve) => ws.onopen = resolve)),
+  );
+  while (sockets.length < 2) await delay(5);
+  return { server, sockets, clients, got };
+}
+
+/**
  * A connection's WebSocket as Deno shows it over a slow link: it writes
  * `rate` bytes per ms steadily, but its `bufferedAmount` falls only once a
  * whole message is written (a real member's socket, traced while a slow
@@ -135,15 +156,7 @@ Deno.test({
   async fn() {
     const size = 60 * KiB;
     await using hub = new Hub({ maxBufferedBytes: 100 * KiB });
-    const { server, sockets } = roomServer(hub);
-    const port = server.addr.port;
-    const clients = [0, 1].map(() => new WebSocket(`ws://127.0.0.1:${port}/`));
-    const got = [0, 0];
-    clients.forEach((ws, i) => ws.onmessage = () => got[i]!++);
-    await Promise.all(
-      clients.map((ws) => new Promise((resolve) => ws.onopen = resolve)),
-    );
-    while (sockets.length < 2) await delay(5);
+    const { server, sockets, clients, got } = await twoReaders(hub);
     hub.broadcast("r", new Uint8Array(size));
     hub.broadcast("r", new Uint8Array(size));
     for (let t = 0; t < 200 && got.some((n) => n < 2); t++) await delay(10);
@@ -163,15 +176,7 @@ Deno.test({
  */
 async function twoBursts(size: number, maxBufferedBytes: number) {
   await using hub = new Hub({ maxBufferedBytes });
-  const { server, sockets } = roomServer(hub);
-  const port = server.addr.port;
-  const clients = [0, 1].map(() => new WebSocket(`ws://127.0.0.1:${port}/`));
-  const got = [0, 0];
-  clients.forEach((ws, i) => ws.onmessage = () => got[i]!++);
-  await Promise.all(
-    clients.map((ws) => new Promise((resolve) => ws.onopen = resolve)),
-  );
-  while (sockets.length < 2) await delay(5);
+  const { server, sockets, clients, got } = await twoReaders(hub);
   const closes: string[] = [];
   for (const socket of sockets) {
     socket.closed.then((info) => closes.push(`${info.code} ${info.reason}`));

@@ -19,8 +19,11 @@ import {
   bounded,
   deadline,
   delay,
+  echo,
   fast,
+  keeping,
   once,
+  read,
   until,
 } from "./_session_helpers.ts";
 
@@ -275,11 +278,8 @@ bounded(
 bounded(
   "a resume over the event stream passes the route's origin check",
   async () => {
-    const sockets: Socket[] = [];
-    await using srv = serve(route("/ws", async (socket) => {
-      sockets.push(socket);
-      for await (const _ of socket) { /* read */ }
-    }, {
+    const { handler, sockets } = keeping();
+    await using srv = serve(route("/ws", handler, {
       transports: ["sse"],
       resume: true,
       allowedOrigins: ["https://good.example"],
@@ -314,14 +314,13 @@ bounded(
 bounded(
   "a new session whose greeting was lost with its stream is claimed again by the next stream's X-Switchboard-Claim",
   async () => {
-    let starts = 0;
-    const opened = Promise.withResolvers<Socket>();
-    await using srv = serve(route("/ws", async (socket) => {
-      starts++;
-      opened.resolve(socket);
+    const app = keeping(async (socket) => {
       await socket.send("welcome");
-      for await (const _ of socket) { /* read */ }
-    }, { transports: ["sse"], resume: true }));
+      await read(socket);
+    });
+    await using srv = serve(
+      route("/ws", app.handler, { transports: ["sse"], resume: true }),
+    );
     const base = `http://127.0.0.1:${srv.port}/ws`;
     const claim = { "x-switchboard-claim": "c".repeat(22) };
     const first = await rawStream(base, claim);
@@ -334,9 +333,9 @@ bounded(
       resumed: true,
     });
     assertEquals(await text(again), ["welcome", "1"]);
-    assertEquals(starts, 1);
+    assertEquals(app.sockets.length, 1);
     await again.cancel();
-    const socket = await opened.promise;
+    const socket = await app.first;
     socket.close();
     await socket.closed;
   },
@@ -345,15 +344,14 @@ bounded(
 bounded(
   "a plain event-stream client on a resume route gets a plain connection",
   async () => {
-    const opened = Promise.withResolvers<Socket>();
-    await using srv = serve(route("/ws", async (socket) => {
-      opened.resolve(socket);
-      for await (const msg of socket) await socket.send(msg.data);
-    }, { transports: ["sse"], resume: true }));
+    const { handler, first } = keeping(echo);
+    await using srv = serve(
+      route("/ws", handler, { transports: ["sse"], resume: true }),
+    );
     const plain = connect(`${srv.url}/ws`, { transports: ["sse"], ...fast });
     await deadline(once(plain, "open"), 3000, "open");
     assertEquals(plain.session, undefined);
-    const socket = await opened.promise;
+    const socket = await first;
     assertEquals(socket.session, undefined);
     await plain.send("\0plain");
     for await (const msg of plain) {
@@ -405,18 +403,19 @@ bounded(
 bounded(
   "over the event stream a client that answers no keepalive is dropped, not ended: its session waits and resumes",
   async () => {
-    const opened = Promise.withResolvers<Socket>();
-    await using srv = serve(route("/ws", async (socket) => {
-      opened.resolve(socket);
-      for await (const _ of socket) { /* read */ }
-    }, { transports: ["sse"], resume: true, keepAliveInterval: 0.05 }));
+    const { handler, first } = keeping();
+    await using srv = serve(route("/ws", handler, {
+      transports: ["sse"],
+      resume: true,
+      keepAliveInterval: 0.05,
+    }));
     const base = `http://127.0.0.1:${srv.port}/ws`;
     const silent = await rawStream(base);
     const { id } = await greeting(silent);
     let event = await silent.next();
     while (event.event !== "end") event = await silent.next();
     await silent.cancel();
-    const socket = await opened.promise;
+    const socket = await first;
     assertEquals(socket.readyState, 1);
     await socket.send("kept");
     const back = await rawStream(base, {

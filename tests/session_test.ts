@@ -11,7 +11,9 @@ import {
   bounded,
   deadline,
   delay,
+  echo,
   fast,
+  keeping,
   once,
   overBoth,
 } from "./_session_helpers.ts";
@@ -164,11 +166,8 @@ const RESUME = ["switchboard.resume.v1"];
 bounded(
   "a forged session id gets a fresh session, never someone else's",
   async () => {
-    const sockets: Socket[] = [];
-    await using srv = serve(route("/ws", async (socket) => {
-      sockets.push(socket);
-      for await (const msg of socket) await socket.send(msg.data);
-    }, { resume: true }));
+    const { handler, sockets } = keeping(echo);
+    await using srv = serve(route("/ws", handler, { resume: true }));
     const owner = connect(`${srv.url}/ws`, { resume: true, ...fast });
     await deadline(once(owner, "open"), 3000, "open");
     const forger = await rawPeer(`${srv.url}/ws`, RESUME);
@@ -203,11 +202,8 @@ bounded(
 );
 
 bounded("a closed session's id, used again, gets a fresh session", async () => {
-  const sockets: Socket[] = [];
-  await using srv = serve(route("/ws", async (socket) => {
-    sockets.push(socket);
-    for await (const _ of socket) { /* read */ }
-  }, { resume: true }));
+  const { handler, sockets } = keeping();
+  await using srv = serve(route("/ws", handler, { resume: true }));
   const client = connect(`${srv.url}/ws`, { resume: true, ...fast });
   await deadline(once(client, "open"), 3000, "open");
   const id = client.session!.id;
@@ -278,16 +274,15 @@ bounded(
 bounded(
   "a plain WebSocket client on a resume route gets a plain connection",
   async () => {
-    const opened = Promise.withResolvers<Socket>();
-    await using srv = serve(route("/ws", async (socket) => {
-      opened.resolve(socket);
-      for await (const msg of socket) await socket.send(msg.data);
-    }, { resume: true, protocols: ["chat"] }));
+    const { handler, first } = keeping(echo);
+    await using srv = serve(
+      route("/ws", handler, { resume: true, protocols: ["chat"] }),
+    );
     const plain = await rawPeer(`${srv.url}/ws`, ["chat"]);
     assertEquals(plain.ws.protocol, "chat");
     plain.ws.send("\0not a control message");
     assertEquals(await plain.next(), "\0not a control message");
-    const socket = await opened.promise;
+    const socket = await first;
     assertEquals(socket.session, undefined);
     assertEquals(socket.protocol, "chat");
     plain.ws.close();
@@ -343,11 +338,12 @@ overBoth(
 overBoth(
   "a waiting session counts toward maxConnections and still comes back at the limit",
   async (over) => {
-    const sockets: Socket[] = [];
-    await using srv = serve(route("/ws", async (socket) => {
-      sockets.push(socket);
-      for await (const msg of socket) await socket.send(msg.data);
-    }, { transports: BOTH, resume: true, maxConnections: 1 }));
+    const { handler, sockets } = keeping(echo);
+    await using srv = serve(route("/ws", handler, {
+      transports: BOTH,
+      resume: true,
+      maxConnections: 1,
+    }));
     await using proxy = new CutProxy(srv.port);
     const client = connect(`ws://127.0.0.1:${proxy.port}/ws`, {
       resume: true,
@@ -398,11 +394,10 @@ async function tryOpen(
 bounded(
   "connections that have not said which session they want count toward maxConnections: silent ones past the limit get 503",
   async () => {
-    const sockets: Socket[] = [];
-    await using srv = serve(route("/ws", async (socket) => {
-      sockets.push(socket);
-      for await (const msg of socket) await socket.send(msg.data);
-    }, { resume: true, maxConnections: 3 }));
+    const { handler, sockets } = keeping(echo);
+    await using srv = serve(
+      route("/ws", handler, { resume: true, maxConnections: 3 }),
+    );
     const client = connect(`${srv.url}/ws`, { resume: true, ...fast });
     await deadline(once(client, "open"), 3000, "open");
     // Ten connections offer a resumable session and never say which.
@@ -546,11 +541,11 @@ bounded(
 bounded(
   "a resume passes the route's origin check like any handshake",
   async () => {
-    const sockets: Socket[] = [];
-    await using srv = serve(route("/ws", async (socket) => {
-      sockets.push(socket);
-      for await (const _ of socket) { /* read */ }
-    }, { resume: true, allowedOrigins: ["https://good.example"] }));
+    const { handler, sockets } = keeping();
+    await using srv = serve(route("/ws", handler, {
+      resume: true,
+      allowedOrigins: ["https://good.example"],
+    }));
     const handshake = (origin: string) =>
       fetch(`http://127.0.0.1:${srv.port}/ws`, {
         headers: {
@@ -661,14 +656,11 @@ overBoth(
 bounded(
   "a new session whose greeting was lost to a cut is claimed again by the client's next connection",
   async () => {
-    let starts = 0;
-    const opened = Promise.withResolvers<Socket>();
-    await using srv = serve(route("/ws", async (socket) => {
-      starts++;
-      opened.resolve(socket);
+    const app = keeping(async (socket) => {
       await socket.send("welcome");
-      for await (const msg of socket) await socket.send(msg.data);
-    }, { resume: true }));
+      await echo(socket);
+    });
+    await using srv = serve(route("/ws", app.handler, { resume: true }));
     const claim = "c".repeat(22);
     const first = await rawPeer(`${srv.url}/ws`, RESUME);
     first.ws.send(`\0N${JSON.stringify({ claim })}`);
@@ -677,7 +669,7 @@ bounded(
     // The client never read that: the connection is gone.
     first.ws.terminate();
     await first.closed;
-    const socket = await opened.promise;
+    const socket = await app.first;
     const again = await rawPeer(`${srv.url}/ws`, RESUME);
     again.ws.send(`\0N${JSON.stringify({ claim })}`);
     const back = greeting(await deadline(again.next(), 3000, "greeting"));
@@ -685,7 +677,7 @@ bounded(
     assertEquals(await again.next(), "welcome");
     again.ws.send("hi");
     assertEquals(await again.next(), "hi");
-    assertEquals(starts, 1);
+    assertEquals(app.sockets.length, 1);
     // Once the client has shown it has the id, the claim is spent.
     const late = await rawPeer(`${srv.url}/ws`, RESUME);
     late.ws.send(`\0N${JSON.stringify({ claim })}`);

@@ -24,6 +24,7 @@
 
 import { closeWs, openMany, openWs, type WsConn } from "./load_client.ts";
 import type { RunningServer } from "./process.ts";
+import { delay } from "./wait.ts";
 
 /** How many connections an idle-memory reading opens. */
 export interface IdlePlan {
@@ -109,12 +110,8 @@ async function reading(
       ...await openMany(server.port, count, 50, (port) => openWs(port)),
     );
   }
-  await sleep(300);
+  await delay(300);
   for (const server of servers) await server.collectGarbage(reduce);
-  await sleep(200);
+  await delay(200);
   return servers.map((server) => server.rssKiB());
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -16,6 +16,7 @@
 import type { LoadProcess } from "./load_process.ts";
 import type { RunningServer } from "./process.ts";
 import { median, round } from "./stats.ts";
+import { windowSeconds } from "./budget.ts";
 
 /** Two sides measured together; the ratio is `measured / baseline`. */
 export interface LoadPair<K extends string> {
@@ -71,14 +72,12 @@ export function pairedPlan(
   startup: number,
 ): PairedPlan {
   const plan = { rounds: quick ? 3 : rounds, warmup: quick ? 0.25 : 0.5 };
-  const budget = Number(Deno.env.get("BENCH_SECONDS") ?? Infinity);
-  const seconds = Math.max(
-    0.25,
-    Math.min(
-      quick ? 1 : 2,
-      (budget - startup - 3 * plan.warmup) / (2 * plan.rounds),
-    ),
-  );
+  const seconds = windowSeconds({
+    quick,
+    least: 0.25,
+    fixed: startup + 3 * plan.warmup,
+    windows: 2 * plan.rounds,
+  });
   return { ...plan, seconds };
 }
 
@@ -270,4 +269,19 @@ export function ratioRow(
  */
 export function ratioText(r: PairRatio): string {
   return `${r.ratio.toFixed(3)} (${r.min.toFixed(2)}–${r.max.toFixed(2)})`;
+}
+
+/**
+ * A side's rate in each round, rounded, and their median, for a report.
+ *
+ * @param windows The side's results, in round order.
+ * @param rate A window's rate.
+ * @returns The median round's rate and each round's.
+ */
+export function roundRates<T>(
+  windows: readonly T[],
+  rate: (window: T) => number,
+): { median: number; rounds: number[] } {
+  const rounds = windows.map((w) => Math.round(rate(w)));
+  return { median: median(rounds), rounds };
 }

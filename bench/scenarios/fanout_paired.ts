@@ -46,6 +46,7 @@ import {
   pairedPlan,
   pairedRounds,
   ratioRow,
+  roundRates,
   sidesPinning,
   startSides,
   withControl,
@@ -74,6 +75,9 @@ interface Side {
 
 /** A window, with the server's CPU time over it (and its drain). */
 type Metered = FanOutWindow & { serverCpu: number };
+
+/** A window's deliveries per second. */
+const rate = (w: Metered) => w.deliveries / w.seconds;
 
 /** A load process whose windows also read their server's CPU time. */
 function metered(
@@ -117,18 +121,15 @@ async function main(): Promise<void> {
     loads,
     rounds,
     seconds,
-    {
-      rate: (w) => w.deliveries / w.seconds,
-      cpu: (w) => w.total / w.serverCpu,
-    },
+    { rate, cpu: (w) => w.total / w.serverCpu },
   );
   const side = (kind: Kind): Side => {
     const got = results[kind];
-    const rates = got.map((w) => Math.round(w.deliveries / w.seconds));
+    const rates = roundRates(got, rate);
     return {
       server: NAMES[kind],
-      deliveriesPerSecond: median(rates),
-      rounds: rates,
+      deliveriesPerSecond: rates.median,
+      rounds: rates.rounds,
       perCpuSecond: Math.round(median(got.map((w) => w.total / w.serverCpu))),
     };
   };

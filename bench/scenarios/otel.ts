@@ -31,6 +31,7 @@ import {
   startServer,
 } from "../lib/process.ts";
 import { json, scenarioRun, writeResults } from "../lib/results.ts";
+import { benchBudget, windowSeconds } from "../lib/budget.ts";
 import { median, round } from "../lib/stats.ts";
 
 const { quick, dir } = scenarioRun();
@@ -91,13 +92,19 @@ function otelLaunch(endpoint: string): Launch {
 async function main(): Promise<void> {
   const pinned = await pinSelf();
   const core = pinned ? 0 : undefined;
-  const budget = Number(Deno.env.get("BENCH_SECONDS") ?? Infinity);
+  const budget = benchBudget();
   const wanted = quick ? 3 : 5;
   const warmup = 0.25;
   // A round is both loads: about 1.5 s each besides the measured window;
   // starting the servers takes about 4 s.
   const seconds = round(
-    Math.max(0.5, Math.min(quick ? 1 : 2, (budget - 6) / (wanted * 2) - 1.5)),
+    windowSeconds({
+      quick,
+      least: 0.5,
+      fixed: 6,
+      windows: wanted * 2,
+      perWindow: 1.5,
+    }),
     2,
   );
   const rounds = Math.max(

@@ -55,6 +55,8 @@ import {
   startServer,
 } from "../lib/process.ts";
 import { json, scenarioRun, writeResults } from "../lib/results.ts";
+import { benchBudget, windowSeconds } from "../lib/budget.ts";
+import { deadline as withTimeout, delay } from "../lib/wait.ts";
 import { median, percentile, round } from "../lib/stats.ts";
 // The real client's ack batches.
 import { ACK_BYTES, ACK_EVERY } from "../../src/session/_state.ts";
@@ -106,18 +108,18 @@ async function main(): Promise<void> {
   const started = performance.now();
   const pinned = await pinSelf();
   const core = pinned ? 0 : undefined;
-  const budget = Number(Deno.env.get("BENCH_SECONDS") ?? Infinity);
+  const budget = benchBudget();
   const rounds = quick ? 5 : 7;
   const warmup = 0.25;
   // About 16 s go to starting servers, the memory readings and the cuts.
   const seconds = round(
-    Math.max(
-      0.25,
-      Math.min(
-        quick ? 1 : 2,
-        (budget - 16) / (rounds * LOADS.length) - warmup,
-      ),
-    ),
+    windowSeconds({
+      quick,
+      least: 0.25,
+      fixed: 16,
+      windows: rounds * LOADS.length,
+      perWindow: warmup,
+    }),
     2,
   );
   const loads: LoadResult[] = [];
@@ -427,9 +429,9 @@ async function idleMemory(
         ...await openMany(server.port, count, 50, (p) => openConn(p, i === 1)),
       );
     }
-    await sleep(300);
+    await delay(300);
     for (const server of servers) await server.collectGarbage();
-    await sleep(200);
+    await delay(200);
     return servers.map((server) => server.rssKiB());
   };
   try {
@@ -495,16 +497,16 @@ async function cutRun(
       for (let i = 0; i < 5; i++) {
         client.send(`m${sent++}`).catch((error) => sendError ??= error);
       }
-      await sleep(2);
+      await delay(2);
     }
   })();
   const samples: number[] = [];
   const detects: number[] = [];
   let failed = 0;
   const deadline = performance.now() + seconds * 1000;
-  await sleep(50);
+  await delay(50);
   while (samples.length < wanted && performance.now() < deadline) {
-    await sleep(2 + Math.random() * 8);
+    await delay(2 + Math.random() * 8);
     const resumed = new Promise<void>((resolve) => onResumed = resolve);
     detectedAt = 0;
     const t0 = performance.now();
@@ -532,7 +534,7 @@ async function cutRun(
     ).catch(() => {});
   }
   // A duplicate would show as one more message: give it a moment.
-  await sleep(100);
+  await delay(100);
   const exactly = inOrder && expected === sent && sendError === undefined;
   client.close();
   await withTimeout(client.closed, 5000, "client did not close").catch(
@@ -553,24 +555,6 @@ async function cutRun(
     exactlyOnceInOrder: exactly,
     freshSessions,
   };
-}
-
-function withTimeout<T>(
-  promise: Promise<T>,
-  ms: number,
-  what: string,
-): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(what)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 await main();

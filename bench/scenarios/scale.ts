@@ -43,13 +43,14 @@ import {
   type RunningServer,
   startServer,
 } from "../lib/process.ts";
+import { benchBudget } from "../lib/budget.ts";
 import { json, scenarioRun, writeResults } from "../lib/results.ts";
 import { round } from "../lib/stats.ts";
 import { startScaleClient } from "../lib/scale_client.ts";
 import type { LoadProcess } from "../lib/load_process.ts";
 
 const { quick, dir } = scenarioRun();
-const budget = Number(Deno.env.get("BENCH_SECONDS") ?? Infinity);
+const budget = benchBudget();
 /** A short budget runs fewer connections rather than being cut off. */
 const shortened = !quick && budget < 45;
 const CONNECTIONS = quick ? 3000 : shortened ? 5000 : 15_000;

@@ -35,6 +35,7 @@ import {
   type RunningServer,
   startServer,
 } from "../lib/process.ts";
+import { benchBudget } from "../lib/budget.ts";
 import { json, scenarioRun, writeResults } from "../lib/results.ts";
 import {
   CONNECTIONS,
@@ -253,7 +254,7 @@ async function main(): Promise<void> {
   // connecting, warming up and closing).
   const planned = { latency: quick ? 1 : 2, throughput: quick ? 1.5 : 2.5 };
   const warmup = quick ? 0.3 : 0.5;
-  const budget = Number(Deno.env.get("BENCH_SECONDS") ?? Infinity);
+  const budget = benchBudget();
   const fixed = 5 + 2 * 2 * warmup;
   const scale = Math.max(
     0.1,

@@ -34,6 +34,7 @@ import {
   pairedPlan,
   pairedRounds,
   ratioRow,
+  roundRates,
   sidesPinning,
   startSides,
   withControl,
@@ -58,6 +59,10 @@ interface Side {
   /** The client's CPU time per echoed message, µs, median round. */
   clientUsPerMessage: number;
 }
+
+/** A window's echoed messages per second. */
+const rate = (w: { messages: number; seconds: number }) =>
+  w.messages / w.seconds;
 
 async function main(): Promise<void> {
   const started = performance.now();
@@ -87,18 +92,18 @@ async function main(): Promise<void> {
     rounds,
     seconds,
     {
-      rate: (w) => w.messages / w.seconds,
+      rate,
       // Messages per second of client CPU: higher is better.
       clientCpu: (w) => w.messages / w.cpuSeconds,
     },
   );
   const side = (kind: Kind): Side => {
     const got = results[kind];
-    const rates = got.map((w) => Math.round(w.messages / w.seconds));
+    const rates = roundRates(got, rate);
     return {
       transport: NAMES[kind],
-      messagesPerSecond: median(rates),
-      rounds: rates,
+      messagesPerSecond: rates.median,
+      rounds: rates.rounds,
       clientUsPerMessage: round(
         median(got.map((w) => w.cpuSeconds / w.messages * 1e6)),
         1,

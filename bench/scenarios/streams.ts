@@ -25,6 +25,7 @@
  */
 
 import { startRedis } from "../lib/process.ts";
+import { benchBudget } from "../lib/budget.ts";
 import { json, scenarioRun, writeResults } from "../lib/results.ts";
 import {
   type FanoutResult,
@@ -42,7 +43,7 @@ const MESSAGES = quick ? 100 : 1000;
 const ROUNDS = quick ? 1 : 3;
 const RECOVERIES = quick ? 3 : 10;
 /** The share of `deno task bench`'s budget given to this script, in s. */
-const BUDGET = Number(Deno.env.get("BENCH_SECONDS") ?? Infinity);
+const BUDGET = benchBudget();
 /** Seconds kept for the recoveries and for stopping. */
 const RESERVE = 25;
 const startedAt = performance.now();
