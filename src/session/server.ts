@@ -360,15 +360,11 @@ export class ServerSession extends MessageTarget {
       const session = typeof id === "string" && id !== this.#state.id
         ? this.#store.get(id)
         : undefined;
-      if (session !== undefined && isCount(received)) {
-        // The connection goes to the session it names; this one never opens.
-        wire.remove();
-        this.#wire = undefined;
-        if (session.resume(wire.ws, received, false, this.controlHandler)) {
-          return this.#end(1000, "Resumed an earlier session", true);
-        }
-        this.#wire = new Wire(this, wire.ws);
-      }
+      // The connection goes to the session it names; this one never opens.
+      if (
+        session !== undefined && isCount(received) &&
+        this.#passTo(session, wire, received, false)
+      ) return;
       if (session === undefined && isCount(received) && this.#durable) {
         return void this.#takeOver(wire, id as string, received);
       }
@@ -402,17 +398,36 @@ export class ServerSession extends MessageTarget {
     const claim = body === "" ? undefined : parseJson(body)?.claim;
     if (typeof claim !== "string" || !CLAIM.test(claim)) return this.#open();
     const session = this.#store.claimed(claim);
-    if (session !== undefined && session !== this) {
-      wire.remove();
-      this.#wire = undefined;
-      if (session.resume(wire.ws, 0, true, this.controlHandler)) {
-        return this.#end(1000, "Resumed an earlier session", true);
-      }
-      this.#wire = new Wire(this, wire.ws);
-    }
+    if (
+      session !== undefined && session !== this &&
+      this.#passTo(session, wire, 0, true)
+    ) return;
     this.#claim = claim;
     this.#open();
     if (this.readyState === OPEN) this.#store.claim(claim, this);
+  }
+
+  /**
+   * Gives this connection to the earlier session it resumes: this one then
+   * ends without opening.
+   *
+   * @returns `false`, the connection kept here, when that session refuses
+   * it (see {@linkcode ServerSession.resume}).
+   */
+  #passTo(
+    session: ServerSession,
+    wire: Wire,
+    received: number,
+    byClaim: boolean,
+  ): boolean {
+    wire.remove();
+    this.#wire = undefined;
+    if (session.resume(wire.ws, received, byClaim, this.controlHandler)) {
+      this.#end(1000, "Resumed an earlier session", true);
+      return true;
+    }
+    this.#wire = new Wire(this, wire.ws);
+    return false;
   }
 
   /** The client has shown it knows the id: its claim is spent. */
