@@ -208,12 +208,8 @@ export class ServerSession extends MessageTarget {
           this.#frozen = true;
           this.dispatchEvent(new Event("handoff"));
         },
-        finish: (code, reason, wasClean) => {
-          const ws = this.#wire?.ws;
-          if (ws !== undefined) closeQuietly(ws, code, reason);
-          this.#end(code, reason, wasClean);
-          return ws;
-        },
+        finish: (code, reason, wasClean) =>
+          this.#endNow(code, reason, wasClean),
       },
       durable,
       wait,
@@ -232,8 +228,8 @@ export class ServerSession extends MessageTarget {
     if (this.readyState >= CLOSING) return;
     const ws = this.#wire?.ws;
     if (ws === undefined || this.readyState === CONNECTING) {
-      if (ws !== undefined) closeQuietly(ws, code, reason);
-      return this.#end(code, reason, false);
+      this.#endNow(code, reason, false);
+      return;
     }
     this.readyState = CLOSING;
     this.#closing = true;
@@ -407,13 +403,7 @@ export class ServerSession extends MessageTarget {
     if (this.readyState === OPEN) this.#store.claim(claim, this);
   }
 
-  /**
-   * Gives this connection to the earlier session it resumes: this one then
-   * ends without opening.
-   *
-   * @returns `false`, the connection kept here, when that session refuses
-   * it (see {@linkcode ServerSession.resume}).
-   */
+  /** Gives the connection to `session`; `false`: refused, kept here. */
   #passTo(
     session: ServerSession,
     wire: Wire,
@@ -504,11 +494,7 @@ export class ServerSession extends MessageTarget {
     const state = this.#state;
     return {
       stored: (count) => state.ackStored(count),
-      fenced: () => {
-        const ws = this.#wire?.ws;
-        if (ws !== undefined) closeQuietly(ws, 4409, TAKEN);
-        this.#end(4409, TAKEN, false);
-      },
+      fenced: () => void this.#endNow(4409, TAKEN, false),
       get acked() {
         return state.acked;
       },
@@ -540,6 +526,18 @@ export class ServerSession extends MessageTarget {
     if (ws !== undefined) closeQuietly(ws, code, reason);
     if (this.readyState === CONNECTING) this.#end(code, reason, false);
     else this.close(code, reason);
+  }
+
+  /** Closes the connection, if any (returned), and ends the session now. */
+  #endNow(
+    code: number,
+    reason: string,
+    wasClean: boolean,
+  ): WebSocket | undefined {
+    const ws = this.#wire?.ws;
+    if (ws !== undefined) closeQuietly(ws, code, reason);
+    this.#end(code, reason, wasClean);
+    return ws;
   }
 
   #end(code: number, reason: string, wasClean: boolean): void {
