@@ -152,7 +152,7 @@ export function acceptUpgrade(
     : new ControlLink(upgraded.socket, true);
   const socket = new Socket(
     (link as unknown as WebSocket | undefined) ?? upgraded.socket,
-    protocol === undefined ? options.socket : withProtocol(options, protocol),
+    withProtocol(options, protocol),
   );
   authenticate(socket, request, auth, link);
   return {
@@ -170,11 +170,16 @@ const protocolOptions = new WeakMap<
 /**
  * The socket options with `protocol`, made once per protocol (one of the
  * route's own `protocols`), so that its sockets share their limits.
+ *
+ * @param options The route's checked options.
+ * @param protocol The subprotocol chosen, or `undefined` for none.
+ * @returns The route's socket options, with `protocol` when given.
  */
-function withProtocol(
+export function withProtocol(
   options: CheckedUpgradeOptions,
-  protocol: string,
+  protocol: string | undefined,
 ): SocketOptions {
+  if (protocol === undefined) return options.socket;
   let made = protocolOptions.get(options.socket);
   if (made === undefined) {
     protocolOptions.set(options.socket, made = new Map());

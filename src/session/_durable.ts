@@ -300,13 +300,7 @@ export class Durable {
     if (this.#ended || host === undefined) return false;
     this.#ended = true;
     this.#host = undefined;
-    const update: SessionUpdate = {
-      subject: this.#subject,
-      rooms: this.rooms,
-      acked: host.acked,
-      received: Math.max(this.done, this.stored),
-      sent: sent(),
-    };
+    const update = this.#update(host, Math.max(this.done, this.stored), sent());
     for (;;) {
       try {
         const write = this.store.update(this.id, this.epoch, update, this.#ttl);
@@ -353,18 +347,23 @@ export class Durable {
     const limit = this.#wantLimit;
     // The whole state, so that a store that lost the session (a Redis
     // restart without persistence) gets it back from its owner.
-    const update: SessionUpdate = {
-      subject: this.#subject,
-      rooms: this.rooms,
-      acked: host.acked,
-      received,
-      sent: limit,
-    };
+    const update = this.#update(host, received, limit);
     this.#write(
       this.store.update(this.id, this.epoch, update, this.#ttl),
       received,
       limit,
     );
+  }
+
+  /** A write of the session's whole state, with these counts. */
+  #update(host: DurableHost, received: number, sent: number): SessionUpdate {
+    return {
+      subject: this.#subject,
+      rooms: this.rooms,
+      acked: host.acked,
+      received,
+      sent,
+    };
   }
 
   #write(

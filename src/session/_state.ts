@@ -212,11 +212,7 @@ export class SessionState {
    */
   reset(): number {
     const lost = this.sent - this.acked;
-    this.#items = [];
-    this.#ring.clear();
-    this.#sizes = [];
-    this.#head = 0;
-    this.#bytes = 0;
+    this.#forget();
     this.sent =
       this.acked =
       this.received =
@@ -224,7 +220,6 @@ export class SessionState {
         0;
     this.#ackSent = 0;
     this.#ackBytes = 0;
-    this.#out = undefined;
     this.id = "";
     return lost;
   }
@@ -269,12 +264,17 @@ export class SessionState {
   stop(): void {
     this.#notDue();
     this.#ws = undefined;
-    this.#out = undefined;
+    this.#forget();
+  }
+
+  /** Drops the replay buffer, and the connection `#buffered` is about. */
+  #forget(): void {
     this.#items = [];
     this.#ring.clear();
     this.#sizes = [];
     this.#head = 0;
     this.#bytes = 0;
+    this.#out = undefined;
   }
 
   /**
@@ -307,15 +307,13 @@ export class SessionState {
   }
 
   #sendAck(): void {
-    if (this.hold !== undefined && this.received !== this.#ackSent) {
-      this.#ackSent = this.received;
-      this.#ackBytes = 0;
-      return this.hold(this.received);
-    }
-    if (this.#ws === undefined || this.received === this.#ackSent) return;
+    if (this.received === this.#ackSent) return;
+    // Held by the shared store, or sent on the connection there is one.
+    if (this.hold === undefined && this.#ws === undefined) return;
     this.#ackSent = this.received;
     this.#ackBytes = 0;
-    this.ackStored(this.received);
+    if (this.hold !== undefined) this.hold(this.received);
+    else this.ackStored(this.received);
   }
 
   /**

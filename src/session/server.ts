@@ -208,12 +208,8 @@ export class ServerSession extends MessageTarget {
           this.#frozen = true;
           this.dispatchEvent(new Event("handoff"));
         },
-        finish: (code, reason, wasClean) => {
-          const ws = this.#wire?.ws;
-          if (ws !== undefined) closeQuietly(ws, code, reason);
-          this.#end(code, reason, wasClean);
-          return ws;
-        },
+        finish: (code, reason, wasClean) =>
+          this.#endNow(code, reason, wasClean),
       },
       durable,
       wait,
@@ -232,8 +228,8 @@ export class ServerSession extends MessageTarget {
     if (this.readyState >= CLOSING) return;
     const ws = this.#wire?.ws;
     if (ws === undefined || this.readyState === CONNECTING) {
-      if (ws !== undefined) closeQuietly(ws, code, reason);
-      return this.#end(code, reason, false);
+      this.#endNow(code, reason, false);
+      return;
     }
     this.readyState = CLOSING;
     this.#closing = true;
@@ -360,15 +356,11 @@ export class ServerSession extends MessageTarget {
       const session = typeof id === "string" && id !== this.#state.id
         ? this.#store.get(id)
         : undefined;
-      if (session !== undefined && isCount(received)) {
-        // The connection goes to the session it names; this one never opens.
-        wire.remove();
-        this.#wire = undefined;
-        if (session.resume(wire.ws, received, false, this.controlHandler)) {
-          return this.#end(1000, "Resumed an earlier session", true);
-        }
-        this.#wire = new Wire(this, wire.ws);
-      }
+      // The connection goes to the session it names; this one never opens.
+      if (
+        session !== undefined && isCount(received) &&
+        this.#passTo(session, wire, received, false)
+      ) return;
       if (session === undefined && isCount(received) && this.#durable) {
         return void this.#takeOver(wire, id as string, received);
       }
@@ -402,17 +394,30 @@ export class ServerSession extends MessageTarget {
     const claim = body === "" ? undefined : parseJson(body)?.claim;
     if (typeof claim !== "string" || !CLAIM.test(claim)) return this.#open();
     const session = this.#store.claimed(claim);
-    if (session !== undefined && session !== this) {
-      wire.remove();
-      this.#wire = undefined;
-      if (session.resume(wire.ws, 0, true, this.controlHandler)) {
-        return this.#end(1000, "Resumed an earlier session", true);
-      }
-      this.#wire = new Wire(this, wire.ws);
-    }
+    if (
+      session !== undefined && session !== this &&
+      this.#passTo(session, wire, 0, true)
+    ) return;
     this.#claim = claim;
     this.#open();
     if (this.readyState === OPEN) this.#store.claim(claim, this);
+  }
+
+  /** Gives the connection to `session`; `false`: refused, kept here. */
+  #passTo(
+    session: ServerSession,
+    wire: Wire,
+    received: number,
+    byClaim: boolean,
+  ): boolean {
+    wire.remove();
+    this.#wire = undefined;
+    if (session.resume(wire.ws, received, byClaim, this.controlHandler)) {
+      this.#end(1000, "Resumed an earlier session", true);
+      return true;
+    }
+    this.#wire = new Wire(this, wire.ws);
+    return false;
   }
 
   /** The client has shown it knows the id: its claim is spent. */
@@ -489,11 +494,7 @@ export class ServerSession extends MessageTarget {
     const state = this.#state;
     return {
       stored: (count) => state.ackStored(count),
-      fenced: () => {
-        const ws = this.#wire?.ws;
-        if (ws !== undefined) closeQuietly(ws, 4409, TAKEN);
-        this.#end(4409, TAKEN, false);
-      },
+      fenced: () => void this.#endNow(4409, TAKEN, false),
       get acked() {
         return state.acked;
       },
@@ -525,6 +526,18 @@ export class ServerSession extends MessageTarget {
     if (ws !== undefined) closeQuietly(ws, code, reason);
     if (this.readyState === CONNECTING) this.#end(code, reason, false);
     else this.close(code, reason);
+  }
+
+  /** Closes the connection, if any (returned), and ends the session now. */
+  #endNow(
+    code: number,
+    reason: string,
+    wasClean: boolean,
+  ): WebSocket | undefined {
+    const ws = this.#wire?.ws;
+    if (ws !== undefined) closeQuietly(ws, code, reason);
+    this.#end(code, reason, wasClean);
+    return ws;
   }
 
   #end(code: number, reason: string, wasClean: boolean): void {

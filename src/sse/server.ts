@@ -23,6 +23,7 @@ import { acceptProtocol } from "../session/wire.ts";
 import type { Authenticator } from "../auth/_authenticator.ts";
 import type { Principal } from "../auth/principal.ts";
 import { SocketAuth } from "../auth/_socket_auth.ts";
+import { withProtocol } from "../_accept.ts";
 
 /** What the fallback server needs from the route that serves it. */
 export interface EventStreamServerOptions {
@@ -183,9 +184,7 @@ export class EventStreamServer implements SessionHost {
     const socket = echo === undefined
       ? new Socket(
         connection as unknown as WebSocket,
-        protocol === undefined
-          ? checked.socket
-          : { ...checked.socket, protocol },
+        withProtocol(checked, protocol),
       )
       : undefined;
     if (socket && principal !== undefined) {
